@@ -1,0 +1,69 @@
+-- lakesight findings table for Athena. Rendered by `lakesight run` into <output>/findings_table.sql.
+-- Partition projection: new dt/detector partitions are visible without MSCK REPAIR TABLE.
+-- Columns (stable, append-only):
+--   finding_id        deterministic id: SHA-256 of detector, series family, key, bucket, window (a rerun keeps it)
+--   run_id            run that wrote the finding
+--   detector_family   outlier | changepoint | trend | ueba | ip_insights | network
+--   series_family     template in queries/series/
+--   bucket            hour | day
+--   severity/_id      Informational(1) .. Critical(5), OCSF ids
+--   score             detector score (order within a detector)
+--   confidence        0..1
+--   entity_type       principal | src_instance | finding_type | user_name ...
+--   entity            the entity value
+--   account_id        AWS account of the series
+--   entity_keys       JSON object of every key of the series
+--   window_start/_end anomalous window, UTC, end exclusive
+--   observed/expected the value and its baseline (what GuardDuty calls baseline/deviation)
+--   lower/upper_bound normal band for one bucket
+--   deviation         signed distance from the band, in the detector's unit (IQRs for outliers)
+--   kind              spike | dip | increase | decrease ...
+--   top_features      JSON list of {name, value, baseline}: the features that contributed most (Elastic's influencers)
+--   title/description for people
+--   evidence          JSON: keys, window values, detector parameters and band
+--   investigation_sql SQL that lists the raw events behind the finding
+--   mitre_techniques/_tactics MITRE ATT&CK ids and tactics
+--   source_view       normalised view the series read
+CREATE EXTERNAL TABLE IF NOT EXISTS ${database}.${table} (
+  finding_id string,
+  run_id string,
+  detector_family string,
+  series_family string,
+  bucket string,
+  severity string,
+  severity_id int,
+  score double,
+  confidence double,
+  entity_type string,
+  entity string,
+  account_id string,
+  entity_keys string,
+  window_start timestamp,
+  window_end timestamp,
+  observed double,
+  expected double,
+  lower_bound double,
+  upper_bound double,
+  deviation double,
+  kind string,
+  top_features string,
+  title string,
+  description string,
+  evidence string,
+  investigation_sql string,
+  mitre_techniques array<string>,
+  mitre_tactics array<string>,
+  source_view string
+)
+PARTITIONED BY (dt string, detector string)
+STORED AS PARQUET
+LOCATION '${location}/findings/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2020-01-01,NOW',
+  'projection.detector.type' = 'enum',
+  'projection.detector.values' = '${detectors}',
+  'storage.location.template' = '${location}/findings/dt=${dt}/detector=${detector}/'
+);

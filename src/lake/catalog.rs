@@ -1,0 +1,386 @@
+//! The lake catalog: which Security Lake tables exist under a URL, and which files are live.
+//!
+//! Security Lake keys look like
+//! `aws/<SOURCE>/<major.minor>/region=<r>/accountId=<a>/eventDay=<YYYYMMDD>/<file>.parquet` for native
+//! sources and `ext/<name>/[<major.minor>/]region=…/accountId=…/eventDay=…/<file>` for custom ones.
+//! One Glue table exists per region, source and version
+//! (`amazon_security_lake_table_<region>_<source>_<x>_<y>` in database
+//! `amazon_security_lake_glue_db_<region>`), spanning every account.
+//!
+//! Every file's footer is read once here (in parallel): a corrupt or truncated file, or one whose
+//! schema conflicts with its table's, is skipped with a warning naming it and counted in
+//! [`Catalog::skipped`]; every good file is still read. Unknown versions and folders are skipped the
+//! same way. Files whose name starts with `.` or `_` are writers' temporaries and are ignored.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use arrow::datatypes::{Schema, SchemaRef};
+use futures::{StreamExt, TryStreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectMeta, ObjectStore};
+use parquet::arrow::async_reader::ParquetObjectReader;
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use serde::Serialize;
+
+use super::ocsf::{SourceKind, SourceVersion};
+use super::schema::{merge_schemas, normalise_schema, without_columns};
+use super::{LakeError, Result};
+
+/// The partition columns every table shows, as Athena shows them (lower case).
+pub const PARTITION_COLUMNS: [&str; 3] = ["region", "accountid", "eventday"];
+
+/// Where a lake lives: an object store and a prefix in it.
+#[derive(Debug, Clone)]
+pub struct LakeLocation {
+    /// The store.
+    pub store: Arc<dyn ObjectStore>,
+    /// DataFusion's URL for the store (`file://`, `s3://bucket`).
+    pub store_url: String,
+    /// The lake's root inside the store.
+    pub prefix: ObjPath,
+    /// The URL as the user gave it, for messages.
+    pub display: String,
+}
+
+impl LakeLocation {
+    /// Open a lake URL: a local folder (`./lake`, `/data/lake`, `file:///data/lake`).
+    /// `s3://` support lives in [`crate::lake::catalog::LakeLocation::parse`]'s caller once the
+    /// AWS feature lands; until then an `s3://` URL is a clear error.
+    pub fn parse(url: &str) -> Result<LakeLocation> {
+        if url.starts_with("s3://") || url.starts_with("s3a://") {
+            return Err(LakeError::Url {
+                url: url.into(),
+                reason: "S3 lakes are not supported by this build yet; use a local folder".into(),
+            });
+        }
+        let path = url.strip_prefix("file://").unwrap_or(url);
+        let canon = std::fs::canonicalize(path).map_err(|e| LakeError::Url { url: url.into(), reason: e.to_string() })?;
+        if !canon.is_dir() {
+            return Err(LakeError::Url { url: url.into(), reason: "not a folder".into() });
+        }
+        let prefix = ObjPath::from_absolute_path(&canon).map_err(|e| LakeError::Url { url: url.into(), reason: e.to_string() })?;
+        Ok(LakeLocation { store: Arc::new(LocalFileSystem::new()), store_url: "file://".into(), prefix, display: url.into() })
+    }
+}
+
+/// One data file of a table.
+#[derive(Debug, Clone)]
+pub struct LakeFile {
+    /// Object metadata (location, size).
+    pub meta: ObjectMeta,
+    /// `region` partition value.
+    pub region: String,
+    /// `accountid` partition value.
+    pub account: String,
+    /// `eventday` partition value, `YYYYMMDD`.
+    pub event_day: String,
+    /// Rows in the file (from its footer).
+    pub rows: u64,
+}
+
+/// One Glue table of the lake.
+#[derive(Debug, Clone)]
+pub struct LakeTable {
+    /// `amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0`.
+    pub glue_name: String,
+    /// `amazon_security_lake_glue_db_us_east_1`.
+    pub database: String,
+    /// `CLOUD_TRAIL_MGMT` or the custom source's name.
+    pub source_name: String,
+    /// Known native family or custom identity source.
+    pub kind: Option<SourceKind>,
+    /// True for `ext/` sources.
+    pub custom: bool,
+    /// Source version (`None` for an unversioned custom source).
+    pub version: Option<SourceVersion>,
+    /// Region.
+    pub region: String,
+    /// Live files.
+    pub files: Vec<LakeFile>,
+    /// Merged file schema (without partition columns).
+    pub schema: SchemaRef,
+}
+
+impl LakeTable {
+    /// Total rows.
+    pub fn rows(&self) -> u64 {
+        self.files.iter().map(|f| f.rows).sum()
+    }
+    /// Total bytes.
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.meta.size).sum()
+    }
+    /// Distinct `eventday` values.
+    pub fn days(&self) -> BTreeSet<String> {
+        self.files.iter().map(|f| f.event_day.clone()).collect()
+    }
+}
+
+/// An input that was not read, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    /// Object path.
+    pub path: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// Options for opening a catalog.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogOptions {
+    /// Only keep files whose `eventDay` lies in this inclusive `YYYYMMDD` range (others are not
+    /// opened at all, which is what keeps a nightly run's cost to the days it needs).
+    pub days: Option<(String, String)>,
+}
+
+/// All tables found under a lake URL.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// Location.
+    pub location: LakeLocation,
+    /// Tables, sorted by Glue name.
+    pub tables: Vec<LakeTable>,
+    /// Inputs skipped with a reason.
+    pub skipped: Vec<Skipped>,
+    /// Objects that are not data (labels, manifests, temporaries) and were ignored.
+    pub ignored: usize,
+}
+
+/// A parsed data key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeyInfo {
+    source_name: String,
+    custom: bool,
+    version: Option<SourceVersion>,
+    region: String,
+    account: String,
+    event_day: String,
+}
+
+/// True for a region name like `us-east-1` or `us-gov-west-1`.
+pub fn valid_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts.len() <= 4
+        && parts[0].len() == 2
+        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Parse the part of a key below the lake root. `Ok(None)` = not a data file (ignore quietly);
+/// `Err(reason)` = looks like lake data but cannot be used (skip and count).
+fn parse_key(parts: &[&str]) -> std::result::Result<Option<KeyInfo>, String> {
+    let Some(file) = parts.last() else { return Ok(None) };
+    if file.starts_with('.') || file.starts_with('_') || !file.ends_with(".parquet") {
+        return Ok(None);
+    }
+    let (custom, rest) = match parts.first() {
+        Some(&"aws") => (false, &parts[1..]),
+        Some(&"ext") => (true, &parts[1..]),
+        _ => return Err("not under aws/ or ext/".into()),
+    };
+    let Some(source) = rest.first() else { return Err("no source folder".into()) };
+    if !valid_name(source) {
+        return Err(format!("source folder {source:?} is not a valid source name"));
+    }
+    let mut i = 1;
+    let mut version = None;
+    if let Some(seg) = rest.get(1) {
+        if !seg.contains('=') {
+            match SourceVersion::from_key_segment(seg) {
+                Some(v) => version = Some(v),
+                None => return Err(format!("unknown source version {seg:?}")),
+            }
+            i = 2;
+        }
+    }
+    if !custom && version.is_none() {
+        return Err("native source without a version folder".into());
+    }
+    let kv = |idx: usize, key: &str| -> std::result::Result<String, String> {
+        let seg = rest.get(idx).ok_or_else(|| format!("missing {key}= folder"))?;
+        let (k, v) = seg.split_once('=').ok_or_else(|| format!("expected {key}=…, found {seg:?}"))?;
+        if !k.eq_ignore_ascii_case(key) {
+            return Err(format!("expected {key}=…, found {seg:?}"));
+        }
+        Ok(v.to_string())
+    };
+    let region = kv(i, "region")?;
+    let account = kv(i + 1, "accountId")?;
+    let event_day = kv(i + 2, "eventDay")?;
+    if rest.len() != i + 4 {
+        return Err("unexpected folder depth".into());
+    }
+    if !valid_region(&region) {
+        return Err(format!("bad region {region:?}"));
+    }
+    if !(account == "external" || account.starts_with("external_") || (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())))
+        || !valid_name(&account)
+    {
+        return Err(format!("bad accountId {account:?}"));
+    }
+    if event_day.len() != 8 || chrono::NaiveDate::parse_from_str(&event_day, "%Y%m%d").is_err() {
+        return Err(format!("bad eventDay {event_day:?}"));
+    }
+    Ok(Some(KeyInfo { source_name: source.to_string(), custom, version, region, account, event_day }))
+}
+
+/// Glue names `(database, table)` of a source.
+pub fn glue_names(region: &str, source_name: &str, custom: bool, version: Option<SourceVersion>) -> (String, String) {
+    let r = region.replace('-', "_");
+    let db = format!("amazon_security_lake_glue_db_{r}");
+    let src = if custom {
+        format!("ext_{}", source_name.to_ascii_lowercase().replace('-', "_"))
+    } else {
+        source_name.to_ascii_lowercase()
+    };
+    let table = match version {
+        Some(v) => format!("amazon_security_lake_table_{r}_{src}_{}", v.table_suffix()),
+        None => format!("amazon_security_lake_table_{r}_{src}"),
+    };
+    (db, table)
+}
+
+impl Catalog {
+    /// List the lake, read every footer, merge schemas. Never fails on bad data: bad inputs are
+    /// skipped and counted; only an unusable location is an error.
+    pub async fn open(location: LakeLocation, opts: &CatalogOptions) -> Result<Catalog> {
+        let listed: Vec<ObjectMeta> = location.store.list(Some(&location.prefix)).try_collect().await?;
+        let mut skipped = Vec::new();
+        let mut ignored = 0usize;
+        let mut groups: BTreeMap<(String, String, bool, Option<SourceVersion>), Vec<(ObjectMeta, KeyInfo)>> = BTreeMap::new();
+        let prefix_parts = location.prefix.parts().count();
+        for meta in listed {
+            let parts: Vec<String> = meta.location.parts().skip(prefix_parts).map(|p| p.as_ref().to_string()).collect();
+            let refs: Vec<&str> = parts.iter().map(|s| s.as_str()).collect();
+            match parse_key(&refs) {
+                Ok(Some(k)) => {
+                    if let Some((from, to)) = &opts.days {
+                        if k.event_day < *from || k.event_day > *to {
+                            continue;
+                        }
+                    }
+                    groups.entry((k.region.clone(), k.source_name.clone(), k.custom, k.version)).or_default().push((meta, k));
+                }
+                Ok(None) => ignored += 1,
+                Err(reason) => {
+                    tracing::warn!(path = %meta.location, %reason, "skipping object that is not a usable lake file");
+                    skipped.push(Skipped { path: meta.location.to_string(), reason });
+                }
+            }
+        }
+        let mut tables = Vec::new();
+        for ((region, source_name, custom, version), files) in groups {
+            let store = location.store.clone();
+            let footers: Vec<(ObjectMeta, KeyInfo, std::result::Result<(Schema, u64), String>)> = futures::stream::iter(files)
+                .map(|(meta, k)| {
+                    let store = store.clone();
+                    async move {
+                        let r = read_footer(store, &meta).await;
+                        (meta, k, r)
+                    }
+                })
+                .buffer_unordered(16)
+                .collect()
+                .await;
+            let mut footers = footers;
+            footers.sort_by(|a, b| a.0.location.cmp(&b.0.location));
+            let mut schema: Option<Schema> = None;
+            let mut good = Vec::new();
+            for (meta, k, r) in footers {
+                match r {
+                    Err(reason) => {
+                        tracing::warn!(path = %meta.location, %reason, "skipping unreadable Parquet file");
+                        skipped.push(Skipped { path: meta.location.to_string(), reason });
+                    }
+                    Ok((file_schema, rows)) => {
+                        let file_schema = without_columns(&normalise_schema(&file_schema), &PARTITION_COLUMNS);
+                        let merged = match &schema {
+                            None => Ok(file_schema),
+                            Some(s) => merge_schemas(s, &file_schema),
+                        };
+                        match merged {
+                            Ok(m) => {
+                                schema = Some(m);
+                                good.push(LakeFile { meta, region: k.region, account: k.account, event_day: k.event_day, rows });
+                            }
+                            Err(reason) => {
+                                let reason = format!("schema does not fit its table: {reason}");
+                                tracing::warn!(path = %meta.location, %reason, "skipping Parquet file");
+                                skipped.push(Skipped { path: meta.location.to_string(), reason });
+                            }
+                        }
+                    }
+                }
+            }
+            let Some(schema) = schema else { continue };
+            let (database, glue_name) = glue_names(&region, &source_name, custom, version);
+            tables.push(LakeTable {
+                glue_name,
+                database,
+                kind: if custom { Some(SourceKind::ExtAuthentication).filter(|_| is_auth_schema(&schema)) } else { SourceKind::from_key_name(&source_name) },
+                source_name,
+                custom,
+                version,
+                region,
+                files: good,
+                schema: Arc::new(schema),
+            });
+        }
+        tables.sort_by(|a, b| a.glue_name.cmp(&b.glue_name));
+        Ok(Catalog { location, tables, skipped, ignored })
+    }
+
+    /// Find a table by Glue name.
+    pub fn table(&self, glue_name: &str) -> Option<&LakeTable> {
+        self.tables.iter().find(|t| t.glue_name == glue_name)
+    }
+}
+
+/// A custom source is treated as Authentication when it carries `user` and `status_id` columns.
+fn is_auth_schema(s: &Schema) -> bool {
+    s.field_with_name("user").is_ok() && s.field_with_name("status_id").is_ok()
+}
+
+async fn read_footer(store: Arc<dyn ObjectStore>, meta: &ObjectMeta) -> std::result::Result<(Schema, u64), String> {
+    if meta.size < 12 {
+        return Err(format!("file is {} bytes, too small to be Parquet", meta.size));
+    }
+    let reader = ParquetObjectReader::new(store, meta.location.clone()).with_file_size(meta.size);
+    let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(|e| format!("corrupt or truncated Parquet: {e}"))?;
+    let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
+    Ok((builder.schema().as_ref().clone(), rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_parse_and_bad_ones_say_why() {
+        let k = parse_key(&["aws", "CLOUD_TRAIL_MGMT", "2.0", "region=us-east-1", "accountId=123456789012", "eventDay=20250101", "a.gz.parquet"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(k.version, Some(SourceVersion::V2));
+        assert_eq!(k.event_day, "20250101");
+        let e = parse_key(&["aws", "VPC_FLOW", "3.0", "region=us-east-1", "accountId=123456789012", "eventDay=20250101", "a.parquet"]).unwrap_err();
+        assert!(e.contains("unknown source version"), "{e}");
+        assert!(parse_key(&["labels.json"]).unwrap().is_none());
+        assert!(parse_key(&["aws", "VPC_FLOW", "1.0", "region=us-east-1", "accountId=1';drop", "eventDay=20250101", "a.parquet"]).is_err());
+        let c = parse_key(&["ext", "idp_auth", "region=us-east-1", "accountId=external", "eventDay=20250101", "x.parquet"]).unwrap().unwrap();
+        assert!(c.custom && c.version.is_none());
+    }
+
+    #[test]
+    fn glue_names_follow_security_lake() {
+        let (db, t) = glue_names("us-east-1", "CLOUD_TRAIL_MGMT", false, Some(SourceVersion::V1));
+        assert_eq!(db, "amazon_security_lake_glue_db_us_east_1");
+        assert_eq!(t, "amazon_security_lake_table_us_east_1_cloud_trail_mgmt_1_0");
+    }
+}

@@ -1,0 +1,100 @@
+//! The embedded engine: a DataFusion session with the lake's tables, views and Trino functions.
+//!
+//! Tables are reachable as `amazon_security_lake_table_<region>_<source>_<x>_<y>` (default schema),
+//! as `amazon_security_lake_glue_db_<region>.<table>` (the Glue database, as analysts write it in
+//! Athena) and as `awsdatacatalog.<db>.<table>`. The normalised views live in schema `lakesight`.
+
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider};
+use datafusion::execution::config::SessionConfig;
+use datafusion::prelude::{DataFrame, SessionContext};
+use url::Url;
+
+use super::catalog::{Catalog, CatalogOptions, LakeLocation};
+use super::table::LakeTableProvider;
+use super::views::{view_sql, Dialect, VIEWS};
+use super::{trino, LakeError, Result};
+
+/// The session settings lakesight runs with (see `../shared/reference/performance.md`):
+/// partitions = cores, leaf-level struct projection left on, filter pushdown into the Parquet
+/// decoder left off (it was slower on OCSF data).
+pub fn session_config() -> SessionConfig {
+    let mut cfg = SessionConfig::new()
+        .with_target_partitions(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+        .with_information_schema(true)
+        .with_default_catalog_and_schema("datafusion", "public");
+    let opts = cfg.options_mut();
+    opts.execution.parquet.pushdown_filters = false;
+    opts.execution.parquet.pruning = true;
+    cfg
+}
+
+/// A lake opened for querying.
+pub struct Engine {
+    /// The DataFusion session.
+    pub ctx: SessionContext,
+    /// What was found.
+    pub catalog: Arc<Catalog>,
+    /// Views that could be built (families present in the lake).
+    pub views: Vec<&'static str>,
+}
+
+impl Engine {
+    /// Open a lake URL and register everything.
+    pub async fn open(url: &str, opts: &CatalogOptions) -> Result<Engine> {
+        let location = LakeLocation::parse(url)?;
+        let catalog = Catalog::open(location, opts).await?;
+        Engine::from_catalog(catalog).await
+    }
+
+    /// Register a catalog that is already open.
+    pub async fn from_catalog(catalog: Catalog) -> Result<Engine> {
+        let ctx = SessionContext::new_with_config(session_config());
+        let store_url = Url::parse(&catalog.location.store_url).map_err(|e| LakeError::Url { url: catalog.location.store_url.clone(), reason: e.to_string() })?;
+        ctx.register_object_store(&store_url, catalog.location.store.clone());
+        trino::register(&ctx);
+
+        let default = ctx.catalog("datafusion").ok_or_else(|| LakeError::Schema("no default catalog".into()))?;
+        let aws = Arc::new(MemoryCatalogProvider::new());
+        for t in &catalog.tables {
+            let provider = Arc::new(LakeTableProvider::new(t, &catalog.location.store_url)?);
+            ctx.register_table(t.glue_name.as_str(), provider.clone())?;
+            let schema = match default.schema(&t.database) {
+                Some(s) => s,
+                None => {
+                    let s: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
+                    default.register_schema(&t.database, s.clone())?;
+                    aws.register_schema(&t.database, s.clone())?;
+                    s
+                }
+            };
+            schema.register_table(t.glue_name.clone(), provider)?;
+        }
+        ctx.register_catalog("awsdatacatalog", aws);
+        default.register_schema("lakesight", Arc::new(MemorySchemaProvider::new()))?;
+
+        let tables: Vec<_> = catalog.tables.iter().collect();
+        let mut views = Vec::new();
+        for v in VIEWS {
+            if let Some(body) = view_sql(Dialect::DataFusion, v, &tables) {
+                let plan = ctx.state().create_logical_plan(&body).await?;
+                let view = datafusion::datasource::ViewTable::new(plan, Some(body));
+                ctx.register_table(format!("lakesight.{}", v.name).as_str(), Arc::new(view))?;
+                views.push(v.name);
+            }
+        }
+        Ok(Engine { ctx, catalog: Arc::new(catalog), views })
+    }
+
+    /// Plan a SQL query (Trino dialect extensions accepted: lambdas, `CAST(x AS IPADDRESS)`).
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        Ok(trino::sql(&self.ctx, sql).await?)
+    }
+
+    /// Run a SQL query and collect its batches.
+    pub async fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        Ok(self.sql(sql).await?.collect().await?)
+    }
+}

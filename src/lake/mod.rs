@@ -1,0 +1,72 @@
+//! Reading the lake: find every Security Lake table under a URL, register it in DataFusion under its
+//! Glue name, and expose one normalised view per source family.
+//!
+//! The pieces, in the order data flows:
+//! - [`catalog`] lists objects, parses the Security Lake key layout, reads footers, merges schemas
+//!   and counts every skipped input with its reason;
+//! - [`table`] is the DataFusion `TableProvider` over an explicit list of live data files with their
+//!   partition values — the same provider serves Hive-style folders and (later) Iceberg snapshots;
+//! - [`engine`] builds the session, registers tables under `amazon_security_lake_table_…` and
+//!   `"amazon_security_lake_glue_db_<region>"."…"`, the Trino functions and the views;
+//! - [`views`] holds the v1/v2 column mapping of each normalised view, in one place;
+//! - [`ocsf`] the table shapes the generator writes.
+
+pub mod catalog;
+pub mod describe;
+pub mod engine;
+pub mod ocsf;
+pub mod schema;
+pub mod table;
+pub mod trino;
+pub mod views;
+
+use std::path::Path;
+
+/// Errors of the lake layer.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    /// A file or folder could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Bad settings; every problem is listed.
+    #[error("invalid settings:\n  - {}", .0.join("\n  - "))]
+    Config(Vec<String>),
+    /// A schema could not be built or merged.
+    #[error("schema: {0}")]
+    Schema(String),
+    /// The lake URL is not usable.
+    #[error("lake URL {url:?}: {reason}")]
+    Url {
+        /// The URL as given.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// Arrow error.
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// Parquet error.
+    #[error(transparent)]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// Object store error.
+    #[error(transparent)]
+    ObjectStore(#[from] object_store::Error),
+    /// DataFusion error (planning or execution of a query).
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+}
+
+impl LakeError {
+    /// An I/O error with its path.
+    pub fn io(path: &Path, source: std::io::Error) -> LakeError {
+        LakeError::Io { path: path.display().to_string(), source }
+    }
+}
+
+/// Result alias of the lake layer.
+pub type Result<T, E = LakeError> = std::result::Result<T, E>;

@@ -1,0 +1,257 @@
+//! The `lakesight` command: a thin layer over the library.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use lakesight::lake::catalog::CatalogOptions;
+use lakesight::lake::engine::Engine;
+use lakesight::output::{write_batches, Format};
+use lakesight::runtime::config::JobConfig;
+use lakesight::runtime::run::{run, RunOverrides};
+use lakesight::runtime::SystemClock;
+use lakesight::sample::{Codec, SampleLakeConfig, VersionMode};
+use lakesight::series::SeriesCatalog;
+
+/// Machine-learning findings from an AWS Security Lake.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Log format: `auto` (human on a terminal, JSON otherwise), `human` or `json`.
+    #[arg(long, global = true, default_value = "auto", env = "LAKESIGHT_LOG_FORMAT")]
+    log_format: String,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Generate a realistic sample Security Lake with labelled attack scenarios.
+    SampleLake {
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of days.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// First day (UTC), YYYY-MM-DD.
+        #[arg(long, default_value = "2025-03-01")]
+        start: chrono::NaiveDate,
+        /// Number of AWS accounts.
+        #[arg(long, default_value_t = 2)]
+        accounts: u32,
+        /// Regions, comma-separated; the first is the primary.
+        #[arg(long, value_delimiter = ',', default_value = "us-east-1,eu-west-1")]
+        regions: Vec<String>,
+        /// Average events per day, all sources together.
+        #[arg(long, default_value_t = 200_000)]
+        events_per_day: u64,
+        /// RNG seed: the same seed gives the same lake.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Source versions to write.
+        #[arg(long, value_enum, default_value = "v2")]
+        source_version: VersionMode,
+        /// Parquet codec.
+        #[arg(long, value_enum, default_value = "zstd")]
+        codec: Codec,
+    },
+    /// List the lake's tables: source, version, classes, partitions, files, rows.
+    Tables {
+        /// Lake URL (a folder).
+        #[arg(long)]
+        lake: String,
+    },
+    /// Check a job file; every problem is reported at once, naming its field.
+    Validate {
+        /// Job file.
+        #[arg(long, env = "LAKESIGHT_JOB")]
+        job: PathBuf,
+    },
+    /// Run a job over a day or a range of days.
+    Run {
+        /// Job file.
+        #[arg(long, env = "LAKESIGHT_JOB")]
+        job: PathBuf,
+        /// Day to analyse.
+        #[arg(long, env = "LAKESIGHT_DATE", conflicts_with_all = ["from", "to"])]
+        date: Option<chrono::NaiveDate>,
+        /// First day of a range.
+        #[arg(long, requires = "to")]
+        from: Option<chrono::NaiveDate>,
+        /// Last day of a range.
+        #[arg(long, requires = "from")]
+        to: Option<chrono::NaiveDate>,
+        /// Override the job's lake URL.
+        #[arg(long)]
+        lake: Option<String>,
+        /// Override the job's output URL.
+        #[arg(long)]
+        out: Option<String>,
+    },
+    /// Generate ./demo/lake if absent, run jobs/demo.toml over it into ./demo/out, print a summary.
+    Demo {
+        /// Folder for the demo lake and output.
+        #[arg(long, default_value = "demo")]
+        dir: PathBuf,
+    },
+    /// Print Athena CREATE VIEW statements for the normalised views of a lake.
+    AthenaViews {
+        /// Lake URL (a folder) whose tables the views cover.
+        #[arg(long)]
+        lake: String,
+    },
+    /// Run SQL over the lake (Athena table names and common Trino functions accepted).
+    Query {
+        /// Lake URL (a folder).
+        #[arg(long)]
+        lake: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Write to this file instead of standard output (required for parquet).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// The SQL.
+        sql: String,
+    },
+}
+
+fn print_summary(r: &lakesight::runtime::run::RunResult) {
+    let m = &r.manifest;
+    println!("run {}: days {}..{}, {} files / {} rows read, {} skipped inputs", m.run_id, m.range.from, m.range.to, m.inputs.files, m.inputs.rows, m.skipped_inputs.len());
+    println!("findings: {}", m.findings_total);
+    for (d, n) in &m.findings_per_detector {
+        println!("  {d}: {n}");
+    }
+    for f in r.findings.iter().filter(|f| f.severity_id >= 3).take(10) {
+        println!("  [{}] {} ({})", f.severity, f.title, f.dt);
+    }
+    println!("output: {}", r.output.display());
+    println!("  findings:  {}/findings/dt=*/detector=*/findings.parquet", r.output.display());
+    println!("  report:    {}/report.html", r.output.display());
+    println!("  manifest:  {}/manifest.json", r.output.display());
+    println!("  Athena DDL: {}/findings_table.sql", r.output.display());
+}
+
+fn init_logging(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("LAKESIGHT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match format {
+        "json" => true,
+        "human" => false,
+        _ => !std::io::stderr().is_terminal(),
+    };
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        b.json().init();
+    } else {
+        b.compact().init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli.log_format);
+    match cli.cmd {
+        Cmd::SampleLake { out, days, start, accounts, regions, events_per_day, seed, source_version, codec } => {
+            let cfg = SampleLakeConfig { out, days, start, accounts, regions, events_per_day, seed, versions: source_version, codec };
+            let t0 = std::time::Instant::now();
+            let s = tokio::task::spawn_blocking(move || lakesight::sample::generate(&cfg)).await??;
+            println!(
+                "wrote {} events in {} files ({:.1} MB) in {:.1} s; ground truth: {}",
+                s.events,
+                s.files,
+                s.bytes as f64 / 1e6,
+                t0.elapsed().as_secs_f64(),
+                s.labels.display()
+            );
+        }
+        Cmd::Validate { job } => {
+            let catalog = SeriesCatalog::builtin()?;
+            let cfg = JobConfig::load(&job, &catalog)?;
+            println!("{}: valid ({} series, {} detectors)", job.display(), cfg.series.len(), cfg.detectors.len());
+        }
+        Cmd::Run { job, date, from, to, lake, out } => {
+            let catalog = SeriesCatalog::builtin()?;
+            let cfg = JobConfig::load(&job, &catalog)?;
+            let ov = RunOverrides { date, from, to, lake, out, progress: std::io::stderr().is_terminal() };
+            let r = run(&cfg, &catalog, &ov, &SystemClock).await?;
+            print_summary(&r);
+        }
+        Cmd::Demo { dir } => {
+            let lake = dir.join("lake");
+            if !lake.join("labels.json").exists() {
+                eprintln!("generating the demo lake in {} ...", lake.display());
+                let cfg = SampleLakeConfig {
+                    out: lake.clone(),
+                    days: 30,
+                    start: chrono::NaiveDate::from_ymd_opt(2025, 3, 1).context("date")?,
+                    accounts: 2,
+                    regions: vec!["us-east-1".into(), "eu-west-1".into()],
+                    events_per_day: 200_000,
+                    seed: 7,
+                    versions: VersionMode::V2,
+                    codec: Codec::Zstd,
+                };
+                let s = tokio::task::spawn_blocking(move || lakesight::sample::generate(&cfg)).await??;
+                eprintln!("wrote {} events in {} files", s.events, s.files);
+            }
+            let catalog = SeriesCatalog::builtin()?;
+            let job_path = PathBuf::from("jobs/demo.toml");
+            let mut cfg = if job_path.exists() {
+                JobConfig::load(&job_path, &catalog)?
+            } else {
+                let c = JobConfig::parse(include_str!("../jobs/demo.toml"), "jobs/demo.toml (built in)")?;
+                c.validate(&catalog).map_err(|e| anyhow::anyhow!("built-in demo job: {}", e.join("; ")))?;
+                c
+            };
+            cfg.job.lake = lake.display().to_string();
+            cfg.job.output = dir.join("out").display().to_string();
+            let ov = RunOverrides { progress: std::io::stderr().is_terminal(), ..Default::default() };
+            let r = run(&cfg, &catalog, &ov, &SystemClock).await?;
+            print_summary(&r);
+        }
+        Cmd::AthenaViews { lake } => {
+            let engine = Engine::open(&lake, &CatalogOptions::default()).await.context("opening the lake")?;
+            let tables: Vec<_> = engine.catalog.tables.iter().collect();
+            println!("CREATE DATABASE IF NOT EXISTS lakesight;");
+            for v in lakesight::lake::views::VIEWS {
+                if let Some(body) = lakesight::lake::views::view_sql(lakesight::lake::views::Dialect::Athena, v, &tables) {
+                    println!("\nCREATE OR REPLACE VIEW lakesight.{} AS\n{};", v.name, body);
+                }
+            }
+        }
+        Cmd::Tables { lake } => {
+            let engine = Engine::open(&lake, &CatalogOptions::default()).await.context("opening the lake")?;
+            let rows = lakesight::lake::describe::describe(&engine).await?;
+            print!("{}", lakesight::lake::describe::render(&rows, &engine.catalog));
+        }
+        Cmd::Query { lake, format, output, sql } => {
+            let engine = Engine::open(&lake, &CatalogOptions::default()).await.context("opening the lake")?;
+            for s in &engine.catalog.skipped {
+                eprintln!("warning: skipped {}: {}", s.path, s.reason);
+            }
+            let batches = engine.collect(&sql).await.context("running the query")?;
+            match output {
+                Some(path) => {
+                    let tmp = path.with_extension("partial");
+                    let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+                    write_batches(&mut f, &batches, format)?;
+                    std::fs::rename(&tmp, &path)?;
+                }
+                None => {
+                    if format == Format::Parquet {
+                        bail!("--format parquet needs --output FILE");
+                    }
+                    let stdout = std::io::stdout();
+                    let mut lock = stdout.lock();
+                    write_batches(&mut lock, &batches, format)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,275 @@
+//! Job files (TOML): what a run reads, builds, detects and writes.
+//!
+//! Config types are separate from runtime types: [`JobConfig`] only describes; [`JobConfig::validate`]
+//! checks everything at once and reports every problem naming its field, and the runtime builds
+//! detectors from it. Every struct rejects unknown keys, so a misspelt key is an error, not a
+//! silently ignored setting.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::detect::DetectorConfig;
+use crate::series::{Bucket, SeriesCatalog};
+
+/// A whole job file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    /// Job settings.
+    pub job: JobSection,
+    /// Series to build, each with the detectors to run on it.
+    #[serde(default)]
+    pub series: Vec<SeriesConfig>,
+    /// Detector settings by name (the names `series.detectors` refers to).
+    #[serde(default)]
+    pub detectors: BTreeMap<String, DetectorConfig>,
+    /// Output settings.
+    #[serde(default)]
+    pub output: OutputConfig,
+}
+
+/// The `[job]` table.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSection {
+    /// Job name (goes into the manifest and the run id).
+    pub name: String,
+    /// Lake URL: a local folder now; relative paths are taken from the job file's folder.
+    pub lake: String,
+    /// Output URL for findings, manifest and report.
+    pub output: String,
+    /// Day to analyse (`YYYY-MM-DD`); the CLI's `--date`/`--from`/`--to` override it.
+    #[serde(default, deserialize_with = "de_date")]
+    pub date: Option<NaiveDate>,
+    /// First day of a range to analyse.
+    #[serde(default, deserialize_with = "de_date")]
+    pub from: Option<NaiveDate>,
+    /// Last day of a range to analyse.
+    #[serde(default, deserialize_with = "de_date")]
+    pub to: Option<NaiveDate>,
+    /// Days of history before the analysed range that the detectors learn from.
+    #[serde(default = "default_baseline")]
+    pub baseline_days: u32,
+    /// Query engine: `datafusion` (embedded). `athena` is planned.
+    #[serde(default = "default_engine")]
+    pub engine: String,
+}
+
+/// Accept a TOML date (`2025-03-30`) or a string (`"2025-03-30"`).
+fn de_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        S(String),
+        T(toml::value::Datetime),
+    }
+    let text = match Option::<Raw>::deserialize(d)? {
+        None => return Ok(None),
+        Some(Raw::S(s)) => s,
+        Some(Raw::T(t)) => t.to_string(),
+    };
+    NaiveDate::parse_from_str(&text, "%Y-%m-%d").map(Some).map_err(|e| serde::de::Error::custom(format!("{text:?} is not a YYYY-MM-DD date: {e}")))
+}
+
+fn default_baseline() -> u32 {
+    28
+}
+fn default_engine() -> String {
+    "datafusion".into()
+}
+
+/// One `[[series]]` entry.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesConfig {
+    /// Series family: the name of a template in `queries/series/`.
+    pub family: String,
+    /// Bucket width.
+    #[serde(default = "default_bucket")]
+    pub bucket: Bucket,
+    /// Detector names (keys of `[detectors]`).
+    #[serde(default)]
+    pub detectors: Vec<String>,
+    /// Minimum number of buckets with data before a series is analysed.
+    #[serde(default = "default_min_history")]
+    pub min_history: usize,
+}
+
+fn default_bucket() -> Bucket {
+    Bucket::Day
+}
+fn default_min_history() -> usize {
+    14
+}
+
+/// The `[output]` table.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Glue database for the findings table DDL.
+    #[serde(default = "default_db")]
+    pub database: String,
+    /// Findings table name.
+    #[serde(default = "default_table")]
+    pub table: String,
+    /// Write the HTML report.
+    #[serde(default = "yes")]
+    pub report: bool,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig { database: default_db(), table: default_table(), report: true }
+    }
+}
+
+fn default_db() -> String {
+    "lakesight".into()
+}
+fn default_table() -> String {
+    "findings".into()
+}
+fn yes() -> bool {
+    true
+}
+
+/// Errors of reading or checking a job file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// Path.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// TOML syntax or shape error (serde names the key).
+    #[error("{path}: {message}")]
+    Parse {
+        /// Path.
+        path: String,
+        /// What serde said, with line and column.
+        message: String,
+    },
+    /// Semantic errors, all of them.
+    #[error("{path}: {} problem(s):\n  - {}", .errors.len(), .errors.join("\n  - "))]
+    Invalid {
+        /// Path.
+        path: String,
+        /// Each problem, naming its field.
+        errors: Vec<String>,
+    },
+}
+
+/// True for a safe SQL identifier / name: `[a-z_][a-z0-9_]{0,127}`.
+pub fn valid_ident(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty() && b.len() <= 128 && (b[0].is_ascii_lowercase() || b[0] == b'_') && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+impl JobConfig {
+    /// Parse TOML text (no semantic checks).
+    pub fn parse(text: &str, path: &str) -> Result<JobConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })
+    }
+
+    /// Read and validate a job file.
+    pub fn load(path: &Path, series: &SeriesCatalog) -> Result<JobConfig, ConfigError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: p.clone(), source: e })?;
+        let mut cfg = JobConfig::parse(&text, &p)?;
+        cfg.validate(series).map_err(|errors| ConfigError::Invalid { path: p.clone(), errors })?;
+        // Relative lake/output paths are relative to the job file's folder.
+        let base = path.parent().unwrap_or(Path::new("."));
+        for u in [&mut cfg.job.lake, &mut cfg.job.output] {
+            if !u.contains("://") && Path::new(u.as_str()).is_relative() {
+                *u = base.join(u.as_str()).display().to_string();
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Check everything; return every problem, each naming its field.
+    pub fn validate(&self, series: &SeriesCatalog) -> Result<(), Vec<String>> {
+        let mut errs = Vec::new();
+        if !valid_ident(&self.job.name.replace('-', "_")) {
+            errs.push(format!("job.name: {:?} must be lower-case letters, digits, '_' or '-'", self.job.name));
+        }
+        if self.job.lake.trim().is_empty() {
+            errs.push("job.lake: must not be empty".into());
+        }
+        if self.job.output.trim().is_empty() {
+            errs.push("job.output: must not be empty".into());
+        }
+        if self.job.engine != "datafusion" {
+            errs.push(format!("job.engine: {:?} is not available in this build (use \"datafusion\")", self.job.engine));
+        }
+        if self.job.date.is_some() && (self.job.from.is_some() || self.job.to.is_some()) {
+            errs.push("job.date: give either date or from/to, not both".into());
+        }
+        if self.job.from.is_some() != self.job.to.is_some() {
+            errs.push("job.from/job.to: give both ends of the range".into());
+        }
+        if let (Some(f), Some(t)) = (self.job.from, self.job.to) {
+            if f > t {
+                errs.push(format!("job.from: {f} is after job.to {t}"));
+            }
+        }
+        if self.job.baseline_days < 7 || self.job.baseline_days > 400 {
+            errs.push(format!("job.baseline_days: {} is outside 7..=400", self.job.baseline_days));
+        }
+        if self.series.is_empty() {
+            errs.push("series: at least one [[series]] is needed".into());
+        }
+        for (i, s) in self.series.iter().enumerate() {
+            if series.get(&s.family).is_none() {
+                errs.push(format!(
+                    "series[{i}].family: unknown family {:?} (known: {})",
+                    s.family,
+                    series.names().join(", ")
+                ));
+            }
+            if s.detectors.is_empty() {
+                errs.push(format!("series[{i}].detectors: name at least one detector"));
+            }
+            for d in &s.detectors {
+                if !self.detectors.contains_key(d) {
+                    errs.push(format!("series[{i}].detectors: {d:?} is not defined under [detectors]"));
+                }
+            }
+            if s.min_history < 3 {
+                errs.push(format!("series[{i}].min_history: {} is below 3", s.min_history));
+            }
+        }
+        for (name, d) in &self.detectors {
+            if !valid_ident(name) {
+                errs.push(format!("detectors.{name}: detector names must be lower-case identifiers"));
+            }
+            for e in d.validate() {
+                errs.push(format!("detectors.{name}.{e}"));
+            }
+        }
+        if !valid_ident(&self.output.database) {
+            errs.push(format!("output.database: {:?} is not a valid identifier", self.output.database));
+        }
+        if !valid_ident(&self.output.table) {
+            errs.push(format!("output.table: {:?} is not a valid identifier", self.output.table));
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs)
+        }
+    }
+
+    /// SHA-256 of the canonical (re-serialised) config, for the manifest.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let text = serde_json::to_string(self).unwrap_or_default();
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+}

@@ -1,0 +1,346 @@
+//! One run of a job over a day or a range of days.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::config::JobConfig;
+use super::Clock;
+use crate::detect::{Detector, SeriesContext, SkipReason};
+use crate::findings::{from_anomaly, Finding};
+use crate::lake::catalog::{CatalogOptions, Skipped};
+use crate::lake::engine::Engine;
+use crate::series::{build, SeriesCatalog};
+use crate::sink::{findings_ddl, report, Output};
+
+/// Errors of a run (each names what failed).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The lake could not be opened.
+    #[error("lake: {0}")]
+    Lake(#[from] crate::lake::LakeError),
+    /// Writing output failed.
+    #[error("output: {0}")]
+    Sink(#[from] crate::sink::SinkError),
+    /// A series could not be built.
+    #[error(transparent)]
+    Series(#[from] crate::series::SeriesError),
+    /// No date given.
+    #[error("no date to analyse: give --date, --from/--to, or job.date / job.from+job.to")]
+    NoDate,
+}
+
+/// The days a run analyses.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct DayRange {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day (inclusive).
+    pub to: NaiveDate,
+}
+
+impl DayRange {
+    /// Every day, `YYYY-MM-DD`.
+    pub fn days(&self) -> Vec<String> {
+        self.from.iter_days().take_while(|d| *d <= self.to).map(|d| d.to_string()).collect()
+    }
+}
+
+/// Per-family statistics in the manifest.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SeriesStats {
+    /// Bucket width.
+    pub bucket: String,
+    /// Rows the series query returned.
+    pub rows: usize,
+    /// Series built.
+    pub series: usize,
+    /// Series analysed per detector.
+    pub analysed: BTreeMap<String, usize>,
+    /// Series skipped per reason.
+    pub skipped: BTreeMap<String, usize>,
+    /// Findings per detector.
+    pub findings: BTreeMap<String, usize>,
+    /// Why the family was not built, if it was not.
+    pub warning: Option<String>,
+    /// Milliseconds to build the series.
+    pub build_ms: u128,
+    /// Milliseconds in detectors.
+    pub detect_ms: u128,
+}
+
+/// The run manifest (`manifest.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    /// Run id.
+    pub run_id: String,
+    /// lakesight version.
+    pub lakesight_version: &'static str,
+    /// Job name.
+    pub job: String,
+    /// SHA-256 of the job configuration.
+    pub config_digest: String,
+    /// Run start, RFC 3339.
+    pub started_at: String,
+    /// Days analysed.
+    pub range: DayRange,
+    /// First baseline day.
+    pub baseline_from: NaiveDate,
+    /// Lake URL.
+    pub lake: String,
+    /// Files, rows and bytes of the tables opened (the baseline window and the analysed days).
+    pub inputs: Inputs,
+    /// Inputs skipped, with the reason.
+    pub skipped_inputs: Vec<Skipped>,
+    /// Per series family and bucket.
+    pub series: BTreeMap<String, SeriesStats>,
+    /// Findings per detector.
+    pub findings_per_detector: BTreeMap<String, usize>,
+    /// Findings in total.
+    pub findings_total: usize,
+    /// Milliseconds per stage.
+    pub timings_ms: BTreeMap<String, u128>,
+    /// Files written, relative to the output root.
+    pub outputs: Vec<String>,
+    /// Warnings for people.
+    pub warnings: Vec<String>,
+}
+
+/// Input totals.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Inputs {
+    /// Tables.
+    pub tables: usize,
+    /// Files.
+    pub files: usize,
+    /// Rows (from footers).
+    pub rows: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// What a run returns to its caller.
+#[derive(Debug)]
+pub struct RunResult {
+    /// The manifest as written.
+    pub manifest: Manifest,
+    /// The findings.
+    pub findings: Vec<Finding>,
+    /// Output root.
+    pub output: std::path::PathBuf,
+}
+
+/// Options a caller can override.
+#[derive(Debug, Clone, Default)]
+pub struct RunOverrides {
+    /// Single day.
+    pub date: Option<NaiveDate>,
+    /// Range start.
+    pub from: Option<NaiveDate>,
+    /// Range end.
+    pub to: Option<NaiveDate>,
+    /// Lake URL.
+    pub lake: Option<String>,
+    /// Output URL.
+    pub out: Option<String>,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// Run a validated job.
+pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, clock: &dyn Clock) -> Result<RunResult, RunError> {
+    let t_all = Instant::now();
+    let mut timings = BTreeMap::new();
+    let range = match (ov.date, ov.from, ov.to, cfg.job.date, cfg.job.from, cfg.job.to) {
+        (Some(d), _, _, _, _, _) => DayRange { from: d, to: d },
+        (None, Some(f), Some(t), _, _, _) => DayRange { from: f, to: t },
+        (None, None, None, Some(d), _, _) => DayRange { from: d, to: d },
+        (None, None, None, None, Some(f), Some(t)) => DayRange { from: f, to: t },
+        _ => return Err(RunError::NoDate),
+    };
+    let lake = ov.lake.clone().unwrap_or_else(|| cfg.job.lake.clone());
+    let out_url = ov.out.clone().unwrap_or_else(|| cfg.job.output.clone());
+    let started = clock.now_ms();
+    let started_at = chrono::DateTime::from_timestamp_millis(started).unwrap_or_default();
+    let run_id = format!("{}-{}", cfg.job.name, started_at.format("%Y%m%dT%H%M%SZ"));
+    let baseline_from = range.from - chrono::Days::new(cfg.job.baseline_days as u64);
+    let day0_ms = baseline_from.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
+    let eval_ms = range.from.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
+    let end_ms = (range.to + chrono::Days::new(1)).and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
+    tracing::info!(%run_id, from = %range.from, to = %range.to, %baseline_from, %lake, "run starting");
+
+    let t = Instant::now();
+    let opts = CatalogOptions { days: Some((baseline_from.format("%Y%m%d").to_string(), range.to.format("%Y%m%d").to_string())) };
+    let engine = Engine::open(&lake, &opts).await?;
+    timings.insert("open_lake".to_string(), t.elapsed().as_millis());
+    let inputs = Inputs {
+        tables: engine.catalog.tables.len(),
+        files: engine.catalog.tables.iter().map(|t| t.files.len()).sum(),
+        rows: engine.catalog.tables.iter().map(|t| t.rows()).sum(),
+        bytes: engine.catalog.tables.iter().map(|t| t.bytes()).sum(),
+    };
+    let mut warnings = Vec::new();
+    for s in &engine.catalog.skipped {
+        warnings.push(format!("skipped input {}: {}", s.path, s.reason));
+    }
+
+    let bar = ov.progress.then(|| {
+        let b = indicatif::ProgressBar::new(cfg.series.len() as u64);
+        b.set_style(indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        b
+    });
+
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut series_stats = BTreeMap::new();
+    let mut t_series = 0u128;
+    let mut t_detect = 0u128;
+    for sc in &cfg.series {
+        let key = format!("{}/{}", sc.family, sc.bucket.unit());
+        if let Some(b) = &bar {
+            b.set_message(key.clone());
+        }
+        let mut st = SeriesStats { bucket: sc.bucket.unit().into(), ..Default::default() };
+        let Some(tpl) = catalog.get(&sc.family) else { continue };
+        if !engine.views.contains(&tpl.view.as_str()) {
+            let w = format!("series {key}: the lake has no table for view lakesight.{}; skipped", tpl.view);
+            tracing::warn!("{w}");
+            warnings.push(w.clone());
+            st.warning = Some(w);
+            series_stats.insert(key, st);
+            continue;
+        }
+        let t = Instant::now();
+        let set = build(&engine, Arc::clone(&tpl), sc.bucket, day0_ms, end_ms).await?;
+        st.build_ms = t.elapsed().as_millis();
+        t_series += st.build_ms;
+        st.rows = set.rows;
+        st.series = set.series.len();
+        // Each analysed day is judged as the nightly run of that day would judge it: on the series
+        // cut at the day's end. A rerun of a day therefore gives the same answer as its nightly run,
+        // whatever happened later, and a level shift is seen on the night it starts.
+        let per_day = (86_400_000 / sc.bucket.ms()) as usize;
+        let first_eval = ((eval_ms - day0_ms) / sc.bucket.ms()).max(0) as usize;
+        let windows: Vec<std::ops::Range<usize>> =
+            (first_eval..set.len).step_by(per_day.max(1)).map(|a| a..(a + per_day).min(set.len)).collect();
+        let t = Instant::now();
+        for dname in &sc.detectors {
+            let Some(dc) = cfg.detectors.get(dname) else { continue };
+            let det: Box<dyn Detector> = dc.build(dname);
+            let results: Vec<Result<Vec<crate::detect::Anomaly>, SkipReason>> = set
+                .series
+                .par_iter()
+                .map(|s| {
+                    let mut all = Vec::new();
+                    let mut last_err = None;
+                    for w in &windows {
+                        let cut = crate::series::Series { key: s.key.clone(), start_ms: s.start_ms, values: s.values[..w.end].to_vec() };
+                        let ctx = SeriesContext { bucket: sc.bucket, eval: w.clone(), min_history: sc.min_history };
+                        match det.detect(&cut, &ctx) {
+                            Ok(a) => all.extend(a),
+                            Err(e) => last_err = Some(e),
+                        }
+                    }
+                    match (all.is_empty(), last_err) {
+                        (true, Some(e)) => Err(e),
+                        _ => Ok(all),
+                    }
+                })
+                .collect();
+            let mut n = 0;
+            for (s, r) in set.series.iter().zip(results) {
+                match r {
+                    Ok(anoms) => {
+                        *st.analysed.entry(dname.clone()).or_default() += 1;
+                        for a in anoms {
+                            findings.push(from_anomaly(&run_id, dname, det.family(), &set, s, &a));
+                            n += 1;
+                        }
+                    }
+                    Err(reason) => {
+                        let k = serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                        *st.skipped.entry(k).or_default() += 1;
+                    }
+                }
+            }
+            st.findings.insert(dname.clone(), n);
+        }
+        st.detect_ms = t.elapsed().as_millis();
+        t_detect += st.detect_ms;
+        tracing::info!(family = %key, series = st.series, findings = ?st.findings, skipped = ?st.skipped, "series analysed");
+        series_stats.insert(key, st);
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    timings.insert("series".into(), t_series);
+    timings.insert("detect".into(), t_detect);
+
+    // Findings whose window starts outside the analysed days belong to other runs.
+    findings.retain(|f| f.window_start_ms >= eval_ms && f.window_start_ms < end_ms);
+    findings.sort_by(|a, b| a.dt.cmp(&b.dt).then(b.score.partial_cmp(&a.score).unwrap_or(std::cmp::Ordering::Equal)).then(a.finding_id.cmp(&b.finding_id)));
+
+    let t = Instant::now();
+    let out = Output::open(&out_url)?;
+    let detectors: Vec<String> = {
+        let mut v: Vec<String> = cfg.series.iter().flat_map(|s| s.detectors.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let mut outputs = Vec::new();
+    for (p, _) in out.write_findings(&findings, &range.days(), &detectors)? {
+        outputs.push(p.strip_prefix(&out.root).unwrap_or(&p).display().to_string());
+    }
+    let location = std::fs::canonicalize(&out.root).map(|p| format!("file://{}", p.display())).unwrap_or_else(|_| out_url.clone());
+    out.put("findings_table.sql", findings_ddl(&cfg.output.database, &cfg.output.table, &location, &detectors).as_bytes())?;
+    outputs.push("findings_table.sql".into());
+    let mut sqls = String::new();
+    for f in &findings {
+        sqls.push_str(&format!("-- {} | {} | {}\n{};\n\n", f.finding_id, f.detector, f.title.replace('\n', " "), f.investigation_sql));
+    }
+    out.put(&format!("investigations/dt={}_{}/investigations.sql", range.from, range.to), sqls.as_bytes())?;
+    outputs.push(format!("investigations/dt={}_{}/investigations.sql", range.from, range.to));
+    timings.insert("write".into(), t.elapsed().as_millis());
+
+    let mut per_det = BTreeMap::new();
+    for f in &findings {
+        *per_det.entry(f.detector.clone()).or_insert(0usize) += 1;
+    }
+    timings.insert("total".into(), t_all.elapsed().as_millis());
+    let mut manifest = Manifest {
+        run_id: run_id.clone(),
+        lakesight_version: env!("CARGO_PKG_VERSION"),
+        job: cfg.job.name.clone(),
+        config_digest: cfg.digest(),
+        started_at: started_at.to_rfc3339(),
+        range,
+        baseline_from,
+        lake,
+        inputs,
+        skipped_inputs: engine.catalog.skipped.clone(),
+        series: series_stats,
+        findings_per_detector: per_det,
+        findings_total: findings.len(),
+        timings_ms: timings,
+        outputs,
+        warnings,
+    };
+    if cfg.output.report {
+        let html = report::html(&manifest, &findings);
+        out.put("report.html", html.as_bytes())?;
+        manifest.outputs.push("report.html".into());
+    }
+    manifest.outputs.push("manifest.json".into());
+    let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+    out.put(&format!("runs/{run_id}/manifest.json"), text.as_bytes())?;
+    out.put("manifest.json", text.as_bytes())?;
+    tracing::info!(%run_id, findings = findings.len(), "run finished");
+    Ok(RunResult { manifest, findings, output: out.root })
+}

@@ -1,0 +1,333 @@
+//! `lakesight sample-lake`: a deterministic, realistic Security Lake with labelled attacks.
+//!
+//! Layout and columns follow `../shared/reference/security-lake.md`: native sources under
+//! `aws/<SOURCE>/<1.0|2.0>/region=…/accountId=…/eventDay=YYYYMMDD/`, the identity-provider source
+//! under `ext/idp_auth/region=…/accountId=external/eventDay=…/`. Every file is one
+//! `(source, region, account, day)` task with its own RNG stream (derived from the seed and the
+//! task's name), so tasks run in parallel on all cores and the output does not depend on scheduling.
+//!
+//! Events are built as JSON objects and decoded into Arrow with the table's schema
+//! ([`crate::lake::ocsf`]) in strict mode, so a generator field that the schema lacks is an error,
+//! not a silently dropped column. Version 2 native sources are written as Hive-style Parquet here;
+//! a real lake stores them as Iceberg (see the real-lake issue) — [`write_file`] is the one place
+//! that would change.
+
+pub mod events;
+pub mod scenarios;
+pub mod world;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::Schema;
+use arrow::json::ReaderBuilder;
+use arrow::record_batch::RecordBatch;
+use chrono::{Datelike, NaiveDate};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::lake::ocsf::{arrow_schema, SourceKind, SourceVersion};
+use crate::lake::LakeError;
+use scenarios::{Plan, Scenario, DAY_MS};
+use world::World;
+
+/// Which source versions the generator writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionMode {
+    /// Source version 1 (OCSF 1.0.0-rc.2) for every native source.
+    V1,
+    /// Source version 2 (OCSF 1.1.0) for every native source.
+    V2,
+    /// Version 1 for the first half of the days, version 2 after: a lake mid-upgrade, both tables.
+    Mixed,
+}
+
+/// Parquet codec of generated files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Codec {
+    /// GZIP, as Security Lake writes native sources (slow to write).
+    Gzip,
+    /// ZSTD level 1, as Security Lake recommends for custom sources (default: fast to write and read).
+    Zstd,
+}
+
+/// Generator settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleLakeConfig {
+    /// Output folder (created). Not written to `labels.json`, which must not depend on where the lake is.
+    #[serde(skip)]
+    pub out: PathBuf,
+    /// Number of days.
+    pub days: u32,
+    /// First day (UTC).
+    pub start: NaiveDate,
+    /// Number of AWS accounts.
+    pub accounts: u32,
+    /// Regions; the first is the primary (most traffic, where the attacks happen).
+    pub regions: Vec<String>,
+    /// Average events per day over all sources.
+    pub events_per_day: u64,
+    /// RNG seed.
+    pub seed: u64,
+    /// Source versions to write.
+    pub versions: VersionMode,
+    /// Parquet codec.
+    pub codec: Codec,
+}
+
+impl SampleLakeConfig {
+    /// Check settings, reporting every problem at once.
+    pub fn validate(&self) -> Result<(), LakeError> {
+        let mut errs = Vec::new();
+        if self.days < 7 {
+            errs.push(format!("days: {} is too few; at least 7 are needed for the scenarios", self.days));
+        }
+        if self.accounts == 0 || self.accounts > 200 {
+            errs.push(format!("accounts: {} is outside 1..=200", self.accounts));
+        }
+        if self.regions.is_empty() {
+            errs.push("regions: at least one region is needed".into());
+        }
+        for r in &self.regions {
+            if !crate::lake::catalog::valid_region(r) {
+                errs.push(format!("regions: {r:?} is not a region name like us-east-1"));
+            }
+        }
+        if self.events_per_day < 1_000 {
+            errs.push(format!("events_per_day: {} is below 1000", self.events_per_day));
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(LakeError::Config(errs))
+        }
+    }
+}
+
+/// What one generator run wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleLakeSummary {
+    /// Files written.
+    pub files: usize,
+    /// Events written.
+    pub events: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Path of the ground truth.
+    pub labels: PathBuf,
+}
+
+/// The contents of `labels.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Labels<'a> {
+    /// Generator settings.
+    pub config: &'a SampleLakeConfig,
+    /// First day, `YYYY-MM-DD`.
+    pub first_day: String,
+    /// Last day, `YYYY-MM-DD`.
+    pub last_day: String,
+    /// Injected scenarios.
+    pub scenarios: &'a [Scenario],
+}
+
+/// One output file: a source, version, region, account and day.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Source family.
+    pub kind: SourceKind,
+    /// Source version.
+    pub version: SourceVersion,
+    /// Region index.
+    pub region: usize,
+    /// Account index (ignored for the `ext/` source, whose account is `external`).
+    pub account: usize,
+    /// Day index from the start.
+    pub day: i64,
+}
+
+/// Share of `events_per_day` per source.
+fn share(kind: SourceKind) -> f64 {
+    match kind {
+        SourceKind::CloudTrailMgmt => 0.45,
+        SourceKind::VpcFlow => 0.36,
+        SourceKind::Route53 => 0.15,
+        SourceKind::ExtAuthentication => 0.04,
+        SourceKind::ShFindings => 0.0, // findings have their own absolute rates
+    }
+}
+
+/// Generate the lake. Returns what was written.
+pub fn generate(cfg: &SampleLakeConfig) -> Result<SampleLakeSummary, LakeError> {
+    cfg.validate()?;
+    std::fs::create_dir_all(&cfg.out).map_err(|e| LakeError::io(&cfg.out, e))?;
+    let world = World::new(cfg.seed, cfg.accounts as usize);
+    let day0_ms = cfg.start.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
+    let plan = scenarios::plan(&world, &cfg.regions, day0_ms, cfg.days as i64);
+    let mut tasks = Vec::new();
+    for day in 0..cfg.days as i64 {
+        let version = match cfg.versions {
+            VersionMode::V1 => SourceVersion::V1,
+            VersionMode::V2 => SourceVersion::V2,
+            VersionMode::Mixed if day < cfg.days as i64 / 2 => SourceVersion::V1,
+            VersionMode::Mixed => SourceVersion::V2,
+        };
+        for kind in SourceKind::ALL {
+            for region in 0..cfg.regions.len() {
+                if kind == SourceKind::ExtAuthentication {
+                    if region == 0 {
+                        tasks.push(Task { kind, version: SourceVersion::V2, region, account: 0, day });
+                    }
+                    continue;
+                }
+                for account in 0..cfg.accounts as usize {
+                    tasks.push(Task { kind, version, region, account, day });
+                }
+            }
+        }
+    }
+    let ctx = GenCtx { cfg, world: &world, plan: &plan, day0_ms };
+    let results: Vec<Result<(u64, u64), LakeError>> = tasks.par_iter().map(|t| ctx.run_task(t)).collect();
+    let mut summary = SampleLakeSummary { files: 0, events: 0, bytes: 0, labels: cfg.out.join("labels.json") };
+    for r in results {
+        let (n, b) = r?;
+        if n > 0 {
+            summary.files += 1;
+            summary.events += n;
+            summary.bytes += b;
+        }
+    }
+    let last = cfg.start + chrono::Days::new(cfg.days as u64 - 1);
+    let labels = Labels {
+        config: cfg,
+        first_day: cfg.start.to_string(),
+        last_day: last.to_string(),
+        scenarios: &plan.scenarios,
+    };
+    let text = serde_json::to_string_pretty(&labels).map_err(|e| LakeError::Schema(e.to_string()))?;
+    write_atomic(&summary.labels, text.as_bytes())?;
+    Ok(summary)
+}
+
+/// Shared read-only state of one generator run.
+pub struct GenCtx<'a> {
+    /// Settings.
+    pub cfg: &'a SampleLakeConfig,
+    /// The organisation.
+    pub world: &'a World,
+    /// The attacks.
+    pub plan: &'a Plan,
+    /// Midnight of day 0, epoch ms.
+    pub day0_ms: i64,
+}
+
+impl GenCtx<'_> {
+    /// Relative volume of region `r` (the primary region carries the most).
+    fn region_weight(&self, r: usize) -> f64 {
+        let total: f64 = (0..self.cfg.regions.len()).map(|i| 1.0 / (1.0 + i as f64 * 2.0)).sum();
+        (1.0 / (1.0 + r as f64 * 2.0)) / total
+    }
+
+    /// Weekly rhythm: weekends are quieter.
+    fn day_factor(&self, day: i64) -> f64 {
+        let date = self.cfg.start + chrono::Days::new(day as u64);
+        match date.weekday() {
+            chrono::Weekday::Sat | chrono::Weekday::Sun => 0.55,
+            _ => 1.12,
+        }
+    }
+
+    /// Background event count of one task.
+    fn background_count(&self, t: &Task) -> usize {
+        let per_file = self.cfg.events_per_day as f64 * share(t.kind) * self.region_weight(t.region)
+            / if t.kind == SourceKind::ExtAuthentication { 1.0 } else { self.cfg.accounts as f64 };
+        let per_file = if t.kind == SourceKind::ExtAuthentication {
+            self.cfg.events_per_day as f64 * share(t.kind)
+        } else {
+            per_file
+        };
+        (per_file * self.day_factor(t.day)).round() as usize
+    }
+
+    /// Volume scale of absolute-rate things (findings, attacks) relative to a 100k-event day.
+    pub fn scale(&self) -> f64 {
+        (self.cfg.events_per_day as f64 / 100_000.0).clamp(1.0, 50.0)
+    }
+
+    fn run_task(&self, t: &Task) -> Result<(u64, u64), LakeError> {
+        let region = &self.cfg.regions[t.region];
+        let account_id =
+            if t.kind == SourceKind::ExtAuthentication { "external".to_string() } else { self.world.accounts[t.account].id.clone() };
+        let mut rng = world::rng_for(
+            self.cfg.seed,
+            &[t.kind.key_name(), t.version.key_segment(), region, &account_id, &t.day.to_string()],
+        );
+        let n = self.background_count(t);
+        let day_ms = self.day0_ms + t.day * DAY_MS;
+        let mut evs = events::background(self, t, &mut rng, n, day_ms, region);
+        events::inject(self, t, &mut rng, day_ms, region, &mut evs);
+        if evs.is_empty() {
+            return Ok((0, 0));
+        }
+        evs.sort_by_key(|(time, _)| *time);
+        let schema = Arc::new(arrow_schema(t.kind, t.version)?);
+        let date = (self.cfg.start + chrono::Days::new(t.day as u64)).format("%Y%m%d").to_string();
+        let dir = match t.kind {
+            SourceKind::ExtAuthentication => {
+                self.cfg.out.join(format!("ext/{}/region={region}/accountId={account_id}/eventDay={date}", t.kind.key_name()))
+            }
+            _ => self.cfg.out.join(format!(
+                "aws/{}/{}/region={region}/accountId={account_id}/eventDay={date}",
+                t.kind.key_name(),
+                t.version.key_segment()
+            )),
+        };
+        let name = format!("{}.{}.parquet", world::hexish(&mut rng, 32).to_lowercase(), match self.cfg.codec {
+            Codec::Gzip => "gz",
+            Codec::Zstd => "zstd",
+        });
+        let rows: Vec<serde_json::Value> = evs.into_iter().map(|(_, v)| v).collect();
+        let n_rows = rows.len() as u64;
+        let bytes = write_file(&dir.join(name), schema, &rows, self.cfg.codec)?;
+        Ok((n_rows, bytes))
+    }
+}
+
+/// Decode JSON rows with `schema` (strict) and write one Parquet file atomically (temp + rename).
+pub fn write_file(path: &Path, schema: Arc<Schema>, rows: &[serde_json::Value], codec: Codec) -> Result<u64, LakeError> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| LakeError::io(parent, e))?;
+    let props = WriterProperties::builder()
+        .set_compression(match codec {
+            Codec::Gzip => Compression::GZIP(GzipLevel::default()),
+            Codec::Zstd => Compression::ZSTD(ZstdLevel::try_new(1).map_err(|e| LakeError::Schema(e.to_string()))?),
+        })
+        .set_max_row_group_row_count(Some(1 << 20))
+        .set_created_by("lakesight sample-lake".into())
+        .build();
+    let tmp = parent.join(format!(".tmp-{}", path.file_name().and_then(|s| s.to_str()).unwrap_or("x")));
+    let file = std::fs::File::create(&tmp).map_err(|e| LakeError::io(&tmp, e))?;
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+    for chunk in rows.chunks(65_536) {
+        let mut decoder = ReaderBuilder::new(schema.clone()).with_strict_mode(true).with_batch_size(chunk.len()).build_decoder()?;
+        decoder.serialize(chunk)?;
+        let batch: Option<RecordBatch> = decoder.flush()?;
+        if let Some(b) = batch {
+            writer.write(&b)?;
+        }
+    }
+    writer.close()?;
+    std::fs::rename(&tmp, path).map_err(|e| LakeError::io(path, e))?;
+    Ok(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
+}
+
+/// Write a small file atomically.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), LakeError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, data).map_err(|e| LakeError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| LakeError::io(path, e))
+}

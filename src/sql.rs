@@ -1,0 +1,51 @@
+//! Building SQL from hostile values: every literal quoted, every identifier validated.
+//!
+//! Data values (principal names, finding types, domains) come from the lake and may contain
+//! anything. They only ever enter generated SQL through [`quote_literal`], which doubles single
+//! quotes (the SQL standard, accepted by DataFusion and Trino alike) and rejects control characters
+//! by escaping them out of the literal entirely, so a value can never end the literal early.
+
+/// Quote a string as a SQL literal: `O'Brien` → `'O''Brien'`. Control characters (which some
+/// clients mangle) are replaced by U+FFFD; the result is always exactly one literal.
+pub fn quote_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            c if c.is_control() => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A `TIMESTAMP 'YYYY-MM-DD HH:MM:SS'` literal (UTC) valid on DataFusion and Athena.
+pub fn timestamp_literal(ms: i64) -> String {
+    let t = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    format!("TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S"))
+}
+
+/// Quote an identifier after validating it (`[a-z_][a-z0-9_]*`); `None` if it is not safe.
+pub fn ident(s: &str) -> Option<String> {
+    crate::runtime::config::valid_ident(s).then(|| format!("\"{s}\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_values_stay_one_literal() {
+        assert_eq!(quote_literal("x' OR '1'='1"), "'x'' OR ''1''=''1'");
+        assert_eq!(quote_literal("a\nb\u{0}"), "'a\u{FFFD}b\u{FFFD}'");
+        assert_eq!(ident("principal"), Some("\"principal\"".into()));
+        assert_eq!(ident("p\"; drop"), None);
+    }
+
+    #[test]
+    fn timestamp_literals_are_utc() {
+        assert_eq!(timestamp_literal(0), "TIMESTAMP '1970-01-01 00:00:00'");
+    }
+}

@@ -1,0 +1,64 @@
+//! Shared fixtures: small generated lakes, built once per test process.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use lakesight::lake::catalog::CatalogOptions;
+use lakesight::lake::engine::Engine;
+use lakesight::sample::{generate, Codec, SampleLakeConfig, SampleLakeSummary, VersionMode};
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub summary: SampleLakeSummary,
+}
+
+impl Fixture {
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn url(&self) -> String {
+        self.dir.path().display().to_string()
+    }
+    pub fn labels(&self) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&self.summary.labels).unwrap()).unwrap()
+    }
+}
+
+pub fn config(out: PathBuf, versions: VersionMode, days: u32, events_per_day: u64) -> SampleLakeConfig {
+    SampleLakeConfig {
+        out,
+        days,
+        start: chrono::NaiveDate::from_ymd_opt(2025, 3, 1).unwrap(),
+        accounts: 2,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        events_per_day,
+        seed: 42,
+        versions,
+        codec: Codec::Zstd,
+    }
+}
+
+fn make(versions: VersionMode) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = generate(&config(dir.path().to_path_buf(), versions, 14, 20_000)).unwrap();
+    Fixture { dir, summary }
+}
+
+/// A 14-day lake, version 1 for the first week and version 2 after.
+pub fn mixed_lake() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| make(VersionMode::Mixed))
+}
+
+pub async fn engine(url: &str) -> Engine {
+    Engine::open(url, &CatalogOptions::default()).await.unwrap()
+}
+
+/// First column of the first row as i64.
+pub async fn scalar_i64(e: &Engine, sql: &str) -> i64 {
+    use arrow::array::AsArray;
+    use arrow::datatypes::Int64Type;
+    let b = e.collect(sql).await.unwrap_or_else(|err| panic!("{sql}: {err}"));
+    let col = arrow::compute::cast(b[0].column(0), &arrow::datatypes::DataType::Int64).unwrap();
+    col.as_primitive::<Int64Type>().value(0)
+}
