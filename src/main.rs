@@ -120,7 +120,15 @@ enum Cmd {
 
 fn print_summary(r: &lakesight::runtime::run::RunResult) {
     let m = &r.manifest;
-    println!("run {}: days {}..{}, {} files / {} rows read, {} skipped inputs", m.run_id, m.range.from, m.range.to, m.inputs.files, m.inputs.rows, m.skipped_inputs.len());
+    println!(
+        "run {}: days {}..{}, {} files / {} rows read, {} skipped inputs",
+        m.run_id,
+        m.range.from,
+        m.range.to,
+        m.inputs.files,
+        m.inputs.rows,
+        m.skipped_inputs.len()
+    );
     println!("findings: {}", m.findings_total);
     for (d, n) in &m.findings_per_detector {
         println!("  {d}: {n}");
@@ -156,8 +164,28 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
     match cli.cmd {
-        Cmd::SampleLake { out, days, start, accounts, regions, events_per_day, seed, source_version, codec } => {
-            let cfg = SampleLakeConfig { out, days, start, accounts, regions, events_per_day, seed, versions: source_version, codec };
+        Cmd::SampleLake {
+            out,
+            days,
+            start,
+            accounts,
+            regions,
+            events_per_day,
+            seed,
+            source_version,
+            codec,
+        } => {
+            let cfg = SampleLakeConfig {
+                out,
+                days,
+                start,
+                accounts,
+                regions,
+                events_per_day,
+                seed,
+                versions: source_version,
+                codec,
+            };
             let t0 = std::time::Instant::now();
             let s = tokio::task::spawn_blocking(move || lakesight::sample::generate(&cfg)).await??;
             println!(
@@ -172,12 +200,31 @@ async fn main() -> Result<()> {
         Cmd::Validate { job } => {
             let catalog = SeriesCatalog::builtin()?;
             let cfg = JobConfig::load(&job, &catalog)?;
-            println!("{}: valid ({} series, {} detectors)", job.display(), cfg.series.len(), cfg.detectors.len());
+            println!(
+                "{}: valid ({} series, {} detectors)",
+                job.display(),
+                cfg.series.len(),
+                cfg.detectors.len()
+            );
         }
-        Cmd::Run { job, date, from, to, lake, out } => {
+        Cmd::Run {
+            job,
+            date,
+            from,
+            to,
+            lake,
+            out,
+        } => {
             let catalog = SeriesCatalog::builtin()?;
             let cfg = JobConfig::load(&job, &catalog)?;
-            let ov = RunOverrides { date, from, to, lake, out, progress: std::io::stderr().is_terminal() };
+            let ov = RunOverrides {
+                date,
+                from,
+                to,
+                lake,
+                out,
+                progress: std::io::stderr().is_terminal(),
+            };
             let r = run(&cfg, &catalog, &ov, &SystemClock).await?;
             print_summary(&r);
         }
@@ -205,12 +252,16 @@ async fn main() -> Result<()> {
                 JobConfig::load(&job_path, &catalog)?
             } else {
                 let c = JobConfig::parse(include_str!("../jobs/demo.toml"), "jobs/demo.toml (built in)")?;
-                c.validate(&catalog).map_err(|e| anyhow::anyhow!("built-in demo job: {}", e.join("; ")))?;
+                c.validate(&catalog)
+                    .map_err(|e| anyhow::anyhow!("built-in demo job: {}", e.join("; ")))?;
                 c
             };
             cfg.job.lake = lake.display().to_string();
             cfg.job.output = dir.join("out").display().to_string();
-            let ov = RunOverrides { progress: std::io::stderr().is_terminal(), ..Default::default() };
+            let ov = RunOverrides {
+                progress: std::io::stderr().is_terminal(),
+                ..Default::default()
+            };
             let r = run(&cfg, &catalog, &ov, &SystemClock).await?;
             print_summary(&r);
         }

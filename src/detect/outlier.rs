@@ -181,7 +181,12 @@ impl Detector for SeasonalIqr {
             let observed: f64 = y[start..end].iter().sum();
             let expected: f64 = r.expected[start..end].iter().sum();
             let peak = (start..end)
-                .max_by(|a, b| r.resid[*a].abs().partial_cmp(&r.resid[*b].abs()).unwrap_or(std::cmp::Ordering::Equal))
+                .max_by(|a, b| {
+                    r.resid[*a]
+                        .abs()
+                        .partial_cmp(&r.resid[*b].abs())
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                })
                 .unwrap_or(start);
             let beyond = match side {
                 Side::Spike => (r.resid[peak] - r.upper_limit) / iqr,
@@ -231,18 +236,28 @@ mod tests {
     use crate::series::Bucket;
 
     fn weekly(n: usize) -> Vec<f64> {
-        (0..n).map(|i| 100.0 + if i % 7 >= 5 { -40.0 } else { 0.0 } + ((i * 37) % 11) as f64).collect()
+        (0..n)
+            .map(|i| 100.0 + if i % 7 >= 5 { -40.0 } else { 0.0 } + ((i * 37) % 11) as f64)
+            .collect()
     }
 
     fn ctx(n: usize, eval_from: usize) -> SeriesContext {
-        SeriesContext { bucket: Bucket::Day, eval: eval_from..n, min_history: 14 }
+        SeriesContext {
+            bucket: Bucket::Day,
+            eval: eval_from..n,
+            min_history: 14,
+        }
     }
 
     #[test]
     fn a_spike_in_the_evaluated_days_is_one_anomaly() {
         let mut y = weekly(42);
         y[38] += 400.0;
-        let s = Series { key: vec![Some("p".into())], start_ms: 0, values: y };
+        let s = Series {
+            key: vec![Some("p".into())],
+            start_ms: 0,
+            values: y,
+        };
         let d = SeasonalIqr::new("o", SeasonalIqrConfig::default());
         let a = d.detect(&s, &ctx(42, 35)).unwrap();
         assert_eq!(a.len(), 1, "{a:?}");
@@ -256,18 +271,38 @@ mod tests {
     #[test]
     fn benign_seasonal_series_gives_nothing_and_bad_series_are_skipped() {
         let d = SeasonalIqr::new("o", SeasonalIqrConfig::default());
-        let s = Series { key: vec![], start_ms: 0, values: weekly(42) };
+        let s = Series {
+            key: vec![],
+            start_ms: 0,
+            values: weekly(42),
+        };
         assert!(d.detect(&s, &ctx(42, 0)).unwrap().is_empty());
-        let flat = Series { key: vec![], start_ms: 0, values: vec![3.0; 42] };
+        let flat = Series {
+            key: vec![],
+            start_ms: 0,
+            values: vec![3.0; 42],
+        };
         assert_eq!(d.detect(&flat, &ctx(42, 0)).unwrap_err(), SkipReason::Constant);
-        let short = Series { key: vec![], start_ms: 0, values: vec![1.0, 2.0, 3.0] };
+        let short = Series {
+            key: vec![],
+            start_ms: 0,
+            values: vec![1.0, 2.0, 3.0],
+        };
         assert_eq!(d.detect(&short, &ctx(3, 0)).unwrap_err(), SkipReason::TooShort);
         let mut nan = weekly(42);
         nan[3] = f64::NAN;
-        let s = Series { key: vec![], start_ms: 0, values: nan };
+        let s = Series {
+            key: vec![],
+            start_ms: 0,
+            values: nan,
+        };
         assert_eq!(d.detect(&s, &ctx(42, 0)).unwrap_err(), SkipReason::NonFinite);
         let neg: Vec<f64> = weekly(42).iter().map(|v| -v).collect();
-        let s = Series { key: vec![], start_ms: 0, values: neg };
+        let s = Series {
+            key: vec![],
+            start_ms: 0,
+            values: neg,
+        };
         assert!(d.detect(&s, &ctx(42, 0)).is_ok());
     }
 }

@@ -15,9 +15,17 @@ pub const LIMIT: usize = 10_000;
 
 /// The investigation SQL of series `s` over `[start_ms, end_ms)`.
 pub fn sql(t: &SeriesTemplate, s: &Series, start_ms: i64, end_ms: i64) -> String {
-    let day = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|d| d.format("%Y%m%d").to_string()).unwrap_or_default();
+    let day = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|d| d.format("%Y%m%d").to_string())
+            .unwrap_or_default()
+    };
     let mut conds = vec![
-        format!("eventday BETWEEN {} AND {}", quote_literal(&day(start_ms)), quote_literal(&day(end_ms - 1))),
+        format!(
+            "eventday BETWEEN {} AND {}",
+            quote_literal(&day(start_ms)),
+            quote_literal(&day(end_ms - 1))
+        ),
         format!("time >= {} AND time < {}", timestamp_literal(start_ms), timestamp_literal(end_ms)),
     ];
     if let Some(f) = &t.filter {
@@ -29,5 +37,9 @@ pub fn sql(t: &SeriesTemplate, s: &Series, start_ms: i64, end_ms: i64) -> String
             None => format!("({expr}) IS NULL"),
         });
     }
-    format!("SELECT *\nFROM lakesight.{}\nWHERE {}\nORDER BY time\nLIMIT {LIMIT}", t.view, conds.join("\n  AND "))
+    format!(
+        "SELECT *\nFROM lakesight.{}\nWHERE {}\nORDER BY time\nLIMIT {LIMIT}",
+        t.view,
+        conds.join("\n  AND ")
+    )
 }

@@ -5,7 +5,11 @@
 /// (technique id, name, tactics).
 pub const TECHNIQUES: &[(&str, &str, &[&str])] = &[
     ("T1530", "Data from Cloud Storage", &["Collection"]),
-    ("T1078.004", "Valid Accounts: Cloud Accounts", &["Defense Evasion", "Persistence", "Privilege Escalation", "Initial Access"]),
+    (
+        "T1078.004",
+        "Valid Accounts: Cloud Accounts",
+        &["Defense Evasion", "Persistence", "Privilege Escalation", "Initial Access"],
+    ),
     ("T1580", "Cloud Infrastructure Discovery", &["Discovery"]),
     ("T1069", "Permission Groups Discovery", &["Discovery"]),
     ("T1190", "Exploit Public-Facing Application", &["Initial Access"]),
@@ -13,7 +17,11 @@ pub const TECHNIQUES: &[(&str, &str, &[&str])] = &[
     ("T1041", "Exfiltration Over C2 Channel", &["Exfiltration"]),
     ("T1021", "Remote Services", &["Lateral Movement"]),
     ("T1046", "Network Service Discovery", &["Discovery"]),
-    ("T1568.002", "Dynamic Resolution: Domain Generation Algorithms", &["Command and Control"]),
+    (
+        "T1568.002",
+        "Dynamic Resolution: Domain Generation Algorithms",
+        &["Command and Control"],
+    ),
     ("T1071.004", "Application Layer Protocol: DNS", &["Command and Control"]),
     ("T1071.001", "Application Layer Protocol: Web Protocols", &["Command and Control"]),
     ("T1110", "Brute Force", &["Credential Access"]),

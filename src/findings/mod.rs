@@ -16,7 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::detect::Anomaly;
-use crate::series::{SeriesSet, Series};
+use crate::series::{Series, SeriesSet};
 
 /// One finding.
 #[derive(Debug, Clone, Serialize)]
@@ -140,7 +140,11 @@ pub fn to_batch(findings: &[Finding]) -> Result<RecordBatch, arrow::error::Arrow
             let mut b = Float64Builder::new();
             for x in findings {
                 let v: f64 = $f(x);
-                if v.is_finite() { b.append_value(v) } else { b.append_null() }
+                if v.is_finite() {
+                    b.append_value(v)
+                } else {
+                    b.append_null()
+                }
             }
             Arc::new(b.finish()) as ArrayRef
         }};
@@ -242,16 +246,34 @@ pub fn from_anomaly(run_id: &str, detector: &str, family: &str, set: &SeriesSet,
     let t = &set.template;
     let start_ms = set.bucket_ms(a.start);
     let end_ms = set.bucket_ms(a.end);
-    let keys: serde_json::Map<String, serde_json::Value> =
-        t.keys.iter().zip(&s.key).map(|((k, _), v)| (k.clone(), v.clone().map(serde_json::Value::String).unwrap_or(serde_json::Value::Null))).collect();
+    let keys: serde_json::Map<String, serde_json::Value> = t
+        .keys
+        .iter()
+        .zip(&s.key)
+        .map(|((k, _), v)| {
+            (
+                k.clone(),
+                v.clone().map(serde_json::Value::String).unwrap_or(serde_json::Value::Null),
+            )
+        })
+        .collect();
     let entity_idx = t.keys.iter().position(|(k, _)| *k == t.entity).unwrap_or(0);
     let entity = s.key.get(entity_idx).cloned().flatten().unwrap_or_else(|| "(null)".into());
     let account_id = t.keys.iter().position(|(k, _)| k == "accountid").and_then(|i| s.key[i].clone());
     let (sev, sev_id) = severity(a.deviation);
     let techniques = t.mitre.clone();
     let tactics = mitre::tactics(&techniques);
-    let when = chrono::DateTime::from_timestamp_millis(start_ms).map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default();
-    let title = format!("{} {} of {} for {} {}", capitalise(a.kind), t.measure, fmt_num(a.observed), t.entity, entity);
+    let when = chrono::DateTime::from_timestamp_millis(start_ms)
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default();
+    let title = format!(
+        "{} {} of {} for {} {}",
+        capitalise(a.kind),
+        t.measure,
+        fmt_num(a.observed),
+        t.entity,
+        entity
+    );
     let description = format!(
         "{} {} in the {} starting {when}: observed {}, expected about {} (normal band {}..{} per {}). Series: {} ({}).",
         t.entity,
@@ -304,13 +326,17 @@ pub fn from_anomaly(run_id: &str, detector: &str, family: &str, set: &SeriesSet,
         mitre_techniques: techniques,
         mitre_tactics: tactics,
         source_view: format!("lakesight.{}", t.view),
-        dt: chrono::DateTime::from_timestamp_millis(start_ms).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+        dt: chrono::DateTime::from_timestamp_millis(start_ms)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default(),
     }
 }
 
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
 }
 
 fn fmt_num(v: f64) -> String {

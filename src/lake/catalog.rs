@@ -56,12 +56,26 @@ impl LakeLocation {
             });
         }
         let path = url.strip_prefix("file://").unwrap_or(url);
-        let canon = std::fs::canonicalize(path).map_err(|e| LakeError::Url { url: url.into(), reason: e.to_string() })?;
+        let canon = std::fs::canonicalize(path).map_err(|e| LakeError::Url {
+            url: url.into(),
+            reason: e.to_string(),
+        })?;
         if !canon.is_dir() {
-            return Err(LakeError::Url { url: url.into(), reason: "not a folder".into() });
+            return Err(LakeError::Url {
+                url: url.into(),
+                reason: "not a folder".into(),
+            });
         }
-        let prefix = ObjPath::from_absolute_path(&canon).map_err(|e| LakeError::Url { url: url.into(), reason: e.to_string() })?;
-        Ok(LakeLocation { store: Arc::new(LocalFileSystem::new()), store_url: "file://".into(), prefix, display: url.into() })
+        let prefix = ObjPath::from_absolute_path(&canon).map_err(|e| LakeError::Url {
+            url: url.into(),
+            reason: e.to_string(),
+        })?;
+        Ok(LakeLocation {
+            store: Arc::new(LocalFileSystem::new()),
+            store_url: "file://".into(),
+            prefix,
+            display: url.into(),
+        })
     }
 }
 
@@ -165,7 +179,9 @@ pub fn valid_region(r: &str) -> bool {
     parts.len() >= 3
         && parts.len() <= 4
         && parts[0].len() == 2
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
         && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
 }
 
@@ -185,7 +201,9 @@ fn parse_key(parts: &[&str]) -> std::result::Result<Option<KeyInfo>, String> {
         Some(&"ext") => (true, &parts[1..]),
         _ => return Err("not under aws/ or ext/".into()),
     };
-    let Some(source) = rest.first() else { return Err("no source folder".into()) };
+    let Some(source) = rest.first() else {
+        return Err("no source folder".into());
+    };
     if !valid_name(source) {
         return Err(format!("source folder {source:?} is not a valid source name"));
     }
@@ -228,7 +246,14 @@ fn parse_key(parts: &[&str]) -> std::result::Result<Option<KeyInfo>, String> {
     if event_day.len() != 8 || chrono::NaiveDate::parse_from_str(&event_day, "%Y%m%d").is_err() {
         return Err(format!("bad eventDay {event_day:?}"));
     }
-    Ok(Some(KeyInfo { source_name: source.to_string(), custom, version, region, account, event_day }))
+    Ok(Some(KeyInfo {
+        source_name: source.to_string(),
+        custom,
+        version,
+        region,
+        account,
+        event_day,
+    }))
 }
 
 /// Glue names `(database, table)` of a source.
@@ -266,12 +291,18 @@ impl Catalog {
                             continue;
                         }
                     }
-                    groups.entry((k.region.clone(), k.source_name.clone(), k.custom, k.version)).or_default().push((meta, k));
+                    groups
+                        .entry((k.region.clone(), k.source_name.clone(), k.custom, k.version))
+                        .or_default()
+                        .push((meta, k));
                 }
                 Ok(None) => ignored += 1,
                 Err(reason) => {
                     tracing::warn!(path = %meta.location, %reason, "skipping object that is not a usable lake file");
-                    skipped.push(Skipped { path: meta.location.to_string(), reason });
+                    skipped.push(Skipped {
+                        path: meta.location.to_string(),
+                        reason,
+                    });
                 }
             }
         }
@@ -297,7 +328,10 @@ impl Catalog {
                 match r {
                     Err(reason) => {
                         tracing::warn!(path = %meta.location, %reason, "skipping unreadable Parquet file");
-                        skipped.push(Skipped { path: meta.location.to_string(), reason });
+                        skipped.push(Skipped {
+                            path: meta.location.to_string(),
+                            reason,
+                        });
                     }
                     Ok((file_schema, rows)) => {
                         let file_schema = without_columns(&normalise_schema(&file_schema), &PARTITION_COLUMNS);
@@ -308,12 +342,21 @@ impl Catalog {
                         match merged {
                             Ok(m) => {
                                 schema = Some(m);
-                                good.push(LakeFile { meta, region: k.region, account: k.account, event_day: k.event_day, rows });
+                                good.push(LakeFile {
+                                    meta,
+                                    region: k.region,
+                                    account: k.account,
+                                    event_day: k.event_day,
+                                    rows,
+                                });
                             }
                             Err(reason) => {
                                 let reason = format!("schema does not fit its table: {reason}");
                                 tracing::warn!(path = %meta.location, %reason, "skipping Parquet file");
-                                skipped.push(Skipped { path: meta.location.to_string(), reason });
+                                skipped.push(Skipped {
+                                    path: meta.location.to_string(),
+                                    reason,
+                                });
                             }
                         }
                     }
@@ -324,7 +367,11 @@ impl Catalog {
             tables.push(LakeTable {
                 glue_name,
                 database,
-                kind: if custom { Some(SourceKind::ExtAuthentication).filter(|_| is_auth_schema(&schema)) } else { SourceKind::from_key_name(&source_name) },
+                kind: if custom {
+                    Some(SourceKind::ExtAuthentication).filter(|_| is_auth_schema(&schema))
+                } else {
+                    SourceKind::from_key_name(&source_name)
+                },
                 source_name,
                 custom,
                 version,
@@ -334,7 +381,12 @@ impl Catalog {
             });
         }
         tables.sort_by(|a, b| a.glue_name.cmp(&b.glue_name));
-        Ok(Catalog { location, tables, skipped, ignored })
+        Ok(Catalog {
+            location,
+            tables,
+            skipped,
+            ignored,
+        })
     }
 
     /// Find a table by Glue name.
@@ -353,7 +405,9 @@ async fn read_footer(store: Arc<dyn ObjectStore>, meta: &ObjectMeta) -> std::res
         return Err(format!("file is {} bytes, too small to be Parquet", meta.size));
     }
     let reader = ParquetObjectReader::new(store, meta.location.clone()).with_file_size(meta.size);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(|e| format!("corrupt or truncated Parquet: {e}"))?;
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| format!("corrupt or truncated Parquet: {e}"))?;
     let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
     Ok((builder.schema().as_ref().clone(), rows))
 }
@@ -364,16 +418,51 @@ mod tests {
 
     #[test]
     fn keys_parse_and_bad_ones_say_why() {
-        let k = parse_key(&["aws", "CLOUD_TRAIL_MGMT", "2.0", "region=us-east-1", "accountId=123456789012", "eventDay=20250101", "a.gz.parquet"])
-            .unwrap()
-            .unwrap();
+        let k = parse_key(&[
+            "aws",
+            "CLOUD_TRAIL_MGMT",
+            "2.0",
+            "region=us-east-1",
+            "accountId=123456789012",
+            "eventDay=20250101",
+            "a.gz.parquet",
+        ])
+        .unwrap()
+        .unwrap();
         assert_eq!(k.version, Some(SourceVersion::V2));
         assert_eq!(k.event_day, "20250101");
-        let e = parse_key(&["aws", "VPC_FLOW", "3.0", "region=us-east-1", "accountId=123456789012", "eventDay=20250101", "a.parquet"]).unwrap_err();
+        let e = parse_key(&[
+            "aws",
+            "VPC_FLOW",
+            "3.0",
+            "region=us-east-1",
+            "accountId=123456789012",
+            "eventDay=20250101",
+            "a.parquet",
+        ])
+        .unwrap_err();
         assert!(e.contains("unknown source version"), "{e}");
         assert!(parse_key(&["labels.json"]).unwrap().is_none());
-        assert!(parse_key(&["aws", "VPC_FLOW", "1.0", "region=us-east-1", "accountId=1';drop", "eventDay=20250101", "a.parquet"]).is_err());
-        let c = parse_key(&["ext", "idp_auth", "region=us-east-1", "accountId=external", "eventDay=20250101", "x.parquet"]).unwrap().unwrap();
+        assert!(parse_key(&[
+            "aws",
+            "VPC_FLOW",
+            "1.0",
+            "region=us-east-1",
+            "accountId=1';drop",
+            "eventDay=20250101",
+            "a.parquet"
+        ])
+        .is_err());
+        let c = parse_key(&[
+            "ext",
+            "idp_auth",
+            "region=us-east-1",
+            "accountId=external",
+            "eventDay=20250101",
+            "x.parquet",
+        ])
+        .unwrap()
+        .unwrap();
         assert!(c.custom && c.version.is_none());
     }
 

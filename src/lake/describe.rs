@@ -58,7 +58,11 @@ pub async fn describe(engine: &Engine) -> Result<Vec<TableInfo>> {
         out.push(TableInfo {
             database: t.database.clone(),
             table: t.glue_name.clone(),
-            source: if t.custom { format!("ext/{}", t.source_name) } else { t.source_name.clone() },
+            source: if t.custom {
+                format!("ext/{}", t.source_name)
+            } else {
+                t.source_name.clone()
+            },
             version: t.version.map(|v| v.key_segment().to_string()).unwrap_or_else(|| "-".into()),
             classes,
             accounts: accounts.len(),

@@ -52,11 +52,16 @@ impl Engine {
     /// Register a catalog that is already open.
     pub async fn from_catalog(catalog: Catalog) -> Result<Engine> {
         let ctx = SessionContext::new_with_config(session_config());
-        let store_url = Url::parse(&catalog.location.store_url).map_err(|e| LakeError::Url { url: catalog.location.store_url.clone(), reason: e.to_string() })?;
+        let store_url = Url::parse(&catalog.location.store_url).map_err(|e| LakeError::Url {
+            url: catalog.location.store_url.clone(),
+            reason: e.to_string(),
+        })?;
         ctx.register_object_store(&store_url, catalog.location.store.clone());
         trino::register(&ctx);
 
-        let default = ctx.catalog("datafusion").ok_or_else(|| LakeError::Schema("no default catalog".into()))?;
+        let default = ctx
+            .catalog("datafusion")
+            .ok_or_else(|| LakeError::Schema("no default catalog".into()))?;
         let aws = Arc::new(MemoryCatalogProvider::new());
         for t in &catalog.tables {
             let provider = Arc::new(LakeTableProvider::new(t, &catalog.location.store_url)?);
@@ -85,7 +90,11 @@ impl Engine {
                 views.push(v.name);
             }
         }
-        Ok(Engine { ctx, catalog: Arc::new(catalog), views })
+        Ok(Engine {
+            ctx,
+            catalog: Arc::new(catalog),
+            views,
+        })
     }
 
     /// Plan a SQL query (Trino dialect extensions accepted: lambdas, `CAST(x AS IPADDRESS)`).

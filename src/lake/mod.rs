@@ -64,7 +64,10 @@ pub enum LakeError {
 impl LakeError {
     /// An I/O error with its path.
     pub fn io(path: &Path, source: std::io::Error) -> LakeError {
-        LakeError::Io { path: path.display().to_string(), source }
+        LakeError::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
 }
 

@@ -356,7 +356,11 @@ pub fn arrow_schema(kind: SourceKind, version: SourceVersion) -> Result<Schema, 
 /// `timestamp` …) into an Arrow type. Lists use the element name `element` (Arrow's Parquet writer
 /// then writes the standard 3-level form; the reader also accepts Security Lake's 2-level `array`).
 pub fn parse_type(s: &str) -> Result<DataType, LakeError> {
-    let mut p = TypeParser { s: s.as_bytes(), i: 0, src: s };
+    let mut p = TypeParser {
+        s: s.as_bytes(),
+        i: 0,
+        src: s,
+    };
     let t = p.parse()?;
     if p.i != p.s.len() {
         return Err(p.err("trailing characters"));

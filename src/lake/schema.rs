@@ -16,9 +16,7 @@ use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema};
 pub fn normalise_type(t: &DataType) -> DataType {
     match t {
         DataType::Struct(fs) => DataType::Struct(fs.iter().map(|f| normalise_field(f)).collect::<Vec<_>>().into()),
-        DataType::List(f) | DataType::LargeList(f) => {
-            DataType::List(Arc::new(Field::new("element", normalise_type(f.data_type()), true)))
-        }
+        DataType::List(f) | DataType::LargeList(f) => DataType::List(Arc::new(Field::new("element", normalise_type(f.data_type()), true))),
         DataType::Map(entries, sorted) => {
             if let DataType::Struct(kv) = entries.data_type() {
                 if kv.len() == 2 {
@@ -72,7 +70,11 @@ fn merge_fields(path: &str, a: &Fields, b: &Fields) -> Result<Fields, String> {
     for f in b.iter() {
         match index.get(f.name()) {
             Some(&i) => {
-                let p = if path.is_empty() { f.name().clone() } else { format!("{path}.{}", f.name()) };
+                let p = if path.is_empty() {
+                    f.name().clone()
+                } else {
+                    format!("{path}.{}", f.name())
+                };
                 let t = merge_type(&p, out[i].data_type(), f.data_type())?;
                 out[i] = Field::new(f.name(), t, true);
             }
@@ -101,17 +103,27 @@ mod tests {
     use crate::lake::ocsf::parse_type;
 
     fn schema(cols: &[(&str, &str)]) -> Schema {
-        Schema::new(cols.iter().map(|(n, t)| Field::new(*n, parse_type(t).unwrap(), true)).collect::<Vec<_>>())
+        Schema::new(
+            cols.iter()
+                .map(|(n, t)| Field::new(*n, parse_type(t).unwrap(), true))
+                .collect::<Vec<_>>(),
+        )
     }
 
     #[test]
     fn nested_fields_union_and_int_widens() {
         let a = schema(&[("api", "struct<operation:string>"), ("type_uid", "int")]);
-        let b = schema(&[("api", "struct<service:struct<name:string>>"), ("type_uid", "bigint"), ("x", "string")]);
+        let b = schema(&[
+            ("api", "struct<service:struct<name:string>>"),
+            ("type_uid", "bigint"),
+            ("x", "string"),
+        ]);
         let m = merge_schemas(&a, &b).unwrap();
         assert_eq!(m.fields().len(), 3);
         assert_eq!(m.field_with_name("type_uid").unwrap().data_type(), &DataType::Int64);
-        let DataType::Struct(api) = m.field_with_name("api").unwrap().data_type() else { panic!("struct") };
+        let DataType::Struct(api) = m.field_with_name("api").unwrap().data_type() else {
+            panic!("struct")
+        };
         assert_eq!(api.len(), 2);
     }
 

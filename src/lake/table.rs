@@ -56,7 +56,10 @@ impl LakeTableProvider {
     }
 
     fn partition_fields() -> Vec<Arc<Field>> {
-        PARTITION_COLUMNS.iter().map(|p| Arc::new(Field::new(*p, DataType::Utf8, false))).collect()
+        PARTITION_COLUMNS
+            .iter()
+            .map(|p| Arc::new(Field::new(*p, DataType::Utf8, false)))
+            .collect()
     }
 
     /// Files that survive the partition filters and the day bounds.
@@ -116,7 +119,12 @@ fn day_bounds(filters: &[Expr]) -> (Option<String>, Option<String>) {
     let mut hi: Option<i64> = None;
     let mut terms: Vec<&Expr> = Vec::new();
     fn split<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
-        if let Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) = e {
+        if let Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::And,
+            right,
+        }) = e
+        {
             split(left, out);
             split(right, out);
         } else {
@@ -151,7 +159,12 @@ fn day_bounds(filters: &[Expr]) -> (Option<String>, Option<String>) {
                     _ => {}
                 }
             }
-            Expr::Between(Between { expr, negated: false, low, high }) if time_col(expr) => {
+            Expr::Between(Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            }) if time_col(expr) => {
                 if let (Some(a), Some(b)) = (lit_ms(low), lit_ms(high)) {
                     lower(a);
                     upper_vals.push(b);
@@ -204,7 +217,13 @@ impl TableProvider for LakeTableProvider {
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
         Ok(filters
             .iter()
-            .map(|f| if only_partition_columns(f) { TableProviderFilterPushDown::Exact } else { TableProviderFilterPushDown::Inexact })
+            .map(|f| {
+                if only_partition_columns(f) {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Inexact
+                }
+            })
             .collect())
     }
 

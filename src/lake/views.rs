@@ -93,7 +93,11 @@ type Col = (&'static str, &'static str, Src);
 const COMMON_HEAD: &[Col] = &[("time", "TIMESTAMP", Src::Time), ("time_ms", "BIGINT", Src::Path(&["time"]))];
 
 const API_ACTIVITY: &[Col] = &[
-    ("class_uid", "INT", Src::Expr("CASE WHEN class_uid = 3005 THEN 6003 ELSE class_uid END")),
+    (
+        "class_uid",
+        "INT",
+        Src::Expr("CASE WHEN class_uid = 3005 THEN 6003 ELSE class_uid END"),
+    ),
     ("activity_id", "INT", Src::Path(&["activity_id"])),
     ("activity_name", "VARCHAR", Src::Path(&["activity_name"])),
     ("operation", "VARCHAR", Src::Path(&["api.operation"])),
@@ -178,10 +182,30 @@ pub struct ViewDef {
 
 /// Every normalised view.
 pub const VIEWS: &[ViewDef] = &[
-    ViewDef { name: "api_activity", kinds: &[SourceKind::CloudTrailMgmt], cols: API_ACTIVITY, filter: |_| None },
-    ViewDef { name: "network_activity", kinds: &[SourceKind::VpcFlow], cols: NETWORK_ACTIVITY, filter: |_| None },
-    ViewDef { name: "dns_activity", kinds: &[SourceKind::Route53], cols: DNS_ACTIVITY, filter: |_| None },
-    ViewDef { name: "findings", kinds: &[SourceKind::ShFindings], cols: FINDINGS, filter: |_| None },
+    ViewDef {
+        name: "api_activity",
+        kinds: &[SourceKind::CloudTrailMgmt],
+        cols: API_ACTIVITY,
+        filter: |_| None,
+    },
+    ViewDef {
+        name: "network_activity",
+        kinds: &[SourceKind::VpcFlow],
+        cols: NETWORK_ACTIVITY,
+        filter: |_| None,
+    },
+    ViewDef {
+        name: "dns_activity",
+        kinds: &[SourceKind::Route53],
+        cols: DNS_ACTIVITY,
+        filter: |_| None,
+    },
+    ViewDef {
+        name: "findings",
+        kinds: &[SourceKind::ShFindings],
+        cols: FINDINGS,
+        filter: |_| None,
+    },
     ViewDef {
         name: "authentication",
         kinds: &[SourceKind::CloudTrailMgmt, SourceKind::ExtAuthentication],

@@ -71,7 +71,9 @@ fn de_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, 
         Some(Raw::S(s)) => s,
         Some(Raw::T(t)) => t.to_string(),
     };
-    NaiveDate::parse_from_str(&text, "%Y-%m-%d").map(Some).map_err(|e| serde::de::Error::custom(format!("{text:?} is not a YYYY-MM-DD date: {e}")))
+    NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a YYYY-MM-DD date: {e}")))
 }
 
 fn default_baseline() -> u32 {
@@ -122,7 +124,11 @@ pub struct OutputConfig {
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        OutputConfig { database: default_db(), table: default_table(), report: true }
+        OutputConfig {
+            database: default_db(),
+            table: default_table(),
+            report: true,
+        }
     }
 }
 
@@ -168,21 +174,31 @@ pub enum ConfigError {
 /// True for a safe SQL identifier / name: `[a-z_][a-z0-9_]{0,127}`.
 pub fn valid_ident(s: &str) -> bool {
     let b = s.as_bytes();
-    !b.is_empty() && b.len() <= 128 && (b[0].is_ascii_lowercase() || b[0] == b'_') && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_lowercase() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 impl JobConfig {
     /// Parse TOML text (no semantic checks).
     pub fn parse(text: &str, path: &str) -> Result<JobConfig, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })
     }
 
     /// Read and validate a job file.
     pub fn load(path: &Path, series: &SeriesCatalog) -> Result<JobConfig, ConfigError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: p.clone(), source: e })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: p.clone(),
+            source: e,
+        })?;
         let mut cfg = JobConfig::parse(&text, &p)?;
-        cfg.validate(series).map_err(|errors| ConfigError::Invalid { path: p.clone(), errors })?;
+        cfg.validate(series)
+            .map_err(|errors| ConfigError::Invalid { path: p.clone(), errors })?;
         // Relative lake/output paths are relative to the job file's folder.
         let base = path.parent().unwrap_or(Path::new("."));
         for u in [&mut cfg.job.lake, &mut cfg.job.output] {
@@ -197,7 +213,10 @@ impl JobConfig {
     pub fn validate(&self, series: &SeriesCatalog) -> Result<(), Vec<String>> {
         let mut errs = Vec::new();
         if !valid_ident(&self.job.name.replace('-', "_")) {
-            errs.push(format!("job.name: {:?} must be lower-case letters, digits, '_' or '-'", self.job.name));
+            errs.push(format!(
+                "job.name: {:?} must be lower-case letters, digits, '_' or '-'",
+                self.job.name
+            ));
         }
         if self.job.lake.trim().is_empty() {
             errs.push("job.lake: must not be empty".into());
@@ -206,7 +225,10 @@ impl JobConfig {
             errs.push("job.output: must not be empty".into());
         }
         if self.job.engine != "datafusion" {
-            errs.push(format!("job.engine: {:?} is not available in this build (use \"datafusion\")", self.job.engine));
+            errs.push(format!(
+                "job.engine: {:?} is not available in this build (use \"datafusion\")",
+                self.job.engine
+            ));
         }
         if self.job.date.is_some() && (self.job.from.is_some() || self.job.to.is_some()) {
             errs.push("job.date: give either date or from/to, not both".into());

@@ -168,13 +168,21 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
     let started_at = chrono::DateTime::from_timestamp_millis(started).unwrap_or_default();
     let run_id = format!("{}-{}", cfg.job.name, started_at.format("%Y%m%dT%H%M%SZ"));
     let baseline_from = range.from - chrono::Days::new(cfg.job.baseline_days as u64);
-    let day0_ms = baseline_from.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
+    let day0_ms = baseline_from
+        .and_hms_opt(0, 0, 0)
+        .map(|d| d.and_utc().timestamp_millis())
+        .unwrap_or(0);
     let eval_ms = range.from.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
-    let end_ms = (range.to + chrono::Days::new(1)).and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
+    let end_ms = (range.to + chrono::Days::new(1))
+        .and_hms_opt(0, 0, 0)
+        .map(|d| d.and_utc().timestamp_millis())
+        .unwrap_or(0);
     tracing::info!(%run_id, from = %range.from, to = %range.to, %baseline_from, %lake, "run starting");
 
     let t = Instant::now();
-    let opts = CatalogOptions { days: Some((baseline_from.format("%Y%m%d").to_string(), range.to.format("%Y%m%d").to_string())) };
+    let opts = CatalogOptions {
+        days: Some((baseline_from.format("%Y%m%d").to_string(), range.to.format("%Y%m%d").to_string())),
+    };
     let engine = Engine::open(&lake, &opts).await?;
     timings.insert("open_lake".to_string(), t.elapsed().as_millis());
     let inputs = Inputs {
@@ -190,7 +198,10 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
 
     let bar = ov.progress.then(|| {
         let b = indicatif::ProgressBar::new(cfg.series.len() as u64);
-        b.set_style(indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
         b
     });
 
@@ -203,7 +214,10 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
         if let Some(b) = &bar {
             b.set_message(key.clone());
         }
-        let mut st = SeriesStats { bucket: sc.bucket.unit().into(), ..Default::default() };
+        let mut st = SeriesStats {
+            bucket: sc.bucket.unit().into(),
+            ..Default::default()
+        };
         let Some(tpl) = catalog.get(&sc.family) else { continue };
         if !engine.views.contains(&tpl.view.as_str()) {
             let w = format!("series {key}: the lake has no table for view lakesight.{}; skipped", tpl.view);
@@ -224,8 +238,10 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
         // whatever happened later, and a level shift is seen on the night it starts.
         let per_day = (86_400_000 / sc.bucket.ms()) as usize;
         let first_eval = ((eval_ms - day0_ms) / sc.bucket.ms()).max(0) as usize;
-        let windows: Vec<std::ops::Range<usize>> =
-            (first_eval..set.len).step_by(per_day.max(1)).map(|a| a..(a + per_day).min(set.len)).collect();
+        let windows: Vec<std::ops::Range<usize>> = (first_eval..set.len)
+            .step_by(per_day.max(1))
+            .map(|a| a..(a + per_day).min(set.len))
+            .collect();
         let t = Instant::now();
         for dname in &sc.detectors {
             let Some(dc) = cfg.detectors.get(dname) else { continue };
@@ -237,8 +253,16 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
                     let mut all = Vec::new();
                     let mut last_err = None;
                     for w in &windows {
-                        let cut = crate::series::Series { key: s.key.clone(), start_ms: s.start_ms, values: s.values[..w.end].to_vec() };
-                        let ctx = SeriesContext { bucket: sc.bucket, eval: w.clone(), min_history: sc.min_history };
+                        let cut = crate::series::Series {
+                            key: s.key.clone(),
+                            start_ms: s.start_ms,
+                            values: s.values[..w.end].to_vec(),
+                        };
+                        let ctx = SeriesContext {
+                            bucket: sc.bucket,
+                            eval: w.clone(),
+                            min_history: sc.min_history,
+                        };
                         match det.detect(&cut, &ctx) {
                             Ok(a) => all.extend(a),
                             Err(e) => last_err = Some(e),
@@ -261,7 +285,10 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
                         }
                     }
                     Err(reason) => {
-                        let k = serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                        let k = serde_json::to_value(reason)
+                            .ok()
+                            .and_then(|v| v.as_str().map(String::from))
+                            .unwrap_or_default();
                         *st.skipped.entry(k).or_default() += 1;
                     }
                 }
@@ -284,7 +311,11 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
 
     // Findings whose window starts outside the analysed days belong to other runs.
     findings.retain(|f| f.window_start_ms >= eval_ms && f.window_start_ms < end_ms);
-    findings.sort_by(|a, b| a.dt.cmp(&b.dt).then(b.score.partial_cmp(&a.score).unwrap_or(std::cmp::Ordering::Equal)).then(a.finding_id.cmp(&b.finding_id)));
+    findings.sort_by(|a, b| {
+        a.dt.cmp(&b.dt)
+            .then(b.score.partial_cmp(&a.score).unwrap_or(std::cmp::Ordering::Equal))
+            .then(a.finding_id.cmp(&b.finding_id))
+    });
 
     let t = Instant::now();
     let out = Output::open(&out_url)?;
@@ -298,14 +329,28 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
     for (p, _) in out.write_findings(&findings, &range.days(), &detectors)? {
         outputs.push(p.strip_prefix(&out.root).unwrap_or(&p).display().to_string());
     }
-    let location = std::fs::canonicalize(&out.root).map(|p| format!("file://{}", p.display())).unwrap_or_else(|_| out_url.clone());
-    out.put("findings_table.sql", findings_ddl(&cfg.output.database, &cfg.output.table, &location, &detectors).as_bytes())?;
+    let location = std::fs::canonicalize(&out.root)
+        .map(|p| format!("file://{}", p.display()))
+        .unwrap_or_else(|_| out_url.clone());
+    out.put(
+        "findings_table.sql",
+        findings_ddl(&cfg.output.database, &cfg.output.table, &location, &detectors).as_bytes(),
+    )?;
     outputs.push("findings_table.sql".into());
     let mut sqls = String::new();
     for f in &findings {
-        sqls.push_str(&format!("-- {} | {} | {}\n{};\n\n", f.finding_id, f.detector, f.title.replace('\n', " "), f.investigation_sql));
+        sqls.push_str(&format!(
+            "-- {} | {} | {}\n{};\n\n",
+            f.finding_id,
+            f.detector,
+            f.title.replace('\n', " "),
+            f.investigation_sql
+        ));
     }
-    out.put(&format!("investigations/dt={}_{}/investigations.sql", range.from, range.to), sqls.as_bytes())?;
+    out.put(
+        &format!("investigations/dt={}_{}/investigations.sql", range.from, range.to),
+        sqls.as_bytes(),
+    )?;
     outputs.push(format!("investigations/dt={}_{}/investigations.sql", range.from, range.to));
     timings.insert("write".into(), t.elapsed().as_millis());
 
@@ -342,5 +387,9 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
     out.put(&format!("runs/{run_id}/manifest.json"), text.as_bytes())?;
     out.put("manifest.json", text.as_bytes())?;
     tracing::info!(%run_id, findings = findings.len(), "run finished");
-    Ok(RunResult { manifest, findings, output: out.root })
+    Ok(RunResult {
+        manifest,
+        findings,
+        output: out.root,
+    })
 }

@@ -14,12 +14,10 @@ pub type Ev = (i64, Value);
 
 /// Hour-of-day weights for people (UTC office hours) and for machines (flat with a nightly batch).
 const HUMAN_HOURS: [f64; 24] = [
-    0.15, 0.1, 0.08, 0.08, 0.1, 0.2, 0.4, 0.8, 1.4, 2.0, 2.2, 2.1, 1.6, 2.0, 2.2, 2.1, 1.9, 1.5, 1.0, 0.7, 0.5, 0.4,
-    0.3, 0.2,
+    0.15, 0.1, 0.08, 0.08, 0.1, 0.2, 0.4, 0.8, 1.4, 2.0, 2.2, 2.1, 1.6, 2.0, 2.2, 2.1, 1.9, 1.5, 1.0, 0.7, 0.5, 0.4, 0.3, 0.2,
 ];
 const MACHINE_HOURS: [f64; 24] = [
-    1.6, 1.8, 1.8, 1.4, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0,
-    1.2,
+    1.6, 1.8, 1.8, 1.4, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.2,
 ];
 
 fn time_in_day<R: Rng>(rng: &mut R, day_ms: i64, hours: &[f64; 24]) -> i64 {
@@ -47,7 +45,17 @@ fn product(kind: SourceKind, v: SourceVersion, name: &str, feature: &str, versio
     })
 }
 
-fn class_fields(obj: &mut Value, v: SourceVersion, class_uid: i32, class_name: &str, cat_uid: i32, cat_name: &str, activity_id: i32, activity_name: &str, severity_id: i32) {
+fn class_fields(
+    obj: &mut Value,
+    v: SourceVersion,
+    class_uid: i32,
+    class_name: &str,
+    cat_uid: i32,
+    cat_name: &str,
+    activity_id: i32,
+    activity_name: &str,
+    severity_id: i32,
+) {
     let sev = ["Unknown", "Informational", "Low", "Medium", "High", "Critical", "Fatal"];
     let m = obj.as_object_mut().expect("event is an object");
     m.insert("class_uid".into(), json!(class_uid));
@@ -103,7 +111,10 @@ pub fn cloudtrail<R: Rng>(
     let mut resources = Value::Null;
     if let Some(b) = bucket {
         unmapped.insert("requestParameters.bucketName".into(), json!(b));
-        unmapped.insert("requestParameters.key".into(), json!(format!("data/{:06}.csv", rng.random_range(0..1_000_000))));
+        unmapped.insert(
+            "requestParameters.key".into(),
+            json!(format!("data/{:06}.csv", rng.random_range(0..1_000_000))),
+        );
         resources = if v1 {
             json!([{"uid": format!("arn:aws:s3:::{b}"), "account_uid": account, "type": "AWS::S3::Bucket"}])
         } else {
@@ -148,7 +159,13 @@ pub fn cloudtrail<R: Rng>(
                 (6003, "API Activity", 6, "Application Activity", an)
             }
         }
-        ApiClass::Auth => (3002, "Authentication", 3, if v1 { "Audit Activity" } else { "Identity & Access Management" }, "Logon"),
+        ApiClass::Auth => (
+            3002,
+            "Authentication",
+            3,
+            if v1 { "Audit Activity" } else { "Identity & Access Management" },
+            "Logon",
+        ),
         ApiClass::AccountChange => (
             3001,
             "Account Change",
@@ -194,7 +211,9 @@ pub fn vpc_flow(
 ) -> Value {
     let v1 = v == SourceVersion::V1;
     let ep = |ip: &str, port: u16, h: Option<&Host>| match h {
-        Some(h) => json!({"port": port, "ip": ip, "interface_uid": h.eni, "vpc_uid": vpc, "instance_uid": h.instance, "subnet_uid": h.subnet}),
+        Some(h) => {
+            json!({"port": port, "ip": ip, "interface_uid": h.eni, "vpc_uid": vpc, "instance_uid": h.instance, "subnet_uid": h.subnet})
+        }
         None => json!({"port": port, "ip": ip}),
     };
     let cloud = if v1 {
@@ -267,12 +286,27 @@ pub fn route53(v: SourceVersion, t: i64, region: &str, account: &str, vpc: &str,
 
 /// One Security Hub finding of `(product, feature, type)`.
 #[allow(clippy::too_many_arguments)]
-pub fn finding<R: Rng>(rng: &mut R, v: SourceVersion, t: i64, region: &str, account: &str, ft: (&str, &str, &str), resource: &str) -> Value {
+pub fn finding<R: Rng>(
+    rng: &mut R,
+    v: SourceVersion,
+    t: i64,
+    region: &str,
+    account: &str,
+    ft: (&str, &str, &str),
+    resource: &str,
+) -> Value {
     let (prod, feature, ftype) = ft;
     let uid = format!("arn:aws:securityhub:{region}:{account}:finding/{}", uuid(rng));
     let title = ftype.rsplit('/').next().unwrap_or(ftype).to_string();
-    let sev = if ftype.contains("TTPs") || ftype.contains("Unusual") { 4 } else { 3 };
-    let product_arn = format!("arn:aws:securityhub:{region}::product/aws/{}", feature.to_lowercase().replace(' ', "-"));
+    let sev = if ftype.contains("TTPs") || ftype.contains("Unusual") {
+        4
+    } else {
+        3
+    };
+    let product_arn = format!(
+        "arn:aws:securityhub:{region}::product/aws/{}",
+        feature.to_lowercase().replace(' ', "-")
+    );
     let mut e = if v == SourceVersion::V1 {
         json!({
             "metadata": {"product": {"version": "2018-10-08", "feature": {"uid": product_arn, "name": feature}, "uid": product_arn, "vendor_name": "AWS", "name": prod},
@@ -329,7 +363,17 @@ pub fn idp_auth<R: Rng>(rng: &mut R, t: i64, user: &str, ip: &str, country: &str
         "status_detail": if ok { Value::Null } else { json!("INVALID_CREDENTIALS") },
     });
     add_time(&mut e, SourceVersion::V2, t);
-    class_fields(&mut e, SourceVersion::V2, 3002, "Authentication", 3, "Identity & Access Management", 1, "Logon", if ok { 1 } else { 3 });
+    class_fields(
+        &mut e,
+        SourceVersion::V2,
+        3002,
+        "Authentication",
+        3,
+        "Identity & Access Management",
+        1,
+        "Logon",
+        if ok { 1 } else { 3 },
+    );
     e
 }
 
@@ -350,7 +394,11 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, n: usize, da
                 let time = time_in_day(rng, day_ms, if p.human { &HUMAN_HOURS } else { &MACHINE_HOURS });
                 let api = &APIS[pick_weighted(rng, &w.api_weights, atotal)];
                 let ip = &p.ips[if p.ips.len() > 1 && rng.random_bool(0.2) { 1 } else { 0 }];
-                let err = if rng.random_bool(0.02) { Some(("AccessDenied", "User is not authorized to perform this operation")) } else { None };
+                let err = if rng.random_bool(0.02) {
+                    Some(("AccessDenied", "User is not authorized to perform this operation"))
+                } else {
+                    None
+                };
                 let bucket = api.service.starts_with("s3").then_some(bucket_data.as_str());
                 out.push((time, cloudtrail(rng, v, time, region, &acct.id, p, api, ip, err, bucket)));
             }
@@ -365,15 +413,57 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, n: usize, da
                     let d = &acct.hosts[rng.random_range(0..acct.hosts.len())];
                     let port = [443u16, 5432, 6379, 8080, 443][rng.random_range(0..5)];
                     let bytes = (rng.random::<f64>() * 9.0).exp() as i64 + 200;
-                    vpc_flow(v, time, region, &acct.id, &acct.vpc, (&h.ip, 32768 + rng.random_range(0..28000), Some(h)), (&d.ip, port, Some(d)), bytes, bytes / 900 + 1, true, false)
+                    vpc_flow(
+                        v,
+                        time,
+                        region,
+                        &acct.id,
+                        &acct.vpc,
+                        (&h.ip, 32768 + rng.random_range(0..28000), Some(h)),
+                        (&d.ip, port, Some(d)),
+                        bytes,
+                        bytes / 900 + 1,
+                        true,
+                        false,
+                    )
                 } else if r < 0.93 {
                     let d = &w.external_ips[zipf(rng, w.external_ips.len(), 1.05)];
                     let bytes = (rng.random::<f64>() * 11.0).exp() as i64 + 300;
-                    vpc_flow(v, time, region, &acct.id, &acct.vpc, (&h.ip, 32768 + rng.random_range(0..28000), Some(h)), (d, 443, None), bytes, bytes / 1200 + 1, true, true)
+                    vpc_flow(
+                        v,
+                        time,
+                        region,
+                        &acct.id,
+                        &acct.vpc,
+                        (&h.ip, 32768 + rng.random_range(0..28000), Some(h)),
+                        (d, 443, None),
+                        bytes,
+                        bytes / 1200 + 1,
+                        true,
+                        true,
+                    )
                 } else {
-                    let s = format!("{}.{}.{}.{}", 80 + rng.random_range(0..100), rng.random_range(0..255), rng.random_range(0..255), rng.random_range(1..255));
+                    let s = format!(
+                        "{}.{}.{}.{}",
+                        80 + rng.random_range(0..100),
+                        rng.random_range(0..255),
+                        rng.random_range(0..255),
+                        rng.random_range(1..255)
+                    );
                     let port = [22u16, 23, 3389, 445, 8080, 1433][rng.random_range(0..6)];
-                    vpc_flow(v, time, region, &acct.id, &acct.vpc, (&s, 40000 + rng.random_range(0..20000), None), (&h.ip, port, Some(h)), 44, 1, false, false)
+                    vpc_flow(
+                        v,
+                        time,
+                        region,
+                        &acct.id,
+                        &acct.vpc,
+                        (&s, 40000 + rng.random_range(0..20000), None),
+                        (&h.ip, port, Some(h)),
+                        44,
+                        1,
+                        false,
+                        false,
+                    )
                 };
                 out.push((time, ev));
             }
@@ -385,8 +475,17 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, n: usize, da
                 let h = &acct.hosts[zipf(rng, acct.hosts.len(), 1.1)];
                 let d = &w.domains[zipf(rng, w.domains.len(), 1.1)];
                 let ok = !rng.random_bool(0.01);
-                let ans = format!("{}.{}.{}.{}", 52, rng.random_range(0..255), rng.random_range(0..255), rng.random_range(1..255));
-                out.push((time, route53(v, time, region, &acct.id, &acct.vpc, h, d, ok.then_some(ans.as_str()))));
+                let ans = format!(
+                    "{}.{}.{}.{}",
+                    52,
+                    rng.random_range(0..255),
+                    rng.random_range(0..255),
+                    rng.random_range(1..255)
+                );
+                out.push((
+                    time,
+                    route53(v, time, region, &acct.id, &acct.vpc, h, d, ok.then_some(ans.as_str())),
+                ));
             }
         }
         SourceKind::ShFindings => {
@@ -454,29 +553,56 @@ pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, reg
         let acct = &w.accounts[t.account];
         match s.kind {
             ScenarioKind::S3BulkDownload if s.window_start_ms >= day_ms && s.window_start_ms < day_end => {
-                let p = acct.principals.iter().find(|p| Some(&p.arn) == s.entities.get("principal")).expect("planned principal");
+                let p = acct
+                    .principals
+                    .iter()
+                    .find(|p| Some(&p.arn) == s.entities.get("principal"))
+                    .expect("planned principal");
                 let api = APIS.iter().find(|a| a.operation == "GetObject").expect("GetObject api");
                 let n = (400.0 * ctx.scale()) as usize;
                 let bucket = format!("{}-finance-exports", acct.id);
                 for _ in 0..n {
                     let time = rng.random_range(s.window_start_ms..s.window_end_ms);
-                    out.push((time, cloudtrail(rng, v, time, region, &acct.id, p, api, &p.ips[0], None, Some(&bucket))));
+                    out.push((
+                        time,
+                        cloudtrail(rng, v, time, region, &acct.id, p, api, &p.ips[0], None, Some(&bucket)),
+                    ));
                 }
             }
             ScenarioKind::NewIpCredentialUse if s.window_start_ms >= day_ms && s.window_start_ms < day_end => {
-                let p = acct.principals.iter().find(|p| Some(&p.arn) == s.entities.get("principal")).expect("planned principal");
+                let p = acct
+                    .principals
+                    .iter()
+                    .find(|p| Some(&p.arn) == s.entities.get("principal"))
+                    .expect("planned principal");
                 let ip = s.entities.get("ip").cloned().unwrap_or_default();
-                for op in ["GetCallerIdentity", "ListBuckets", "ListUsers", "ListRoles", "CreateAccessKey", "ListBuckets", "GetObject", "GetObject"] {
+                for op in [
+                    "GetCallerIdentity",
+                    "ListBuckets",
+                    "ListUsers",
+                    "ListRoles",
+                    "CreateAccessKey",
+                    "ListBuckets",
+                    "GetObject",
+                    "GetObject",
+                ] {
                     let api = APIS.iter().find(|a| a.operation == op).expect("api in list");
                     let time = rng.random_range(s.window_start_ms..s.window_end_ms);
                     let bucket = api.service.starts_with("s3").then(|| format!("{}-app-data", acct.id));
-                    out.push((time, cloudtrail(rng, v, time, region, &acct.id, p, api, &ip, None, bucket.as_deref())));
+                    out.push((
+                        time,
+                        cloudtrail(rng, v, time, region, &acct.id, p, api, &ip, None, bucket.as_deref()),
+                    ));
                 }
             }
             ScenarioKind::FindingLevelShift | ScenarioKind::FindingTrend if day_ms >= s.window_start_ms && day_ms < s.window_end_ms => {
                 let ft = s.entities.get("finding_type").cloned().unwrap_or_default();
                 let (feature, ty) = ft.split_once(" | ").unwrap_or(("", ""));
-                let (prod, feat, ftype, rate) = FINDING_TYPES.iter().find(|f| f.1 == feature && f.2 == ty).copied().expect("planned finding type");
+                let (prod, feat, ftype, rate) = FINDING_TYPES
+                    .iter()
+                    .find(|f| f.1 == feature && f.2 == ty)
+                    .copied()
+                    .expect("planned finding type");
                 let extra = if s.kind == ScenarioKind::FindingLevelShift {
                     rate * 12.0
                 } else {
@@ -499,37 +625,98 @@ pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, reg
                 }
             }
             ScenarioKind::Beaconing => {
-                let h = acct.hosts.iter().find(|h| Some(&h.instance) == s.entities.get("instance")).expect("planned host");
+                let h = acct
+                    .hosts
+                    .iter()
+                    .find(|h| Some(&h.instance) == s.entities.get("instance"))
+                    .expect("planned host");
                 let dst = s.entities.get("dst_ip").cloned().unwrap_or_default();
                 let mut time = s.window_start_ms.max(day_ms);
                 while time < day_end.min(s.window_end_ms) {
                     let jitter = (rng.random::<f64>() - 0.5) * 0.06 * 300_000.0;
                     let bytes = 1800 + rng.random_range(0..200);
-                    out.push((time, vpc_flow(v, time, region, &acct.id, &acct.vpc, (&h.ip, 49152 + rng.random_range(0..16000), Some(h)), (&dst, 443, None), bytes, 8, true, true)));
+                    out.push((
+                        time,
+                        vpc_flow(
+                            v,
+                            time,
+                            region,
+                            &acct.id,
+                            &acct.vpc,
+                            (&h.ip, 49152 + rng.random_range(0..16000), Some(h)),
+                            (&dst, 443, None),
+                            bytes,
+                            8,
+                            true,
+                            true,
+                        ),
+                    ));
                     time += 300_000 + jitter as i64;
                 }
             }
             ScenarioKind::Exfiltration if s.window_start_ms >= day_ms && s.window_start_ms < day_end => {
-                let h = acct.hosts.iter().find(|h| Some(&h.instance) == s.entities.get("instance")).expect("planned host");
+                let h = acct
+                    .hosts
+                    .iter()
+                    .find(|h| Some(&h.instance) == s.entities.get("instance"))
+                    .expect("planned host");
                 let dst = s.entities.get("dst_ip").cloned().unwrap_or_default();
                 for i in 0..120 {
                     let time = s.window_start_ms + i * 60_000;
                     let bytes = 170_000_000 + rng.random_range(0..10_000_000);
-                    out.push((time, vpc_flow(v, time, region, &acct.id, &acct.vpc, (&h.ip, 51000, Some(h)), (&dst, 443, None), bytes, bytes / 1400, true, true)));
+                    out.push((
+                        time,
+                        vpc_flow(
+                            v,
+                            time,
+                            region,
+                            &acct.id,
+                            &acct.vpc,
+                            (&h.ip, 51000, Some(h)),
+                            (&dst, 443, None),
+                            bytes,
+                            bytes / 1400,
+                            true,
+                            true,
+                        ),
+                    ));
                 }
             }
             ScenarioKind::LateralMovement if s.window_start_ms >= day_ms && s.window_start_ms < day_end => {
-                let h = acct.hosts.iter().find(|h| Some(&h.instance) == s.entities.get("instance")).expect("planned host");
+                let h = acct
+                    .hosts
+                    .iter()
+                    .find(|h| Some(&h.instance) == s.entities.get("instance"))
+                    .expect("planned host");
                 for (i, d) in acct.hosts.iter().enumerate().filter(|(_, d)| d.instance != h.instance) {
                     for port in [22u16, 445, 3389, 5985] {
                         let time = s.window_start_ms + (i as i64 * 4 + port as i64 % 4) * 20_000 + rng.random_range(0..10_000);
                         let ok = rng.random_bool(0.3);
-                        out.push((time, vpc_flow(v, time, region, &acct.id, &acct.vpc, (&h.ip, 50000 + i as u16, Some(h)), (&d.ip, port, Some(d)), if ok { 4000 } else { 60 }, if ok { 12 } else { 1 }, ok, false)));
+                        out.push((
+                            time,
+                            vpc_flow(
+                                v,
+                                time,
+                                region,
+                                &acct.id,
+                                &acct.vpc,
+                                (&h.ip, 50000 + i as u16, Some(h)),
+                                (&d.ip, port, Some(d)),
+                                if ok { 4000 } else { 60 },
+                                if ok { 12 } else { 1 },
+                                ok,
+                                false,
+                            ),
+                        ));
                     }
                 }
             }
             ScenarioKind::DgaDns if s.window_start_ms >= day_ms && s.window_start_ms < day_end => {
-                let h = acct.hosts.iter().find(|h| Some(&h.instance) == s.entities.get("instance")).expect("planned host");
+                let h = acct
+                    .hosts
+                    .iter()
+                    .find(|h| Some(&h.instance) == s.entities.get("instance"))
+                    .expect("planned host");
                 for _ in 0..300 {
                     let len = rng.random_range(12..19);
                     let name: String = (0..len).map(|_| (b'a' + rng.random_range(0..26u8)) as char).collect();
@@ -537,7 +724,10 @@ pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, reg
                     let time = rng.random_range(s.window_start_ms..s.window_end_ms);
                     let hostname = format!("{name}.{tld}.");
                     let ok = rng.random_bool(0.1);
-                    out.push((time, route53(v, time, region, &acct.id, &acct.vpc, h, &hostname, ok.then_some("185.100.87.3"))));
+                    out.push((
+                        time,
+                        route53(v, time, region, &acct.id, &acct.vpc, h, &hostname, ok.then_some("185.100.87.3")),
+                    ));
                 }
             }
             _ => {}

@@ -180,19 +180,41 @@ pub fn generate(cfg: &SampleLakeConfig) -> Result<SampleLakeSummary, LakeError> 
             for region in 0..cfg.regions.len() {
                 if kind == SourceKind::ExtAuthentication {
                     if region == 0 {
-                        tasks.push(Task { kind, version: SourceVersion::V2, region, account: 0, day });
+                        tasks.push(Task {
+                            kind,
+                            version: SourceVersion::V2,
+                            region,
+                            account: 0,
+                            day,
+                        });
                     }
                     continue;
                 }
                 for account in 0..cfg.accounts as usize {
-                    tasks.push(Task { kind, version, region, account, day });
+                    tasks.push(Task {
+                        kind,
+                        version,
+                        region,
+                        account,
+                        day,
+                    });
                 }
             }
         }
     }
-    let ctx = GenCtx { cfg, world: &world, plan: &plan, day0_ms };
+    let ctx = GenCtx {
+        cfg,
+        world: &world,
+        plan: &plan,
+        day0_ms,
+    };
     let results: Vec<Result<(u64, u64), LakeError>> = tasks.par_iter().map(|t| ctx.run_task(t)).collect();
-    let mut summary = SampleLakeSummary { files: 0, events: 0, bytes: 0, labels: cfg.out.join("labels.json") };
+    let mut summary = SampleLakeSummary {
+        files: 0,
+        events: 0,
+        bytes: 0,
+        labels: cfg.out.join("labels.json"),
+    };
     for r in results {
         let (n, b) = r?;
         if n > 0 {
@@ -244,7 +266,11 @@ impl GenCtx<'_> {
     /// Background event count of one task.
     fn background_count(&self, t: &Task) -> usize {
         let per_file = self.cfg.events_per_day as f64 * share(t.kind) * self.region_weight(t.region)
-            / if t.kind == SourceKind::ExtAuthentication { 1.0 } else { self.cfg.accounts as f64 };
+            / if t.kind == SourceKind::ExtAuthentication {
+                1.0
+            } else {
+                self.cfg.accounts as f64
+            };
         let per_file = if t.kind == SourceKind::ExtAuthentication {
             self.cfg.events_per_day as f64 * share(t.kind)
         } else {
@@ -260,8 +286,11 @@ impl GenCtx<'_> {
 
     fn run_task(&self, t: &Task) -> Result<(u64, u64), LakeError> {
         let region = &self.cfg.regions[t.region];
-        let account_id =
-            if t.kind == SourceKind::ExtAuthentication { "external".to_string() } else { self.world.accounts[t.account].id.clone() };
+        let account_id = if t.kind == SourceKind::ExtAuthentication {
+            "external".to_string()
+        } else {
+            self.world.accounts[t.account].id.clone()
+        };
         let mut rng = world::rng_for(
             self.cfg.seed,
             &[t.kind.key_name(), t.version.key_segment(), region, &account_id, &t.day.to_string()],
@@ -277,19 +306,24 @@ impl GenCtx<'_> {
         let schema = Arc::new(arrow_schema(t.kind, t.version)?);
         let date = (self.cfg.start + chrono::Days::new(t.day as u64)).format("%Y%m%d").to_string();
         let dir = match t.kind {
-            SourceKind::ExtAuthentication => {
-                self.cfg.out.join(format!("ext/{}/region={region}/accountId={account_id}/eventDay={date}", t.kind.key_name()))
-            }
+            SourceKind::ExtAuthentication => self.cfg.out.join(format!(
+                "ext/{}/region={region}/accountId={account_id}/eventDay={date}",
+                t.kind.key_name()
+            )),
             _ => self.cfg.out.join(format!(
                 "aws/{}/{}/region={region}/accountId={account_id}/eventDay={date}",
                 t.kind.key_name(),
                 t.version.key_segment()
             )),
         };
-        let name = format!("{}.{}.parquet", world::hexish(&mut rng, 32).to_lowercase(), match self.cfg.codec {
-            Codec::Gzip => "gz",
-            Codec::Zstd => "zstd",
-        });
+        let name = format!(
+            "{}.{}.parquet",
+            world::hexish(&mut rng, 32).to_lowercase(),
+            match self.cfg.codec {
+                Codec::Gzip => "gz",
+                Codec::Zstd => "zstd",
+            }
+        );
         let rows: Vec<serde_json::Value> = evs.into_iter().map(|(_, v)| v).collect();
         let n_rows = rows.len() as u64;
         let bytes = write_file(&dir.join(name), schema, &rows, self.cfg.codec)?;
@@ -313,7 +347,10 @@ pub fn write_file(path: &Path, schema: Arc<Schema>, rows: &[serde_json::Value], 
     let file = std::fs::File::create(&tmp).map_err(|e| LakeError::io(&tmp, e))?;
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
     for chunk in rows.chunks(65_536) {
-        let mut decoder = ReaderBuilder::new(schema.clone()).with_strict_mode(true).with_batch_size(chunk.len()).build_decoder()?;
+        let mut decoder = ReaderBuilder::new(schema.clone())
+            .with_strict_mode(true)
+            .with_batch_size(chunk.len())
+            .build_decoder()?;
         decoder.serialize(chunk)?;
         let batch: Option<RecordBatch> = decoder.flush()?;
         if let Some(b) = batch {

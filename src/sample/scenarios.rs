@@ -89,7 +89,10 @@ pub fn plan(world: &World, regions: &[String], day0_ms: i64, days: i64) -> Plan 
                     mitre: &'static str,
                     description: String| {
         let n = v.len() + 1;
-        let kind_s = serde_json::to_value(kind).ok().and_then(|x| x.as_str().map(String::from)).unwrap_or_default();
+        let kind_s = serde_json::to_value(kind)
+            .ok()
+            .and_then(|x| x.as_str().map(String::from))
+            .unwrap_or_default();
         v.push(Scenario {
             id: format!("{kind_s}-{n}"),
             kind,
@@ -111,11 +114,18 @@ pub fn plan(world: &World, regions: &[String], day0_ms: i64, days: i64) -> Plan 
         "outlier",
         SourceKind::CloudTrailMgmt,
         acct.id.clone(),
-        vec![("principal", p_spike.arn.clone()), ("principal_name", p_spike.name.clone()), ("operation", "GetObject".into())],
+        vec![
+            ("principal", p_spike.arn.clone()),
+            ("principal_name", p_spike.name.clone()),
+            ("operation", "GetObject".into()),
+        ],
         last - 2 * DAY_MS + 2 * HOUR_MS,
         last - 2 * DAY_MS + 5 * HOUR_MS,
         "T1530",
-        format!("{} downloads thousands of objects from s3://{}-finance-exports in three hours", p_spike.name, acct.id),
+        format!(
+            "{} downloads thousands of objects from s3://{}-finance-exports in three hours",
+            p_spike.name, acct.id
+        ),
     );
     let shift_day = day0_ms + (days * 3 / 5) * DAY_MS;
     push(
@@ -123,7 +133,10 @@ pub fn plan(world: &World, regions: &[String], day0_ms: i64, days: i64) -> Plan 
         "changepoint",
         SourceKind::ShFindings,
         acct.id.clone(),
-        vec![("finding_type", "GuardDuty | TTPs/Initial Access/UnauthorizedAccess:EC2-SSHBruteForce".into())],
+        vec![(
+            "finding_type",
+            "GuardDuty | TTPs/Initial Access/UnauthorizedAccess:EC2-SSHBruteForce".into(),
+        )],
         shift_day,
         last + DAY_MS,
         "T1110",
@@ -134,7 +147,10 @@ pub fn plan(world: &World, regions: &[String], day0_ms: i64, days: i64) -> Plan 
         "trend",
         SourceKind::ShFindings,
         acct.id.clone(),
-        vec![("finding_type", "Macie | Sensitive Data Identifications/PII/SensitiveData:S3Object-Personal".into())],
+        vec![(
+            "finding_type",
+            "Macie | Sensitive Data Identifications/PII/SensitiveData:S3Object-Personal".into(),
+        )],
         day0_ms,
         last + DAY_MS,
         "T1530",
@@ -146,7 +162,11 @@ pub fn plan(world: &World, regions: &[String], day0_ms: i64, days: i64) -> Plan 
         "ip_insights",
         SourceKind::CloudTrailMgmt,
         acct.id.clone(),
-        vec![("principal", p_ip.arn.clone()), ("principal_name", p_ip.name.clone()), ("ip", "185.220.101.47".into())],
+        vec![
+            ("principal", p_ip.arn.clone()),
+            ("principal_name", p_ip.name.clone()),
+            ("ip", "185.220.101.47".into()),
+        ],
         last - DAY_MS + 13 * HOUR_MS,
         last - DAY_MS + 15 * HOUR_MS,
         "T1078.004",
@@ -170,7 +190,11 @@ pub fn plan(world: &World, regions: &[String], day0_ms: i64, days: i64) -> Plan 
         "network",
         SourceKind::VpcFlow,
         acct.id.clone(),
-        vec![("instance", h_beacon.instance.clone()), ("src_ip", h_beacon.ip.clone()), ("dst_ip", "91.219.236.18".into())],
+        vec![
+            ("instance", h_beacon.instance.clone()),
+            ("src_ip", h_beacon.ip.clone()),
+            ("dst_ip", "91.219.236.18".into()),
+        ],
         last - 3 * DAY_MS,
         last + DAY_MS,
         "T1071.001",
@@ -182,7 +206,11 @@ pub fn plan(world: &World, regions: &[String], day0_ms: i64, days: i64) -> Plan 
         "network",
         SourceKind::VpcFlow,
         acct.id.clone(),
-        vec![("instance", h_exfil.instance.clone()), ("src_ip", h_exfil.ip.clone()), ("dst_ip", "194.26.192.77".into())],
+        vec![
+            ("instance", h_exfil.instance.clone()),
+            ("src_ip", h_exfil.ip.clone()),
+            ("dst_ip", "194.26.192.77".into()),
+        ],
         last - DAY_MS + 20 * HOUR_MS,
         last - DAY_MS + 22 * HOUR_MS,
         "T1048",

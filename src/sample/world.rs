@@ -85,7 +85,13 @@ pub enum ApiClass {
 
 macro_rules! api {
     ($s:expr, $o:expr, $a:expr, $c:ident, $w:expr) => {
-        Api { service: $s, operation: $o, activity_id: $a, class: ApiClass::$c, weight: $w }
+        Api {
+            service: $s,
+            operation: $o,
+            activity_id: $a,
+            class: ApiClass::$c,
+            weight: $w,
+        }
     };
 }
 
@@ -131,26 +137,69 @@ pub const APIS: &[Api] = &[
 
 /// Security Hub finding types of the background, `(product, feature, type, daily rate per account)`.
 pub const FINDING_TYPES: &[(&str, &str, &str, f64)] = &[
-    ("Security Hub", "Security Hub", "Software and Configuration Checks/Industry and Regulatory Standards/AWS-Foundational-Security-Best-Practices", 6.0),
-    ("Security Hub", "Security Hub", "Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark", 4.0),
+    (
+        "Security Hub",
+        "Security Hub",
+        "Software and Configuration Checks/Industry and Regulatory Standards/AWS-Foundational-Security-Best-Practices",
+        6.0,
+    ),
+    (
+        "Security Hub",
+        "Security Hub",
+        "Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark",
+        4.0,
+    ),
     ("GuardDuty", "GuardDuty", "TTPs/Discovery/Recon:EC2-PortProbeUnprotectedPort", 3.0),
-    ("GuardDuty", "GuardDuty", "Unusual Behaviors/User/Policy:IAMUser-RootCredentialUsage", 0.3),
-    ("GuardDuty", "GuardDuty", "TTPs/Initial Access/UnauthorizedAccess:EC2-SSHBruteForce", 1.0),
-    ("Inspector", "Inspector", "Software and Configuration Checks/Vulnerabilities/CVE", 5.0),
-    ("Macie", "Macie", "Sensitive Data Identifications/PII/SensitiveData:S3Object-Personal", 0.8),
-    ("IAM Access Analyzer", "IAM Access Analyzer", "Software and Configuration Checks/AWS Security Best Practices/External Access Granted", 0.5),
+    (
+        "GuardDuty",
+        "GuardDuty",
+        "Unusual Behaviors/User/Policy:IAMUser-RootCredentialUsage",
+        0.3,
+    ),
+    (
+        "GuardDuty",
+        "GuardDuty",
+        "TTPs/Initial Access/UnauthorizedAccess:EC2-SSHBruteForce",
+        1.0,
+    ),
+    (
+        "Inspector",
+        "Inspector",
+        "Software and Configuration Checks/Vulnerabilities/CVE",
+        5.0,
+    ),
+    (
+        "Macie",
+        "Macie",
+        "Sensitive Data Identifications/PII/SensitiveData:S3Object-Personal",
+        0.8,
+    ),
+    (
+        "IAM Access Analyzer",
+        "IAM Access Analyzer",
+        "Software and Configuration Checks/AWS Security Best Practices/External Access Granted",
+        0.5,
+    ),
 ];
 
 const FIRST: &[&str] = &[
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj",
-    "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter", "yara", "zane", "ana", "li", "omar",
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "olivia", "peggy", "rupert",
+    "sybil", "trent", "victor", "walter", "yara", "zane", "ana", "li", "omar",
 ];
 const LAST: &[&str] = &[
     "smith", "jones", "garcia", "chen", "patel", "kim", "nguyen", "okafor", "silva", "rossi", "muller", "tanaka",
 ];
 const ROLES: &[&str] = &[
-    "orders-api", "billing-batch", "etl-nightly", "ci-deployer", "log-shipper", "search-indexer", "ml-training",
-    "backup-agent", "config-recorder", "payments-api",
+    "orders-api",
+    "billing-batch",
+    "etl-nightly",
+    "ci-deployer",
+    "log-shipper",
+    "search-indexer",
+    "ml-training",
+    "backup-agent",
+    "config-recorder",
+    "payments-api",
 ];
 const AGENTS_HUMAN: &[&str] = &[
     "console.amazonaws.com",
@@ -165,12 +214,48 @@ const AGENTS_ROLE: &[&str] = &[
 
 /// Domain words for the DNS long tail.
 const WORDS: &[&str] = &[
-    "cdn", "api", "static", "auth", "login", "img", "data", "metrics", "telemetry", "update", "repo", "pkg",
-    "mirror", "news", "mail", "docs", "status", "assets", "edge", "sync",
+    "cdn",
+    "api",
+    "static",
+    "auth",
+    "login",
+    "img",
+    "data",
+    "metrics",
+    "telemetry",
+    "update",
+    "repo",
+    "pkg",
+    "mirror",
+    "news",
+    "mail",
+    "docs",
+    "status",
+    "assets",
+    "edge",
+    "sync",
 ];
 const SITES: &[&str] = &[
-    "github", "pypi", "debian", "ubuntu", "docker", "npmjs", "datadoghq", "slack", "okta", "google", "microsoft",
-    "cloudflare", "sentry", "pagerduty", "atlassian", "zoom", "stripe", "twilio", "akamai", "fastly",
+    "github",
+    "pypi",
+    "debian",
+    "ubuntu",
+    "docker",
+    "npmjs",
+    "datadoghq",
+    "slack",
+    "okta",
+    "google",
+    "microsoft",
+    "cloudflare",
+    "sentry",
+    "pagerduty",
+    "atlassian",
+    "zoom",
+    "stripe",
+    "twilio",
+    "akamai",
+    "fastly",
 ];
 
 /// Deterministic RNG for a named stream of the world.
@@ -266,10 +351,23 @@ impl World {
                     role: roles[h % roles.len()],
                 })
                 .collect();
-            accounts.push(Account { id, principals, hosts, vpc: format!("vpc-0{}", hexish(&mut rng, 16)) });
+            accounts.push(Account {
+                id,
+                principals,
+                hosts,
+                vpc: format!("vpc-0{}", hexish(&mut rng, 16)),
+            });
         }
         let external_ips = (0..300)
-            .map(|i| format!("{}.{}.{}.{}", [52, 54, 3, 13, 151, 104, 140][i % 7], rng.random_range(0..255), rng.random_range(0..255), 1 + rng.random_range(0..254)))
+            .map(|i| {
+                format!(
+                    "{}.{}.{}.{}",
+                    [52, 54, 3, 13, 151, 104, 140][i % 7],
+                    rng.random_range(0..255),
+                    rng.random_range(0..255),
+                    1 + rng.random_range(0..254)
+                )
+            })
             .collect();
         let mut domains = Vec::new();
         for s in SITES {
@@ -281,14 +379,22 @@ impl World {
             domains.insert(0, format!("{svc}.us-east-1.amazonaws.com."));
         }
         let api_weights = APIS.iter().map(|a| a.weight).collect();
-        World { accounts, external_ips, domains, api_weights }
+        World {
+            accounts,
+            external_ips,
+            domains,
+            api_weights,
+        }
     }
 }
 
 /// Lower-case hex-ish id of `n` characters (upper-case for AWS key ids is cosmetic).
 pub fn hexish<R: Rng>(rng: &mut R, n: usize) -> String {
     const C: &[u8] = b"0123456789abcdef";
-    (0..n).map(|_| C[rng.random_range(0..16)] as char).collect::<String>().to_uppercase()
+    (0..n)
+        .map(|_| C[rng.random_range(0..16)] as char)
+        .collect::<String>()
+        .to_uppercase()
 }
 
 /// Zipf-like index over `n` items with exponent `s` by inverse-CDF on a continuous approximation.

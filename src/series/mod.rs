@@ -120,7 +120,10 @@ pub enum SeriesError {
 impl SeriesTemplate {
     /// Parse a template file's text.
     pub fn parse(family: &str, text: &str) -> Result<SeriesTemplate, SeriesError> {
-        let err = |reason: String| SeriesError::Template { family: family.into(), reason };
+        let err = |reason: String| SeriesError::Template {
+            family: family.into(),
+            reason,
+        };
         let mut t = SeriesTemplate {
             family: family.into(),
             description: String::new(),
@@ -135,7 +138,9 @@ impl SeriesTemplate {
         let mut body = Vec::new();
         for line in text.lines() {
             match line.strip_prefix("-- ").and_then(|l| l.split_once(':')) {
-                Some((k, v)) if body.is_empty() && ["description", "view", "key", "filter", "entity", "measure", "mitre"].contains(&k.trim()) => {
+                Some((k, v))
+                    if body.is_empty() && ["description", "view", "key", "filter", "entity", "measure", "mitre"].contains(&k.trim()) =>
+                {
                     let v = v.trim();
                     match k.trim() {
                         "description" => t.description = v.into(),
@@ -180,7 +185,11 @@ impl SeriesTemplate {
 
 /// Fill a template's placeholders; every value becomes a quoted literal.
 pub fn render(t: &SeriesTemplate, bucket: Bucket, start_ms: i64, end_ms: i64) -> String {
-    let day = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).map(|d| d.format("%Y%m%d").to_string()).unwrap_or_default();
+    let day = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|d| d.format("%Y%m%d").to_string())
+            .unwrap_or_default()
+    };
     t.body
         .replace("{{bucket}}", &quote_literal(bucket.unit()))
         .replace("{{start}}", &timestamp_literal(start_ms))
@@ -194,7 +203,15 @@ macro_rules! builtin {
 }
 
 /// The built-in templates, compiled in from `queries/series/`.
-const BUILTIN: &[(&str, &str)] = builtin!("api_calls", "api_errors", "findings_by_type", "vpc_bytes_out", "vpc_flows", "dns_queries", "auth_failures");
+const BUILTIN: &[(&str, &str)] = builtin!(
+    "api_calls",
+    "api_errors",
+    "findings_by_type",
+    "vpc_bytes_out",
+    "vpc_flows",
+    "dns_queries",
+    "auth_failures"
+);
 
 /// All known templates.
 #[derive(Debug, Clone)]
@@ -205,7 +222,10 @@ pub struct SeriesCatalog {
 impl SeriesCatalog {
     /// The built-in templates.
     pub fn builtin() -> Result<SeriesCatalog, SeriesError> {
-        let templates = BUILTIN.iter().map(|(n, t)| SeriesTemplate::parse(n, t).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
+        let templates = BUILTIN
+            .iter()
+            .map(|(n, t)| SeriesTemplate::parse(n, t).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(SeriesCatalog { templates })
     }
     /// Template by family.
@@ -259,8 +279,14 @@ impl SeriesSet {
 pub async fn build(engine: &Engine, t: Arc<SeriesTemplate>, bucket: Bucket, start_ms: i64, end_ms: i64) -> Result<SeriesSet, SeriesError> {
     let fam = t.family.clone();
     let sql = render(&t, bucket, start_ms, end_ms);
-    let batches = engine.collect(&sql).await.map_err(|e| SeriesError::Query { family: fam.clone(), source: e })?;
-    let shape = |reason: String| SeriesError::Shape { family: fam.clone(), reason };
+    let batches = engine.collect(&sql).await.map_err(|e| SeriesError::Query {
+        family: fam.clone(),
+        source: e,
+    })?;
+    let shape = |reason: String| SeriesError::Shape {
+        family: fam.clone(),
+        reason,
+    };
     let w = bucket.ms();
     let len = ((end_ms - start_ms) / w).max(0) as usize;
     let mut index: HashMap<Vec<Option<String>>, usize> = HashMap::new();
@@ -276,7 +302,8 @@ pub async fn build(engine: &Engine, t: Arc<SeriesTemplate>, bucket: Bucket, star
         }
         let bi = schema.index_of("bucket_start").map_err(|_| shape("lacks bucket_start".into()))?;
         let vi = schema.index_of("value").map_err(|_| shape("lacks value".into()))?;
-        let bcol = arrow::compute::cast(b.column(bi), &DataType::Timestamp(TimeUnit::Nanosecond, None)).map_err(|e| shape(e.to_string()))?;
+        let bcol =
+            arrow::compute::cast(b.column(bi), &DataType::Timestamp(TimeUnit::Nanosecond, None)).map_err(|e| shape(e.to_string()))?;
         let bcol = bcol.as_primitive::<TimestampNanosecondType>();
         let vcol = arrow::compute::cast(b.column(vi), &DataType::Float64).map_err(|e| shape(e.to_string()))?;
         let vcol = vcol.as_primitive::<Float64Type>();
@@ -289,12 +316,19 @@ pub async fn build(engine: &Engine, t: Arc<SeriesTemplate>, bucket: Bucket, star
                 continue;
             }
             let idx = ((ms - start_ms) / w) as usize;
-            let key: Vec<Option<String>> = key_cols.iter().map(|c| {
-                let s = c.as_string::<i32>();
-                s.is_valid(r).then(|| s.value(r).to_string())
-            }).collect();
+            let key: Vec<Option<String>> = key_cols
+                .iter()
+                .map(|c| {
+                    let s = c.as_string::<i32>();
+                    s.is_valid(r).then(|| s.value(r).to_string())
+                })
+                .collect();
             let si = *index.entry(key.clone()).or_insert_with(|| {
-                series.push(Series { key, start_ms, values: vec![0.0; len] });
+                series.push(Series {
+                    key,
+                    start_ms,
+                    values: vec![0.0; len],
+                });
                 series.len() - 1
             });
             let v = if vcol.is_valid(r) { vcol.value(r) } else { f64::NAN };
@@ -304,7 +338,15 @@ pub async fn build(engine: &Engine, t: Arc<SeriesTemplate>, bucket: Bucket, star
         }
     }
     series.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(SeriesSet { template: t, bucket, start_ms, len, series, rows, sql })
+    Ok(SeriesSet {
+        template: t,
+        bucket,
+        start_ms,
+        len,
+        series,
+        rows,
+        sql,
+    })
 }
 
 #[cfg(test)]

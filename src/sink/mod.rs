@@ -41,7 +41,10 @@ pub enum SinkError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SinkError + '_ {
-    move |source| SinkError::Io { path: path.display().to_string(), source }
+    move |source| SinkError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// The output folder of a run.
@@ -67,7 +70,11 @@ impl Output {
         let path = self.root.join(rel);
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), path.file_name().and_then(|s| s.to_str()).unwrap_or("x")));
+        let tmp = dir.join(format!(
+            ".tmp-{}-{}",
+            std::process::id(),
+            path.file_name().and_then(|s| s.to_str()).unwrap_or("x")
+        ));
         std::fs::write(&tmp, data).map_err(io(&tmp))?;
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
         Ok(path)
@@ -87,9 +94,16 @@ impl Output {
         }
         let mut out = Vec::new();
         for ((dt, det), mut fs) in parts {
-            fs.sort_by(|a, b| b.score.partial_cmp(&a.score).unwrap_or(std::cmp::Ordering::Equal).then(a.finding_id.cmp(&b.finding_id)));
+            fs.sort_by(|a, b| {
+                b.score
+                    .partial_cmp(&a.score)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(a.finding_id.cmp(&b.finding_id))
+            });
             let batch = to_batch(&fs)?;
-            let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .build();
             let mut buf = Vec::new();
             let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
             w.write(&batch)?;

@@ -7,7 +7,11 @@ use crate::runtime::run::Manifest;
 
 /// Escape text for HTML.
 pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// Render the report.
@@ -35,7 +39,9 @@ pub fn html(m: &Manifest, findings: &[Finding]) -> String {
         m.skipped_inputs.len(),
         m.findings_total
     ));
-    s.push_str("<h2>Series</h2><table><tr><th>family</th><th>series</th><th>analysed</th><th>skipped</th><th>findings</th><th>ms</th></tr>");
+    s.push_str(
+        "<h2>Series</h2><table><tr><th>family</th><th>series</th><th>analysed</th><th>skipped</th><th>findings</th><th>ms</th></tr>",
+    );
     for (k, st) in &m.series {
         s.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -49,9 +55,18 @@ pub fn html(m: &Manifest, findings: &[Finding]) -> String {
     }
     s.push_str("</table><h2>Findings</h2><table><tr><th>severity</th><th>window (UTC)</th><th>finding</th><th>observed / expected</th><th>MITRE</th><th>investigate</th></tr>");
     let mut sorted: Vec<&Finding> = findings.iter().collect();
-    sorted.sort_by(|a, b| b.severity_id.cmp(&a.severity_id).then(b.deviation.abs().partial_cmp(&a.deviation.abs()).unwrap_or(std::cmp::Ordering::Equal)));
+    sorted.sort_by(|a, b| {
+        b.severity_id.cmp(&a.severity_id).then(
+            b.deviation
+                .abs()
+                .partial_cmp(&a.deviation.abs())
+                .unwrap_or(std::cmp::Ordering::Equal),
+        )
+    });
     for f in sorted {
-        let when = chrono::DateTime::from_timestamp_millis(f.window_start_ms).map(|d| d.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default();
+        let when = chrono::DateTime::from_timestamp_millis(f.window_start_ms)
+            .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default();
         s.push_str(&format!(
             "<tr><td class=\"{}\">{}</td><td>{}</td><td><b>{}</b><br>{}<br><small>{} · {}</small></td><td>{:.0} / {:.0}</td><td>{}</td><td><details><summary>SQL</summary><pre>{}</pre></details></td></tr>",
             esc(&f.severity),

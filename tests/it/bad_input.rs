@@ -18,17 +18,24 @@ async fn corrupt_truncated_unknown_and_stray_inputs_are_skipped_and_counted() {
     std::fs::write(day.join("truncated.gz.parquet"), &bytes[..bytes.len() / 2]).unwrap();
     // 3. an unknown source version, 4. a stray folder, 5. an empty partition, 6. a file whose
     // schema conflicts with its table (time as a string).
-    let unknown = d.path().join("aws/VPC_FLOW/9.9/region=us-east-1/accountId=123456789012/eventDay=20250301");
+    let unknown = d
+        .path()
+        .join("aws/VPC_FLOW/9.9/region=us-east-1/accountId=123456789012/eventDay=20250301");
     std::fs::create_dir_all(&unknown).unwrap();
     std::fs::copy(&good, unknown.join("x.parquet")).unwrap();
     std::fs::create_dir_all(d.path().join("misc")).unwrap();
     std::fs::write(d.path().join("misc/notes.parquet"), b"x").unwrap();
-    std::fs::create_dir_all(d.path().join("aws/ROUTE53/1.0/region=us-east-1/accountId=123456789012/eventDay=20250302")).unwrap();
+    std::fs::create_dir_all(
+        d.path()
+            .join("aws/ROUTE53/1.0/region=us-east-1/accountId=123456789012/eventDay=20250302"),
+    )
+    .unwrap();
     {
         use arrow::array::StringArray;
         use arrow::datatypes::{DataType, Field, Schema};
         let schema = std::sync::Arc::new(Schema::new(vec![Field::new("time", DataType::Utf8, true)]));
-        let b = arrow::record_batch::RecordBatch::try_new(schema.clone(), vec![std::sync::Arc::new(StringArray::from(vec!["yesterday"]))]).unwrap();
+        let b = arrow::record_batch::RecordBatch::try_new(schema.clone(), vec![std::sync::Arc::new(StringArray::from(vec!["yesterday"]))])
+            .unwrap();
         let f = std::fs::File::create(day.join("wrongschema.gz.parquet")).unwrap();
         let mut w = parquet::arrow::ArrowWriter::try_new(f, schema, None).unwrap();
         w.write(&b).unwrap();
@@ -44,7 +51,10 @@ async fn corrupt_truncated_unknown_and_stray_inputs_are_skipped_and_counted() {
         ("misc/notes.parquet", "not under aws/"),
         ("wrongschema.gz.parquet", "time"),
     ] {
-        assert!(reasons.iter().any(|r| r.contains(needle) && r.contains(why)), "{needle}/{why} not in {reasons:#?}");
+        assert!(
+            reasons.iter().any(|r| r.contains(needle) && r.contains(why)),
+            "{needle}/{why} not in {reasons:#?}"
+        );
     }
     // Every good row is still read.
     let mut total = 0;
@@ -56,6 +66,9 @@ async fn corrupt_truncated_unknown_and_stray_inputs_are_skipped_and_counted() {
 
 #[tokio::test]
 async fn a_lake_url_that_is_not_a_folder_is_a_clear_error() {
-    let err = lakesight::lake::engine::Engine::open("/definitely/not/here", &Default::default()).await.err().unwrap();
+    let err = lakesight::lake::engine::Engine::open("/definitely/not/here", &Default::default())
+        .await
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("/definitely/not/here"), "{err}");
 }

@@ -93,10 +93,16 @@ async fn catalog_registers_every_source_and_version_under_glue_names() {
 async fn eventday_filter_prunes_files_and_keeps_counts() {
     let f = mixed_lake();
     let e = engine(&f.url()).await;
-    let t = e.catalog.table("amazon_security_lake_table_us_east_1_cloud_trail_mgmt_1_0").unwrap();
+    let t = e
+        .catalog
+        .table("amazon_security_lake_table_us_east_1_cloud_trail_mgmt_1_0")
+        .unwrap();
     let day = t.days().into_iter().nth(2).unwrap();
     let expect: u64 = t.files.iter().filter(|x| x.event_day == day).map(|x| x.rows).sum();
-    let sql = format!("SELECT count(*) FROM {} WHERE eventday = '{day}' AND accountid IS NOT NULL", t.glue_name);
+    let sql = format!(
+        "SELECT count(*) FROM {} WHERE eventday = '{day}' AND accountid IS NOT NULL",
+        t.glue_name
+    );
     assert_eq!(scalar_i64(&e, &sql).await as u64, expect);
     // The physical plan only opens that day's files.
     let plan = e.collect(&format!("EXPLAIN {sql}")).await.unwrap();
@@ -105,7 +111,10 @@ async fn eventday_filter_prunes_files_and_keeps_counts() {
     let per_day = t.files.iter().filter(|x| x.event_day == day).count();
     assert_eq!(opened, per_day, "{text}");
     // A v2 time_dt range prunes to the days it covers.
-    let t2 = e.catalog.table("amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0").unwrap();
+    let t2 = e
+        .catalog
+        .table("amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0")
+        .unwrap();
     let d2 = t2.days().into_iter().next().unwrap();
     let d2 = chrono::NaiveDate::parse_from_str(&d2, "%Y%m%d").unwrap();
     let sql2 = format!(
@@ -115,7 +124,12 @@ async fn eventday_filter_prunes_files_and_keeps_counts() {
     let plan = e.collect(&format!("EXPLAIN {sql2}")).await.unwrap();
     let text = arrow::util::pretty::pretty_format_batches(&plan).unwrap().to_string();
     assert!(text.matches(".parquet").count() <= 2 * 2, "{text}");
-    let expect2: u64 = t2.files.iter().filter(|x| x.event_day == d2.format("%Y%m%d").to_string()).map(|x| x.rows).sum();
+    let expect2: u64 = t2
+        .files
+        .iter()
+        .filter(|x| x.event_day == d2.format("%Y%m%d").to_string())
+        .map(|x| x.rows)
+        .sum();
     assert_eq!(scalar_i64(&e, &sql2).await as u64, expect2);
 }
 
@@ -126,7 +140,13 @@ async fn normalised_views_hide_version_differences() {
     for v in ["api_activity", "network_activity", "dns_activity", "findings", "authentication"] {
         assert!(e.views.contains(&v), "view {v} missing: {:?}", e.views);
     }
-    let ct_rows: u64 = e.catalog.tables.iter().filter(|t| t.source_name == "CLOUD_TRAIL_MGMT").map(|t| t.rows()).sum();
+    let ct_rows: u64 = e
+        .catalog
+        .tables
+        .iter()
+        .filter(|t| t.source_name == "CLOUD_TRAIL_MGMT")
+        .map(|t| t.rows())
+        .sum();
     assert_eq!(scalar_i64(&e, "SELECT count(*) FROM lakesight.api_activity").await as u64, ct_rows);
     // Principal ARN, account, operation and time are filled in both versions.
     let nulls = scalar_i64(
@@ -135,19 +155,42 @@ async fn normalised_views_hide_version_differences() {
     )
     .await;
     assert_eq!(nulls, 0);
-    let v1_arns = scalar_i64(&e, "SELECT count(*) FROM lakesight.api_activity WHERE source_table LIKE '%_1_0' AND principal LIKE 'arn:aws:%'").await;
-    let v2_arns = scalar_i64(&e, "SELECT count(*) FROM lakesight.api_activity WHERE source_table LIKE '%_2_0' AND principal LIKE 'arn:aws:%'").await;
+    let v1_arns = scalar_i64(
+        &e,
+        "SELECT count(*) FROM lakesight.api_activity WHERE source_table LIKE '%_1_0' AND principal LIKE 'arn:aws:%'",
+    )
+    .await;
+    let v2_arns = scalar_i64(
+        &e,
+        "SELECT count(*) FROM lakesight.api_activity WHERE source_table LIKE '%_2_0' AND principal LIKE 'arn:aws:%'",
+    )
+    .await;
     assert!(v1_arns > 0 && v2_arns > 0, "{v1_arns} {v2_arns}");
     // API Activity is class 6003 whichever version wrote it.
-    assert_eq!(scalar_i64(&e, "SELECT count(*) FROM lakesight.api_activity WHERE class_uid = 3005").await, 0);
+    assert_eq!(
+        scalar_i64(&e, "SELECT count(*) FROM lakesight.api_activity WHERE class_uid = 3005").await,
+        0
+    );
     // Bytes and action in both versions of VPC Flow.
-    let bad = scalar_i64(&e, "SELECT count(*) FROM lakesight.network_activity WHERE bytes IS NULL OR action_id IS NULL OR dst_ip IS NULL").await;
+    let bad = scalar_i64(
+        &e,
+        "SELECT count(*) FROM lakesight.network_activity WHERE bytes IS NULL OR action_id IS NULL OR dst_ip IS NULL",
+    )
+    .await;
     assert_eq!(bad, 0);
     // Finding types resolve from finding.types (v1) and finding_info.types (v2).
-    let ft = scalar_i64(&e, "SELECT count(DISTINCT source_table) FROM lakesight.findings WHERE finding_type_raw IS NOT NULL").await;
+    let ft = scalar_i64(
+        &e,
+        "SELECT count(DISTINCT source_table) FROM lakesight.findings WHERE finding_type_raw IS NOT NULL",
+    )
+    .await;
     assert_eq!(ft, 4);
     // Authentication: CloudTrail 3002 rows plus the identity provider.
-    let idp = scalar_i64(&e, "SELECT count(*) FROM lakesight.authentication WHERE source_table LIKE '%ext_idp_auth' AND status_id = 2").await;
+    let idp = scalar_i64(
+        &e,
+        "SELECT count(*) FROM lakesight.authentication WHERE source_table LIKE '%ext_idp_auth' AND status_id = 2",
+    )
+    .await;
     assert!(idp > 0);
 }
 

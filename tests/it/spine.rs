@@ -33,7 +33,9 @@ async fn run_demo(out: &Path) -> RunResult {
     let f = demo_like();
     let cfg = demo_job(f.path(), out);
     let c = SeriesCatalog::builtin().unwrap();
-    run(&cfg, &c, &RunOverrides::default(), &FixedClock(1_743_400_000_000)).await.unwrap()
+    run(&cfg, &c, &RunOverrides::default(), &FixedClock(1_743_400_000_000))
+        .await
+        .unwrap()
 }
 
 #[test]
@@ -47,7 +49,9 @@ fn example_jobs_are_valid() {
 #[test]
 fn a_bad_job_names_every_problem() {
     let c = SeriesCatalog::builtin().unwrap();
-    let e = JobConfig::parse("[job]\nname='x'\nlake='l'\noutput='o'\nlakee='typo'\n", "t.toml").unwrap_err().to_string();
+    let e = JobConfig::parse("[job]\nname='x'\nlake='l'\noutput='o'\nlakee='typo'\n", "t.toml")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("lakee"), "{e}");
     let text = r#"
 [job]
@@ -67,10 +71,23 @@ detectors = ["o", "missing"]
 "#;
     let cfg = JobConfig::parse(text, "t.toml").unwrap();
     let errs = cfg.validate(&c).unwrap_err();
-    for needle in ["job.name", "job.from", "job.baseline_days", "job.engine", "series[0].family", "series[0].detectors", "detectors.o.iqr_mult"] {
+    for needle in [
+        "job.name",
+        "job.from",
+        "job.baseline_days",
+        "job.engine",
+        "series[0].family",
+        "series[0].detectors",
+        "detectors.o.iqr_mult",
+    ] {
         assert!(errs.iter().any(|e| e.starts_with(needle)), "{needle} not in {errs:#?}");
     }
-    let e = JobConfig::parse("[job]\nname='x'\nlake='l'\noutput='o'\n[detectors.o]\ntype='seasonal_iqr'\niqr_mul=3.0\n", "t.toml").unwrap_err().to_string();
+    let e = JobConfig::parse(
+        "[job]\nname='x'\nlake='l'\noutput='o'\n[detectors.o]\ntype='seasonal_iqr'\niqr_mul=3.0\n",
+        "t.toml",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("iqr_mul"), "{e}");
 }
 
@@ -86,13 +103,26 @@ async fn demo_run_finds_the_spike_and_the_level_shift() {
     let spike = scenario(&labels, "s3_bulk_download");
     let (s0, s1) = (spike["window_start_ms"].as_i64().unwrap(), spike["window_end_ms"].as_i64().unwrap());
     let principal = spike["entities"]["principal"].as_str().unwrap();
-    let hit = r.findings.iter().find(|f| f.series_family == "api_calls" && f.entity == principal && f.window_start_ms < s1 && f.window_end_ms > s0);
+    let hit = r
+        .findings
+        .iter()
+        .find(|f| f.series_family == "api_calls" && f.entity == principal && f.window_start_ms < s1 && f.window_end_ms > s0);
     assert!(hit.is_some(), "no api_calls finding for {principal} in {s0}..{s1}");
     let shift = scenario(&labels, "finding_level_shift");
     let t0 = shift["window_start_ms"].as_i64().unwrap();
     let ft = shift["entities"]["finding_type"].as_str().unwrap();
-    let hit = r.findings.iter().find(|f| f.series_family == "findings_by_type" && f.entity == ft && f.window_start_ms >= t0 && f.window_start_ms < t0 + 2 * 86_400_000);
-    assert!(hit.is_some(), "no findings_by_type finding for {ft} within two days of {t0}: {:#?}", r.findings.iter().filter(|f| f.series_family == "findings_by_type").map(|f| (&f.entity, f.window_start_ms)).collect::<Vec<_>>());
+    let hit = r.findings.iter().find(|f| {
+        f.series_family == "findings_by_type" && f.entity == ft && f.window_start_ms >= t0 && f.window_start_ms < t0 + 2 * 86_400_000
+    });
+    assert!(
+        hit.is_some(),
+        "no findings_by_type finding for {ft} within two days of {t0}: {:#?}",
+        r.findings
+            .iter()
+            .filter(|f| f.series_family == "findings_by_type")
+            .map(|f| (&f.entity, f.window_start_ms))
+            .collect::<Vec<_>>()
+    );
     // The manifest accounts for every stage.
     let m = &r.manifest;
     assert!(m.inputs.files > 0 && m.inputs.rows > 0);
@@ -104,7 +134,9 @@ async fn demo_run_finds_the_spike_and_the_level_shift() {
     let on_disk: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("manifest.json")).unwrap()).unwrap();
     assert_eq!(on_disk["findings_total"].as_u64().unwrap() as usize, r.findings.len());
     assert!(out.path().join("report.html").exists());
-    assert!(std::fs::read_to_string(out.path().join("findings_table.sql")).unwrap().contains("projection.enabled"));
+    assert!(std::fs::read_to_string(out.path().join("findings_table.sql"))
+        .unwrap()
+        .contains("projection.enabled"));
 }
 
 #[tokio::test]
@@ -119,16 +151,30 @@ async fn findings_are_readable_partitioned_parquet_and_reruns_replace_them() {
     assert_eq!(ia, ib, "a rerun must give the same findings");
     // Read every partition back through DataFusion with Hive partitioning: no duplicates.
     let ctx = datafusion::prelude::SessionContext::new();
-    let opts = datafusion::datasource::listing::ListingOptions::new(std::sync::Arc::new(datafusion::datasource::file_format::parquet::ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![("dt".into(), arrow::datatypes::DataType::Utf8), ("detector".into(), arrow::datatypes::DataType::Utf8)]);
+    let opts = datafusion::datasource::listing::ListingOptions::new(std::sync::Arc::new(
+        datafusion::datasource::file_format::parquet::ParquetFormat::default(),
+    ))
+    .with_file_extension(".parquet")
+    .with_table_partition_cols(vec![
+        ("dt".into(), arrow::datatypes::DataType::Utf8),
+        ("detector".into(), arrow::datatypes::DataType::Utf8),
+    ]);
     let path = format!("{}/findings/", out.path().display());
     ctx.register_listing_table("f", &path, opts, None, None).await.unwrap();
-    let n = ctx.sql("SELECT count(*) AS n, count(DISTINCT finding_id) AS d FROM f").await.unwrap().collect().await.unwrap();
+    let n = ctx
+        .sql("SELECT count(*) AS n, count(DISTINCT finding_id) AS d FROM f")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
     let n_rows = arrow::compute::cast(n[0].column(0), &arrow::datatypes::DataType::Int64).unwrap();
     let n_distinct = arrow::compute::cast(n[0].column(1), &arrow::datatypes::DataType::Int64).unwrap();
     use arrow::array::AsArray;
-    let (rows, distinct) = (n_rows.as_primitive::<arrow::datatypes::Int64Type>().value(0), n_distinct.as_primitive::<arrow::datatypes::Int64Type>().value(0));
+    let (rows, distinct) = (
+        n_rows.as_primitive::<arrow::datatypes::Int64Type>().value(0),
+        n_distinct.as_primitive::<arrow::datatypes::Int64Type>().value(0),
+    );
     assert_eq!(rows as usize, a.findings.len());
     assert_eq!(rows, distinct);
 }
@@ -140,7 +186,9 @@ async fn every_investigation_sql_lists_exactly_the_events_behind_its_finding() {
     assert!(!r.findings.is_empty());
     let e = engine(&demo_like().url()).await;
     for f in &r.findings {
-        let sql = f.investigation_sql.replace(&format!("LIMIT {}", lakesight::findings::investigate::LIMIT), "");
+        let sql = f
+            .investigation_sql
+            .replace(&format!("LIMIT {}", lakesight::findings::investigate::LIMIT), "");
         let n = scalar_i64(&e, &format!("SELECT count(*) FROM ({sql}) x")).await;
         if f.series_family == "vpc_bytes_out" {
             let bytes = scalar_i64(&e, &format!("SELECT sum(bytes) FROM ({sql}) x")).await;
@@ -158,7 +206,11 @@ async fn hostile_key_values_stay_literals() {
     let c = SeriesCatalog::builtin().unwrap();
     let t = c.get("api_calls").unwrap();
     let account = demo_like().labels()["scenarios"][0]["account"].as_str().unwrap().to_string();
-    let s = lakesight::series::Series { key: vec![Some(account), Some("x' OR '1'='1".into()), Some("Read".into())], start_ms: 0, values: vec![] };
+    let s = lakesight::series::Series {
+        key: vec![Some(account), Some("x' OR '1'='1".into()), Some("Read".into())],
+        start_ms: 0,
+        values: vec![],
+    };
     let start = 1_740_787_200_000; // 2025-03-01
     let sql = lakesight::findings::investigate::sql(&t, &s, start, start + 30 * 86_400_000);
     assert_eq!(scalar_i64(&e, &format!("SELECT count(*) FROM ({sql}) x")).await, 0, "{sql}");
