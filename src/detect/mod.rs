@@ -108,7 +108,7 @@ pub fn precheck(values: &[f64], ctx: &SeriesContext, seasons: usize) -> Result<(
         return Err(SkipReason::NonFinite);
     }
     let with_data = values.iter().filter(|v| **v != 0.0).count();
-    if values.len() < ctx.min_history.max(seasons * ctx.bucket.period()) || with_data < ctx.min_history.min(values.len()) / 2 {
+    if values.len() < ctx.min_history.max(seasons * ctx.bucket.short_period()) || with_data < ctx.min_history.min(values.len()) / 2 {
         return Err(SkipReason::TooShort);
     }
     let first = values[0];

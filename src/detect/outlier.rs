@@ -61,6 +61,10 @@ pub struct SeasonalIqrConfig {
     /// Minimum |observed − expected| / max(expected, 1).
     #[serde(default = "d_rel")]
     pub min_rel_deviation: f64,
+    /// For count series (non-negative integers): also require the observed count to be this
+    /// improbable under a Poisson law with the expected mean (one-sided). 1.0 turns the gate off.
+    #[serde(default = "d_count_p")]
+    pub max_count_p_value: f64,
 }
 
 fn d_iqr() -> f64 {
@@ -81,6 +85,75 @@ fn d_abs() -> f64 {
 fn d_rel() -> f64 {
     0.5
 }
+fn d_count_p() -> f64 {
+    1e-3
+}
+
+/// P(X ≥ k) for X ~ Poisson(mu), k ≥ 0 (P(X ≤ k) for `lower`): exact summation of the pmf in log
+/// space for moderate means, Wilson–Hilferty normal approximation above 1e4. Used as a gate on
+/// count series: the IQR fences alone flag ordinary Poisson noise at small means.
+pub fn poisson_tail(k: f64, mu: f64, lower: bool) -> f64 {
+    if !(mu.is_finite() && k.is_finite()) || mu <= 0.0 {
+        return if lower || k <= 0.0 { 1.0 } else { 0.0 };
+    }
+    if mu > 1e4 {
+        // Wilson–Hilferty: (X/mu)^(1/3) is approximately normal.
+        let x = if lower { k + 1.0 } else { k };
+        let z = ((x / mu).cbrt() - (1.0 - 1.0 / (9.0 * mu))) / (1.0 / (9.0 * mu)).sqrt();
+        let upper = 0.5 * super::kats::erfc(z / std::f64::consts::SQRT_2);
+        return if lower { 1.0 - upper } else { upper };
+    }
+    let ln_pmf = |j: f64| j * mu.ln() - mu - ln_gamma(j + 1.0);
+    let k = k.max(0.0).floor();
+    let mut sum = 0.0;
+    if lower {
+        let mut j = k;
+        while j >= 0.0 {
+            let t = ln_pmf(j).exp();
+            sum += t;
+            if j < mu && t < 1e-17 * sum {
+                break;
+            }
+            j -= 1.0;
+        }
+    } else {
+        let mut j = k;
+        loop {
+            let t = ln_pmf(j).exp();
+            sum += t;
+            if (j > mu && t < 1e-17 * sum.max(1e-300)) || j > k + 1e6 {
+                break;
+            }
+            j += 1.0;
+        }
+    }
+    sum.clamp(0.0, 1.0)
+}
+
+/// ln Γ(x) for x > 0 (Lanczos, g = 7, n = 9; relative error below 1e-13).
+fn ln_gamma(x: f64) -> f64 {
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut a = G[0];
+    let t = x + 7.5;
+    for (i, g) in G.iter().enumerate().skip(1) {
+        a += g / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
 
 impl Default for SeasonalIqrConfig {
     fn default() -> Self {
@@ -92,6 +165,7 @@ impl Default for SeasonalIqrConfig {
             directions: d_sides(),
             min_abs_deviation: d_abs(),
             min_rel_deviation: d_rel(),
+            max_count_p_value: d_count_p(),
         }
     }
 }
@@ -111,6 +185,9 @@ impl SeasonalIqrConfig {
         }
         if !(self.min_abs_deviation.is_finite() && self.min_abs_deviation >= 0.0) {
             e.push("min_abs_deviation: must be ≥ 0".into());
+        }
+        if !(self.max_count_p_value > 0.0 && self.max_count_p_value <= 1.0) {
+            e.push("max_count_p_value: must be within (0, 1]".into());
         }
         if !(self.min_rel_deviation.is_finite() && self.min_rel_deviation >= 0.0) {
             e.push("min_rel_deviation: must be ≥ 0".into());
@@ -145,13 +222,19 @@ impl Detector for SeasonalIqr {
     fn detect(&self, s: &Series, ctx: &SeriesContext) -> Result<Vec<Anomaly>, SkipReason> {
         let y = &s.values;
         precheck(y, ctx, 2)?;
-        let period = self.cfg.period.unwrap_or(ctx.bucket.period());
+        let period = self.cfg.period.unwrap_or(if y.len() >= 2 * ctx.bucket.period() {
+            ctx.bucket.period()
+        } else {
+            ctx.bucket.short_period()
+        });
         let model = match self.cfg.decomp {
             DecompModel::Multiplicative if y.iter().all(|v| *v > 0.0) => Decomp::Multiplicative,
             _ => Decomp::Additive,
         };
         let r = kats_outliers_with(y, period, model, self.cfg.iqr_mult, self.cfg.strict).ok_or(SkipReason::TooShort)?;
         let iqr = (r.q3 - r.q1).max(1e-9);
+        let non_negative = y.iter().all(|v| *v >= 0.0);
+        let counts = non_negative && y.iter().all(|v| v.fract() == 0.0);
         let mut flagged: Vec<(usize, Side)> = Vec::new();
         for i in ctx.eval.clone() {
             if i >= y.len() || !r.is_outlier[i] {
@@ -161,8 +244,16 @@ impl Detector for SeasonalIqr {
             if !self.cfg.directions.contains(&side) {
                 continue;
             }
-            let dev = (y[i] - r.expected[i]).abs();
-            if dev < self.cfg.min_abs_deviation || dev < self.cfg.min_rel_deviation * r.expected[i].abs().max(1.0) {
+            // A count series cannot be expected below zero, whatever the extrapolated trend says.
+            let expected = if non_negative { r.expected[i].max(0.0) } else { r.expected[i] };
+            let dev = (y[i] - expected).abs();
+            if dev < self.cfg.min_abs_deviation || dev < self.cfg.min_rel_deviation * expected.abs().max(1.0) {
+                continue;
+            }
+            if counts
+                && self.cfg.max_count_p_value < 1.0
+                && poisson_tail(y[i], expected.max(0.5), side == Side::Dip) > self.cfg.max_count_p_value
+            {
                 continue;
             }
             flagged.push((i, side));
@@ -179,7 +270,10 @@ impl Detector for SeasonalIqr {
             }
             k += 1;
             let observed: f64 = y[start..end].iter().sum();
-            let expected: f64 = r.expected[start..end].iter().sum();
+            let expected: f64 = r.expected[start..end]
+                .iter()
+                .map(|e| if non_negative { e.max(0.0) } else { *e })
+                .sum();
             let peak = (start..end)
                 .max_by(|a, b| {
                     r.resid[*a]
@@ -266,6 +360,26 @@ mod tests {
         assert!(a[0].observed > a[0].expected + 300.0);
         // Outside the evaluated range nothing is reported.
         assert!(d.detect(&s, &ctx(42, 40)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn poisson_tail_matches_known_values() {
+        // Exact sums of the pmf (Python math.lgamma): P(X >= 12 | 6.5) = 0.0338796, P(X <= 2 | 6.5) = 0.0430359,
+        // P(X >= 20500 | 20000) = 0.000216898.
+        assert!(
+            (poisson_tail(12.0, 6.5, false) - 0.033_879_6).abs() < 1e-7,
+            "{}",
+            poisson_tail(12.0, 6.5, false)
+        );
+        assert!(
+            (poisson_tail(2.0, 6.5, true) - 0.043_035_9).abs() < 1e-7,
+            "{}",
+            poisson_tail(2.0, 6.5, true)
+        );
+        assert!(poisson_tail(805.0, 42.0, false) < 1e-100);
+        assert!((poisson_tail(0.0, 3.0, false) - 1.0).abs() < 1e-12);
+        let big = poisson_tail(20_500.0, 20_000.0, false);
+        assert!((big - 0.000_216_9).abs() < 1.2e-5, "{big}"); // Wilson–Hilferty, within 5%
     }
 
     #[test]

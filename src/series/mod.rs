@@ -56,8 +56,20 @@ impl Bucket {
             Bucket::Day => "day",
         }
     }
-    /// Seasonal period in buckets (a week of days, a day of hours).
+    /// Seasonal period in buckets: a week, in either width. Security activity follows the working
+    /// week (weekends are quiet), so for hourly series a 24-hour period leaves the weekday/weekend
+    /// step in the trend, and every Monday morning looks like a spike; a 168-hour period models both
+    /// rhythms at once. Detectors fall back to [`Bucket::short_period`] when the series is shorter
+    /// than two weeks.
     pub fn period(self) -> usize {
+        match self {
+            Bucket::Hour => 168,
+            Bucket::Day => 7,
+        }
+    }
+
+    /// The shorter period used when a series holds fewer than two full [`Bucket::period`]s.
+    pub fn short_period(self) -> usize {
         match self {
             Bucket::Hour => 24,
             Bucket::Day => 7,
