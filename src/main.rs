@@ -96,11 +96,29 @@ enum Cmd {
         #[arg(long, default_value = "demo")]
         dir: PathBuf,
     },
-    /// Print Athena CREATE VIEW statements for the normalised views of a lake.
-    AthenaViews {
+    /// Print CREATE VIEW statements of the normalised views for Athena (or DuckDB, for benchmarks).
+    Views {
         /// Lake URL (a folder) whose tables the views cover.
         #[arg(long)]
         lake: String,
+        /// Target: `athena` (Glue tables) or `duckdb` (read_parquet over the same files).
+        #[arg(long, default_value = "athena")]
+        dialect: String,
+    },
+    /// Print a series template rendered for a day range (what `run` sends to the engine).
+    SeriesSql {
+        /// Series family.
+        #[arg(long)]
+        family: String,
+        /// `day` or `hour`.
+        #[arg(long, default_value = "day")]
+        bucket: String,
+        /// First day.
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// Last day (inclusive).
+        #[arg(long)]
+        to: chrono::NaiveDate,
     },
     /// Run SQL over the lake (Athena table names and common Trino functions accepted).
     Query {
@@ -265,15 +283,46 @@ async fn main() -> Result<()> {
             let r = run(&cfg, &catalog, &ov, &SystemClock).await?;
             print_summary(&r);
         }
-        Cmd::AthenaViews { lake } => {
+        Cmd::Views { lake, dialect } => {
+            use lakesight::lake::views::{view_sql, view_sql_with, Dialect, VIEWS};
             let engine = Engine::open(&lake, &CatalogOptions::default()).await.context("opening the lake")?;
             let tables: Vec<_> = engine.catalog.tables.iter().collect();
-            println!("CREATE DATABASE IF NOT EXISTS lakesight;");
-            for v in lakesight::lake::views::VIEWS {
-                if let Some(body) = lakesight::lake::views::view_sql(lakesight::lake::views::Dialect::Athena, v, &tables) {
-                    println!("\nCREATE OR REPLACE VIEW lakesight.{} AS\n{};", v.name, body);
+            let root = std::fs::canonicalize(&lake)?;
+            match dialect.as_str() {
+                "athena" => {
+                    println!("CREATE DATABASE IF NOT EXISTS lakesight;");
+                    for v in VIEWS {
+                        if let Some(body) = view_sql(Dialect::Athena, v, &tables) {
+                            println!("\nCREATE OR REPLACE VIEW lakesight.{} AS\n{};", v.name, body);
+                        }
+                    }
                 }
+                "duckdb" => {
+                    println!("CREATE SCHEMA IF NOT EXISTS lakesight;");
+                    let table_ref = |t: &lakesight::lake::catalog::LakeTable| {
+                        let files: Vec<String> = t.files.iter().map(|f| format!("'/{}'", f.meta.location)).collect();
+                        format!("read_parquet([{}], hive_partitioning = true, union_by_name = true)", files.join(", "))
+                    };
+                    let _ = &root;
+                    for v in VIEWS {
+                        if let Some(body) = view_sql_with(Dialect::DuckDb, v, &tables, &table_ref) {
+                            println!("CREATE OR REPLACE VIEW lakesight.{} AS\n{};", v.name, body);
+                        }
+                    }
+                }
+                other => bail!("--dialect {other:?}: use athena or duckdb"),
             }
+        }
+        Cmd::SeriesSql { family, bucket, from, to } => {
+            let catalog = SeriesCatalog::builtin()?;
+            let t = catalog.get(&family).with_context(|| format!("unknown family {family:?} (known: {})", catalog.names().join(", ")))?;
+            let b = match bucket.as_str() {
+                "day" => lakesight::series::Bucket::Day,
+                "hour" => lakesight::series::Bucket::Hour,
+                other => bail!("--bucket {other:?}: use day or hour"),
+            };
+            let ms = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).map(|x| x.and_utc().timestamp_millis()).unwrap_or(0);
+            println!("{}", lakesight::series::render(&t, b, ms(from), ms(to + chrono::Days::new(1))));
         }
         Cmd::Tables { lake } => {
             let engine = Engine::open(&lake, &CatalogOptions::default()).await.context("opening the lake")?;

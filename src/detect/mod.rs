@@ -99,6 +99,12 @@ pub trait Detector: Send + Sync {
     fn family(&self) -> &'static str;
     /// Look at one series.
     fn detect(&self, series: &Series, ctx: &SeriesContext) -> Result<Vec<Anomaly>, SkipReason>;
+
+    /// Choose among everything the detector found in one series family, e.g. keep the top-N movers.
+    /// `found` pairs a series index with an anomaly. The default keeps everything.
+    fn select(&self, found: Vec<(usize, Anomaly)>) -> Vec<(usize, Anomaly)> {
+        found
+    }
 }
 
 /// Common input checks: length, constant, non-finite. Negative values are kept (a series of

@@ -4,7 +4,7 @@
 //! the key's own expression (so `finding_type` becomes `feature || ' | ' || finding_type_raw`) and
 //! quoted literals only, on the family's row filter, on the window's `eventday` partitions and on
 //! the window's time range. It is valid on the embedded engine and on Athena once the `lakesight`
-//! views exist there (`lakesight athena-views` prints them). A principal named `x' OR '1'='1`
+//! views exist there (`lakesight views --dialect athena` prints them). A principal named `x' OR '1'='1`
 //! stays one literal: see [`crate::sql::quote_literal`].
 
 use crate::series::{Series, SeriesTemplate};

@@ -24,6 +24,8 @@ pub enum Dialect {
     DataFusion,
     /// Amazon Athena (Trino).
     Athena,
+    /// DuckDB (used only by the side-by-side benchmark scripts).
+    DuckDb,
 }
 
 impl Dialect {
@@ -32,13 +34,14 @@ impl Dialect {
         match self {
             Dialect::DataFusion => format!("to_timestamp_millis({e})"),
             Dialect::Athena => format!("from_unixtime(CAST({e} AS double) / 1000.0)"),
+            Dialect::DuckDb => format!("epoch_ms({e})"),
         }
     }
     /// Timestamp → epoch milliseconds.
     pub fn ms_from_ts(self, e: &str) -> String {
         match self {
-            Dialect::DataFusion => format!("CAST(to_unixtime({e}) * 1000 AS BIGINT)"),
-            Dialect::Athena => format!("CAST(to_unixtime({e}) * 1000 AS BIGINT)"),
+            Dialect::DataFusion | Dialect::Athena => format!("CAST(to_unixtime({e}) * 1000 AS BIGINT)"),
+            Dialect::DuckDb => format!("epoch_ms({e})"),
         }
     }
     /// Field of the first element of an array of structs.
@@ -46,6 +49,7 @@ impl Dialect {
         match self {
             Dialect::DataFusion => format!("get_field(array_element({array}, 1), '{field}')"),
             Dialect::Athena => format!("element_at({array}, 1).{field}"),
+            Dialect::DuckDb => format!("({array})[1].{field}"),
         }
     }
     /// First element of an array.
@@ -53,6 +57,7 @@ impl Dialect {
         match self {
             Dialect::DataFusion => format!("array_element({array}, 1)"),
             Dialect::Athena => format!("element_at({array}, 1)"),
+            Dialect::DuckDb => format!("({array})[1]"),
         }
     }
     /// Value of a key in a map (NULL when absent).
@@ -60,6 +65,7 @@ impl Dialect {
         match self {
             Dialect::DataFusion => format!("array_element(map_extract({map}, '{key}'), 1)"),
             Dialect::Athena => format!("element_at({map}, '{key}')"),
+            Dialect::DuckDb => format!("map_extract({map}, '{key}')[1]"),
         }
     }
     /// Quote a column path for the dialect (both accept `a.b.c` on structs).
@@ -291,11 +297,13 @@ pub fn table_select(d: Dialect, view: &ViewDef, t: &LakeTable, qualified_name: &
 
 /// The whole view body over `tables`, or `None` when the lake has no table of the family.
 pub fn view_sql(d: Dialect, view: &ViewDef, tables: &[&LakeTable]) -> Option<String> {
-    let parts: Vec<String> = tables
-        .iter()
-        .filter(|t| t.kind.is_some_and(|k| view.kinds.contains(&k)))
-        .map(|t| table_select(d, view, t, &format!("{}.{}", t.database, t.glue_name)))
-        .collect();
+    view_sql_with(d, view, tables, &|t| format!("{}.{}", t.database, t.glue_name))
+}
+
+/// [`view_sql`] with a caller-chosen table reference (e.g. DuckDB's `read_parquet([...])`).
+pub fn view_sql_with(d: Dialect, view: &ViewDef, tables: &[&LakeTable], table_ref: &dyn Fn(&LakeTable) -> String) -> Option<String> {
+    let parts: Vec<String> =
+        tables.iter().filter(|t| t.kind.is_some_and(|k| view.kinds.contains(&k))).map(|t| table_select(d, view, t, &table_ref(t))).collect();
     if parts.is_empty() {
         None
     } else {

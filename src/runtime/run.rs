@@ -274,15 +274,12 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
                     }
                 })
                 .collect();
-            let mut n = 0;
-            for (s, r) in set.series.iter().zip(results) {
+            let mut found = Vec::new();
+            for (i, r) in results.into_iter().enumerate() {
                 match r {
                     Ok(anoms) => {
                         *st.analysed.entry(dname.clone()).or_default() += 1;
-                        for a in anoms {
-                            findings.push(from_anomaly(&run_id, dname, det.family(), &set, s, &a));
-                            n += 1;
-                        }
+                        found.extend(anoms.into_iter().map(|a| (i, a)));
                     }
                     Err(reason) => {
                         let k = serde_json::to_value(reason)
@@ -292,6 +289,11 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
                         *st.skipped.entry(k).or_default() += 1;
                     }
                 }
+            }
+            let selected = det.select(found);
+            let n = selected.len();
+            for (i, a) in selected {
+                findings.push(from_anomaly(&run_id, dname, det.family(), &set, &set.series[i], &a));
             }
             st.findings.insert(dname.clone(), n);
         }

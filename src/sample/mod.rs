@@ -324,7 +324,18 @@ impl GenCtx<'_> {
                 Codec::Zstd => "zstd",
             }
         );
-        let rows: Vec<serde_json::Value> = evs.into_iter().map(|(_, v)| v).collect();
+        // Version 2 files carry `accountid` and `region` as data columns (Iceberg partitions on them).
+        let v2_native = t.version == SourceVersion::V2 && t.kind != SourceKind::ExtAuthentication;
+        let rows: Vec<serde_json::Value> = evs
+            .into_iter()
+            .map(|(_, mut v)| {
+                if v2_native {
+                    v["accountid"] = serde_json::Value::String(account_id.clone());
+                    v["region"] = serde_json::Value::String(region.clone());
+                }
+                v
+            })
+            .collect();
         let n_rows = rows.len() as u64;
         let bytes = write_file(&dir.join(name), schema, &rows, self.cfg.codec)?;
         Ok((n_rows, bytes))

@@ -218,3 +218,20 @@ async fn hostile_key_values_stay_literals() {
     let real = scalar_i64(&e, "SELECT count(*) FROM lakesight.api_activity WHERE activity_name = 'Read'").await;
     assert!(real > 0);
 }
+
+#[tokio::test]
+async fn a_family_the_lake_lacks_is_a_manifest_warning_not_a_crash() {
+    let d = tempfile::tempdir().unwrap();
+    generate(&config(d.path().to_path_buf(), VersionMode::V2, 21, 5_000)).unwrap();
+    std::fs::remove_dir_all(d.path().join("aws/ROUTE53")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut cfg = demo_job(d.path(), out.path());
+    cfg.job.from = Some(chrono::NaiveDate::from_ymd_opt(2025, 3, 20).unwrap());
+    cfg.job.to = cfg.job.from;
+    let c = SeriesCatalog::builtin().unwrap();
+    let r = run(&cfg, &c, &RunOverrides::default(), &FixedClock(0)).await.unwrap();
+    let st = &r.manifest.series["dns_queries/hour"];
+    assert!(st.warning.as_deref().unwrap_or("").contains("dns_activity"), "{st:?}");
+    assert!(r.manifest.warnings.iter().any(|w| w.contains("dns_queries")));
+    assert!(r.manifest.series["api_calls/day"].series > 0);
+}

@@ -1,0 +1,80 @@
+//! The `lakesight` binary as a user runs it: `tables`, `query` in every format, `validate`.
+
+use std::process::Command;
+
+use crate::common::mixed_lake;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lakesight"));
+    c.env("LAKESIGHT_LOG_FORMAT", "json");
+    c
+}
+
+#[test]
+fn tables_lists_every_table_with_classes_and_rows() {
+    let f = mixed_lake();
+    let out = bin().args(["tables", "--lake", &f.url()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("amazon_security_lake_table_us_east_1_cloud_trail_mgmt_1_0"), "{text}");
+    assert!(text.contains("amazon_security_lake_table_eu_west_1_sh_findings_2_0"), "{text}");
+    // CloudTrail v1 holds API Activity 3005, Account Change 3001 and Authentication 3002.
+    let ct = text.lines().find(|l| l.contains("us_east_1_cloud_trail_mgmt_1_0")).unwrap();
+    assert!(ct.contains("3001,3002,3005"), "{ct}");
+    let ct2 = text.lines().find(|l| l.contains("us_east_1_cloud_trail_mgmt_2_0")).unwrap();
+    assert!(ct2.contains("3001,3002,6003"), "{ct2}");
+    assert!(text.contains("17 tables"), "{text}");
+}
+
+#[test]
+fn query_writes_table_csv_json_and_parquet() {
+    let f = mixed_lake();
+    let sql = "SELECT region, count(*) AS n FROM lakesight.network_activity GROUP BY region ORDER BY region";
+    let run = |fmt: &str| {
+        let out = bin().args(["query", "--lake", &f.url(), "--format", fmt, sql]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let csv = run("csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "region,n");
+    assert!(lines[1].starts_with("eu-west-1,") && lines[2].starts_with("us-east-1,"), "{csv}");
+    let json = run("json");
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(first["region"], "eu-west-1");
+    assert!(run("table").contains("| eu-west-1 |"));
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("r.parquet");
+    let out = bin().args(["query", "--lake", &f.url(), "--format", "parquet", "--output", p.to_str().unwrap(), sql]).output().unwrap();
+    assert!(out.status.success());
+    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap()).unwrap().build().unwrap();
+    assert_eq!(r.map(|b| b.unwrap().num_rows()).sum::<usize>(), 2);
+    // Parquet to a terminal is refused with a clear message.
+    let out = bin().args(["query", "--lake", &f.url(), "--format", "parquet", sql]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--output"));
+}
+
+#[test]
+fn a_bad_query_is_a_clear_error_not_a_panic() {
+    let f = mixed_lake();
+    let out = bin().args(["query", "--lake", &f.url(), "SELECT nope FROM amazon_security_lake_table_us_east_1_vpc_flow_1_0"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nope") && !err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn validate_reports_every_problem() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("bad.toml");
+    std::fs::write(&p, "[job]\nname = \"x\"\nlake = \"l\"\noutput = \"o\"\nbaseline_days = 1\n[[series]]\nfamily = \"nope\"\ndetectors = []\n").unwrap();
+    let out = bin().args(["validate", "--job", p.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in ["job.baseline_days", "series[0].family", "series[0].detectors"] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    let ok = bin().args(["validate", "--job", concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/nightly.toml")]).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+}
