@@ -301,7 +301,10 @@ async fn main() -> Result<()> {
                     println!("CREATE SCHEMA IF NOT EXISTS lakesight;");
                     let table_ref = |t: &lakesight::lake::catalog::LakeTable| {
                         let files: Vec<String> = t.files.iter().map(|f| format!("'/{}'", f.meta.location)).collect();
-                        format!("read_parquet([{}], hive_partitioning = true, union_by_name = true)", files.join(", "))
+                        format!(
+                            "read_parquet([{}], hive_partitioning = true, union_by_name = true)",
+                            files.join(", ")
+                        )
                     };
                     let _ = &root;
                     for v in VIEWS {
@@ -315,7 +318,9 @@ async fn main() -> Result<()> {
         }
         Cmd::SeriesSql { family, bucket, from, to } => {
             let catalog = SeriesCatalog::builtin()?;
-            let t = catalog.get(&family).with_context(|| format!("unknown family {family:?} (known: {})", catalog.names().join(", ")))?;
+            let t = catalog
+                .get(&family)
+                .with_context(|| format!("unknown family {family:?} (known: {})", catalog.names().join(", ")))?;
             let b = match bucket.as_str() {
                 "day" => lakesight::series::Bucket::Day,
                 "hour" => lakesight::series::Bucket::Hour,

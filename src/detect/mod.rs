@@ -8,8 +8,10 @@
 //!
 //! Adding a detector = one new module + one variant in [`DetectorConfig`] (the only `match`).
 
+pub mod changepoint;
 pub mod kats;
 pub mod outlier;
+pub mod trend;
 
 use std::ops::Range;
 
@@ -23,6 +25,10 @@ use crate::series::{Bucket, Series};
 pub enum DetectorConfig {
     /// Seasonal-residual IQR outliers (Kats `OutlierDetector` semantics).
     SeasonalIqr(outlier::SeasonalIqrConfig),
+    /// Level shifts by CUSUM (Kats `CUSUMDetector`; binary segmentation for several).
+    Cusum(changepoint::CusumConfig),
+    /// Mann-Kendall trends with Theil-Sen magnitude, top movers per direction.
+    Trend(trend::TrendConfig),
 }
 
 impl DetectorConfig {
@@ -30,6 +36,8 @@ impl DetectorConfig {
     pub fn validate(&self) -> Vec<String> {
         match self {
             DetectorConfig::SeasonalIqr(c) => c.validate(),
+            DetectorConfig::Cusum(c) => c.validate(),
+            DetectorConfig::Trend(c) => c.validate(),
         }
     }
 
@@ -37,6 +45,8 @@ impl DetectorConfig {
     pub fn build(&self, name: &str) -> Box<dyn Detector> {
         match self {
             DetectorConfig::SeasonalIqr(c) => Box::new(outlier::SeasonalIqr::new(name, c.clone())),
+            DetectorConfig::Cusum(c) => Box::new(changepoint::Cusum::new(name, c.clone())),
+            DetectorConfig::Trend(c) => Box::new(trend::MannKendallTrend::new(name, c.clone())),
         }
     }
 }

@@ -227,14 +227,21 @@ pub fn finding_id(detector: &str, set: &SeriesSet, s: &Series, start_ms: i64, en
     hex::encode(&h.finalize()[..16])
 }
 
-/// Severity from how far outside the band the value lies (in IQRs or the detector's unit).
-pub fn severity(deviation: f64) -> (&'static str, i32) {
+/// Severity from how far off the value is, in the detector family's own unit: IQRs beyond the
+/// quartile for outliers, old-regime standard deviations for change points, relative change per
+/// week for trends.
+pub fn severity(family: &str, deviation: f64) -> (&'static str, i32) {
     let d = deviation.abs();
-    if d >= 20.0 {
+    let (high, medium, low) = match family {
+        "trend" => (2.0, 0.75, 0.25),
+        "changepoint" => (10.0, 5.0, 2.0),
+        _ => (20.0, 8.0, 3.0),
+    };
+    if d >= high {
         ("High", 4)
-    } else if d >= 8.0 {
+    } else if d >= medium {
         ("Medium", 3)
-    } else if d >= 3.0 {
+    } else if d >= low {
         ("Low", 2)
     } else {
         ("Informational", 1)
@@ -260,20 +267,41 @@ pub fn from_anomaly(run_id: &str, detector: &str, family: &str, set: &SeriesSet,
     let entity_idx = t.keys.iter().position(|(k, _)| *k == t.entity).unwrap_or(0);
     let entity = s.key.get(entity_idx).cloned().flatten().unwrap_or_else(|| "(null)".into());
     let account_id = t.keys.iter().position(|(k, _)| k == "accountid").and_then(|i| s.key[i].clone());
-    let (sev, sev_id) = severity(a.deviation);
+    let (sev, sev_id) = severity(family, a.deviation);
     let techniques = t.mitre.clone();
     let tactics = mitre::tactics(&techniques);
     let when = chrono::DateTime::from_timestamp_millis(start_ms)
         .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default();
-    let title = format!(
-        "{} {} of {} for {} {}",
-        capitalise(a.kind),
-        t.measure,
-        fmt_num(a.observed),
-        t.entity,
-        entity
-    );
+    let title = match family {
+        "changepoint" => format!(
+            "Level {} in {}: {} → {} per {} for {} {}",
+            a.kind,
+            t.measure,
+            fmt_num(a.expected),
+            fmt_num(a.observed),
+            set.bucket.unit(),
+            t.entity,
+            entity
+        ),
+        "trend" => format!(
+            "{} trend in {}: {:+.0}% per week for {} {}",
+            capitalise(a.kind),
+            t.measure,
+            a.deviation * 100.0,
+            t.entity,
+            entity
+        ),
+        _ => format!(
+            "{} in {}: {} (expected {}) for {} {}",
+            capitalise(a.kind),
+            t.measure,
+            fmt_num(a.observed),
+            fmt_num(a.expected),
+            t.entity,
+            entity
+        ),
+    };
     let description = format!(
         "{} {} in the {} starting {when}: observed {}, expected about {} (normal band {}..{} per {}). Series: {} ({}).",
         t.entity,

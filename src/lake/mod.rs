@@ -18,6 +18,7 @@ pub mod ocsf;
 pub mod schema;
 pub mod table;
 pub mod trino;
+pub mod unnest;
 pub mod views;
 
 use std::path::Path;

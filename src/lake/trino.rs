@@ -470,9 +470,12 @@ pub async fn sql_with_options(ctx: &SessionContext, query: &str, options: SQLOpt
     if statements.len() != 1 {
         return plan_err!("expected exactly one SQL statement, got {}", statements.len());
     }
-    let Some(statement) = statements.pop_front() else {
+    let Some(mut statement) = statements.pop_front() else {
         return plan_err!("no SQL statement");
     };
+    if let datafusion::sql::parser::Statement::Statement(s) = &mut statement {
+        super::unnest::rewrite(s, &dialect);
+    }
     let plan = state.statement_to_plan(statement).await?;
     options.verify_plan(&plan)?;
     ctx.execute_logical_plan(plan).await

@@ -302,8 +302,11 @@ pub fn view_sql(d: Dialect, view: &ViewDef, tables: &[&LakeTable]) -> Option<Str
 
 /// [`view_sql`] with a caller-chosen table reference (e.g. DuckDB's `read_parquet([...])`).
 pub fn view_sql_with(d: Dialect, view: &ViewDef, tables: &[&LakeTable], table_ref: &dyn Fn(&LakeTable) -> String) -> Option<String> {
-    let parts: Vec<String> =
-        tables.iter().filter(|t| t.kind.is_some_and(|k| view.kinds.contains(&k))).map(|t| table_select(d, view, t, &table_ref(t))).collect();
+    let parts: Vec<String> = tables
+        .iter()
+        .filter(|t| t.kind.is_some_and(|k| view.kinds.contains(&k)))
+        .map(|t| table_select(d, view, t, &table_ref(t)))
+        .collect();
     if parts.is_empty() {
         None
     } else {

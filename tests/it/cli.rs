@@ -45,12 +45,30 @@ fn query_writes_table_csv_json_and_parquet() {
     assert!(run("table").contains("| eu-west-1 |"));
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("r.parquet");
-    let out = bin().args(["query", "--lake", &f.url(), "--format", "parquet", "--output", p.to_str().unwrap(), sql]).output().unwrap();
+    let out = bin()
+        .args([
+            "query",
+            "--lake",
+            &f.url(),
+            "--format",
+            "parquet",
+            "--output",
+            p.to_str().unwrap(),
+            sql,
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap()).unwrap().build().unwrap();
+    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
     assert_eq!(r.map(|b| b.unwrap().num_rows()).sum::<usize>(), 2);
     // Parquet to a terminal is refused with a clear message.
-    let out = bin().args(["query", "--lake", &f.url(), "--format", "parquet", sql]).output().unwrap();
+    let out = bin()
+        .args(["query", "--lake", &f.url(), "--format", "parquet", sql])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--output"));
 }
@@ -58,7 +76,15 @@ fn query_writes_table_csv_json_and_parquet() {
 #[test]
 fn a_bad_query_is_a_clear_error_not_a_panic() {
     let f = mixed_lake();
-    let out = bin().args(["query", "--lake", &f.url(), "SELECT nope FROM amazon_security_lake_table_us_east_1_vpc_flow_1_0"]).output().unwrap();
+    let out = bin()
+        .args([
+            "query",
+            "--lake",
+            &f.url(),
+            "SELECT nope FROM amazon_security_lake_table_us_east_1_vpc_flow_1_0",
+        ])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nope") && !err.contains("panicked"), "{err}");
@@ -68,13 +94,20 @@ fn a_bad_query_is_a_clear_error_not_a_panic() {
 fn validate_reports_every_problem() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("bad.toml");
-    std::fs::write(&p, "[job]\nname = \"x\"\nlake = \"l\"\noutput = \"o\"\nbaseline_days = 1\n[[series]]\nfamily = \"nope\"\ndetectors = []\n").unwrap();
+    std::fs::write(
+        &p,
+        "[job]\nname = \"x\"\nlake = \"l\"\noutput = \"o\"\nbaseline_days = 1\n[[series]]\nfamily = \"nope\"\ndetectors = []\n",
+    )
+    .unwrap();
     let out = bin().args(["validate", "--job", p.to_str().unwrap()]).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     for needle in ["job.baseline_days", "series[0].family", "series[0].detectors"] {
         assert!(err.contains(needle), "{needle}: {err}");
     }
-    let ok = bin().args(["validate", "--job", concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/nightly.toml")]).output().unwrap();
+    let ok = bin()
+        .args(["validate", "--job", concat!(env!("CARGO_MANIFEST_DIR"), "/jobs/nightly.toml")])
+        .output()
+        .unwrap();
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
 }

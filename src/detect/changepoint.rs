@@ -1,0 +1,544 @@
+//! Level shifts (change points in the mean), with Kats `CUSUMDetector` semantics.
+//!
+//! `type = "cusum"`. The math is [`super::kats::cusum`] (Kats' single change per direction, which
+//! is what the AWS changepoint notebook runs) and [`super::kats::cusum_multi`] (best-first binary
+//! segmentation over the same test, lakesight's extension). The planned second method is Bayesian
+//! online change point detection (Adams & MacKay 2007, `type = "bocpd"`, via the `augurs` crate's
+//! `changepoint` feature); it is not implemented because `augurs` is not a dependency yet.
+//!
+//! How a change point becomes an anomaly. Kats reports index c = the **last bucket of the old
+//! regime**; the new regime starts at c + 1. The runtime judges each analysed day on the series cut
+//! at that day's end, so a change point is reported exactly when its first new bucket c + 1 lies in
+//! the evaluated range: on the night the shift starts, and never again on later nights (by then c + 1
+//! lies in the history). The anomaly covers the one bucket c + 1; observed = mean of the new regime,
+//! expected = mean of the old regime, band = old mean ± old regime's standard deviation.
+//!
+//! Modes:
+//! - `max_points = 1`: Kats exactly ([`cusum`]): at most one change per direction over the whole cut
+//!   series, means and statistics as Kats reports them; `min_segment` is not used.
+//! - `max_points > 1` (default 3): [`cusum_multi`] splits the history into regimes of at least
+//!   `min_segment` buckets each; then the **newest regime** (after the last split, up to the end of
+//!   the cut series) is tested once more with Kats' test where only the old side needs
+//!   `min_segment` buckets. Without that last test a shift could only be found once `min_segment`
+//!   buckets of the new regime exist, i.e. never on the night it starts with daily buckets (and the
+//!   runtime only reports what starts in the evaluated day). The newest regime is therefore allowed
+//!   to be as short as one bucket, like in Kats; such a fresh "shift" of one bucket cannot be told
+//!   apart from a spike yet, which is why `min_rel_change` and Kats' `delta_std_ratio` also apply.
+//!   Means are recomputed between neighbouring change points (so mu0 is the old regime, not the
+//!   whole segment the split was found in); llr and p are those of the segment test.
+//!
+//! On top of Kats, documented as lakesight's own gate: |mu1 − mu0| / max(|mu0|, 1) must reach
+//! `min_rel_change` (default 0.5), so a shift from 2 to 3 findings a day is not a finding.
+
+use serde::{Deserialize, Serialize};
+
+use super::kats::{cusum, cusum_multi, ChangePoint, CusumParams, Direction};
+use super::{precheck, Anomaly, Detector, SeriesContext, SkipReason};
+use crate::series::Series;
+
+/// Direction of a level shift, as Kats' `change_directions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeDirection {
+    /// The mean goes up.
+    Increase,
+    /// The mean goes down.
+    Decrease,
+}
+
+impl ChangeDirection {
+    fn to_kats(self) -> Direction {
+        match self {
+            ChangeDirection::Increase => Direction::Increase,
+            ChangeDirection::Decrease => Direction::Decrease,
+        }
+    }
+}
+
+/// Settings of `type = "cusum"`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CusumConfig {
+    /// Significance level: a change needs p < threshold, i.e. llr > −2·ln(threshold) (Kats 0.01).
+    #[serde(default = "d_threshold")]
+    pub threshold: f64,
+    /// Maximum location iterations (Kats 10).
+    #[serde(default = "d_max_iter")]
+    pub max_iter: usize,
+    /// |mu1 − mu0| must exceed the std of the history before the change times this (Kats 1.0).
+    #[serde(default = "d_delta_std_ratio")]
+    pub delta_std_ratio: f64,
+    /// Minimum |mu1 − mu0| in the series' unit (Kats 0).
+    #[serde(default)]
+    pub min_abs_change: f64,
+    /// Directions to test (Kats: both).
+    #[serde(default = "d_directions")]
+    pub directions: Vec<ChangeDirection>,
+    /// Change points per cut series: 1 = Kats (one per direction); more = binary segmentation.
+    #[serde(default = "d_max_points")]
+    pub max_points: usize,
+    /// Minimum buckets of every regime in binary segmentation (the newest regime excepted).
+    #[serde(default = "d_min_segment")]
+    pub min_segment: usize,
+    /// Minimum |mu1 − mu0| / max(|mu0|, 1).
+    #[serde(default = "d_min_rel_change")]
+    pub min_rel_change: f64,
+}
+
+fn d_threshold() -> f64 {
+    0.01
+}
+fn d_max_iter() -> usize {
+    10
+}
+fn d_delta_std_ratio() -> f64 {
+    1.0
+}
+fn d_directions() -> Vec<ChangeDirection> {
+    vec![ChangeDirection::Increase, ChangeDirection::Decrease]
+}
+fn d_max_points() -> usize {
+    3
+}
+fn d_min_segment() -> usize {
+    7
+}
+fn d_min_rel_change() -> f64 {
+    0.5
+}
+
+impl Default for CusumConfig {
+    fn default() -> Self {
+        CusumConfig {
+            threshold: d_threshold(),
+            max_iter: d_max_iter(),
+            delta_std_ratio: d_delta_std_ratio(),
+            min_abs_change: 0.0,
+            directions: d_directions(),
+            max_points: d_max_points(),
+            min_segment: d_min_segment(),
+            min_rel_change: d_min_rel_change(),
+        }
+    }
+}
+
+impl CusumConfig {
+    /// Problems, each starting with the field name.
+    pub fn validate(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        if !(self.threshold > 0.0 && self.threshold < 1.0) {
+            e.push(format!("threshold: {} must be a p-value within (0, 1)", self.threshold));
+        }
+        if !(1..=1000).contains(&self.max_iter) {
+            e.push("max_iter: must be within 1..=1000".into());
+        }
+        if !(self.delta_std_ratio.is_finite() && self.delta_std_ratio >= 0.0) {
+            e.push("delta_std_ratio: must be ≥ 0".into());
+        }
+        if !(self.min_abs_change.is_finite() && self.min_abs_change >= 0.0) {
+            e.push("min_abs_change: must be ≥ 0".into());
+        }
+        if self.directions.is_empty() {
+            e.push("directions: name at least one of \"increase\", \"decrease\"".into());
+        }
+        if !(1..=100).contains(&self.max_points) {
+            e.push("max_points: must be within 1..=100".into());
+        }
+        if !(1..=10_000).contains(&self.min_segment) {
+            e.push("min_segment: must be within 1..=10000".into());
+        }
+        if !(self.min_rel_change.is_finite() && self.min_rel_change >= 0.0) {
+            e.push("min_rel_change: must be ≥ 0".into());
+        }
+        e
+    }
+
+    fn params(&self) -> CusumParams {
+        let mut directions: Vec<Direction> = Vec::new();
+        for d in &self.directions {
+            if !directions.contains(&d.to_kats()) {
+                directions.push(d.to_kats());
+            }
+        }
+        CusumParams {
+            threshold: self.threshold,
+            max_iter: self.max_iter,
+            delta_std_ratio: self.delta_std_ratio,
+            min_abs_change: self.min_abs_change,
+            start_point: None,
+            directions,
+        }
+    }
+}
+
+/// The runtime detector.
+#[derive(Debug, Clone)]
+pub struct Cusum {
+    name: String,
+    cfg: CusumConfig,
+    params: CusumParams,
+}
+
+impl Cusum {
+    /// Build from settings.
+    pub fn new(name: &str, cfg: CusumConfig) -> Self {
+        let params = cfg.params();
+        Cusum {
+            name: name.into(),
+            cfg,
+            params,
+        }
+    }
+
+    /// Change points of the cut series with the bounds of their old and new regimes:
+    /// `(cp, old regime start, new regime end (exclusive), method)`.
+    fn change_points(&self, y: &[f64]) -> Vec<(ChangePoint, usize, usize, &'static str)> {
+        let n = y.len();
+        if self.cfg.max_points <= 1 {
+            // Kats: each change is a single-change model of the whole series.
+            return cusum(y, &self.params).into_iter().map(|cp| (cp, 0, n, "kats_cusum")).collect();
+        }
+        let min_seg = self.cfg.min_segment.max(1);
+        let mut cps = cusum_multi(y, &self.params, min_seg, self.cfg.max_points);
+        // The newest regime: Kats' test on it, only the old side needs `min_segment` buckets.
+        let tail_start = cps.last().map_or(0, |c| c.index + 1);
+        let tail = &y[tail_start..];
+        if tail.len() > min_seg {
+            let fresh = cusum(tail, &self.params)
+                .into_iter()
+                .filter(|cp| cp.index + 1 >= min_seg)
+                .max_by(|a, b| a.llr.total_cmp(&b.llr));
+            if let Some(mut cp) = fresh {
+                cp.index += tail_start;
+                cps.push(cp);
+            }
+        }
+        cps.sort_by_key(|c| c.index);
+        let mut out = Vec::with_capacity(cps.len());
+        for k in 0..cps.len() {
+            let from = if k == 0 { 0 } else { cps[k - 1].index + 1 };
+            let to = cps.get(k + 1).map_or(n, |c| c.index + 1);
+            let mut cp = cps[k].clone();
+            cp.mu0 = mean(&y[from..=cp.index]);
+            cp.mu1 = mean(&y[cp.index + 1..to]);
+            cp.delta = cp.mu1 - cp.mu0;
+            out.push((cp, from, to, "cusum_binary_segmentation"));
+        }
+        out
+    }
+}
+
+fn mean(a: &[f64]) -> f64 {
+    if a.is_empty() {
+        return f64::NAN;
+    }
+    a.iter().sum::<f64>() / a.len() as f64
+}
+
+/// Population standard deviation (numpy's default ddof = 0).
+fn pstd(a: &[f64]) -> f64 {
+    if a.is_empty() {
+        return 0.0;
+    }
+    let m = mean(a);
+    (a.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / a.len() as f64).sqrt()
+}
+
+impl Detector for Cusum {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn family(&self) -> &'static str {
+        "changepoint"
+    }
+
+    fn detect(&self, s: &Series, ctx: &SeriesContext) -> Result<Vec<Anomaly>, SkipReason> {
+        let y = &s.values[..ctx.eval.end.min(s.values.len())];
+        precheck(y, ctx, 1)?;
+        if y.len() < 3 {
+            return Err(SkipReason::TooShort);
+        }
+        if ctx.eval.start >= y.len() {
+            return Ok(Vec::new());
+        }
+        let non_negative = y.iter().all(|v| *v >= 0.0);
+        let mut out = Vec::new();
+        for (cp, from, to, method) in self.change_points(y) {
+            let first_new = cp.index + 1;
+            if !ctx.eval.contains(&first_new) {
+                continue;
+            }
+            let (kind, right_way) = match cp.direction {
+                Direction::Increase => ("increase", cp.mu1 > cp.mu0),
+                Direction::Decrease => ("decrease", cp.mu1 < cp.mu0),
+            };
+            if !right_way {
+                continue; // recomputed regime means disagree with the tested direction
+            }
+            let delta = cp.mu1 - cp.mu0;
+            let rel = delta.abs() / cp.mu0.abs().max(1.0);
+            if rel < self.cfg.min_rel_change {
+                continue;
+            }
+            let std_old = pstd(&y[from..=cp.index]);
+            let lower = cp.mu0 - std_old;
+            out.push(Anomaly {
+                start: first_new,
+                end: first_new + 1,
+                observed: cp.mu1,
+                expected: cp.mu0,
+                lower: if non_negative { lower.max(0.0) } else { lower },
+                upper: cp.mu0 + std_old,
+                score: cp.llr,
+                confidence: 1.0 - cp.p_value,
+                // Floor the scale at a Poisson-like sqrt(max(mu0, 1)) so a shift off a flat regime
+                // (all zeros) is not rated infinitely many standard deviations away.
+                deviation: delta / std_old.max(cp.mu0.abs().max(1.0).sqrt()),
+                kind,
+                details: serde_json::json!({
+                    "method": method,
+                    "index": cp.index,
+                    "mu0": cp.mu0,
+                    "mu1": cp.mu1,
+                    "llr": cp.llr,
+                    "p_value": cp.p_value,
+                    "std_old": std_old,
+                    "relative_change": rel,
+                    "old_regime": [from, cp.index + 1],
+                    "new_regime": [first_new, to],
+                    "stable": cp.stable,
+                    "threshold": self.cfg.threshold,
+                    "deviation_unit": "(mu1 − mu0) / max(std_old, sqrt(max(|mu0|, 1)))",
+                    "index_semantics": "index = last bucket of the old regime (Kats); the finding is the first new bucket",
+                }),
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::series::Bucket;
+
+    /// Deterministic Poisson-like counts: Knuth's method driven by a 64-bit LCG.
+    struct Lcg(u64);
+    impl Lcg {
+        fn uniform(&mut self) -> f64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+        fn poisson(&mut self, lambda: f64) -> f64 {
+            let l = (-lambda).exp();
+            let mut k = 0.0;
+            let mut p = 1.0;
+            loop {
+                p *= self.uniform();
+                if p <= l {
+                    return k;
+                }
+                k += 1.0;
+            }
+        }
+    }
+
+    fn levels(seed: u64, parts: &[(usize, f64)]) -> Vec<f64> {
+        let mut g = Lcg(seed);
+        parts
+            .iter()
+            .flat_map(|(len, lam)| (0..*len).map(|_| g.poisson(*lam)).collect::<Vec<_>>())
+            .collect()
+    }
+
+    fn series(values: Vec<f64>) -> Series {
+        Series {
+            key: vec![Some("k".into())],
+            start_ms: 0,
+            values,
+        }
+    }
+
+    fn ctx(eval: std::ops::Range<usize>) -> SeriesContext {
+        SeriesContext {
+            bucket: Bucket::Day,
+            eval,
+            min_history: 14,
+        }
+    }
+
+    /// The runtime's loop: each day judged on the series cut at its end.
+    fn nightly(d: &Cusum, y: &[f64], from: usize) -> Vec<Anomaly> {
+        let mut all = Vec::new();
+        for day in from..y.len() {
+            let cut = series(y[..day + 1].to_vec());
+            all.extend(d.detect(&cut, &ctx(day..day + 1)).unwrap());
+        }
+        all
+    }
+
+    #[test]
+    fn a_level_shift_is_found_at_its_first_new_bucket() {
+        let y = levels(7, &[(45, 20.0), (15, 60.0)]);
+        for max_points in [1, 3] {
+            let d = Cusum::new(
+                "c",
+                CusumConfig {
+                    max_points,
+                    ..Default::default()
+                },
+            );
+            let a = d.detect(&series(y.clone()), &ctx(40..60)).unwrap();
+            assert_eq!(a.len(), 1, "max_points {max_points}: {a:?}");
+            assert_eq!((a[0].start, a[0].end, a[0].kind), (45, 46, "increase"));
+            assert_eq!(a[0].details["index"], 44);
+            assert!(a[0].observed > 50.0 && a[0].expected < 25.0, "{a:?}");
+            assert!(a[0].lower < a[0].expected && a[0].expected < a[0].upper);
+            assert!(a[0].confidence > 0.99 && a[0].score > 9.21);
+            assert!(a[0].deviation > 5.0, "{}", a[0].deviation);
+            // The shift lies before the evaluated range: nothing.
+            assert!(d.detect(&series(y.clone()), &ctx(50..60)).unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn nightly_runs_report_a_shift_once_on_the_night_it_starts() {
+        let y = levels(11, &[(40, 20.0), (20, 90.0)]);
+        for max_points in [1, 3] {
+            let d = Cusum::new(
+                "c",
+                CusumConfig {
+                    max_points,
+                    ..Default::default()
+                },
+            );
+            let a = nightly(&d, &y, 30);
+            assert_eq!(a.len(), 1, "max_points {max_points}: {a:?}");
+            assert_eq!((a[0].start, a[0].kind), (40, "increase"));
+            // On its night the new regime is the one bucket observed.
+            assert_eq!(a[0].observed, y[40]);
+        }
+        // A drop is seen the same way.
+        let y = levels(12, &[(40, 80.0), (20, 10.0)]);
+        let a = nightly(&Cusum::new("c", CusumConfig::default()), &y, 30);
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!((a[0].start, a[0].kind), (40, "decrease"));
+        assert!(a[0].deviation < -5.0);
+    }
+
+    #[test]
+    fn a_stationary_count_series_gives_nothing() {
+        for seed in 1..=5 {
+            let y = levels(seed, &[(60, 20.0)]);
+            for max_points in [1, 3] {
+                let d = Cusum::new(
+                    "c",
+                    CusumConfig {
+                        max_points,
+                        ..Default::default()
+                    },
+                );
+                let a = nightly(&d, &y, 20);
+                assert!(a.is_empty(), "seed {seed}, max_points {max_points}: {a:?}");
+                assert!(d.detect(&series(y.clone()), &ctx(0..60)).unwrap().is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn binary_segmentation_finds_several_shifts() {
+        let y = levels(3, &[(30, 20.0), (30, 60.0), (30, 10.0)]);
+        let d = Cusum::new("c", CusumConfig::default());
+        let a = d.detect(&series(y.clone()), &ctx(0..90)).unwrap();
+        let got: Vec<(usize, &str)> = a.iter().map(|a| (a.start, a.kind)).collect();
+        assert_eq!(got, vec![(30, "increase"), (60, "decrease")], "{a:?}");
+        assert!(a.iter().all(|a| a.details["method"] == "cusum_binary_segmentation"));
+        // Means are those of the neighbouring regimes.
+        assert!((a[0].expected - 20.0).abs() < 3.0 && (a[0].observed - 60.0).abs() < 5.0, "{a:?}");
+        assert!((a[1].expected - 60.0).abs() < 5.0 && (a[1].observed - 10.0).abs() < 3.0, "{a:?}");
+        // Only what starts in the evaluated range.
+        let late = d.detect(&series(y.clone()), &ctx(50..90)).unwrap();
+        assert_eq!(late.iter().map(|a| a.start).collect::<Vec<_>>(), vec![60]);
+        // Nightly: each shift once, on its night, whatever the history holds.
+        let nights = nightly(&d, &y, 20);
+        assert_eq!(nights.iter().map(|a| (a.start, a.kind)).collect::<Vec<_>>(), got);
+        // Directions filter.
+        let up = Cusum::new(
+            "c",
+            CusumConfig {
+                directions: vec![ChangeDirection::Increase],
+                ..Default::default()
+            },
+        );
+        let a = up.detect(&series(y), &ctx(0..90)).unwrap();
+        assert_eq!(a.iter().map(|a| a.kind).collect::<Vec<_>>(), vec!["increase"]);
+    }
+
+    #[test]
+    fn small_relative_shifts_are_gated() {
+        // 200 → 240 is significant for Kats but only a 20% change.
+        let y = levels(5, &[(40, 200.0), (20, 240.0)]);
+        let kats_like = Cusum::new(
+            "c",
+            CusumConfig {
+                min_rel_change: 0.0,
+                ..Default::default()
+            },
+        );
+        assert_eq!(kats_like.detect(&series(y.clone()), &ctx(30..60)).unwrap().len(), 1);
+        let d = Cusum::new("c", CusumConfig::default());
+        assert!(d.detect(&series(y), &ctx(30..60)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_series_are_skipped_and_config_is_checked() {
+        let d = Cusum::new("c", CusumConfig::default());
+        assert_eq!(d.detect(&series(vec![4.0; 30]), &ctx(29..30)).unwrap_err(), SkipReason::Constant);
+        assert_eq!(
+            d.detect(&series(vec![1.0, 5.0, 2.0]), &ctx(2..3)).unwrap_err(),
+            SkipReason::TooShort
+        );
+        assert_eq!(d.detect(&series(vec![]), &ctx(0..0)).unwrap_err(), SkipReason::TooShort);
+        let mut y = levels(2, &[(30, 20.0)]);
+        y[10] = f64::NAN;
+        assert_eq!(d.detect(&series(y.clone()), &ctx(29..30)).unwrap_err(), SkipReason::NonFinite);
+        y[10] = f64::INFINITY;
+        assert_eq!(d.detect(&series(y), &ctx(29..30)).unwrap_err(), SkipReason::NonFinite);
+        // A short history with min_history 1 still never panics.
+        let tiny = SeriesContext {
+            bucket: Bucket::Day,
+            eval: 0..3,
+            min_history: 1,
+        };
+        let _ = d.detect(&series(vec![0.0, 0.0, 9.0]), &tiny);
+        let _ = Cusum::new(
+            "c",
+            CusumConfig {
+                max_points: 1,
+                ..Default::default()
+            },
+        )
+        .detect(&series(vec![0.0, 0.0, 9.0]), &tiny);
+
+        assert!(CusumConfig::default().validate().is_empty());
+        let bad = CusumConfig {
+            threshold: 1.5,
+            max_points: 0,
+            directions: vec![],
+            min_rel_change: -1.0,
+            ..Default::default()
+        };
+        let e = bad.validate();
+        for f in ["threshold:", "max_points:", "directions:", "min_rel_change:"] {
+            assert!(e.iter().any(|m| m.starts_with(f)), "{f} in {e:?}");
+        }
+        let parsed: CusumConfig = toml::from_str("threshold = 0.001\ndirections = [\"increase\"]").unwrap();
+        assert_eq!(parsed.directions, vec![ChangeDirection::Increase]);
+        assert_eq!((parsed.max_points, parsed.min_segment), (3, 7));
+        assert!(toml::from_str::<CusumConfig>("thresold = 0.1").is_err());
+    }
+}

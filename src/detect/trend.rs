@@ -1,0 +1,465 @@
+//! Sustained trends ("top movers"), judged by the Mann-Kendall test with a Theil-Sen magnitude.
+//!
+//! `type = "trend"`. The math is [`super::kats::mann_kendall`] / [`super::kats::seasonal_mann_kendall`]
+//! (pymannkendall 1.4.3 semantics, the test behind Kats' `MKDetector`), [`super::kats::theil_sen`]
+//! slopes and, for comparison with the AWS trend notebook, [`super::kats::ols_slope`].
+//!
+//! Semantics:
+//! - One judgement per analysed window: the runtime cuts the series at the end of each analysed day
+//!   (`ctx.eval` = that day's buckets), and the detector tests the **whole cut series** (baseline and
+//!   analysed days up to that day's end) once, for the last bucket of `ctx.eval`. A trend that lasts
+//!   is therefore reported on every analysed day, one finding per day and series; its anomaly spans
+//!   `ctx.eval`.
+//! - Test: seasonal Mann-Kendall with the bucket's weekly period ([`crate::series::Bucket::period`])
+//!   when `seasonal` and the series holds at least two periods (each weekday / hour-of-week is only
+//!   compared with itself, so the working-week rhythm does not blur the test); plain Mann-Kendall
+//!   otherwise. Reported when p < `alpha` and |relative change per week| ≥ `min_rel_change_per_week`.
+//! - Magnitude: relative change per week = Theil-Sen slope per bucket × buckets per week /
+//!   max(|mean of the cut series|, 1). The seasonal Sen slope is per cycle (pymannkendall's
+//!   `seasonal_sens_slope`) and is divided by the period here. The sign must agree with the test's Z.
+//! - `select` keeps, per analysed window, the `top_n` increasing and `top_n` decreasing series by
+//!   |relative change per week| (the notebook's "top movers", ranked robustly instead of by the OLS
+//!   slope in counts/day, which only ranks the biggest series; the OLS slope is kept in `details`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::kats::{mann_kendall, ols_slope, seasonal_mann_kendall, MkResult};
+use super::{precheck, Anomaly, Detector, SeriesContext, SkipReason};
+use crate::series::Series;
+
+/// Settings of `type = "trend"`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrendConfig {
+    /// Significance level of the Mann-Kendall test (Kats' `alpha`, 0.05).
+    #[serde(default = "d_alpha")]
+    pub alpha: f64,
+    /// Series kept per analysed window and direction by `select`.
+    #[serde(default = "d_top_n")]
+    pub top_n: usize,
+    /// Minimum buckets in the cut series.
+    #[serde(default = "d_min_points")]
+    pub min_points: usize,
+    /// Use the seasonal test (weekly period) when the series holds two periods.
+    #[serde(default = "d_true")]
+    pub seasonal: bool,
+    /// Minimum |Theil-Sen slope × buckets per week| / max(|mean|, 1).
+    #[serde(default = "d_min_rel")]
+    pub min_rel_change_per_week: f64,
+}
+
+fn d_alpha() -> f64 {
+    0.05
+}
+fn d_top_n() -> usize {
+    10
+}
+fn d_min_points() -> usize {
+    14
+}
+fn d_true() -> bool {
+    true
+}
+fn d_min_rel() -> f64 {
+    0.1
+}
+
+impl Default for TrendConfig {
+    fn default() -> Self {
+        TrendConfig {
+            alpha: d_alpha(),
+            top_n: d_top_n(),
+            min_points: d_min_points(),
+            seasonal: true,
+            min_rel_change_per_week: d_min_rel(),
+        }
+    }
+}
+
+impl TrendConfig {
+    /// Problems, each starting with the field name.
+    pub fn validate(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        if !(self.alpha > 0.0 && self.alpha < 1.0) {
+            e.push(format!("alpha: {} must be within (0, 1)", self.alpha));
+        }
+        if self.top_n == 0 {
+            e.push("top_n: must be at least 1".into());
+        }
+        if self.min_points < 4 {
+            e.push("min_points: must be at least 4".into());
+        }
+        if !(self.min_rel_change_per_week.is_finite() && self.min_rel_change_per_week >= 0.0) {
+            e.push("min_rel_change_per_week: must be ≥ 0".into());
+        }
+        e
+    }
+}
+
+/// The runtime detector.
+#[derive(Debug, Clone)]
+pub struct MannKendallTrend {
+    name: String,
+    cfg: TrendConfig,
+}
+
+impl MannKendallTrend {
+    /// Build from settings.
+    pub fn new(name: &str, cfg: TrendConfig) -> Self {
+        MannKendallTrend { name: name.into(), cfg }
+    }
+}
+
+fn mean(a: &[f64]) -> f64 {
+    a.iter().sum::<f64>() / a.len().max(1) as f64
+}
+
+impl Detector for MannKendallTrend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn family(&self) -> &'static str {
+        "trend"
+    }
+
+    fn detect(&self, s: &Series, ctx: &SeriesContext) -> Result<Vec<Anomaly>, SkipReason> {
+        let y = &s.values[..ctx.eval.end.min(s.values.len())];
+        precheck(y, ctx, 1)?;
+        let n = y.len();
+        if n < self.cfg.min_points.max(4) {
+            return Err(SkipReason::TooShort);
+        }
+        if ctx.eval.is_empty() || ctx.eval.start >= n {
+            return Ok(Vec::new());
+        }
+        let period = ctx.bucket.period();
+        let seasonal = self.cfg.seasonal && n >= 2 * period;
+        let (mk, slope_ts, method, window): (MkResult, f64, &str, usize) = if seasonal {
+            let mk = seasonal_mann_kendall(y, period, self.cfg.alpha).ok_or(SkipReason::TooShort)?;
+            let per_bucket = mk.slope / period as f64;
+            (mk, per_bucket, "seasonal_mann_kendall", period)
+        } else {
+            let mk = mann_kendall(y, self.cfg.alpha).ok_or(SkipReason::TooShort)?;
+            let slope = mk.slope;
+            let w = if n >= 2 * period {
+                period
+            } else {
+                ctx.bucket.short_period().min(n / 2).max(1)
+            };
+            (mk, slope, "mann_kendall", w)
+        };
+        if mk.p.is_nan() || mk.p >= self.cfg.alpha || mk.z == 0.0 {
+            return Ok(Vec::new());
+        }
+        let per_week = (7 * 86_400_000 / ctx.bucket.ms()) as f64;
+        let level = mean(y);
+        let rel = slope_ts * per_week / level.abs().max(1.0);
+        if rel * mk.z < 0.0 || rel.abs() < self.cfg.min_rel_change_per_week {
+            return Ok(Vec::new());
+        }
+        let slope_ols = ols_slope(y).map(|(k, _)| k).unwrap_or(f64::NAN);
+        let first = &y[..window];
+        let last = &y[n - window..];
+        let kind = if mk.z > 0.0 { "increasing" } else { "decreasing" };
+        Ok(vec![Anomaly {
+            start: ctx.eval.start,
+            end: ctx.eval.end.min(n),
+            observed: mean(last),
+            expected: mean(first),
+            lower: first.iter().copied().fold(f64::INFINITY, f64::min),
+            upper: first.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            score: mk.tau.abs(),
+            confidence: 1.0 - mk.p,
+            deviation: rel,
+            kind,
+            details: serde_json::json!({
+                "method": method,
+                "period": if seasonal { Some(period) } else { None },
+                "points": n,
+                "slope_ols": slope_ols,
+                "slope_theil_sen": slope_ts,
+                "slope_unit": "per bucket",
+                "tau": mk.tau,
+                "s": mk.s,
+                "z": mk.z,
+                "p": mk.p,
+                "alpha": self.cfg.alpha,
+                "mean": level,
+                "relative_change_per_week": rel,
+                "deviation_unit": "relative change per week: Theil-Sen slope × buckets per week / max(|mean|, 1)",
+                "compared_buckets": window,
+                "band": "min..max of the first compared buckets",
+            }),
+        }])
+    }
+
+    /// Per analysed window (anomalies with the same `start`), the `top_n` increasing and `top_n`
+    /// decreasing series by |deviation|; ties go to the lower series index.
+    fn select(&self, found: Vec<(usize, Anomaly)>) -> Vec<(usize, Anomaly)> {
+        let mut groups: BTreeMap<(usize, &'static str), Vec<(usize, Anomaly)>> = BTreeMap::new();
+        for (i, a) in found {
+            groups.entry((a.start, a.kind)).or_default().push((i, a));
+        }
+        let mut out = Vec::new();
+        for (_, mut g) in groups {
+            g.sort_by(|(ia, a), (ib, b)| b.deviation.abs().total_cmp(&a.deviation.abs()).then(ia.cmp(ib)));
+            g.truncate(self.cfg.top_n);
+            out.extend(g);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::series::Bucket;
+
+    struct Lcg(u64);
+    impl Lcg {
+        fn uniform(&mut self) -> f64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+    }
+
+    /// Weekly rhythm (quiet weekends), a linear trend and uniform noise of ±`noise`.
+    fn weekly(seed: u64, n: usize, base: f64, slope: f64, noise: f64) -> Vec<f64> {
+        let mut g = Lcg(seed);
+        (0..n)
+            .map(|i| {
+                let weekend = if i % 7 >= 5 { 0.6 } else { 1.0 };
+                ((base + slope * i as f64) * weekend + noise * (2.0 * g.uniform() - 1.0))
+                    .max(0.0)
+                    .round()
+            })
+            .collect()
+    }
+
+    fn series(values: Vec<f64>) -> Series {
+        Series {
+            key: vec![Some("k".into())],
+            start_ms: 0,
+            values,
+        }
+    }
+
+    fn ctx(n: usize) -> SeriesContext {
+        SeriesContext {
+            bucket: Bucket::Day,
+            eval: n - 1..n,
+            min_history: 14,
+        }
+    }
+
+    #[test]
+    fn a_rising_series_is_a_significant_trend() {
+        let y = weekly(1, 42, 50.0, 2.0, 8.0);
+        let d = MannKendallTrend::new("t", TrendConfig::default());
+        let a = d.detect(&series(y.clone()), &ctx(42)).unwrap();
+        assert_eq!(a.len(), 1, "{a:?}");
+        let a = &a[0];
+        assert_eq!((a.start, a.end, a.kind), (41, 42, "increasing"));
+        assert!(a.details["p"].as_f64().unwrap() < 0.01, "{}", a.details);
+        assert_eq!(a.details["method"], "seasonal_mann_kendall");
+        assert!(a.confidence > 0.99 && a.score > 0.5);
+        assert!(a.observed > a.expected + 50.0, "{a:?}");
+        // Slope per bucket, not per week-cycle: about 2 on weekdays, 1.2 on weekends.
+        let ts = a.details["slope_theil_sen"].as_f64().unwrap();
+        assert!((1.0..2.5).contains(&ts), "{ts}");
+        let ols = a.details["slope_ols"].as_f64().unwrap();
+        assert!((1.0..2.5).contains(&ols), "{ols}");
+        let mean = y.iter().sum::<f64>() / 42.0;
+        assert!((a.deviation - ts * 7.0 / mean).abs() < 1e-12);
+        // A falling one.
+        let down: Vec<f64> = weekly(2, 42, 140.0, -2.0, 8.0);
+        let a = d.detect(&series(down), &ctx(42)).unwrap();
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].kind, "decreasing");
+        assert!(a[0].deviation < -0.1);
+    }
+
+    #[test]
+    fn seasonal_and_plain_slopes_are_both_per_bucket() {
+        let y: Vec<f64> = (0..42).map(|i| 10.0 + 0.5 * i as f64).collect();
+        for seasonal in [true, false] {
+            let d = MannKendallTrend::new(
+                "t",
+                TrendConfig {
+                    seasonal,
+                    ..Default::default()
+                },
+            );
+            let a = d.detect(&series(y.clone()), &ctx(42)).unwrap();
+            assert_eq!(a.len(), 1);
+            assert!((a[0].details["slope_theil_sen"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+            assert!((a[0].details["slope_ols"].as_f64().unwrap() - 0.5).abs() < 1e-9);
+        }
+        // Below two periods the plain test is used even when seasonal.
+        let d = MannKendallTrend::new("t", TrendConfig::default());
+        let a = d.detect(&series(y[..13 + 1].to_vec()), &ctx(14)).unwrap();
+        assert_eq!(a[0].details["method"], "seasonal_mann_kendall"); // 14 = 2 × 7
+        let y20: Vec<f64> = (0..20).map(|i| 10.0 + 0.5 * i as f64).collect();
+        let d = MannKendallTrend::new(
+            "t",
+            TrendConfig {
+                min_points: 10,
+                ..Default::default()
+            },
+        );
+        let a = d
+            .detect(&series(y20[..13].to_vec()), &SeriesContext { min_history: 7, ..ctx(13) })
+            .unwrap();
+        assert_eq!(a[0].details["method"], "mann_kendall");
+    }
+
+    #[test]
+    fn flat_noise_and_slow_drifts_are_not_trends() {
+        let d = MannKendallTrend::new("t", TrendConfig::default());
+        for seed in 1..=10 {
+            let y = weekly(seed, 42, 50.0, 0.0, 10.0);
+            assert!(d.detect(&series(y), &ctx(42)).unwrap().is_empty(), "seed {seed}");
+        }
+        // Significant but tiny: 1000 + 0.5/day is 0.35% a week.
+        let y = weekly(3, 42, 1000.0, 0.5, 2.0);
+        let strict = MannKendallTrend::new(
+            "t",
+            TrendConfig {
+                min_rel_change_per_week: 0.0,
+                ..Default::default()
+            },
+        );
+        assert_eq!(strict.detect(&series(y.clone()), &ctx(42)).unwrap().len(), 1);
+        assert!(d.detect(&series(y), &ctx(42)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn top_movers_are_ranked_and_capped_per_direction_and_window() {
+        let d = MannKendallTrend::new(
+            "t",
+            TrendConfig {
+                top_n: 2,
+                ..Default::default()
+            },
+        );
+        // Series 0..4 rise with growing slopes, 5..7 fall ever faster, 8 is flat.
+        let slopes = [1.5, 2.0, 2.5, 3.0, 3.5, -1.0, -1.3, -1.6, 0.0];
+        let all: Vec<Vec<f64>> = slopes
+            .iter()
+            .enumerate()
+            .map(|(k, s)| weekly(k as u64 + 10, 42, if *s > 0.0 { 40.0 } else { 80.0 }, *s, 5.0))
+            .collect();
+        let mut found = Vec::new();
+        for day in [40usize, 41] {
+            for (i, y) in all.iter().enumerate() {
+                let cut = series(y[..day + 1].to_vec());
+                let c = SeriesContext {
+                    bucket: Bucket::Day,
+                    eval: day..day + 1,
+                    min_history: 14,
+                };
+                found.extend(d.detect(&cut, &c).unwrap().into_iter().map(|a| (i, a)));
+            }
+        }
+        // Everything but the flat series is a trend on both days.
+        assert_eq!(found.len(), 16, "{:?}", found.iter().map(|(i, a)| (i, a.start)).collect::<Vec<_>>());
+        // The ranking follows the slope.
+        let day41: Vec<(usize, f64)> = found
+            .iter()
+            .filter(|(_, a)| a.start == 41 && a.kind == "increasing")
+            .map(|(i, a)| (*i, a.deviation))
+            .collect();
+        let mut by_dev = day41.clone();
+        by_dev.sort_by(|a, b| b.1.total_cmp(&a.1));
+        assert_eq!(by_dev.iter().map(|x| x.0).collect::<Vec<_>>(), vec![4, 3, 2, 1, 0]);
+        let kept = d.select(found);
+        let got: Vec<(usize, usize, &str)> = kept.iter().map(|(i, a)| (a.start, *i, a.kind)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (40, 7, "decreasing"),
+                (40, 6, "decreasing"),
+                (40, 4, "increasing"),
+                (40, 3, "increasing"),
+                (41, 7, "decreasing"),
+                (41, 6, "decreasing"),
+                (41, 4, "increasing"),
+                (41, 3, "increasing"),
+            ]
+        );
+    }
+
+    #[test]
+    fn select_breaks_ties_by_series_index() {
+        let d = MannKendallTrend::new(
+            "t",
+            TrendConfig {
+                top_n: 1,
+                ..Default::default()
+            },
+        );
+        let an = |dev: f64| Anomaly {
+            start: 5,
+            end: 6,
+            observed: 0.0,
+            expected: 0.0,
+            lower: 0.0,
+            upper: 0.0,
+            score: 0.0,
+            confidence: 0.0,
+            deviation: dev,
+            kind: if dev > 0.0 { "increasing" } else { "decreasing" },
+            details: serde_json::Value::Null,
+        };
+        let kept = d.select(vec![(9, an(0.3)), (4, an(0.3)), (2, an(0.2)), (7, an(-0.3)), (3, an(-0.3))]);
+        assert_eq!(kept.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![3, 4]);
+    }
+
+    #[test]
+    fn bad_series_are_skipped_and_config_is_checked() {
+        let d = MannKendallTrend::new("t", TrendConfig::default());
+        assert_eq!(d.detect(&series(vec![5.0; 30]), &ctx(30)).unwrap_err(), SkipReason::Constant);
+        assert_eq!(d.detect(&series(vec![1.0, 2.0, 3.0]), &ctx(3)).unwrap_err(), SkipReason::TooShort);
+        let empty = SeriesContext {
+            bucket: Bucket::Day,
+            eval: 0..0,
+            min_history: 14,
+        };
+        assert_eq!(d.detect(&series(vec![]), &empty).unwrap_err(), SkipReason::TooShort);
+        // min_history below min_points: min_points decides.
+        let short_ok = SeriesContext {
+            bucket: Bucket::Day,
+            eval: 9..10,
+            min_history: 7,
+        };
+        let y: Vec<f64> = (0..10).map(|i| i as f64).collect();
+        assert_eq!(d.detect(&series(y), &short_ok).unwrap_err(), SkipReason::TooShort);
+        let mut y = weekly(1, 42, 50.0, 2.0, 8.0);
+        y[20] = f64::NAN;
+        assert_eq!(d.detect(&series(y.clone()), &ctx(42)).unwrap_err(), SkipReason::NonFinite);
+        y[20] = f64::NEG_INFINITY;
+        assert_eq!(d.detect(&series(y), &ctx(42)).unwrap_err(), SkipReason::NonFinite);
+
+        assert!(TrendConfig::default().validate().is_empty());
+        let bad = TrendConfig {
+            alpha: 0.0,
+            top_n: 0,
+            min_points: 2,
+            seasonal: false,
+            min_rel_change_per_week: f64::NAN,
+        };
+        let e = bad.validate();
+        for f in ["alpha:", "top_n:", "min_points:", "min_rel_change_per_week:"] {
+            assert!(e.iter().any(|m| m.starts_with(f)), "{f} in {e:?}");
+        }
+        let parsed: TrendConfig = toml::from_str("alpha = 0.01\nseasonal = false").unwrap();
+        assert_eq!((parsed.top_n, parsed.min_points, parsed.seasonal), (10, 14, false));
+        assert!(toml::from_str::<TrendConfig>("top = 3").is_err());
+    }
+}

@@ -1,0 +1,166 @@
+//! Trino's `CROSS JOIN UNNEST(expr) AS x(c)` on the embedded engine.
+//!
+//! Analysts unnest nested OCSF arrays the Trino way — `FROM t CROSS JOIN UNNEST(finding_info.types)
+//! AS x(type)` — but DataFusion 54 plans a lateral `UNNEST` in `FROM` only for a plain column and
+//! fails at execution ("OuterReferenceColumn … not supported") even then. DataFusion's *select-list*
+//! `unnest()` works on any expression, so this rewrite moves the unnest into a derived table that
+//! keeps the left relation's name:
+//!
+//! ```sql
+//! FROM t AS a CROSS JOIN UNNEST(a.arr) AS x(c)
+//! -- becomes
+//! FROM (SELECT *, unnest(a.arr) AS c FROM t AS a WHERE cardinality(a.arr) > 0) AS a
+//! ```
+//!
+//! and `x.c` references in the same `SELECT` become `c`. The `WHERE` keeps Trino's semantics: a row
+//! whose array is NULL or empty produces no output rows under `CROSS JOIN UNNEST`. Handled: `CROSS
+//! JOIN UNNEST` directly after the first relation of a `FROM` item, and the comma form `FROM t,
+//! UNNEST(…) AS x(c)`, with one or more arrays (zipped, as in Trino). Left unchanged (and so planned by
+//! DataFusion as written): `WITH ORDINALITY`, unnest later in a join chain, an `UNNEST` without column
+//! aliases. A `SELECT *` over the rewritten relation shows the unnested columns after the table's own.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{Expr, Ident, JoinOperator, Select, Statement, TableFactor, TableWithJoins, VisitMut, VisitorMut};
+use datafusion::sql::sqlparser::dialect::Dialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+/// Rewrites every supported `UNNEST` relation in `statement`, in place.
+pub fn rewrite(statement: &mut Statement, dialect: &dyn Dialect) {
+    let mut v = Rewriter { dialect };
+    let _ = statement.visit(&mut v);
+}
+
+struct Rewriter<'a> {
+    dialect: &'a dyn Dialect,
+}
+
+impl VisitorMut for Rewriter<'_> {
+    type Break = ();
+
+    fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        // Comma form: `FROM t, UNNEST(...) AS x(c)` is a cross join of two FROM items.
+        if select.from.len() == 2 && select.from[0].joins.is_empty() && select.from[1].joins.is_empty() {
+            if let TableFactor::UNNEST { .. } = select.from[1].relation {
+                let second = select.from.pop().expect("two items");
+                select.from[0].joins.push(datafusion::sql::sqlparser::ast::Join {
+                    relation: second.relation,
+                    global: false,
+                    join_operator: JoinOperator::CrossJoin(datafusion::sql::sqlparser::ast::JoinConstraint::None),
+                });
+            }
+        }
+        let mut renames = Vec::new();
+        for item in &mut select.from {
+            if let Some(r) = self.rewrite_item(item) {
+                renames.extend(r);
+            }
+        }
+        if !renames.is_empty() {
+            let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(select, |e| {
+                if let Expr::CompoundIdentifier(parts) = e {
+                    if parts.len() == 2 && renames.iter().any(|(x, c)| same(&parts[0], x) && same(&parts[1], c)) {
+                        *e = Expr::Identifier(parts[1].clone());
+                    }
+                }
+                ControlFlow::<()>::Continue(())
+            });
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn same(a: &Ident, b: &Ident) -> bool {
+    a.value.eq_ignore_ascii_case(&b.value)
+}
+
+impl Rewriter<'_> {
+    /// Rewrites `item` when its first join is a supported UNNEST; returns the (unnest alias, column)
+    /// pairs whose qualified references must lose their qualifier.
+    fn rewrite_item(&self, item: &mut TableWithJoins) -> Option<Vec<(Ident, Ident)>> {
+        let first = item.joins.first()?;
+        if !matches!(first.join_operator, JoinOperator::CrossJoin(_)) {
+            return None;
+        }
+        let TableFactor::UNNEST {
+            alias: Some(alias),
+            array_exprs,
+            with_offset: false,
+            with_ordinality: false,
+            ..
+        } = &first.relation
+        else {
+            return None;
+        };
+        if alias.columns.len() != array_exprs.len() || array_exprs.is_empty() {
+            return None;
+        }
+        let base_name = match &item.relation {
+            TableFactor::Table { name, alias: None, .. } => name.0.last()?.as_ident()?.clone(),
+            TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } if a.columns.is_empty() => {
+                a.name.clone()
+            }
+            _ => return None,
+        };
+        let unnests: Vec<String> = array_exprs
+            .iter()
+            .zip(&alias.columns)
+            .map(|(e, c)| format!("unnest({e}) AS {}", c.name))
+            .collect();
+        let non_empty: Vec<String> = array_exprs.iter().map(|e| format!("coalesce(cardinality({e}), 0)")).collect();
+        let sql = format!(
+            "SELECT * FROM (SELECT *, {} FROM {} WHERE {} > 0) AS {}",
+            unnests.join(", "),
+            item.relation,
+            non_empty.join(" + "),
+            base_name
+        );
+        let mut parsed = Parser::parse_sql(self.dialect, &sql).ok()?;
+        let Some(Statement::Query(q)) = parsed.pop() else { return None };
+        let datafusion::sql::sqlparser::ast::SetExpr::Select(mut s) = *q.body else {
+            return None;
+        };
+        let derived = s.from.pop()?.relation;
+        let renames = alias.columns.iter().map(|c| (alias.name.clone(), c.name.clone())).collect();
+        item.relation = derived;
+        item.joins.remove(0);
+        Some(renames)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+
+    fn rw(sql: &str) -> String {
+        let d = GenericDialect {};
+        let mut st = Parser::parse_sql(&d, sql).unwrap().pop().unwrap();
+        rewrite(&mut st, &d);
+        st.to_string()
+    }
+
+    #[test]
+    fn cross_join_unnest_becomes_select_list_unnest() {
+        assert_eq!(
+            rw("SELECT x.t FROM f CROSS JOIN UNNEST(finding_info.types) AS x(t)"),
+            "SELECT t FROM (SELECT *, unnest(finding_info.types) AS t FROM f WHERE coalesce(cardinality(finding_info.types), 0) > 0) AS f"
+        );
+        assert_eq!(
+            rw("SELECT t, u FROM f AS a, UNNEST(a.x, a.y) AS z(t, u)"),
+            "SELECT t, u FROM (SELECT *, unnest(a.x) AS t, unnest(a.y) AS u FROM f AS a \
+             WHERE coalesce(cardinality(a.x), 0) + coalesce(cardinality(a.y), 0) > 0) AS a"
+        );
+    }
+
+    #[test]
+    fn unsupported_forms_are_left_alone() {
+        for sql in [
+            "SELECT t FROM f CROSS JOIN UNNEST(arr) WITH ORDINALITY AS x(t, n)",
+            "SELECT * FROM f CROSS JOIN UNNEST(arr)",
+            "SELECT * FROM f JOIN g ON f.a = g.a CROSS JOIN UNNEST(arr) AS x(t)",
+        ] {
+            assert_eq!(rw(sql), Parser::parse_sql(&GenericDialect {}, sql).unwrap()[0].to_string());
+        }
+    }
+}
