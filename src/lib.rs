@@ -16,3 +16,4 @@ pub mod sample;
 pub mod series;
 pub mod sink;
 pub mod sql;
+pub mod store;

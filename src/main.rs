@@ -154,11 +154,11 @@ fn print_summary(r: &lakesight::runtime::run::RunResult) {
     for f in r.findings.iter().filter(|f| f.severity_id >= 3).take(10) {
         println!("  [{}] {} ({})", f.severity, f.title, f.dt);
     }
-    println!("output: {}", r.output.display());
-    println!("  findings:  {}/findings/dt=*/detector=*/findings.parquet", r.output.display());
-    println!("  report:    {}/report.html", r.output.display());
-    println!("  manifest:  {}/manifest.json", r.output.display());
-    println!("  Athena DDL: {}/findings_table.sql", r.output.display());
+    println!("output: {}", r.output);
+    println!("  findings:  {}/findings/dt=*/detector=*/findings.parquet", r.output);
+    println!("  report:    {}/report.html", r.output);
+    println!("  manifest:  {}/manifest.json", r.output);
+    println!("  Athena DDL: {}/findings_table.sql", r.output);
 }
 
 fn init_logging(format: &str) {
@@ -285,7 +285,15 @@ async fn main() -> Result<()> {
         }
         Cmd::Views { lake, dialect } => {
             use lakesight::lake::views::{view_sql, view_sql_with, Dialect, VIEWS};
-            let engine = Engine::open(&lake, &CatalogOptions::default()).await.context("opening the lake")?;
+            let engine = Engine::open(
+                &lake,
+                &CatalogOptions {
+                    s3: lakesight::store::S3Options::from_env(),
+                    ..CatalogOptions::default()
+                },
+            )
+            .await
+            .context("opening the lake")?;
             let tables: Vec<_> = engine.catalog.tables.iter().collect();
             let root = std::fs::canonicalize(&lake)?;
             match dialect.as_str() {
@@ -330,12 +338,28 @@ async fn main() -> Result<()> {
             println!("{}", lakesight::series::render(&t, b, ms(from), ms(to + chrono::Days::new(1))));
         }
         Cmd::Tables { lake } => {
-            let engine = Engine::open(&lake, &CatalogOptions::default()).await.context("opening the lake")?;
+            let engine = Engine::open(
+                &lake,
+                &CatalogOptions {
+                    s3: lakesight::store::S3Options::from_env(),
+                    ..CatalogOptions::default()
+                },
+            )
+            .await
+            .context("opening the lake")?;
             let rows = lakesight::lake::describe::describe(&engine).await?;
             print!("{}", lakesight::lake::describe::render(&rows, &engine.catalog));
         }
         Cmd::Query { lake, format, output, sql } => {
-            let engine = Engine::open(&lake, &CatalogOptions::default()).await.context("opening the lake")?;
+            let engine = Engine::open(
+                &lake,
+                &CatalogOptions {
+                    s3: lakesight::store::S3Options::from_env(),
+                    ..CatalogOptions::default()
+                },
+            )
+            .await
+            .context("opening the lake")?;
             for s in &engine.catalog.skipped {
                 eprintln!("warning: skipped {}: {}", s.path, s.reason);
             }

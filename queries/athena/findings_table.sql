@@ -24,6 +24,7 @@
 --   investigation_sql SQL that lists the raw events behind the finding
 --   mitre_techniques/_tactics MITRE ATT&CK ids and tactics
 --   source_view       normalised view the series read
+--   plot              URL of the finding's plot (PNG; the SVG beside it has the same name)
 CREATE EXTERNAL TABLE IF NOT EXISTS ${database}.${table} (
   finding_id string,
   run_id string,
@@ -53,7 +54,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS ${database}.${table} (
   investigation_sql string,
   mitre_techniques array<string>,
   mitre_tactics array<string>,
-  source_view string
+  source_view string,
+  plot string
 )
 PARTITIONED BY (dt string, detector string)
 STORED AS PARQUET

@@ -81,6 +81,8 @@ pub struct Finding {
     pub mitre_tactics: Vec<String>,
     /// Normalised view the series came from.
     pub source_view: String,
+    /// URL of the finding's plot (PNG; the SVG has the same name with `.svg`), if one was drawn.
+    pub plot: Option<String>,
     /// Partition: day of the window start, `YYYY-MM-DD`.
     pub dt: String,
 }
@@ -121,6 +123,7 @@ pub fn schema() -> SchemaRef {
         list("mitre_techniques"),
         list("mitre_tactics"),
         s("source_view"),
+        s("plot"),
     ]))
 }
 
@@ -207,6 +210,13 @@ pub fn to_batch(findings: &[Finding]) -> Result<RecordBatch, arrow::error::Arrow
         list(&|x| &x.mitre_techniques),
         list(&|x| &x.mitre_tactics),
         col_s!(|x: &Finding| x.source_view.clone()),
+        {
+            let mut b = StringBuilder::new();
+            for x in findings {
+                b.append_option(x.plot.as_deref());
+            }
+            Arc::new(b.finish()) as ArrayRef
+        },
     ];
     RecordBatch::try_new(schema(), cols)
 }
@@ -354,6 +364,7 @@ pub fn from_anomaly(run_id: &str, detector: &str, family: &str, set: &SeriesSet,
         mitre_techniques: techniques,
         mitre_tactics: tactics,
         source_view: format!("lakesight.{}", t.view),
+        plot: None,
         dt: chrono::DateTime::from_timestamp_millis(start_ms)
             .map(|d| d.format("%Y-%m-%d").to_string())
             .unwrap_or_default(),

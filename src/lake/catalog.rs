@@ -17,8 +17,6 @@ use std::sync::Arc;
 
 use arrow::datatypes::{Schema, SchemaRef};
 use futures::{StreamExt, TryStreamExt};
-use object_store::local::LocalFileSystem;
-use object_store::path::Path as ObjPath;
 use object_store::{ObjectMeta, ObjectStore};
 use parquet::arrow::async_reader::ParquetObjectReader;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
@@ -31,53 +29,8 @@ use super::{LakeError, Result};
 /// The partition columns every table shows, as Athena shows them (lower case).
 pub const PARTITION_COLUMNS: [&str; 3] = ["region", "accountid", "eventday"];
 
-/// Where a lake lives: an object store and a prefix in it.
-#[derive(Debug, Clone)]
-pub struct LakeLocation {
-    /// The store.
-    pub store: Arc<dyn ObjectStore>,
-    /// DataFusion's URL for the store (`file://`, `s3://bucket`).
-    pub store_url: String,
-    /// The lake's root inside the store.
-    pub prefix: ObjPath,
-    /// The URL as the user gave it, for messages.
-    pub display: String,
-}
-
-impl LakeLocation {
-    /// Open a lake URL: a local folder (`./lake`, `/data/lake`, `file:///data/lake`).
-    /// `s3://` support lives in [`crate::lake::catalog::LakeLocation::parse`]'s caller once the
-    /// AWS feature lands; until then an `s3://` URL is a clear error.
-    pub fn parse(url: &str) -> Result<LakeLocation> {
-        if url.starts_with("s3://") || url.starts_with("s3a://") {
-            return Err(LakeError::Url {
-                url: url.into(),
-                reason: "S3 lakes are not supported by this build yet; use a local folder".into(),
-            });
-        }
-        let path = url.strip_prefix("file://").unwrap_or(url);
-        let canon = std::fs::canonicalize(path).map_err(|e| LakeError::Url {
-            url: url.into(),
-            reason: e.to_string(),
-        })?;
-        if !canon.is_dir() {
-            return Err(LakeError::Url {
-                url: url.into(),
-                reason: "not a folder".into(),
-            });
-        }
-        let prefix = ObjPath::from_absolute_path(&canon).map_err(|e| LakeError::Url {
-            url: url.into(),
-            reason: e.to_string(),
-        })?;
-        Ok(LakeLocation {
-            store: Arc::new(LocalFileSystem::new()),
-            store_url: "file://".into(),
-            prefix,
-            display: url.into(),
-        })
-    }
-}
+/// Where a lake lives: an object store and a prefix in it (a local folder or `s3://`).
+pub type LakeLocation = crate::store::Location;
 
 /// One data file of a table.
 #[derive(Debug, Clone)]
@@ -147,6 +100,8 @@ pub struct CatalogOptions {
     /// Only keep files whose `eventDay` lies in this inclusive `YYYYMMDD` range (others are not
     /// opened at all, which is what keeps a nightly run's cost to the days it needs).
     pub days: Option<(String, String)>,
+    /// S3 settings for `s3://` lakes.
+    pub s3: crate::store::S3Options,
 }
 
 /// All tables found under a lake URL.
@@ -276,7 +231,15 @@ impl Catalog {
     /// List the lake, read every footer, merge schemas. Never fails on bad data: bad inputs are
     /// skipped and counted; only an unusable location is an error.
     pub async fn open(location: LakeLocation, opts: &CatalogOptions) -> Result<Catalog> {
-        let listed: Vec<ObjectMeta> = location.store.list(Some(&location.prefix)).try_collect().await?;
+        let listed: Vec<ObjectMeta> = location
+            .store
+            .list(Some(&location.prefix))
+            .try_collect()
+            .await
+            .map_err(|e| LakeError::Url {
+                url: location.display.clone(),
+                reason: format!("listing the lake: {e}"),
+            })?;
         let mut skipped = Vec::new();
         let mut ignored = 0usize;
         let mut groups: BTreeMap<(String, String, bool, Option<SourceVersion>), Vec<(ObjectMeta, KeyInfo)>> = BTreeMap::new();

@@ -44,7 +44,9 @@ pub struct Engine {
 impl Engine {
     /// Open a lake URL and register everything.
     pub async fn open(url: &str, opts: &CatalogOptions) -> Result<Engine> {
-        let location = LakeLocation::parse(url)?;
+        let location = LakeLocation::open(url, &opts.s3, false)
+            .await
+            .map_err(|crate::store::StoreError::Url { url, reason }| LakeError::Url { url, reason })?;
         let catalog = Catalog::open(location, opts).await?;
         Engine::from_catalog(catalog).await
     }

@@ -29,6 +29,10 @@ pub struct JobConfig {
     /// Output settings.
     #[serde(default)]
     pub output: OutputConfig,
+    /// S3 settings for `s3://` lake and output URLs (region, endpoint, retries, time-outs);
+    /// credentials always come from the AWS default chain, never from the job file.
+    #[serde(default)]
+    pub s3: crate::store::S3Options,
 }
 
 /// The `[job]` table.
@@ -37,7 +41,7 @@ pub struct JobConfig {
 pub struct JobSection {
     /// Job name (goes into the manifest and the run id).
     pub name: String,
-    /// Lake URL: a local folder now; relative paths are taken from the job file's folder.
+    /// Lake URL: `s3://bucket/prefix` or a local folder (relative to the job file's folder).
     pub lake: String,
     /// Output URL for findings, manifest and report.
     pub output: String,
@@ -120,6 +124,12 @@ pub struct OutputConfig {
     /// Write the HTML report.
     #[serde(default = "yes")]
     pub report: bool,
+    /// Draw a plot (PNG and SVG) per finding under `plots/dt=…/`.
+    #[serde(default = "yes")]
+    pub plots: bool,
+    /// At most this many plots per run (the highest-scoring findings first).
+    #[serde(default = "default_max_plots")]
+    pub max_plots: usize,
 }
 
 impl Default for OutputConfig {
@@ -128,10 +138,15 @@ impl Default for OutputConfig {
             database: default_db(),
             table: default_table(),
             report: true,
+            plots: true,
+            max_plots: default_max_plots(),
         }
     }
 }
 
+fn default_max_plots() -> usize {
+    500
+}
 fn default_db() -> String {
     "lakesight".into()
 }
@@ -224,6 +239,7 @@ impl JobConfig {
         if self.job.output.trim().is_empty() {
             errs.push("job.output: must not be empty".into());
         }
+        errs.extend(self.s3.validate());
         if self.job.engine != "datafusion" {
             errs.push(format!(
                 "job.engine: {:?} is not available in this build (use \"datafusion\")",

@@ -15,6 +15,7 @@ use crate::findings::{from_anomaly, Finding};
 use crate::lake::catalog::{CatalogOptions, Skipped};
 use crate::lake::engine::Engine;
 use crate::series::{build, SeriesCatalog};
+use crate::sink::plot::PlotInput;
 use crate::sink::{findings_ddl, report, Output};
 
 /// Errors of a run (each names what failed).
@@ -130,8 +131,8 @@ pub struct RunResult {
     pub manifest: Manifest,
     /// The findings.
     pub findings: Vec<Finding>,
-    /// Output root.
-    pub output: std::path::PathBuf,
+    /// Output root URL.
+    pub output: String,
 }
 
 /// Options a caller can override.
@@ -180,8 +181,10 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
     tracing::info!(%run_id, from = %range.from, to = %range.to, %baseline_from, %lake, "run starting");
 
     let t = Instant::now();
+    let s3 = cfg.s3.clone().or(&crate::store::S3Options::from_env());
     let opts = CatalogOptions {
         days: Some((baseline_from.format("%Y%m%d").to_string(), range.to.format("%Y%m%d").to_string())),
+        s3: s3.clone(),
     };
     let engine = Engine::open(&lake, &opts).await?;
     timings.insert("open_lake".to_string(), t.elapsed().as_millis());
@@ -206,6 +209,7 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
     });
 
     let mut findings: Vec<Finding> = Vec::new();
+    let mut plots: std::collections::HashMap<String, PlotInput> = std::collections::HashMap::new();
     let mut series_stats = BTreeMap::new();
     let mut t_series = 0u128;
     let mut t_detect = 0u128;
@@ -293,7 +297,25 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
             let selected = det.select(found);
             let n = selected.len();
             for (i, a) in selected {
-                findings.push(from_anomaly(&run_id, dname, det.family(), &set, &set.series[i], &a));
+                let f = from_anomaly(&run_id, dname, det.family(), &set, &set.series[i], &a);
+                if cfg.output.plots {
+                    let s = &set.series[i];
+                    plots.insert(
+                        f.finding_id.clone(),
+                        PlotInput {
+                            title: f.title.clone(),
+                            measure: set.template.measure.clone(),
+                            family: det.family().to_string(),
+                            start_ms: s.start_ms,
+                            bucket_ms: sc.bucket.ms(),
+                            values: s.values[..a.end.min(s.values.len())].to_vec(),
+                            window: (a.start, a.end),
+                            band: (a.lower, a.upper),
+                            slope: a.details.get("slope_theil_sen").and_then(|v| v.as_f64()),
+                        },
+                    );
+                }
+                findings.push(f);
             }
             st.findings.insert(dname.clone(), n);
         }
@@ -320,7 +342,7 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
     });
 
     let t = Instant::now();
-    let out = Output::open(&out_url)?;
+    let out = Output::open(&out_url, &s3).await?;
     let detectors: Vec<String> = {
         let mut v: Vec<String> = cfg.series.iter().flat_map(|s| s.detectors.clone()).collect();
         v.sort();
@@ -328,16 +350,45 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
         v
     };
     let mut outputs = Vec::new();
-    for (p, _) in out.write_findings(&findings, &range.days(), &detectors)? {
-        outputs.push(p.strip_prefix(&out.root).unwrap_or(&p).display().to_string());
+    // Plots first, so the findings rows can link them. Highest scores first when capped.
+    let mut order: Vec<usize> = (0..findings.len())
+        .filter(|i| plots.contains_key(&findings[*i].finding_id))
+        .collect();
+    order.sort_by(|a, b| {
+        findings[*b]
+            .score
+            .partial_cmp(&findings[*a].score)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    order.truncate(cfg.output.max_plots);
+    let drawn: Vec<(usize, Result<(Vec<u8>, String), crate::sink::plot::PlotError>)> = order
+        .par_iter()
+        .map(|i| (*i, crate::sink::plot::render(&plots[&findings[*i].finding_id])))
+        .collect();
+    for (i, r) in drawn {
+        let f = &mut findings[i];
+        match r {
+            Ok((png, svg)) => {
+                let stem = format!("plots/dt={}/{}", f.dt, f.finding_id);
+                out.put(&format!("{stem}.svg"), svg.as_bytes()).await?;
+                f.plot = Some(out.put(&format!("{stem}.png"), &png).await?);
+            }
+            Err(e) => {
+                let w = format!("plot of finding {}: {e}", f.finding_id);
+                tracing::warn!("{w}");
+                warnings.push(w);
+            }
+        }
     }
-    let location = std::fs::canonicalize(&out.root)
-        .map(|p| format!("file://{}", p.display()))
-        .unwrap_or_else(|_| out_url.clone());
+    for (p, _) in out.write_findings(&findings, &range.days(), &detectors).await? {
+        outputs.push(p);
+    }
+    let location = out.url_of("");
     out.put(
         "findings_table.sql",
         findings_ddl(&cfg.output.database, &cfg.output.table, &location, &detectors).as_bytes(),
-    )?;
+    )
+    .await?;
     outputs.push("findings_table.sql".into());
     let mut sqls = String::new();
     for f in &findings {
@@ -352,7 +403,8 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
     out.put(
         &format!("investigations/dt={}_{}/investigations.sql", range.from, range.to),
         sqls.as_bytes(),
-    )?;
+    )
+    .await?;
     outputs.push(format!("investigations/dt={}_{}/investigations.sql", range.from, range.to));
     timings.insert("write".into(), t.elapsed().as_millis());
 
@@ -381,17 +433,17 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
     };
     if cfg.output.report {
         let html = report::html(&manifest, &findings);
-        out.put("report.html", html.as_bytes())?;
+        out.put("report.html", html.as_bytes()).await?;
         manifest.outputs.push("report.html".into());
     }
     manifest.outputs.push("manifest.json".into());
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-    out.put(&format!("runs/{run_id}/manifest.json"), text.as_bytes())?;
-    out.put("manifest.json", text.as_bytes())?;
+    out.put(&format!("runs/{run_id}/manifest.json"), text.as_bytes()).await?;
+    out.put("manifest.json", text.as_bytes()).await?;
     tracing::info!(%run_id, findings = findings.len(), "run finished");
     Ok(RunResult {
         manifest,
         findings,
-        output: out.root,
+        output: out.url_of(""),
     })
 }

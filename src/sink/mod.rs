@@ -7,16 +7,19 @@
 //! replaces its findings and never duplicates them. A partition the run analysed but where nothing
 //! was found gets an empty file, which records "analysed, nothing found".
 
+pub mod plot;
 pub mod report;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 use crate::findings::{to_batch, Finding};
+use crate::store::{Location, S3Options};
+use object_store::ObjectStoreExt;
 
 /// Errors of the sink.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +32,14 @@ pub enum SinkError {
         /// Cause.
         source: std::io::Error,
     },
+    /// Object store error with the object's URL.
+    #[error("{url}: {source}")]
+    Store {
+        /// The object's URL.
+        url: String,
+        /// Cause.
+        source: object_store::Error,
+    },
     /// Arrow error.
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
@@ -36,8 +47,8 @@ pub enum SinkError {
     #[error(transparent)]
     Parquet(#[from] parquet::errors::ParquetError),
     /// The output URL is not usable.
-    #[error("output {0:?}: only local folders are supported by this build")]
-    Url(String),
+    #[error("output {0}")]
+    Url(#[from] crate::store::StoreError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SinkError + '_ {
@@ -47,42 +58,72 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SinkError + '_ {
     }
 }
 
-/// The output folder of a run.
+/// Objects above this size are uploaded in parts of this size (S3 multipart upload), so a large
+/// output neither needs one huge request nor becomes visible before its last part is in.
+pub const MULTIPART_PART: usize = 8 << 20;
+
+/// The output location of a run: a local folder or `s3://bucket/prefix`.
 #[derive(Debug, Clone)]
 pub struct Output {
-    /// Root folder.
-    pub root: PathBuf,
+    /// Where.
+    pub location: Location,
 }
 
 impl Output {
     /// Open (create) an output URL.
-    pub fn open(url: &str) -> Result<Output, SinkError> {
-        if url.contains("://") && !url.starts_with("file://") {
-            return Err(SinkError::Url(url.into()));
-        }
-        let root = PathBuf::from(url.strip_prefix("file://").unwrap_or(url));
-        std::fs::create_dir_all(&root).map_err(io(&root))?;
-        Ok(Output { root })
+    pub async fn open(url: &str, s3: &S3Options) -> Result<Output, SinkError> {
+        Ok(Output {
+            location: Location::open(url, s3, true).await?,
+        })
     }
 
-    /// Write bytes atomically at `rel`.
-    pub fn put(&self, rel: &str, data: &[u8]) -> Result<PathBuf, SinkError> {
-        let path = self.root.join(rel);
-        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let tmp = dir.join(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            path.file_name().and_then(|s| s.to_str()).unwrap_or("x")
-        ));
-        std::fs::write(&tmp, data).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        Ok(path)
+    /// The URL of `rel` under the output root.
+    pub fn url_of(&self, rel: &str) -> String {
+        self.location.url_of(rel)
+    }
+
+    /// Write bytes atomically at `rel` (slash-separated); returns the object's URL.
+    ///
+    /// Local folders: a hidden `.tmp-…` file (which Athena and Hive skip) renamed into place. S3: one
+    /// PUT, or a multipart upload above [`MULTIPART_PART`] — either way the object appears whole
+    /// or not at all, and a failed multipart upload is aborted.
+    pub async fn put(&self, rel: &str, data: &[u8]) -> Result<String, SinkError> {
+        let url = self.url_of(rel);
+        if let Some(root) = &self.location.local {
+            let path = root.join(rel);
+            let dir = path.parent().unwrap_or(root).to_path_buf();
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+            let tmp = dir.join(format!(
+                ".tmp-{}-{}",
+                std::process::id(),
+                path.file_name().and_then(|s| s.to_str()).unwrap_or("x")
+            ));
+            std::fs::write(&tmp, data).map_err(io(&tmp))?;
+            std::fs::rename(&tmp, &path).map_err(io(&path))?;
+            return Ok(url);
+        }
+        let store = &self.location.store;
+        let path = self.location.child(rel);
+        let err = |source| SinkError::Store { url: url.clone(), source };
+        if data.len() <= MULTIPART_PART {
+            store.put(&path, bytes::Bytes::copy_from_slice(data).into()).await.map_err(err)?;
+        } else {
+            let upload = store.put_multipart(&path).await.map_err(err)?;
+            let mut w = object_store::WriteMultipart::new_with_chunk_size(upload, MULTIPART_PART);
+            w.write(data);
+            w.finish().await.map_err(err)?;
+        }
+        Ok(url)
     }
 
     /// Replace the findings of every `(dt, detector)` partition in `days × detectors`.
-    /// Returns the files written with their row counts.
-    pub fn write_findings(&self, findings: &[Finding], days: &[String], detectors: &[String]) -> Result<Vec<(PathBuf, usize)>, SinkError> {
+    /// Returns the objects written (relative paths) with their row counts.
+    pub async fn write_findings(
+        &self,
+        findings: &[Finding],
+        days: &[String],
+        detectors: &[String],
+    ) -> Result<Vec<(String, usize)>, SinkError> {
         let mut parts: BTreeMap<(String, String), Vec<Finding>> = BTreeMap::new();
         for d in days {
             for det in detectors {
@@ -109,7 +150,8 @@ impl Output {
             w.write(&batch)?;
             w.close()?;
             let rel = format!("findings/dt={dt}/detector={det}/findings.parquet");
-            out.push((self.put(&rel, &buf)?, fs.len()));
+            self.put(&rel, &buf).await?;
+            out.push((rel, fs.len()));
         }
         Ok(out)
     }

@@ -68,7 +68,7 @@ pub fn html(m: &Manifest, findings: &[Finding]) -> String {
             .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_default();
         s.push_str(&format!(
-            "<tr><td class=\"{}\">{}</td><td>{}</td><td><b>{}</b><br>{}<br><small>{} · {}</small></td><td>{:.0} / {:.0}</td><td>{}</td><td><details><summary>SQL</summary><pre>{}</pre></details></td></tr>",
+            "<tr><td class=\"{}\">{}</td><td>{}</td><td><b>{}</b><br>{}<br><small>{} · {}</small></td><td>{:.0} / {:.0}</td><td>{}</td><td><details><summary>SQL</summary><pre>{}</pre></details>{}</td></tr>",
             esc(&f.severity),
             esc(&f.severity),
             esc(&when),
@@ -79,7 +79,17 @@ pub fn html(m: &Manifest, findings: &[Finding]) -> String {
             f.observed,
             f.expected,
             esc(&f.mitre_techniques.join(", ")),
-            esc(&f.investigation_sql)
+            esc(&f.investigation_sql),
+            if f.plot.is_some() {
+                // Relative to the report, which sits at the output root beside `plots/`.
+                format!(
+                    "<details><summary>plot</summary><img width=\"600\" src=\"plots/dt={}/{}.svg\"></details>",
+                    esc(&f.dt),
+                    esc(&f.finding_id)
+                )
+            } else {
+                String::new()
+            }
         ));
     }
     s.push_str("</table>");

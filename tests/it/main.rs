@@ -5,5 +5,7 @@ mod bad_input;
 mod cli;
 mod common;
 mod lake;
+mod s3;
 mod samples;
+mod servers;
 mod spine;

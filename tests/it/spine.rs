@@ -21,7 +21,7 @@ pub fn demo_like() -> &'static Fixture {
     })
 }
 
-fn demo_job(lake: &Path, out: &Path) -> JobConfig {
+pub fn demo_job(lake: &Path, out: &Path) -> JobConfig {
     let c = SeriesCatalog::builtin().unwrap();
     let mut cfg = JobConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/demo.toml"), &c).unwrap();
     cfg.job.lake = lake.display().to_string();
@@ -177,6 +177,15 @@ async fn findings_are_readable_partitioned_parquet_and_reruns_replace_them() {
     );
     assert_eq!(rows as usize, a.findings.len());
     assert_eq!(rows, distinct);
+    // Every finding links its plot; the PNG and the SVG are there and are pictures.
+    assert!(!b.findings.is_empty());
+    for f in &b.findings {
+        let url = f.plot.as_deref().unwrap_or_else(|| panic!("{} has no plot", f.finding_id));
+        let png = std::fs::read(url.trim_start_matches("file://")).unwrap();
+        assert_eq!(&png[1..4], b"PNG", "{url}");
+        let svg = std::fs::read_to_string(url.trim_start_matches("file://").replace(".png", ".svg")).unwrap();
+        assert!(svg.starts_with("<svg"), "{url}");
+    }
 }
 
 #[tokio::test]

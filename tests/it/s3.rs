@@ -1,0 +1,180 @@
+//! S3 for every path, against a real S3-compatible server (moto on loopback, see `servers.rs`).
+
+use std::path::Path;
+
+use lakesight::lake::catalog::CatalogOptions;
+use lakesight::lake::engine::Engine;
+use lakesight::runtime::config::JobConfig;
+use lakesight::runtime::run::{run, RunOverrides};
+use lakesight::runtime::FixedClock;
+use lakesight::series::SeriesCatalog;
+use lakesight::store::{Location, S3Options};
+use object_store::ObjectStoreExt;
+
+use crate::common::{engine, mixed_lake, scalar_i64};
+use crate::servers::{new_bucket, s3_options, upload_dir};
+use crate::spine::demo_like;
+
+async fn s3_engine(url: &str) -> Engine {
+    Engine::open(
+        url,
+        &CatalogOptions {
+            s3: s3_options(),
+            ..CatalogOptions::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lake_in_s3_reads_exactly_like_the_same_lake_on_disk() {
+    let f = mixed_lake();
+    let bucket = new_bucket("lake");
+    let url = format!("s3://{bucket}/security-lake");
+    let n = upload_dir(f.path(), &url).await;
+    assert!(n > 10, "uploaded {n} objects");
+
+    let local = engine(&f.url()).await;
+    let remote = s3_engine(&url).await;
+    let names = |e: &Engine| {
+        let mut v: Vec<(String, u64, usize)> = e
+            .catalog
+            .tables
+            .iter()
+            .map(|t| (t.glue_name.clone(), t.rows(), t.files.len()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&local), names(&remote));
+    for sql in [
+        "SELECT count(*) FROM lakesight.api_activity",
+        "SELECT count(DISTINCT principal) FROM lakesight.api_activity WHERE eventday = '20250305'",
+        "SELECT sum(bytes) FROM lakesight.network_activity",
+        "SELECT count(*) FROM amazon_security_lake_table_us_east_1_route53_2_0 WHERE eventday >= '20250310'",
+    ] {
+        let (a, b) = (scalar_i64(&local, sql).await, scalar_i64(&remote, sql).await);
+        assert_eq!(a, b, "{sql}");
+        assert!(a > 0, "{sql} returned 0");
+    }
+}
+
+fn job(lake: &str, out: &str) -> JobConfig {
+    let c = SeriesCatalog::builtin().unwrap();
+    let mut cfg = JobConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/demo.toml"), &c).unwrap();
+    cfg.job.lake = lake.into();
+    cfg.job.output = out.into();
+    cfg.s3 = s3_options();
+    cfg
+}
+
+/// Finding ids in every findings Parquet object under `url`.
+async fn finding_ids(url: &str) -> (Vec<String>, usize) {
+    use arrow::array::AsArray;
+    use futures::TryStreamExt;
+    let loc = Location::open(url, &s3_options(), false).await.unwrap();
+    let objs: Vec<_> = loc.store.list(Some(&loc.child("findings"))).try_collect().await.unwrap();
+    let mut ids = Vec::new();
+    for o in &objs {
+        let bytes = loc.store.get(&o.location).await.unwrap().bytes().await.unwrap();
+        let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap();
+        for b in r {
+            let b = b.unwrap();
+            let col = b.column_by_name("finding_id").unwrap().as_string::<i32>().clone();
+            ids.extend(col.iter().flatten().map(str::to_string));
+        }
+    }
+    ids.sort();
+    (ids, objs.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_reads_its_lake_from_s3_and_writes_findings_back_to_s3() {
+    let f = demo_like();
+    let bucket = new_bucket("job");
+    let lake = format!("s3://{bucket}/lake");
+    upload_dir(f.path(), &lake).await;
+    let out = format!("s3://{bucket}/lakesight/out");
+    let c = SeriesCatalog::builtin().unwrap();
+    let ov = RunOverrides {
+        date: chrono::NaiveDate::from_ymd_opt(2025, 3, 28),
+        ..RunOverrides::default()
+    };
+    let clock = FixedClock(1_743_400_000_000);
+
+    // The same job on local disk is the reference.
+    let local_out = tempfile::tempdir().unwrap();
+    let mut local_cfg = job(&f.url(), local_out.path().to_str().unwrap());
+    local_cfg.s3 = S3Options::default();
+    let want = run(&local_cfg, &c, &ov, &clock).await.unwrap();
+
+    let got = run(&job(&lake, &out), &c, &ov, &clock).await.unwrap();
+    assert_eq!(got.output, out);
+    assert_eq!(got.manifest.inputs.rows, want.manifest.inputs.rows);
+    let mut want_ids: Vec<String> = want.findings.iter().map(|f| f.finding_id.clone()).collect();
+    want_ids.sort();
+    assert!(!want_ids.is_empty(), "the reference run found nothing");
+    let (ids, objects) = finding_ids(&out).await;
+    assert_eq!(ids, want_ids, "findings read back from S3");
+
+    // Manifest, DDL and report are in the bucket; the DDL points Athena at the S3 location.
+    let loc = Location::open(&out, &s3_options(), false).await.unwrap();
+    for rel in ["manifest.json", "report.html", "findings_table.sql"] {
+        loc.store.head(&loc.child(rel)).await.unwrap_or_else(|e| panic!("{rel}: {e}"));
+    }
+    let ddl = loc
+        .store
+        .get(&loc.child("findings_table.sql"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&ddl).contains(&format!("LOCATION '{out}/findings")));
+
+    // A rerun replaces the day's partitions: same objects, same findings, no duplicates.
+    run(&job(&lake, &out), &c, &ov, &clock).await.unwrap();
+    assert_eq!(finding_ids(&out).await, (ids, objects));
+}
+
+#[tokio::test]
+async fn a_missing_bucket_or_a_dead_server_is_a_clear_error() {
+    let e = Engine::open(
+        "s3://no-such-bucket-lakesight/lake",
+        &CatalogOptions {
+            s3: s3_options(),
+            ..CatalogOptions::default()
+        },
+    )
+    .await
+    .err()
+    .expect("a missing bucket must fail")
+    .to_string();
+    assert!(e.contains("no-such-bucket-lakesight"), "{e}");
+
+    // Nothing listens on this port: after the retries give up, the error names the lake and the endpoint.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dead = S3Options {
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        ..s3_options()
+    };
+    let e = Engine::open(
+        "s3://lake/x",
+        &CatalogOptions {
+            s3: dead,
+            ..CatalogOptions::default()
+        },
+    )
+    .await
+    .err()
+    .expect("a dead endpoint must fail")
+    .to_string();
+    assert!(
+        e.contains("s3://lake/x") && e.contains(&format!("127.0.0.1:{port}")) && e.contains("retries"),
+        "{e}"
+    );
+}

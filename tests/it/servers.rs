@@ -1,0 +1,100 @@
+//! Real local servers for the tests: moto in server mode (S3, Glue, Athena APIs) on loopback.
+//!
+//! `.ci/run` starts one and exports `LAKESIGHT_MOTO_ENDPOINT`; without it (a developer's plain
+//! `cargo test`) the first test that needs it installs moto into `$HOME/.cache/lakesight/moto-venv`
+//! and starts it on a free port, with a watchdog that stops it when this test process ends.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use lakesight::store::{Location, S3Options};
+use object_store::ObjectStoreExt;
+
+/// The moto endpoint (`http://127.0.0.1:PORT`), started on first use. Also sets the dummy AWS
+/// credentials moto accepts, so lakesight's real credential chain (environment first) finds them.
+pub fn moto() -> &'static str {
+    static EP: OnceLock<String> = OnceLock::new();
+    EP.get_or_init(|| {
+        // SAFETY-free in edition 2021; done once, before any S3 client of this process exists.
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        std::env::set_var("AWS_REGION", "us-east-1");
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        if let Ok(ep) = std::env::var("LAKESIGHT_MOTO_ENDPOINT") {
+            return ep;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/moto.sh");
+        let out = std::process::Command::new(script)
+            .args(["start", &port.to_string()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "starting moto: {}", String::from_utf8_lossy(&out.stderr));
+        let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let me = std::process::id();
+        std::process::Command::new("sh")
+            .args(["-c", &format!("while kill -0 {me} 2>/dev/null; do sleep 1; done; kill {pid}")])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        format!("http://127.0.0.1:{port}")
+    })
+}
+
+/// S3 settings pointing at moto, with short retries so fault tests finish quickly.
+pub fn s3_options() -> S3Options {
+    S3Options {
+        endpoint: Some(moto().to_string()),
+        allow_http: true,
+        path_style: true,
+        region: Some("us-east-1".into()),
+        max_retries: Some(2),
+        retry_timeout_secs: Some(10),
+        backoff_initial_ms: Some(50),
+        backoff_max_ms: Some(200),
+        ..S3Options::default()
+    }
+}
+
+/// A new, empty bucket with a unique name (`CreateBucket` by a plain HTTP request; moto does not
+/// check signatures, and `object_store` has no bucket API).
+pub fn new_bucket(stem: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("{stem}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    let ep = moto().trim_start_matches("http://").to_string();
+    let mut s = TcpStream::connect(&ep).unwrap();
+    write!(
+        s,
+        "PUT /{name} HTTP/1.1\r\nHost: {ep}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "CreateBucket {name}: {resp}");
+    name
+}
+
+/// Copy a local folder to `s3://bucket/prefix` (every file, same relative keys).
+pub async fn upload_dir(dir: &std::path::Path, url: &str) -> usize {
+    let loc = Location::open(url, &s3_options(), false).await.unwrap();
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_str().unwrap().to_string();
+                let data = std::fs::read(&p).unwrap();
+                loc.store.put(&loc.child(&rel), data.into()).await.unwrap();
+                n += 1;
+            }
+        }
+    }
+    n
+}
