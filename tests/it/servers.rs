@@ -14,6 +14,7 @@ use object_store::ObjectStoreExt;
 
 /// The moto endpoint (`http://127.0.0.1:PORT`), started on first use. Also sets the dummy AWS
 /// credentials moto accepts, so lakesight's real credential chain (environment first) finds them.
+#[allow(clippy::zombie_processes)] // the watchdog is meant to outlive this process's interest in it
 pub fn moto() -> &'static str {
     static EP: OnceLock<String> = OnceLock::new();
     EP.get_or_init(|| {
