@@ -264,11 +264,16 @@ pub fn register(ctx: &SessionContext) {
 /// Only a type name directly preceded by `AS` and followed by `)` is rewritten,
 /// so columns or aliases named `json` are not affected. Nested types
 /// (`CAST(x AS ARRAY(JSON))`) are not rewritten.
+///
+/// It also quotes `user` where it touches a `.` (`actor.user.uid`, `user.name`): the generic
+/// dialect parses a bare `USER` as the niladic `USER` function, which breaks every OCSF query on
+/// `actor.user`, while in Trino it is just a field name there.
 pub fn rewrite_trino_casts(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let b = sql.as_bytes();
     let mut i = 0;
     let mut prev_word_is_as = false;
+    let mut last_nonspace = b' ';
     while i < b.len() {
         let c = b[i];
         if c == b'\'' || c == b'"' || c == b'`' {
@@ -315,10 +320,14 @@ pub fn rewrite_trino_casts(sql: &str) -> String {
                 && (word.eq_ignore_ascii_case("ipaddress") || word.eq_ignore_ascii_case("ipprefix") || word.eq_ignore_ascii_case("json"))
             {
                 out.push_str("VARCHAR");
+            } else if word.eq_ignore_ascii_case("user") && (last_nonspace == b'.' || sql[i..].starts_with('.')) {
+                out.push_str("\"user\"");
             } else {
                 out.push_str(word);
             }
             prev_word_is_as = word.eq_ignore_ascii_case("as");
+            last_nonspace = b'a';
+            continue;
         } else {
             // push one (possibly multi-byte) char
             let ch = sql[i..].chars().next().unwrap_or(' ');
@@ -326,6 +335,7 @@ pub fn rewrite_trino_casts(sql: &str) -> String {
             i += ch.len_utf8().max(1);
             if !ch.is_whitespace() {
                 prev_word_is_as = false;
+                last_nonspace = if ch.is_ascii() { ch as u8 } else { b'?' };
             }
         }
     }
@@ -4158,6 +4168,14 @@ mod tests {
             ),
             "SELECT contains('10.0.0.0/8', CAST(ip AS VARCHAR)), 'AS ipaddress', \"json\", j AS json \
              FROM t WHERE TRY_CAST(x as VARCHAR) IS NOT NULL -- AS IPADDRESS"
+        );
+    }
+
+    #[test]
+    fn user_next_to_a_dot_is_a_field_not_the_user_function() {
+        assert_eq!(
+            rewrite_trino_casts("SELECT actor.user.uid, t.USER, user.name, user, 'actor.user.x' FROM t"),
+            "SELECT actor.\"user\".uid, t.\"user\", \"user\".name, user, 'actor.user.x' FROM t"
         );
     }
 

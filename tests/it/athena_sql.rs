@@ -27,6 +27,19 @@ async fn athena_style_security_queries_run_unchanged() {
              AND element_at(unmapped, 'recipientAccountId') = accountid"#
     );
     assert_eq!(scalar_i64(&e, &q).await, total);
+    // `actor.user.uid`: `user` is a field here, not Trino's/SQL's USER function.
+    let users = scalar_i64(
+        &e,
+        "SELECT count(DISTINCT actor.user.uid) FROM amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0",
+    )
+    .await;
+    let principals = scalar_i64(
+        &e,
+        "SELECT count(DISTINCT principal_id) FROM lakesight.api_activity WHERE region = 'us-east-1' AND eventday >= '20250308'",
+    )
+    .await;
+    assert!(users > 1, "{users}");
+    assert!(users <= principals + 1, "{users} vs {principals}");
     // CIDR tests on VPC Flow, both directions.
     let internal = scalar_i64(&e, "SELECT count(*) FROM amazon_security_lake_table_us_east_1_vpc_flow_2_0 WHERE contains('10.0.0.0/8', src_endpoint.ip) AND contains('10.0.0.0/8', dst_endpoint.ip)").await;
     let prefix = scalar_i64(&e, "SELECT count(*) FROM amazon_security_lake_table_us_east_1_vpc_flow_2_0 WHERE src_endpoint.ip LIKE '10.%' AND dst_endpoint.ip LIKE '10.%'").await;
