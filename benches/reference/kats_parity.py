@@ -497,13 +497,34 @@ def main() -> int:
 
     log("computing reference results")
     r_out, r_cp, r_tr, k_out, k_cp = {}, {}, {}, {}, {}
+    import time as _time
+    spent = {"ref_outliers": 0.0, "ref_cusum": 0.0, "ref_trend": 0.0, "kats_outliers": 0.0, "kats_cusum": 0.0}
+
+    def timed(name, f):
+        t0 = _time.perf_counter()
+        r = f()
+        spent[name] += _time.perf_counter() - t0
+        return r
+
     for sid, (_cat, y) in series.items():
-        r_out[sid] = set(ref_outliers(y))
-        r_cp[sid] = {d: i for i, d, _l, _p in ref_cusum(y)}
-        r_tr[sid] = ref_trend(y, args.alpha)
+        r_out[sid] = timed("ref_outliers", lambda: set(ref_outliers(y)))
+        r_cp[sid] = timed("ref_cusum", lambda: {d: i for i, d, _l, _p in ref_cusum(y)})
+        r_tr[sid] = timed("ref_trend", lambda: ref_trend(y, args.alpha))
         if kats_version:
-            k_out[sid] = set(kats_outliers(y))
-            k_cp[sid] = {d: i for i, d, _l, _p in kats_cusum(y)}
+            k_out[sid] = timed("kats_outliers", lambda: set(kats_outliers(y)))
+            k_cp[sid] = timed("kats_cusum", lambda: {d: i for i, d, _l, _p in kats_cusum(y)})
+    n = max(len(series), 1)
+    print(f"\n## Python reference time, one process, {len(series)} series x {args.length} points\n")
+    print("| reference | total s | us per series |")
+    print("|---|---|---|")
+    for name, sec in spent.items():
+        if sec > 0:
+            print(f"| {name} | {sec:.2f} | {sec * 1e6 / n:.0f} |")
+    ports = spent["ref_outliers"] + spent["ref_cusum"] + spent["ref_trend"]
+    print(f"| ports, all three detectors | {ports:.2f} | {ports * 1e6 / n:.0f} |")
+    if kats_version:
+        k = spent["kats_outliers"] + spent["kats_cusum"] + spent["ref_trend"]
+        print(f"| Kats 0.2.0 outliers + CUSUM, pymannkendall trend | {k:.2f} | {k * 1e6 / n:.0f} |")
 
     with open(outdir / "ref_outliers.csv", "w", newline="") as f:
         w = csv.writer(f)

@@ -1120,6 +1120,27 @@ fn median_pair_slope(groups: &[Vec<f64>]) -> Option<f64> {
     if total == 0 {
         return None;
     }
+    let pairs: usize = groups.iter().map(|g| g.len() * g.len().saturating_sub(1) / 2).sum();
+    if pairs <= MAX_EXPLICIT_PAIRS {
+        // List the slopes once; for an even count the lower middle is the largest slope left of
+        // the upper middle after one selection (half the work of two selections).
+        let mut d = Vec::with_capacity(pairs);
+        for g in groups {
+            for i in 0..g.len() {
+                for j in i + 1..g.len() {
+                    d.push((g[j] - g[i]) / (j - i) as f64);
+                }
+            }
+        }
+        let hi_idx = (total / 2) as usize;
+        let (left, hi, _) = d.select_nth_unstable_by(hi_idx, |a, b| a.total_cmp(b));
+        let hi = *hi;
+        if total % 2 == 1 {
+            return Some(hi);
+        }
+        let lo = left.iter().copied().max_by(|a, b| a.total_cmp(b))?;
+        return Some((lo + hi) / 2.0);
+    }
     if total % 2 == 1 {
         kth_pair_slope(groups, total / 2 + 1, total)
     } else {
