@@ -250,3 +250,66 @@ async fn a_family_the_lake_lacks_is_a_manifest_warning_not_a_crash() {
     assert!(r.manifest.warnings.iter().any(|w| w.contains("dns_queries")));
     assert!(r.manifest.series["api_calls/day"].series > 0);
 }
+
+/// Issue "Kats parity", quality: on a generated lake the changepoint detector finds the level shift
+/// and the trend detector the trend, and findings on entities no scenario touched stay at or below
+/// 5 per 1,000 benign series judged (a series judged on one day by one detector counts once).
+#[tokio::test]
+async fn changepoints_and_trends_find_their_scenarios_with_few_false_alarms() {
+    let out = tempfile::tempdir().unwrap();
+    let r = run_demo(out.path()).await;
+    let labels = demo_like().labels();
+    let day = 86_400_000;
+
+    let shift = scenario(&labels, "finding_level_shift");
+    let (t0, ft) = (
+        shift["window_start_ms"].as_i64().unwrap(),
+        shift["entities"]["finding_type"].as_str().unwrap(),
+    );
+    let cps: Vec<_> = r.findings.iter().filter(|f| f.detector_family == "changepoint").collect();
+    assert!(
+        cps.iter()
+            .any(|f| f.entity == ft && f.window_start_ms >= t0 - day && f.window_start_ms < t0 + 2 * day),
+        "no change point on {ft} near {t0}: {:?}",
+        cps.iter().map(|f| (&f.entity, f.window_start_ms)).collect::<Vec<_>>()
+    );
+    let trend = scenario(&labels, "finding_trend");
+    let tt = trend["entities"]["finding_type"].as_str().unwrap();
+    let trends: Vec<_> = r.findings.iter().filter(|f| f.detector_family == "trend").collect();
+    assert!(
+        trends.iter().any(|f| f.entity == tt && f.kind == "increasing"),
+        "no increasing trend on {tt}: {:?}",
+        trends.iter().map(|f| (&f.entity, &f.kind)).collect::<Vec<_>>()
+    );
+
+    // False alarms: findings whose entity and keys mention no labelled entity.
+    let mut labelled: Vec<String> = Vec::new();
+    for s in labels["scenarios"].as_array().unwrap() {
+        for v in s["entities"].as_object().unwrap().values() {
+            labelled.extend(v.as_str().map(str::to_string));
+        }
+    }
+    let benign_findings = r
+        .findings
+        .iter()
+        .filter(|f| {
+            !labelled
+                .iter()
+                .any(|e| f.entity.contains(e.as_str()) || f.entity_keys.contains(e.as_str()))
+        })
+        .count();
+    let days = r.manifest.range.days().len();
+    let judged: usize = r
+        .manifest
+        .series
+        .values()
+        .map(|s| s.analysed.values().sum::<usize>())
+        .sum::<usize>()
+        * days;
+    println!("false alarms: {benign_findings} findings on unlabelled entities over {judged} series-days judged");
+    assert!(judged > 1000, "{judged}");
+    assert!(
+        benign_findings * 1000 <= 5 * judged,
+        "{benign_findings} false alarms over {judged} series-days"
+    );
+}
