@@ -154,11 +154,12 @@ fn print_summary(r: &lakesight::runtime::run::RunResult) {
     for f in r.findings.iter().filter(|f| f.severity_id >= 3).take(10) {
         println!("  [{}] {} ({})", f.severity, f.title, f.dt);
     }
-    println!("output: {}", r.output);
-    println!("  findings:  {}/findings/dt=*/detector=*/findings.parquet", r.output);
-    println!("  report:    {}/report.html", r.output);
-    println!("  manifest:  {}/manifest.json", r.output);
-    println!("  Athena DDL: {}/findings_table.sql", r.output);
+    let root = r.output.trim_end_matches('/');
+    println!("output: {root}");
+    println!("  findings:  {root}/findings/dt=*/detector=*/findings.parquet");
+    println!("  report:    {root}/report.html");
+    println!("  manifest:  {root}/manifest.json");
+    println!("  Athena DDL: {root}/findings_table.sql");
 }
 
 fn init_logging(format: &str) {
