@@ -83,6 +83,28 @@ pub struct CusumConfig {
     /// Minimum |mu1 − mu0| / max(|mu0|, 1).
     #[serde(default = "d_min_rel_change")]
     pub min_rel_change: f64,
+    /// `cusum` (Kats' CUSUM, with binary segmentation when `max_points` > 1) or `bocpd` (Bayesian
+    /// online changepoint detection, Adams & MacKay 2007, through augurs).
+    #[serde(default)]
+    pub method: ChangeMethod,
+    /// BOCPD's expected run length between changes (the constant hazard is 1/λ); augurs' default 250.
+    #[serde(default = "d_hazard_lambda")]
+    pub hazard_lambda: f64,
+}
+
+/// How change points are located.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeMethod {
+    /// Kats' CUSUM.
+    #[default]
+    Cusum,
+    /// Bayesian online changepoint detection (augurs, Normal-Gamma prior on the standardised series).
+    Bocpd,
+}
+
+fn d_hazard_lambda() -> f64 {
+    250.0
 }
 
 fn d_threshold() -> f64 {
@@ -118,6 +140,8 @@ impl Default for CusumConfig {
             max_points: d_max_points(),
             min_segment: d_min_segment(),
             min_rel_change: d_min_rel_change(),
+            method: ChangeMethod::Cusum,
+            hazard_lambda: d_hazard_lambda(),
         }
     }
 }
@@ -149,6 +173,9 @@ impl CusumConfig {
         }
         if !(self.min_rel_change.is_finite() && self.min_rel_change >= 0.0) {
             e.push("min_rel_change: must be ≥ 0".into());
+        }
+        if !(self.hazard_lambda.is_finite() && self.hazard_lambda > 1.0) {
+            e.push(format!("hazard_lambda: {} must be a run length > 1", self.hazard_lambda));
         }
         e
     }
@@ -194,6 +221,9 @@ impl Cusum {
     /// `(cp, old regime start, new regime end (exclusive), method)`.
     fn change_points(&self, y: &[f64]) -> Vec<(ChangePoint, usize, usize, &'static str)> {
         let n = y.len();
+        if self.cfg.method == ChangeMethod::Bocpd {
+            return bocpd_points(y, self.cfg.hazard_lambda, self.cfg.delta_std_ratio, self.cfg.threshold);
+        }
         if self.cfg.max_points <= 1 {
             // Kats: each change is a single-change model of the whole series.
             return cusum(y, &self.params).into_iter().map(|cp| (cp, 0, n, "kats_cusum")).collect();
@@ -226,6 +256,64 @@ impl Cusum {
         }
         out
     }
+}
+
+/// Bayesian online changepoint detection (Adams & MacKay 2007) via augurs' Normal-Gamma BOCPD on
+/// the series standardised by its own mean and standard deviation (the prior is N(0, 1)-scaled),
+/// MAP change points. Each is described like a CUSUM change point so the findings stage is the
+/// same: regime means before and after, and a two-sample z-test of the means (Welch's standard
+/// error) as p-value and LLR (= z²) — BOCPD itself yields run-length posteriors, not p-values.
+fn bocpd_points(y: &[f64], hazard_lambda: f64, delta_std_ratio: f64, threshold: f64) -> Vec<(ChangePoint, usize, usize, &'static str)> {
+    use augurs::changepoint::{dist::NormalGamma, Detector as _, NormalGammaDetector};
+    let n = y.len();
+    let m = mean(y);
+    let sd = pstd(y);
+    if n < 3 || !(sd > 0.0) || !sd.is_finite() {
+        return Vec::new();
+    }
+    let z: Vec<f64> = y.iter().map(|v| (v - m) / sd).collect();
+    let Ok(prior) = NormalGamma::new(0.0, 1.0, 1.0, 1.0) else {
+        return Vec::new();
+    };
+    let mut det = NormalGammaDetector::normal_gamma(hazard_lambda, prior);
+    let mut starts: Vec<usize> = det.detect_changepoints(&z).into_iter().filter(|c| *c > 0 && *c < n).collect();
+    starts.sort_unstable();
+    starts.dedup();
+    let mut out = Vec::new();
+    for (k, &first_new) in starts.iter().enumerate() {
+        let from = if k == 0 { 0 } else { starts[k - 1] };
+        let to = starts.get(k + 1).copied().unwrap_or(n);
+        let (old, new) = (&y[from..first_new], &y[first_new..to]);
+        let (mu0, mu1) = (mean(old), mean(new));
+        let (v0, v1) = (pstd(old).powi(2), pstd(new).powi(2));
+        let se = (v0 / old.len() as f64 + v1 / new.len() as f64).sqrt();
+        let delta = mu1 - mu0;
+        if delta == 0.0 || delta.abs() <= delta_std_ratio * pstd(old) {
+            continue;
+        }
+        let zt = if se > 0.0 { delta / se } else { f64::INFINITY.copysign(delta) };
+        let p = crate::detect::kats::erfc(zt.abs() / std::f64::consts::SQRT_2);
+        if p >= threshold {
+            continue;
+        }
+        out.push((
+            ChangePoint {
+                index: first_new - 1,
+                direction: if delta > 0.0 { Direction::Increase } else { Direction::Decrease },
+                mu0,
+                mu1,
+                delta,
+                llr: zt * zt,
+                p_value: p,
+                confidence: 1.0 - p,
+                stable: true,
+            },
+            from,
+            to,
+            "bocpd",
+        ));
+    }
+    out
 }
 
 fn mean(a: &[f64]) -> f64 {
@@ -540,5 +628,38 @@ mod tests {
         assert_eq!(parsed.directions, vec![ChangeDirection::Increase]);
         assert_eq!((parsed.max_points, parsed.min_segment), (3, 7));
         assert!(toml::from_str::<CusumConfig>("thresold = 0.1").is_err());
+    }
+
+    #[test]
+    fn bocpd_finds_a_level_shift_and_stays_quiet_on_noise() {
+        let d = Cusum::new(
+            "cp",
+            CusumConfig {
+                method: ChangeMethod::Bocpd,
+                ..CusumConfig::default()
+            },
+        );
+        // 30 days at 5 a day, then 20 a day from day 30: judged on the whole series at once.
+        let y = levels(11, &[(30, 5.0), (10, 20.0)]);
+        let found = d.detect(&series(y.clone()), &ctx(20..40)).unwrap();
+        assert!(
+            found.iter().any(|a| a.kind == "increase" && (29..=31).contains(&a.start)),
+            "{:?}",
+            found.iter().map(|a| (a.start, a.kind)).collect::<Vec<_>>()
+        );
+        assert!(found.iter().all(|a| a.details["method"] == "bocpd"));
+        // The same noise without a shift: nothing.
+        let flat = levels(11, &[(40, 5.0)]);
+        assert!(d.detect(&series(flat), &ctx(20..40)).unwrap().is_empty());
+        // Degenerate input: constant and NaN series are skipped, never a panic.
+        assert!(d.detect(&series(vec![3.0; 40]), &ctx(20..40)).is_err());
+        let mut nan = y;
+        nan[5] = f64::NAN;
+        let _ = d.detect(&series(nan), &ctx(20..40));
+        let bad = CusumConfig {
+            hazard_lambda: 0.5,
+            ..CusumConfig::default()
+        };
+        assert!(bad.validate().iter().any(|e| e.starts_with("hazard_lambda")));
     }
 }
