@@ -356,6 +356,7 @@ async fn main() -> Result<()> {
                 &lake,
                 &CatalogOptions {
                     s3: lakesight::store::S3Options::from_env(),
+                    only_tables: lakesight::lake::catalog::tables_named_in(&sql),
                     ..CatalogOptions::default()
                 },
             )

@@ -584,7 +584,19 @@ pub fn kats_outliers_with(y: &[f64], period: usize, model: Decomp, iqr_mult: f64
         return None;
     }
     let dec = seasonal_decompose(y, period, model)?;
+    iqr_fences(y, dec, iqr_mult, strict, false)
+}
+
+/// The part of Kats' `OutlierDetector` after the decomposition: seasonal strength, residual,
+/// IQR fences and scores, for any additive-style decomposition of `y` (classical from
+/// [`seasonal_decompose`], or MSTL's trend + summed seasonal components). Returns `None` for a
+/// non-finite residual or mismatched lengths. `always_remove_seasonality` skips Kats' strength test
+/// (F ≥ 0.6) and always takes the residual without the seasonal component.
+pub fn iqr_fences(y: &[f64], dec: Decomposition, iqr_mult: f64, strict: bool, always_remove_seasonality: bool) -> Option<OutlierResult> {
     let n = y.len();
+    if dec.trend.len() != n || dec.seasonal.len() != n || dec.resid.len() != n || !iqr_mult.is_finite() {
+        return None;
+    }
     let detrend: Vec<f64> = y.iter().zip(&dec.trend).map(|(a, t)| a - t).collect();
     let var_detrend = np_var(&detrend);
     let var_rem = np_var(&dec.resid);
@@ -593,7 +605,7 @@ pub fn kats_outliers_with(y: &[f64], period: usize, model: Decomp, iqr_mult: f64
     } else {
         None
     };
-    let remove = matches!(strength, Some(f) if f >= 0.6);
+    let remove = always_remove_seasonality || matches!(strength, Some(f) if f >= 0.6);
     let resid: Vec<f64> = (0..n)
         .map(|i| {
             let yp = if remove { y[i] - dec.seasonal[i] } else { y[i] };

@@ -133,3 +133,144 @@ pub fn precheck(values: &[f64], ctx: &SeriesContext, seasons: usize) -> Result<(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod bad_input {
+    //! Every detector and method against the inputs a lake produces on a bad day. The rule: a
+    //! result or a [`SkipReason`], never a panic, never a finding made of garbage.
+    use super::*;
+
+    /// Every detector type and method the job file can name.
+    fn detectors() -> Vec<(&'static str, Box<dyn Detector>)> {
+        let cfgs = [
+            ("seasonal_iqr classical", "type = \"seasonal_iqr\""),
+            (
+                "seasonal_iqr multiplicative",
+                "type = \"seasonal_iqr\"\ndecomp = \"multiplicative\"\ndirections = [\"spike\", \"dip\"]",
+            ),
+            (
+                "seasonal_iqr mstl",
+                "type = \"seasonal_iqr\"\ndecomposition = \"mstl\"\ndirections = [\"spike\", \"dip\"]",
+            ),
+            ("seasonal_iqr periodogram", "type = \"seasonal_iqr\"\ndetect_period = true"),
+            (
+                "seasonal_iqr mstl periodogram",
+                "type = \"seasonal_iqr\"\ndecomposition = \"mstl\"\ndetect_period = true",
+            ),
+            ("cusum", "type = \"cusum\""),
+            ("cusum bocpd", "type = \"cusum\"\nmethod = \"bocpd\""),
+            ("trend", "type = \"trend\""),
+            ("trend non-seasonal", "type = \"trend\"\nseasonal = false"),
+        ];
+        cfgs.iter()
+            .map(|(name, t)| {
+                let c: DetectorConfig = toml::from_str(t).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert!(c.validate().is_empty(), "{name}: {:?}", c.validate());
+                (*name, c.build(name))
+            })
+            .collect()
+    }
+
+    fn base(n: usize) -> Vec<f64> {
+        (0..n).map(|i| 50.0 + 10.0 * ((i % 7) as f64) + ((i * 13) % 5) as f64).collect()
+    }
+
+    /// (case, values, the skip every detector must give, if one is required).
+    fn cases() -> Vec<(&'static str, Vec<f64>, Option<SkipReason>)> {
+        let mut nan = base(60);
+        nan[30] = f64::NAN;
+        let mut inf = base(60);
+        inf[59] = f64::INFINITY;
+        let mut neg_inf = base(60);
+        neg_inf[0] = f64::NEG_INFINITY;
+        let negative: Vec<f64> = base(60).iter().map(|v| v - 200.0).collect();
+        let mut mixed_sign = base(60);
+        for (i, v) in mixed_sign.iter_mut().enumerate() {
+            if i % 3 == 0 {
+                *v = -*v;
+            }
+        }
+        let huge: Vec<f64> = base(60).iter().map(|v| v * 1e300).collect();
+        let tiny: Vec<f64> = base(60).iter().map(|v| v * 1e-300).collect();
+        // A series that was all gaps but one bucket (gaps are filled with 0 by the series stage).
+        let mut one_event = vec![0.0; 60];
+        one_event[45] = 7.0;
+        // A step from zero: a source that started logging mid-window.
+        let step: Vec<f64> = (0..60).map(|i| if i < 40 { 0.0 } else { 100.0 + (i % 3) as f64 }).collect();
+        vec![
+            ("empty", vec![], Some(SkipReason::TooShort)),
+            ("one point", vec![5.0], Some(SkipReason::TooShort)),
+            ("shorter than two seasons", base(13), Some(SkipReason::TooShort)),
+            ("constant", vec![4.0; 60], Some(SkipReason::Constant)),
+            ("all zero (all gaps)", vec![0.0; 60], None),
+            ("NaN", nan, Some(SkipReason::NonFinite)),
+            ("+inf", inf, Some(SkipReason::NonFinite)),
+            ("-inf", neg_inf, Some(SkipReason::NonFinite)),
+            ("negative", negative, None),
+            ("mixed sign", mixed_sign, None),
+            ("huge", huge, None),
+            ("tiny", tiny, None),
+            ("one event in a sea of gaps", one_event, None),
+            ("step from zero", step, None),
+        ]
+    }
+
+    #[test]
+    fn every_detector_gives_a_result_or_a_reason_on_bad_input() {
+        for (dname, det) in detectors() {
+            for (case, values, must_skip) in cases() {
+                let n = values.len();
+                let s = Series {
+                    key: vec![Some("k".into()), None],
+                    start_ms: 0,
+                    values,
+                };
+                let ctx = SeriesContext {
+                    bucket: Bucket::Day,
+                    eval: n.saturating_sub(7)..n,
+                    min_history: 14,
+                };
+                let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| det.detect(&s, &ctx)));
+                let got = got.unwrap_or_else(|_| panic!("{dname} panicked on {case}"));
+                match (must_skip, &got) {
+                    (Some(want), Err(r)) => assert_eq!(*r, want, "{dname} on {case}"),
+                    (Some(want), Ok(a)) => panic!("{dname} on {case}: expected skip {want:?}, got {a:?}"),
+                    (None, Ok(found)) => {
+                        for a in found {
+                            // Whatever is reported is finite and inside the evaluated range.
+                            assert!(a.start < a.end && ctx.eval.contains(&a.start), "{dname} on {case}: {a:?}");
+                            for v in [a.observed, a.expected, a.score, a.confidence, a.deviation] {
+                                assert!(!v.is_nan(), "{dname} on {case}: NaN in {a:?}");
+                            }
+                            assert!((0.0..=1.0).contains(&a.confidence), "{dname} on {case}: {a:?}");
+                        }
+                    }
+                    (None, Err(_)) => {} // a skip is defined behaviour too; it is counted by the run
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_step_from_zero_is_seen_by_the_changepoint_methods() {
+        // Not just "no panic": on the step, both changepoint methods report an increase at bucket 40.
+        let step: Vec<f64> = (0..60).map(|i| if i < 40 { 0.0 } else { 100.0 + (i % 3) as f64 }).collect();
+        for (dname, det) in detectors().into_iter().filter(|(n, _)| n.starts_with("cusum")) {
+            let s = Series {
+                key: vec![],
+                start_ms: 0,
+                values: step.clone(),
+            };
+            let ctx = SeriesContext {
+                bucket: Bucket::Day,
+                eval: 35..60,
+                min_history: 14,
+            };
+            let a = det.detect(&s, &ctx).unwrap();
+            assert!(
+                a.iter().any(|a| a.kind == "increase" && a.start.abs_diff(40) <= 1),
+                "{dname}: {a:?}"
+            );
+        }
+    }
+}

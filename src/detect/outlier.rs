@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::kats::{kats_outliers_with, Decomp};
+use super::kats::{iqr_fences, kats_outliers_with, Decomp, Decomposition, OutlierResult};
 use super::{precheck, Anomaly, Detector, SeriesContext, SkipReason};
 use crate::series::Series;
 
@@ -24,6 +24,19 @@ pub enum DecompModel {
     Additive,
     /// y = T · S · R (needs positive values; falls back to additive otherwise).
     Multiplicative,
+}
+
+/// How the series is split into trend, seasonality and residual before the IQR fences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecompositionMethod {
+    /// Kats/statsmodels classical decomposition (centred moving average, per-phase means): the
+    /// reference-compatible default.
+    Classical,
+    /// MSTL (Bandara, Hyndman & Bergmeir 2021, via augurs/stlrs): LOESS-based, one seasonal
+    /// component per period (e.g. daily and weekly rhythm of hourly series), robust to a trend
+    /// that bends. Always additive; seasonality is always removed.
+    Mstl,
 }
 
 /// Which side of the band to report.
@@ -46,9 +59,17 @@ pub struct SeasonalIqrConfig {
     /// Decomposition model.
     #[serde(default = "d_decomp")]
     pub decomp: DecompModel,
-    /// Seasonal period in buckets; default from the bucket width (7 for days, 24 for hours).
+    /// Decomposition method: `"classical"` (Kats) or `"mstl"` (augurs).
+    #[serde(default = "d_method")]
+    pub decomposition: DecompositionMethod,
+    /// Seasonal period in buckets; default from the bucket width (7 for days; 168, or 24 when
+    /// the series is shorter than two weeks, for hours).
     #[serde(default)]
     pub period: Option<usize>,
+    /// Detect the period(s) from the series with augurs' Welch periodogram instead of taking them
+    /// from the bucket width; falls back to the bucket's period when no peak stands out.
+    #[serde(default)]
+    pub detect_period: bool,
     /// Strict fences (r > U) instead of Kats 0.2.0's inclusive ones (r ≥ U).
     #[serde(default = "d_true")]
     pub strict: bool,
@@ -69,6 +90,9 @@ pub struct SeasonalIqrConfig {
 
 fn d_iqr() -> f64 {
     3.0
+}
+fn d_method() -> DecompositionMethod {
+    DecompositionMethod::Classical
 }
 fn d_decomp() -> DecompModel {
     DecompModel::Additive
@@ -160,7 +184,9 @@ impl Default for SeasonalIqrConfig {
         SeasonalIqrConfig {
             iqr_mult: d_iqr(),
             decomp: d_decomp(),
+            decomposition: d_method(),
             period: None,
+            detect_period: false,
             strict: true,
             directions: d_sides(),
             min_abs_deviation: d_abs(),
@@ -179,6 +205,12 @@ impl SeasonalIqrConfig {
         }
         if self.period.is_some_and(|p| !(2..=1000).contains(&p)) {
             e.push("period: must be within 2..=1000".into());
+        }
+        if self.period.is_some() && self.detect_period {
+            e.push("detect_period: cannot be true when period is set; choose one".into());
+        }
+        if self.decomposition == DecompositionMethod::Mstl && self.decomp == DecompModel::Multiplicative {
+            e.push("decomp: \"multiplicative\" is only available with decomposition = \"classical\"".into());
         }
         if self.directions.is_empty() {
             e.push("directions: name at least one of \"spike\", \"dip\"".into());
@@ -210,6 +242,135 @@ impl SeasonalIqr {
     }
 }
 
+impl SeasonalIqr {
+    /// The seasonal period(s) to decompose with, longest-evidence first; never empty. Each is at
+    /// most half the series (a period needs two full cycles).
+    fn periods(&self, y: &[f64], ctx: &SeriesContext) -> Vec<usize> {
+        let half = y.len() / 2;
+        let from_bucket = || {
+            let long = ctx.bucket.period();
+            let short = ctx.bucket.short_period();
+            match self.cfg.decomposition {
+                // MSTL takes every rhythm that fits: daily and weekly for hours.
+                DecompositionMethod::Mstl => {
+                    let mut p: Vec<usize> = [short, long].into_iter().filter(|p| *p <= half).collect();
+                    p.dedup();
+                    if p.is_empty() {
+                        p.push(short);
+                    }
+                    p
+                }
+                DecompositionMethod::Classical => vec![if long <= half { long } else { short }],
+            }
+        };
+        if let Some(p) = self.cfg.period {
+            return vec![p];
+        }
+        if self.cfg.detect_period {
+            let found = detect_periods(y);
+            if !found.is_empty() {
+                return match self.cfg.decomposition {
+                    DecompositionMethod::Mstl => found.into_iter().take(2).collect(),
+                    DecompositionMethod::Classical => vec![found[0]],
+                };
+            }
+        }
+        from_bucket()
+    }
+}
+
+/// Seasonal periods of `y`, strongest first, each between 2 and half the series. Empty for
+/// series too short to say (< 16 points) or without a clear rhythm.
+///
+/// Candidates are the peaks of augurs' Welch periodogram. Its frequency grid is coarse on short
+/// series (a 91-day series is cut into 45-point segments, where a 7-day rhythm falls between
+/// bins), so each candidate is refined here by hand — no crate does this step — to the lag of
+/// highest autocorrelation within ×0.6..×1.5 of it, then reduced to its fundamental (the
+/// shortest divisor lag that is an autocorrelation peak at least 80% as high: 21 → 7, 96 → 24),
+/// and kept only when that autocorrelation is at least 0.25.
+pub fn detect_periods(y: &[f64]) -> Vec<usize> {
+    use augurs::seasons::{Detector as _, PeriodogramDetector};
+    let n = y.len();
+    if n < 16 || !y.iter().all(|v| v.is_finite()) {
+        return Vec::new();
+    }
+    let half = n / 2;
+    let acf = autocorrelation(y, half);
+    if acf.is_empty() {
+        return Vec::new(); // constant series
+    }
+    let max_period = half.min(u32::MAX as usize) as u32;
+    let candidates = PeriodogramDetector::builder()
+        .min_period(2)
+        .max_period(max_period)
+        .build()
+        .detect(y);
+    let mut out: Vec<usize> = Vec::new();
+    for c in candidates {
+        let c = c as f64;
+        let lo = ((c * 0.6).floor() as usize).max(2);
+        let hi = ((c * 1.5).ceil() as usize).min(half);
+        let Some(mut p) = (lo..=hi).max_by(|a, b| acf[*a].total_cmp(&acf[*b])) else {
+            continue;
+        };
+        // The fundamental: the shortest divisor lag that is itself an autocorrelation peak (the
+        // slow decay near lag 0 is not one) nearly as high as p's.
+        let peak = |q: usize| q >= 2 && q < half && acf[q] >= acf[q - 1] && acf[q] >= acf[q + 1];
+        if let Some(q) = (2..=12)
+            .rev()
+            .filter(|d| p % d == 0)
+            .map(|d| p / d)
+            .find(|q| peak(*q) && acf[*q] >= 0.8 * acf[p])
+        {
+            p = q;
+        }
+        if acf[p] >= 0.25 && !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Sample autocorrelation r(k), k = 0..=max_lag (r(0) = 1), with the usual 1/n normalisation;
+/// empty for a constant series.
+fn autocorrelation(y: &[f64], max_lag: usize) -> Vec<f64> {
+    let n = y.len();
+    let mean = y.iter().sum::<f64>() / n as f64;
+    let d: Vec<f64> = y.iter().map(|v| v - mean).collect();
+    let c0: f64 = d.iter().map(|v| v * v).sum();
+    if c0 <= 0.0 || !c0.is_finite() {
+        return Vec::new();
+    }
+    (0..=max_lag.min(n - 1))
+        .map(|k| d[..n - k].iter().zip(&d[k..]).map(|(a, b)| a * b).sum::<f64>() / c0)
+        .collect()
+}
+
+/// IQR fences over an MSTL decomposition (augurs/stlrs): expected = trend + Σ seasonal, residual =
+/// the remainder. `None` when MSTL cannot fit (a period longer than half the series).
+pub fn mstl_outliers(y: &[f64], periods: &[usize], iqr_mult: f64, strict: bool) -> Option<OutlierResult> {
+    use augurs::mstl::stlrs;
+    if periods.is_empty() || periods.iter().any(|p| *p < 2 || 2 * p > y.len()) {
+        return None;
+    }
+    let fit = stlrs::MstlParams::new().fit(y, periods).ok()?;
+    let n = y.len();
+    let mut seasonal = vec![0.0; n];
+    for comp in fit.seasonal() {
+        for (s, c) in seasonal.iter_mut().zip(comp) {
+            *s += *c;
+        }
+    }
+    let dec = Decomposition {
+        trend: fit.trend().to_vec(),
+        seasonal,
+        resid: fit.remainder().to_vec(),
+    };
+    // MSTL's seasonal components are robust LOESS fits that carry the rhythm whatever Kats'
+    // strength test would say, so the residual is always taken without them.
+    iqr_fences(y, dec, iqr_mult, strict, true)
+}
+
 impl Detector for SeasonalIqr {
     fn name(&self) -> &str {
         &self.name
@@ -222,16 +383,17 @@ impl Detector for SeasonalIqr {
     fn detect(&self, s: &Series, ctx: &SeriesContext) -> Result<Vec<Anomaly>, SkipReason> {
         let y = &s.values;
         precheck(y, ctx, 2)?;
-        let period = self.cfg.period.unwrap_or(if y.len() >= 2 * ctx.bucket.period() {
-            ctx.bucket.period()
-        } else {
-            ctx.bucket.short_period()
-        });
+        let periods = self.periods(y, ctx);
+        let period = periods[0];
         let model = match self.cfg.decomp {
             DecompModel::Multiplicative if y.iter().all(|v| *v > 0.0) => Decomp::Multiplicative,
             _ => Decomp::Additive,
         };
-        let r = kats_outliers_with(y, period, model, self.cfg.iqr_mult, self.cfg.strict).ok_or(SkipReason::TooShort)?;
+        let r = match self.cfg.decomposition {
+            DecompositionMethod::Classical => kats_outliers_with(y, period, model, self.cfg.iqr_mult, self.cfg.strict),
+            DecompositionMethod::Mstl => mstl_outliers(y, &periods, self.cfg.iqr_mult, self.cfg.strict),
+        }
+        .ok_or(SkipReason::TooShort)?;
         let iqr = (r.q3 - r.q1).max(1e-9);
         let non_negative = y.iter().all(|v| *v >= 0.0);
         let counts = non_negative && y.iter().all(|v| v.fract() == 0.0);
@@ -306,9 +468,14 @@ impl Detector for SeasonalIqr {
                     Side::Dip => "dip",
                 },
                 details: serde_json::json!({
-                    "method": "kats_outlier_detector",
+                    "method": match self.cfg.decomposition {
+                        DecompositionMethod::Classical => "kats_outlier_detector",
+                        DecompositionMethod::Mstl => "mstl_iqr",
+                    },
                     "decomp": format!("{model:?}").to_lowercase(),
                     "period": period,
+                    "periods": periods,
+                    "period_detected": self.cfg.detect_period,
                     "iqr_mult": self.cfg.iqr_mult,
                     "strict": self.cfg.strict,
                     "q1": r.q1, "q3": r.q3,
@@ -418,5 +585,105 @@ mod tests {
             values: neg,
         };
         assert!(d.detect(&s, &ctx(42, 0)).is_ok());
+    }
+
+    /// Hourly counts with a daily and a weekly rhythm, deterministic noise.
+    fn hourly(days: usize) -> Vec<f64> {
+        (0..days * 24)
+            .map(|i| {
+                let hour = i % 24;
+                let dow = (i / 24) % 7;
+                let daily = if (8..18).contains(&hour) { 60.0 } else { 10.0 };
+                let weekly = if dow >= 5 { 0.4 } else { 1.0 };
+                (daily * weekly + ((i * 7919) % 13) as f64).round()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn mstl_finds_a_night_time_burst_in_hourly_data_and_nothing_in_clean_data() {
+        let cfg = SeasonalIqrConfig {
+            decomposition: DecompositionMethod::Mstl,
+            ..Default::default()
+        };
+        let d = SeasonalIqr::new("o", cfg);
+        let n = 28 * 24;
+        let hctx = SeriesContext {
+            bucket: Bucket::Hour,
+            eval: n - 24..n,
+            min_history: 14,
+        };
+        let clean = Series {
+            key: vec![],
+            start_ms: 0,
+            values: hourly(28),
+        };
+        assert!(d.detect(&clean, &hctx).unwrap().is_empty());
+        // 03:00 on the last day: 120 events where ~10 are usual; a day-time value, at night.
+        let mut y = hourly(28);
+        y[n - 24 + 3] = 120.0;
+        let s = Series {
+            key: vec![],
+            start_ms: 0,
+            values: y,
+        };
+        let a = d.detect(&s, &hctx).unwrap();
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].start, n - 24 + 3);
+        assert_eq!(a[0].details["method"], "mstl_iqr");
+        assert_eq!(a[0].details["periods"], serde_json::json!([24, 168]));
+    }
+
+    #[test]
+    fn the_periodogram_finds_the_weekly_period_of_daily_data() {
+        let p = detect_periods(&weekly(91));
+        assert_eq!(p.first(), Some(&7), "{p:?}");
+        // Hourly counts with only a daily rhythm: 24. With weekend dips too, a week (168) holds
+        // both rhythms and is an equally right answer for a single-period decomposition.
+        let daily: Vec<f64> = (0..14 * 24)
+            .map(|i| if (8..18).contains(&(i % 24)) { 60.0 } else { 10.0 } + ((i * 7919) % 13) as f64)
+            .collect();
+        let h = detect_periods(&daily);
+        assert_eq!(h.first(), Some(&24), "{h:?}");
+        let hw = detect_periods(&hourly(14));
+        assert!(matches!(hw.first(), Some(24 | 168)), "{hw:?}");
+        // Too short or non-finite: nothing, not a panic.
+        assert!(detect_periods(&[1.0, 2.0, 3.0]).is_empty());
+        assert!(detect_periods(&[f64::NAN; 40]).is_empty());
+        assert!(detect_periods(&[]).is_empty());
+        // With detect_period, a daily series with a 5-day rhythm is decomposed with period 5.
+        let five: Vec<f64> = (0..60).map(|i| if i % 5 == 0 { 200.0 } else { 50.0 + (i % 3) as f64 }).collect();
+        let d = SeasonalIqr::new(
+            "o",
+            SeasonalIqrConfig {
+                detect_period: true,
+                ..Default::default()
+            },
+        );
+        let mut spiky = five.clone();
+        spiky[57] = 400.0;
+        let s = Series {
+            key: vec![],
+            start_ms: 0,
+            values: spiky,
+        };
+        let a = d.detect(&s, &ctx(60, 50)).unwrap();
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].start, 57);
+        assert_eq!(a[0].details["period"], 5);
+    }
+
+    #[test]
+    fn conflicting_settings_are_named() {
+        let c = SeasonalIqrConfig {
+            period: Some(7),
+            detect_period: true,
+            decomposition: DecompositionMethod::Mstl,
+            decomp: DecompModel::Multiplicative,
+            ..Default::default()
+        };
+        let e = c.validate();
+        assert!(e.iter().any(|e| e.starts_with("detect_period:")), "{e:?}");
+        assert!(e.iter().any(|e| e.starts_with("decomp:")), "{e:?}");
     }
 }

@@ -15,6 +15,28 @@ pub const LIMIT: usize = 10_000;
 
 /// The investigation SQL of series `s` over `[start_ms, end_ms)`.
 pub fn sql(t: &SeriesTemplate, s: &Series, start_ms: i64, end_ms: i64) -> String {
+    format!(
+        "SELECT *\nFROM lakesight.{}\nWHERE {}\nORDER BY time\nLIMIT {LIMIT}",
+        t.view,
+        conditions(t, s, start_ms, end_ms).join("\n  AND ")
+    )
+}
+
+/// The investigation SQL of a change point at `change_ms`: the events of the window before it and
+/// of the window after it, side by side in one result, each row labelled `regime = 'before'` or
+/// `'after'`, so the analyst sees what changed (new principals, new APIs, new peers) by grouping
+/// on the regime. Equal windows keep the comparison fair.
+pub fn regimes_sql(t: &SeriesTemplate, s: &Series, before_start_ms: i64, change_ms: i64, after_end_ms: i64) -> String {
+    format!(
+        "SELECT CASE WHEN time < {} THEN 'before' ELSE 'after' END AS regime, *\nFROM lakesight.{}\nWHERE {}\nORDER BY time\nLIMIT {LIMIT}",
+        timestamp_literal(change_ms),
+        t.view,
+        conditions(t, s, before_start_ms, after_end_ms).join("\n  AND ")
+    )
+}
+
+/// The WHERE conditions: partitions and time of the window, the family's row filter, every key.
+fn conditions(t: &SeriesTemplate, s: &Series, start_ms: i64, end_ms: i64) -> Vec<String> {
     let day = |ms: i64| {
         chrono::DateTime::from_timestamp_millis(ms)
             .map(|d| d.format("%Y%m%d").to_string())
@@ -37,9 +59,5 @@ pub fn sql(t: &SeriesTemplate, s: &Series, start_ms: i64, end_ms: i64) -> String
             None => format!("({expr}) IS NULL"),
         });
     }
-    format!(
-        "SELECT *\nFROM lakesight.{}\nWHERE {}\nORDER BY time\nLIMIT {LIMIT}",
-        t.view,
-        conds.join("\n  AND ")
-    )
+    conds
 }

@@ -258,6 +258,26 @@ pub fn severity(family: &str, deviation: f64) -> (&'static str, i32) {
     }
 }
 
+/// For a change point (its details name `old_regime` and `new_regime` as bucket ranges): the
+/// window after the change (the new regime, at most [`REGIME_WINDOW`] buckets) and a window of the
+/// same length just before it, within the old regime.
+fn regime_windows(a: &Anomaly, n: usize) -> Option<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+    let range = |k: &str| -> Option<(usize, usize)> {
+        let r = a.details.get(k)?.as_array()?;
+        Some((r.first()?.as_u64()? as usize, r.get(1)?.as_u64()? as usize))
+    };
+    let (old_from, old_to) = range("old_regime")?;
+    let (new_from, new_to) = range("new_regime")?;
+    if old_to != new_from || new_to <= new_from || new_to > n || old_to <= old_from {
+        return None;
+    }
+    let w = (new_to - new_from).min(REGIME_WINDOW).min(old_to - old_from);
+    Some((new_from - w..new_from, new_from..new_from + w))
+}
+
+/// Longest window compared on each side of a change point, in buckets.
+pub const REGIME_WINDOW: usize = 14;
+
 /// Build a finding from an anomaly of series `s` in `set`.
 pub fn from_anomaly(run_id: &str, detector: &str, family: &str, set: &SeriesSet, s: &Series, a: &Anomaly) -> Finding {
     let t = &set.template;
@@ -326,13 +346,28 @@ pub fn from_anomaly(run_id: &str, detector: &str, family: &str, set: &SeriesSet,
         t.description
     );
     let top_features = serde_json::json!([{ "name": t.measure, "value": a.observed, "baseline": a.expected }]).to_string();
-    let evidence = serde_json::json!({
+    let mut evidence = serde_json::json!({
         "keys": keys,
         "window": [start_ms, end_ms],
         "values_in_window": s.values[a.start..a.end.min(s.values.len())],
         "detector": a.details,
-    })
-    .to_string();
+    });
+    let mut investigation_sql = investigate::sql(t, s, start_ms, end_ms);
+    if let Some((before, after)) = regime_windows(a, s.values.len()) {
+        // A change point is investigated by comparing equal windows on both sides of it.
+        evidence["before"] = serde_json::json!([set.bucket_ms(before.start), set.bucket_ms(before.end)]);
+        evidence["after"] = serde_json::json!([set.bucket_ms(after.start), set.bucket_ms(after.end)]);
+        evidence["values_before"] = serde_json::json!(s.values[before.clone()]);
+        evidence["values_after"] = serde_json::json!(s.values[after.clone()]);
+        investigation_sql = investigate::regimes_sql(
+            t,
+            s,
+            set.bucket_ms(before.start),
+            set.bucket_ms(after.start),
+            set.bucket_ms(after.end),
+        );
+    }
+    let evidence = evidence.to_string();
     Finding {
         finding_id: finding_id(detector, set, s, start_ms, end_ms),
         run_id: run_id.into(),
@@ -360,7 +395,7 @@ pub fn from_anomaly(run_id: &str, detector: &str, family: &str, set: &SeriesSet,
         title,
         description,
         evidence,
-        investigation_sql: investigate::sql(t, s, start_ms, end_ms),
+        investigation_sql,
         mitre_techniques: techniques,
         mitre_tactics: tactics,
         source_view: format!("lakesight.{}", t.view),

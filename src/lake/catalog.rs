@@ -102,6 +102,31 @@ pub struct CatalogOptions {
     pub days: Option<(String, String)>,
     /// S3 settings for `s3://` lakes.
     pub s3: crate::store::S3Options,
+    /// Only open these Glue tables (footers of other tables are never read). `None` = all.
+    /// `lakesight query` sets it from the tables its SQL names, so an ad-hoc query over one table
+    /// does not pay for reading the footers of the whole lake.
+    pub only_tables: Option<BTreeSet<String>>,
+}
+
+/// The Glue tables a SQL text names explicitly, lower-cased; `None` when it (also) reads a
+/// normalised `lakesight.` view or names no lake table, i.e. when the whole catalog is needed.
+pub fn tables_named_in(sql: &str) -> Option<BTreeSet<String>> {
+    let mut named = BTreeSet::new();
+    let mut token = String::new();
+    let mut uses_views = false;
+    for c in sql.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            token.push(c.to_ascii_lowercase());
+            continue;
+        }
+        if token == "lakesight" {
+            uses_views = true;
+        } else if token.starts_with("amazon_security_lake_table_") {
+            named.insert(std::mem::take(&mut token));
+        }
+        token.clear();
+    }
+    (!uses_views && !named.is_empty()).then_some(named)
 }
 
 /// All tables found under a lake URL.
@@ -271,6 +296,11 @@ impl Catalog {
         }
         let mut tables = Vec::new();
         for ((region, source_name, custom, version), files) in groups {
+            if let Some(only) = &opts.only_tables {
+                if !only.contains(&glue_names(&region, &source_name, custom, version).1) {
+                    continue;
+                }
+            }
             let store = location.store.clone();
             let footers: Vec<(ObjectMeta, KeyInfo, std::result::Result<(Schema, u64), String>)> = futures::stream::iter(files)
                 .map(|(meta, k)| {
@@ -427,6 +457,25 @@ mod tests {
         .unwrap()
         .unwrap();
         assert!(c.custom && c.version.is_none());
+    }
+
+    #[test]
+    fn the_tables_a_query_names_are_found() {
+        let q = "SELECT count(*) FROM \"amazon_security_lake_glue_db_us_east_1\".\"amazon_security_lake_table_us_east_1_vpc_flow_2_0\" v JOIN AMAZON_SECURITY_LAKE_TABLE_EU_WEST_1_ROUTE53_2_0 r ON true";
+        let t = tables_named_in(q).unwrap();
+        assert_eq!(
+            t.into_iter().collect::<Vec<_>>(),
+            [
+                "amazon_security_lake_table_eu_west_1_route53_2_0",
+                "amazon_security_lake_table_us_east_1_vpc_flow_2_0"
+            ]
+        );
+        // A view needs the whole catalog; so does a query naming no table.
+        assert!(
+            tables_named_in("SELECT * FROM lakesight.api_activity a JOIN amazon_security_lake_table_us_east_1_vpc_flow_2_0 b ON true")
+                .is_none()
+        );
+        assert!(tables_named_in("SELECT 1").is_none());
     }
 
     #[test]

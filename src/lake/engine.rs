@@ -113,3 +113,10 @@ impl Engine {
         Ok(self.sql(sql).await?.collect().await?)
     }
 }
+
+#[async_trait::async_trait]
+impl super::SqlRunner for Engine {
+    async fn run_sql(&self, _label: &str, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.collect(sql).await
+    }
+}

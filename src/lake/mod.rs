@@ -9,8 +9,11 @@
 //! - [`engine`] builds the session, registers tables under `amazon_security_lake_table_…` and
 //!   `"amazon_security_lake_glue_db_<region>"."…"`, the Trino functions and the views;
 //! - [`views`] holds the v1/v2 column mapping of each normalised view, in one place;
-//! - [`ocsf`] the table shapes the generator writes.
+//! - [`ocsf`] the table shapes the generator writes;
+//! - [`athena`] runs the same SQL on Amazon Athena (UNLOAD to S3, read back) for lakes that
+//!   outgrow one container. Both engines implement [`SqlRunner`], which is all the series stage needs.
 
+pub mod athena;
 pub mod catalog;
 pub mod describe;
 pub mod engine;
@@ -60,6 +63,17 @@ pub enum LakeError {
     /// DataFusion error (planning or execution of a query).
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
+    /// Athena error (submitting, polling, reading back a query).
+    #[error(transparent)]
+    Athena(#[from] athena::AthenaError),
+}
+
+/// Something that runs the series and feature SQL: the embedded DataFusion engine or Athena.
+#[async_trait::async_trait]
+pub trait SqlRunner: Send + Sync {
+    /// Run `sql` (over the `lakesight.` views and Glue table names) and return its rows. `label`
+    /// names the query in logs, statistics and scratch paths (a plain name: letters, digits, `_`, `-`).
+    async fn run_sql(&self, label: &str, sql: &str) -> Result<Vec<arrow::record_batch::RecordBatch>>;
 }
 
 impl LakeError {

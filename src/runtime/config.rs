@@ -33,6 +33,9 @@ pub struct JobConfig {
     /// credentials always come from the AWS default chain, never from the job file.
     #[serde(default)]
     pub s3: crate::store::S3Options,
+    /// Athena settings, used when `job.engine = "athena"` (and for registering the findings table).
+    #[serde(default)]
+    pub athena: Option<crate::lake::athena::AthenaConfig>,
 }
 
 /// The `[job]` table.
@@ -57,7 +60,8 @@ pub struct JobSection {
     /// Days of history before the analysed range that the detectors learn from.
     #[serde(default = "default_baseline")]
     pub baseline_days: u32,
-    /// Query engine: `datafusion` (embedded). `athena` is planned.
+    /// Query engine: `datafusion` (embedded, default) or `athena` (the series SQL runs on Athena,
+    /// results come back through UNLOAD; needs `[athena]`).
     #[serde(default = "default_engine")]
     pub engine: String,
 }
@@ -240,11 +244,14 @@ impl JobConfig {
             errs.push("job.output: must not be empty".into());
         }
         errs.extend(self.s3.validate());
-        if self.job.engine != "datafusion" {
-            errs.push(format!(
-                "job.engine: {:?} is not available in this build (use \"datafusion\")",
-                self.job.engine
-            ));
+        match self.job.engine.as_str() {
+            "datafusion" => {}
+            "athena" if self.athena.is_none() => errs.push("athena: job.engine = \"athena\" needs an [athena] table".into()),
+            "athena" => {}
+            other => errs.push(format!("job.engine: {other:?} is not one of \"datafusion\", \"athena\"")),
+        }
+        if let Some(a) = &self.athena {
+            errs.extend(a.validate());
         }
         if self.job.date.is_some() && (self.job.from.is_some() || self.job.to.is_some()) {
             errs.push("job.date: give either date or from/to, not both".into());
@@ -278,6 +285,13 @@ impl JobConfig {
                 if !self.detectors.contains_key(d) {
                     errs.push(format!("series[{i}].detectors: {d:?} is not defined under [detectors]"));
                 }
+            }
+            if let Some(j) = self.series[..i].iter().position(|o| o.family == s.family && o.bucket == s.bucket) {
+                errs.push(format!(
+                    "series[{i}]: family {:?} at bucket {:?} repeats series[{j}]; list its detectors once",
+                    s.family,
+                    s.bucket.unit()
+                ));
             }
             if s.min_history < 3 {
                 errs.push(format!("series[{i}].min_history: {} is below 3", s.min_history));

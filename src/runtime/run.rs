@@ -12,8 +12,10 @@ use super::config::JobConfig;
 use super::Clock;
 use crate::detect::{Detector, SeriesContext, SkipReason};
 use crate::findings::{from_anomaly, Finding};
+use crate::lake::athena::{Athena, QueryStat};
 use crate::lake::catalog::{CatalogOptions, Skipped};
 use crate::lake::engine::Engine;
+use crate::lake::{LakeError, SqlRunner};
 use crate::series::{build, SeriesCatalog};
 use crate::sink::plot::PlotInput;
 use crate::sink::{findings_ddl, report, Output};
@@ -109,6 +111,30 @@ pub struct Manifest {
     pub outputs: Vec<String>,
     /// Warnings for people.
     pub warnings: Vec<String>,
+    /// Queries run on Athena, with data scanned and cost (when `job.engine = "athena"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub athena: Option<AthenaStats>,
+}
+
+/// What the run's Athena queries scanned and cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct AthenaStats {
+    /// Bytes scanned in total.
+    pub bytes_scanned: u64,
+    /// Cost estimate in USD.
+    pub cost_usd: f64,
+    /// Every query.
+    pub queries: Vec<QueryStat>,
+}
+
+impl AthenaStats {
+    fn from_queries(queries: Vec<QueryStat>) -> Self {
+        AthenaStats {
+            bytes_scanned: queries.iter().map(|q| q.bytes_scanned).sum(),
+            cost_usd: queries.iter().map(|q| q.cost_usd).sum(),
+            queries,
+        }
+    }
 }
 
 /// Input totals.
@@ -152,6 +178,22 @@ pub struct RunOverrides {
     pub progress: bool,
 }
 
+/// The run id of a job started at `started_ms`: `<job name>-<UTC start, YYYYMMDDTHHMMSSZ>`.
+pub fn run_id(cfg: &JobConfig, started_ms: i64) -> String {
+    let started_at = chrono::DateTime::from_timestamp_millis(started_ms).unwrap_or_default();
+    format!("{}-{}", cfg.job.name, started_at.format("%Y%m%dT%H%M%SZ"))
+}
+
+/// The span every series of a run covers, `[first baseline midnight, midnight after the last
+/// analysed day)` in epoch ms.
+pub fn series_window(cfg: &JobConfig, range: DayRange) -> (i64, i64) {
+    let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
+    (
+        midnight(range.from - chrono::Days::new(cfg.job.baseline_days as u64)),
+        midnight(range.to + chrono::Days::new(1)),
+    )
+}
+
 /// Run a validated job.
 pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, clock: &dyn Clock) -> Result<RunResult, RunError> {
     let t_all = Instant::now();
@@ -167,17 +209,10 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
     let out_url = ov.out.clone().unwrap_or_else(|| cfg.job.output.clone());
     let started = clock.now_ms();
     let started_at = chrono::DateTime::from_timestamp_millis(started).unwrap_or_default();
-    let run_id = format!("{}-{}", cfg.job.name, started_at.format("%Y%m%dT%H%M%SZ"));
+    let run_id = run_id(cfg, started);
     let baseline_from = range.from - chrono::Days::new(cfg.job.baseline_days as u64);
-    let day0_ms = baseline_from
-        .and_hms_opt(0, 0, 0)
-        .map(|d| d.and_utc().timestamp_millis())
-        .unwrap_or(0);
+    let (day0_ms, end_ms) = series_window(cfg, range);
     let eval_ms = range.from.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
-    let end_ms = (range.to + chrono::Days::new(1))
-        .and_hms_opt(0, 0, 0)
-        .map(|d| d.and_utc().timestamp_millis())
-        .unwrap_or(0);
     tracing::info!(%run_id, from = %range.from, to = %range.to, %baseline_from, %lake, "run starting");
 
     let t = Instant::now();
@@ -185,19 +220,34 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
     let opts = CatalogOptions {
         days: Some((baseline_from.format("%Y%m%d").to_string(), range.to.format("%Y%m%d").to_string())),
         s3: s3.clone(),
+        only_tables: None,
     };
-    let engine = Engine::open(&lake, &opts).await?;
+    // The embedded engine opens the lake (footers of the window's files); Athena needs neither:
+    // its own catalog knows the tables, and reading a month of footers is what it saves.
+    let (engine, athena) = match (cfg.job.engine.as_str(), &cfg.athena) {
+        ("athena", Some(a)) => (None, Some(Athena::connect(a, &s3, &run_id).await.map_err(LakeError::from)?)),
+        _ => (Some(Engine::open(&lake, &opts).await?), None),
+    };
     timings.insert("open_lake".to_string(), t.elapsed().as_millis());
-    let inputs = Inputs {
-        tables: engine.catalog.tables.len(),
-        files: engine.catalog.tables.iter().map(|t| t.files.len()).sum(),
-        rows: engine.catalog.tables.iter().map(|t| t.rows()).sum(),
-        bytes: engine.catalog.tables.iter().map(|t| t.bytes()).sum(),
-    };
+    let inputs = engine
+        .as_ref()
+        .map(|engine| Inputs {
+            tables: engine.catalog.tables.len(),
+            files: engine.catalog.tables.iter().map(|t| t.files.len()).sum(),
+            rows: engine.catalog.tables.iter().map(|t| t.rows()).sum(),
+            bytes: engine.catalog.tables.iter().map(|t| t.bytes()).sum(),
+        })
+        .unwrap_or_default();
+    let skipped_inputs = engine.as_ref().map(|e| e.catalog.skipped.clone()).unwrap_or_default();
     let mut warnings = Vec::new();
-    for s in &engine.catalog.skipped {
+    for s in &skipped_inputs {
         warnings.push(format!("skipped input {}: {}", s.path, s.reason));
     }
+    let runner: &dyn SqlRunner = match (&engine, &athena) {
+        (Some(e), _) => e,
+        (None, Some(a)) => a,
+        (None, None) => return Err(RunError::Lake(LakeError::Config(vec!["job.engine: no engine".into()]))),
+    };
 
     let bar = ov.progress.then(|| {
         let b = indicatif::ProgressBar::new(cfg.series.len() as u64);
@@ -223,7 +273,7 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
             ..Default::default()
         };
         let Some(tpl) = catalog.get(&sc.family) else { continue };
-        if !engine.views.contains(&tpl.view.as_str()) {
+        if engine.as_ref().is_some_and(|e| !e.views.contains(&tpl.view.as_str())) {
             let w = format!("series {key}: the lake has no table for view lakesight.{}; skipped", tpl.view);
             tracing::warn!("{w}");
             warnings.push(w.clone());
@@ -232,7 +282,7 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
             continue;
         }
         let t = Instant::now();
-        let set = build(&engine, Arc::clone(&tpl), sc.bucket, day0_ms, end_ms).await?;
+        let set = build(runner, Arc::clone(&tpl), sc.bucket, day0_ms, end_ms).await?;
         st.build_ms = t.elapsed().as_millis();
         t_series += st.build_ms;
         st.rows = set.rows;
@@ -423,7 +473,8 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
         baseline_from,
         lake,
         inputs,
-        skipped_inputs: engine.catalog.skipped.clone(),
+        skipped_inputs,
+        athena: athena.as_ref().map(|a| AthenaStats::from_queries(a.stats())),
         series: series_stats,
         findings_per_detector: per_det,
         findings_total: findings.len(),

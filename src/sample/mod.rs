@@ -148,7 +148,16 @@ pub struct Task {
     pub account: usize,
     /// Day index from the start.
     pub day: i64,
+    /// Which file of the partition this is (0-based); scenario events go to part 0.
+    pub part: u32,
+    /// How many files the partition is split into (see [`MAX_EVENTS_PER_FILE`]).
+    pub parts: u32,
 }
+
+/// Background events per file at most. A bigger partition is written as several files, as
+/// Security Lake itself does; each file is one task, which bounds the generator's memory (events
+/// are held as JSON until written) and spreads a big day over all cores.
+pub const MAX_EVENTS_PER_FILE: usize = 200_000;
 
 /// Share of `events_per_day` per source.
 fn share(kind: SourceKind) -> f64 {
@@ -186,6 +195,8 @@ pub fn generate(cfg: &SampleLakeConfig) -> Result<SampleLakeSummary, LakeError> 
                             region,
                             account: 0,
                             day,
+                            part: 0,
+                            parts: 1,
                         });
                     }
                     continue;
@@ -197,6 +208,8 @@ pub fn generate(cfg: &SampleLakeConfig) -> Result<SampleLakeSummary, LakeError> 
                         region,
                         account,
                         day,
+                        part: 0,
+                        parts: 1,
                     });
                 }
             }
@@ -208,6 +221,13 @@ pub fn generate(cfg: &SampleLakeConfig) -> Result<SampleLakeSummary, LakeError> 
         plan: &plan,
         day0_ms,
     };
+    let tasks: Vec<Task> = tasks
+        .into_iter()
+        .flat_map(|t| {
+            let parts = ctx.background_count(&t).div_ceil(MAX_EVENTS_PER_FILE).max(1) as u32;
+            (0..parts).map(move |part| Task { part, parts, ..t.clone() })
+        })
+        .collect();
     let results: Vec<Result<(u64, u64), LakeError>> = tasks.par_iter().map(|t| ctx.run_task(t)).collect();
     let mut summary = SampleLakeSummary {
         files: 0,
@@ -291,14 +311,22 @@ impl GenCtx<'_> {
         } else {
             self.world.accounts[t.account].id.clone()
         };
-        let mut rng = world::rng_for(
-            self.cfg.seed,
-            &[t.kind.key_name(), t.version.key_segment(), region, &account_id, &t.day.to_string()],
-        );
-        let n = self.background_count(t);
+        let day = t.day.to_string();
+        let part = t.part.to_string();
+        let mut key = vec![t.kind.key_name(), t.version.key_segment(), region, &account_id, &day];
+        if t.parts > 1 {
+            key.push(&part); // a partition of one file keeps the stream it always had
+        }
+        let mut rng = world::rng_for(self.cfg.seed, &key);
+        // Part 0 takes the remainder so the parts add up to the partition's count.
+        let total = self.background_count(t);
+        let parts = t.parts.max(1) as usize;
+        let n = total / parts + if t.part == 0 { total % parts } else { 0 };
         let day_ms = self.day0_ms + t.day * DAY_MS;
         let mut evs = events::background(self, t, &mut rng, n, day_ms, region);
-        events::inject(self, t, &mut rng, day_ms, region, &mut evs);
+        if t.part == 0 {
+            events::inject(self, t, &mut rng, day_ms, region, &mut evs);
+        }
         if evs.is_empty() {
             return Ok((0, 0));
         }

@@ -27,8 +27,8 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampNanosecondType};
 use serde::{Deserialize, Serialize};
 
-use crate::lake::engine::Engine;
 use crate::lake::LakeError;
+use crate::lake::SqlRunner;
 use crate::sql::{quote_literal, timestamp_literal};
 
 /// Bucket width.
@@ -288,10 +288,17 @@ impl SeriesSet {
 }
 
 /// Run a template over `[start_ms, end_ms)` and build the series set.
-pub async fn build(engine: &Engine, t: Arc<SeriesTemplate>, bucket: Bucket, start_ms: i64, end_ms: i64) -> Result<SeriesSet, SeriesError> {
+pub async fn build(
+    engine: &dyn SqlRunner,
+    t: Arc<SeriesTemplate>,
+    bucket: Bucket,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<SeriesSet, SeriesError> {
     let fam = t.family.clone();
     let sql = render(&t, bucket, start_ms, end_ms);
-    let batches = engine.collect(&sql).await.map_err(|e| SeriesError::Query {
+    let label = format!("{}_{}", t.family, bucket.unit());
+    let batches = engine.run_sql(&label, &sql).await.map_err(|e| SeriesError::Query {
         family: fam.clone(),
         source: e,
     })?;

@@ -1,9 +1,11 @@
 //! One integration-test binary (links once). Modules group the tests by stage.
 
+mod athena;
 mod athena_sql;
 mod bad_input;
 mod cli;
 mod common;
+mod golden;
 mod lake;
 mod s3;
 mod samples;

@@ -194,10 +194,38 @@ async fn every_investigation_sql_lists_exactly_the_events_behind_its_finding() {
     let r = run_demo(out.path()).await;
     assert!(!r.findings.is_empty());
     let e = engine(&demo_like().url()).await;
+    let mut changepoints = 0;
     for f in &r.findings {
         let sql = f
             .investigation_sql
             .replace(&format!("LIMIT {}", lakesight::findings::investigate::LIMIT), "");
+        if f.detector_family == "changepoint" {
+            // Before and after the change, side by side: each regime's events add up to the
+            // series values of its window, and the two windows are as long as each other.
+            let ev: serde_json::Value = serde_json::from_str(&f.evidence).unwrap();
+            let sum = |k: &str| -> f64 { ev[k].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).sum() };
+            assert_eq!(
+                ev["values_before"].as_array().unwrap().len(),
+                ev["values_after"].as_array().unwrap().len()
+            );
+            for regime in ["before", "after"] {
+                let q = format!("SELECT count(*) FROM ({sql}) x WHERE regime = '{regime}'");
+                let got = if f.series_family == "vpc_bytes_out" {
+                    scalar_i64(&e, &q.replace("count(*)", "sum(bytes)")).await as f64
+                } else {
+                    scalar_i64(&e, &q).await as f64
+                };
+                assert_eq!(
+                    got,
+                    sum(&format!("values_{regime}")),
+                    "{}: {regime}: {}",
+                    f.title,
+                    f.investigation_sql
+                );
+            }
+            changepoints += 1;
+            continue;
+        }
         let n = scalar_i64(&e, &format!("SELECT count(*) FROM ({sql}) x")).await;
         // The events in the finding's window add up to the series values there (for outliers that
         // is the observed value itself).
@@ -213,6 +241,7 @@ async fn every_investigation_sql_lists_exactly_the_events_behind_its_finding() {
             assert_eq!(got, f.observed, "{}", f.title);
         }
     }
+    assert!(changepoints > 0, "the demo lake's level shift gives at least one change point");
 }
 
 #[tokio::test]

@@ -1,0 +1,277 @@
+//! The Athena engine against a real server speaking the Athena API (moto on loopback).
+//!
+//! What moto does and does not do (../shared/reference/local-servers.md): it keeps queries and
+//! their state machine (every query is SUCCEEDED at once, zero bytes scanned) but executes no SQL,
+//! so an `UNLOAD` writes nothing. These tests therefore drive lakesight's real cycle — submit,
+//! poll, read the UNLOAD location through `object_store`, clean up — and **the test itself writes
+//! the Parquet Athena would have written**, by running the same series SQL on the embedded engine.
+//! That tests the Athena client path end to end; it is not a test of the SQL on Athena itself.
+//! Faults (FAILED, CANCELLED, a query that never finishes, data scanned for the budget) come from
+//! `tests/servers/fault_proxy.py` between lakesight and moto.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use futures::TryStreamExt;
+use lakesight::lake::athena::AthenaConfig;
+use lakesight::lake::SqlRunner;
+use lakesight::runtime::config::JobConfig;
+use lakesight::runtime::run::{run, run_id, series_window, DayRange, RunOverrides};
+use lakesight::runtime::FixedClock;
+use lakesight::series::{render, SeriesCatalog};
+use lakesight::store::Location;
+use object_store::ObjectStoreExt;
+
+use crate::common::engine;
+use crate::servers::{moto, new_bucket, s3_options};
+use crate::spine::{demo_job, demo_like};
+
+const CLOCK: FixedClock = FixedClock(1_743_400_000_000);
+
+fn day() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2025, 3, 28).unwrap()
+}
+
+fn overrides() -> RunOverrides {
+    RunOverrides {
+        date: Some(day()),
+        ..RunOverrides::default()
+    }
+}
+
+/// The fault proxy in front of moto; killed on drop.
+struct Proxy {
+    child: Child,
+    endpoint: String,
+}
+
+impl Proxy {
+    fn start(args: &[&str]) -> Proxy {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/fault_proxy.py");
+        let upstream = moto().trim_start_matches("http://").to_string();
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--upstream", &upstream])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs the fault proxy");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("fault proxy printed {line:?}"));
+        Proxy {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// What the proxy forwarded or faulted: (X-Amz-Target, fault).
+    fn calls(&self) -> Vec<(String, Option<String>)> {
+        let ep = self.endpoint.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(ep).unwrap();
+        use std::io::{Read, Write};
+        write!(s, "GET /__proxy/calls HTTP/1.1\r\nHost: {ep}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("[]");
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["target"].as_str().unwrap_or("").to_string(),
+                    c["fault"].as_str().map(str::to_string),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The demo job on engine = "athena", talking to `endpoint`, UNLOADing into `bucket`.
+fn athena_job(out: &Path, bucket: &str, endpoint: &str) -> JobConfig {
+    let mut cfg = demo_job(demo_like().path(), out);
+    cfg.job.engine = "athena".into();
+    cfg.s3 = s3_options();
+    cfg.athena = Some(AthenaConfig {
+        workgroup: "primary".into(),
+        output_location: Some(format!("s3://{bucket}/athena-results")),
+        scratch: Some(format!("s3://{bucket}/scratch")),
+        endpoint: Some(endpoint.into()),
+        region: Some("us-east-1".into()),
+        poll_initial_ms: 20,
+        poll_max_ms: 100,
+        max_attempts: 2,
+        ..AthenaConfig::default()
+    });
+    let c = SeriesCatalog::builtin().unwrap();
+    cfg.validate(&c).unwrap();
+    cfg
+}
+
+/// Play Athena's part: for every series of the job, run its SQL on the embedded engine and put the
+/// result where the run's UNLOAD of that series will point.
+async fn write_unload_results(cfg: &JobConfig, bucket: &str) -> usize {
+    let c = SeriesCatalog::builtin().unwrap();
+    let e = engine(&demo_like().url()).await;
+    let id = run_id(cfg, CLOCK.0);
+    let (day0, end) = series_window(cfg, DayRange { from: day(), to: day() });
+    let scratch = Location::open(&format!("s3://{bucket}/scratch/{id}"), &s3_options(), false)
+        .await
+        .unwrap();
+    let mut n = 0;
+    for sc in &cfg.series {
+        let t = c.get(&sc.family).unwrap();
+        let label = format!("{}_{}", sc.family, sc.bucket.unit());
+        let batches = e.run_sql(&label, &render(&t, sc.bucket, day0, end)).await.unwrap();
+        let Some(first) = batches.first() else { continue };
+        let mut buf = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, first.schema(), None).unwrap();
+        for b in &batches {
+            w.write(b).unwrap();
+        }
+        w.close().unwrap();
+        // Athena names UNLOAD files without an extension.
+        scratch
+            .store
+            .put(&scratch.child(&format!("{label}/20250328_000000_00000_abcde_0")), buf.into())
+            .await
+            .unwrap();
+        n += 1;
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
+    let bucket = new_bucket("athena");
+    let out = tempfile::tempdir().unwrap();
+    let cfg = athena_job(out.path(), &bucket, moto());
+    let written = write_unload_results(&cfg, &bucket).await;
+    assert!(written >= 3, "{written}");
+    let c = SeriesCatalog::builtin().unwrap();
+    let got = run(&cfg, &c, &overrides(), &CLOCK).await.unwrap();
+
+    // The same job on the embedded engine is the reference: identical findings.
+    let ref_out = tempfile::tempdir().unwrap();
+    let want = run(&demo_job(demo_like().path(), ref_out.path()), &c, &overrides(), &CLOCK)
+        .await
+        .unwrap();
+    let ids = |r: &lakesight::runtime::run::RunResult| {
+        let mut v: Vec<String> = r.findings.iter().map(|f| f.finding_id.clone()).collect();
+        v.sort();
+        v
+    };
+    assert!(!want.findings.is_empty());
+    assert_eq!(ids(&got), ids(&want));
+
+    // One UNLOAD per series, all SUCCEEDED, in the manifest with bytes scanned and cost.
+    let a = got.manifest.athena.as_ref().expect("manifest has the Athena queries");
+    assert_eq!(a.queries.len(), cfg.series.len());
+    assert!(a.queries.iter().all(|q| q.state == "SUCCEEDED" && !q.query_execution_id.is_empty()));
+    assert_eq!(
+        a.queries.iter().map(|q| q.rows).sum::<u64>() as usize,
+        got.manifest.series.values().map(|s| s.rows).sum::<usize>()
+    );
+    assert_eq!(got.manifest.inputs.files, 0, "Athena mode reads no footers");
+
+    // Athena (moto) saw the UNLOAD statements in the workgroup.
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto())
+        .region(aws_config::Region::new("us-east-1"))
+        .load()
+        .await;
+    let client = aws_sdk_athena::Client::new(&conf);
+    let listed = client.list_query_executions().work_group("primary").send().await.unwrap();
+    let ids_seen: Vec<String> = listed.query_execution_ids().to_vec();
+    let mut unloads = 0;
+    for q in &a.queries {
+        assert!(ids_seen.contains(&q.query_execution_id), "{} not listed", q.query_execution_id);
+        let qe = client
+            .get_query_execution()
+            .query_execution_id(&q.query_execution_id)
+            .send()
+            .await
+            .unwrap();
+        let text = qe.query_execution().and_then(|e| e.query()).unwrap_or_default().to_string();
+        assert!(text.starts_with("UNLOAD ("), "{text}");
+        assert!(
+            text.contains(&format!("TO 's3://{bucket}/scratch/")) && text.contains("format = 'PARQUET'"),
+            "{text}"
+        );
+        assert!(text.contains("FROM lakesight."), "{text}");
+        unloads += 1;
+    }
+    assert_eq!(unloads, cfg.series.len());
+
+    // Scratch is empty after the run.
+    let scratch = Location::open(&format!("s3://{bucket}/scratch"), &s3_options(), false)
+        .await
+        .unwrap();
+    let left: Vec<_> = scratch.store.list(Some(&scratch.prefix)).try_collect().await.unwrap();
+    assert!(
+        left.is_empty(),
+        "scratch left behind: {:?}",
+        left.iter().map(|o| o.location.to_string()).collect::<Vec<_>>()
+    );
+}
+
+/// Runs the job through the proxy and returns the error text; checks nothing was published.
+async fn failing_run(proxy: &Proxy, tweak: impl FnOnce(&mut AthenaConfig)) -> String {
+    let bucket = new_bucket("athena-fault");
+    let out = tempfile::tempdir().unwrap();
+    let mut cfg = athena_job(out.path(), &bucket, &proxy.endpoint);
+    tweak(cfg.athena.as_mut().unwrap());
+    let c = SeriesCatalog::builtin().unwrap();
+    let e = run(&cfg, &c, &overrides(), &CLOCK).await.unwrap_err().to_string();
+    // Nothing a reader would see: no findings, no manifest.
+    assert!(!out.path().join("manifest.json").exists(), "{e}");
+    assert!(!out.path().join("findings").exists(), "{e}");
+    e
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_or_cancelled_athena_query_fails_the_run_naming_the_query() {
+    for state in ["FAILED", "CANCELLED"] {
+        let proxy = Proxy::start(&["--athena-state", state]);
+        let e = failing_run(&proxy, |_| {}).await;
+        let first = demo_job(demo_like().path(), Path::new("/x")).series[0].clone();
+        let label = format!("{}_{}", first.family, first.bucket.unit());
+        assert!(
+            e.contains(state) && e.contains(&label) && e.contains("injected by lakesight's fault proxy"),
+            "{e}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_athena_query_past_its_time_out_is_stopped() {
+    let proxy = Proxy::start(&["--athena-state", "RUNNING"]);
+    let e = failing_run(&proxy, |a| a.timeout_secs = 1).await;
+    assert!(e.contains("did not finish within 1 s") && e.contains("stopped"), "{e}");
+    let calls = proxy.calls();
+    assert!(calls.iter().any(|(t, _)| t.ends_with("StopQueryExecution")), "{calls:?}");
+    let polls = calls.iter().filter(|(t, _)| t.ends_with("GetQueryExecution")).count();
+    // Back-off from 20 ms doubling to 100 ms over one second: a handful of polls, not hundreds.
+    assert!((3..=30).contains(&polls), "{polls} polls");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scan_budget_stops_the_run_before_it_is_exceeded() {
+    // Every query reports 4 GB scanned; the budget is 10 GB: two queries run (8 GB), the third
+    // could take the run to 12 GB and is not started.
+    let proxy = Proxy::start(&["--athena-scanned", "4000000000"]);
+    let e = failing_run(&proxy, |a| a.max_bytes_scanned = Some(10_000_000_000)).await;
+    assert!(e.contains("budget") && e.contains("8000000000 bytes scanned so far"), "{e}");
+    let starts = proxy.calls().iter().filter(|(t, _)| t.ends_with("StartQueryExecution")).count();
+    assert_eq!(starts, 2);
+}

@@ -1,0 +1,36 @@
+//! Golden files for generated SQL: a change to what analysts paste into Athena shows up as a diff
+//! of `tests/golden/*.sql` in review. `LAKESIGHT_UPDATE_GOLDEN=1 cargo test golden` rewrites them.
+
+use std::path::PathBuf;
+
+use lakesight::findings::investigate;
+use lakesight::series::{Series, SeriesCatalog};
+
+fn check(name: &str, got: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var_os("LAKESIGHT_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, got).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (LAKESIGHT_UPDATE_GOLDEN=1 writes it)", path.display()));
+    assert_eq!(got, want, "{} differs from the generated SQL", path.display());
+}
+
+const DAY: i64 = 86_400_000;
+const MAR_20_2025: i64 = 1_742_428_800_000;
+
+#[test]
+fn investigation_sql_of_an_outlier_and_of_a_change_point() {
+    let c = SeriesCatalog::builtin().unwrap();
+    let t = c.get("api_calls").unwrap();
+    // A hostile principal name stays one literal.
+    let s = Series {
+        key: vec![Some("111122223333".into()), Some("arn:aws:iam::1:user/o'brien".into()), None],
+        start_ms: 0,
+        values: vec![],
+    };
+    check("investigate_outlier.sql", &investigate::sql(&t, &s, MAR_20_2025, MAR_20_2025 + DAY));
+    check(
+        "investigate_changepoint.sql",
+        &investigate::regimes_sql(&t, &s, MAR_20_2025 - 7 * DAY, MAR_20_2025, MAR_20_2025 + 7 * DAY),
+    );
+}
