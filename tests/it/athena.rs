@@ -9,9 +9,7 @@
 //! Faults (FAILED, CANCELLED, a query that never finishes, data scanned for the budget) come from
 //! `tests/servers/fault_proxy.py` between lakesight and moto.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
 use futures::TryStreamExt;
 use lakesight::lake::athena::AthenaConfig;
@@ -24,7 +22,7 @@ use lakesight::store::Location;
 use object_store::ObjectStoreExt;
 
 use crate::common::engine;
-use crate::servers::{moto, new_bucket, s3_options};
+use crate::servers::{moto, new_bucket, s3_options, Proxy};
 use crate::spine::{demo_job, demo_like};
 
 const CLOCK: FixedClock = FixedClock(1_743_400_000_000);
@@ -37,63 +35,6 @@ fn overrides() -> RunOverrides {
     RunOverrides {
         date: Some(day()),
         ..RunOverrides::default()
-    }
-}
-
-/// The fault proxy in front of moto; killed on drop.
-struct Proxy {
-    child: Child,
-    endpoint: String,
-}
-
-impl Proxy {
-    fn start(args: &[&str]) -> Proxy {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/fault_proxy.py");
-        let upstream = moto().trim_start_matches("http://").to_string();
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--upstream", &upstream])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs the fault proxy");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("fault proxy printed {line:?}"));
-        Proxy {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    /// What the proxy forwarded or faulted: (X-Amz-Target, fault).
-    fn calls(&self) -> Vec<(String, Option<String>)> {
-        let ep = self.endpoint.trim_start_matches("http://");
-        let mut s = std::net::TcpStream::connect(ep).unwrap();
-        use std::io::{Read, Write};
-        write!(s, "GET /__proxy/calls HTTP/1.1\r\nHost: {ep}\r\nConnection: close\r\n\r\n").unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("[]");
-        let v: serde_json::Value = serde_json::from_str(body).unwrap();
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|c| {
-                (
-                    c["target"].as_str().unwrap_or("").to_string(),
-                    c["fault"].as_str().map(str::to_string),
-                )
-            })
-            .collect()
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -12,7 +12,7 @@ use lakesight::store::{Location, S3Options};
 use object_store::ObjectStoreExt;
 
 use crate::common::{engine, mixed_lake, scalar_i64};
-use crate::servers::{new_bucket, s3_options, upload_dir};
+use crate::servers::{new_bucket, s3_options, upload_dir, Proxy};
 use crate::spine::demo_like;
 
 async fn s3_engine(url: &str) -> Engine {
@@ -177,4 +177,36 @@ async fn a_missing_bucket_or_a_dead_server_is_a_clear_error() {
         e.contains("s3://lake/x") && e.contains(&format!("127.0.0.1:{port}")) && e.contains("retries"),
         "{e}"
     );
+}
+
+/// Throttling (503 SlowDown) and connections reset mid-download, injected by the fault proxy
+/// between lakesight and the S3 server, are retried: the lake reads as if nothing had happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_connection_resets_are_retried() {
+    let f = mixed_lake();
+    let bucket = new_bucket("faults");
+    let url = format!("s3://{bucket}/lake");
+    upload_dir(f.path(), &url).await;
+    let proxy = Proxy::start(&["--s3-503", "3", "--reset", "2"]);
+    let opts = S3Options {
+        endpoint: Some(proxy.endpoint.clone()),
+        max_retries: Some(5),
+        ..s3_options()
+    };
+    let remote = Engine::open(
+        &url,
+        &CatalogOptions {
+            s3: opts,
+            ..CatalogOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(remote.catalog.skipped.is_empty(), "{:?}", remote.catalog.skipped);
+    let local = engine(&f.url()).await;
+    let sql = "SELECT count(*) FROM lakesight.api_activity";
+    assert_eq!(scalar_i64(&remote, sql).await, scalar_i64(&local, sql).await);
+    let faults: Vec<String> = proxy.calls().into_iter().filter_map(|(_, f)| f).collect();
+    assert_eq!(faults.iter().filter(|f| *f == "503").count(), 3, "{faults:?}");
+    assert_eq!(faults.iter().filter(|f| *f == "reset").count(), 2, "{faults:?}");
 }

@@ -99,3 +99,63 @@ pub async fn upload_dir(dir: &std::path::Path, url: &str) -> usize {
     }
     n
 }
+
+/// The fault proxy in front of moto; killed on drop.
+pub struct Proxy {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT` of the proxy.
+    pub endpoint: String,
+}
+
+impl Proxy {
+    /// Start it with fault arguments (see the script).
+    pub fn start(args: &[&str]) -> Proxy {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/fault_proxy.py");
+        let upstream = moto().trim_start_matches("http://").to_string();
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .args(["--upstream", &upstream])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("python3 runs the fault proxy");
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("fault proxy printed {line:?}"));
+        Proxy {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// What the proxy forwarded or faulted: (X-Amz-Target, fault).
+    pub fn calls(&self) -> Vec<(String, Option<String>)> {
+        let ep = self.endpoint.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(ep).unwrap();
+        use std::io::{Read, Write};
+        write!(s, "GET /__proxy/calls HTTP/1.1\r\nHost: {ep}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("[]");
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["target"].as_str().unwrap_or("").to_string(),
+                    c["fault"].as_str().map(str::to_string),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -101,7 +101,7 @@ def main():
                     qe["Statistics"] = dict(qe.get("Statistics", {}), DataScannedInBytes=args.athena_scanned)
                     fault = (fault or "") + f" scanned={args.athena_scanned}"
                 data = json.dumps(doc).encode()
-            if is_s3 and self.command == "GET" and status == 200 and len(data) > 1 and "?" not in self.path and self.take("reset", args.reset):
+            if is_s3 and self.command == "GET" and status in (200, 206) and len(data) > 1 and "?" not in self.path and self.take("reset", args.reset):
                 self.record(target, "reset")
                 self.send_response(status)
                 for k, v in out_headers:
