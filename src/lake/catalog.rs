@@ -12,11 +12,12 @@
 //! [`Catalog::skipped`]; every good file is still read. Unknown versions and folders are skipped the
 //! same way. Files whose name starts with `.` or `_` are writers' temporaries and are ignored.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::datatypes::{Schema, SchemaRef};
 use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as ObjPath;
 use object_store::{ObjectMeta, ObjectStore};
 use parquet::arrow::async_reader::ParquetObjectReader;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
@@ -68,6 +69,10 @@ pub struct LakeTable {
     pub files: Vec<LakeFile>,
     /// Merged file schema (without partition columns).
     pub schema: SchemaRef,
+    /// Some file carries Parquet field ids (Iceberg writers write them). DataFusion 54's
+    /// row-filter pushdown returns wrong rows for predicates on nested fields of such files
+    /// (`actor.user.uid IS NULL` matched every row), so their scans do not push filters down.
+    pub field_ids: bool,
 }
 
 impl LakeTable {
@@ -140,6 +145,9 @@ pub struct Catalog {
     pub skipped: Vec<Skipped>,
     /// Objects that are not data (labels, manifests, temporaries) and were ignored.
     pub ignored: usize,
+    /// Data files in Iceberg table folders that the current snapshot does not list (left behind by
+    /// compaction or a failed write): never read.
+    pub not_in_snapshot: usize,
 }
 
 /// A parsed data key.
@@ -269,8 +277,77 @@ impl Catalog {
         let mut ignored = 0usize;
         let mut groups: BTreeMap<(String, String, bool, Option<SourceVersion>), Vec<(ObjectMeta, KeyInfo)>> = BTreeMap::new();
         let prefix_parts = location.prefix.parts().count();
+        let rel_parts = |m: &ObjectMeta| -> Vec<String> { m.location.parts().skip(prefix_parts).map(|p| p.as_ref().to_string()).collect() };
+
+        // Iceberg tables (native v2 sources): `aws/<SOURCE>/<x.y>/metadata/*.metadata.json`. Every
+        // object under such a table's folder belongs to the table: only the files its current
+        // snapshot lists are read, whatever else lies there.
+        let mut iceberg: BTreeMap<(String, String), Vec<ObjectMeta>> = BTreeMap::new();
+        for m in &listed {
+            let p = rel_parts(m);
+            if p.len() == 5 && p[0] == "aws" && p[3] == "metadata" && p[4].ends_with(".metadata.json") {
+                iceberg.entry((p[1].clone(), p[2].clone())).or_default().push(m.clone());
+            }
+        }
+        let mut iceberg_files: HashMap<ObjPath, String> = HashMap::new();
+        let mut not_in_snapshot = 0usize;
+        for ((source, ver), metas) in &iceberg {
+            let rel = format!("aws/{source}/{ver}");
+            let root = location.child(&rel);
+            let Some(newest) = super::iceberg::newest_metadata(metas) else {
+                continue;
+            };
+            let version = SourceVersion::from_key_segment(ver);
+            if version.is_none() || !valid_name(source) {
+                let reason = format!("unknown source or version folder {rel}");
+                tracing::warn!(path = %newest.location, %reason, "skipping Iceberg table");
+                skipped.push(Skipped {
+                    path: newest.location.to_string(),
+                    reason,
+                });
+                continue;
+            }
+            match super::iceberg::plan(location.store.clone(), &location.store_url, &rel, &root, newest, opts.days.as_ref()).await {
+                Ok(snap) => {
+                    tracing::debug!(table = %rel, snapshot = ?snap.snapshot_id, files = snap.files.len(), "Iceberg snapshot planned");
+                    for f in snap.files {
+                        iceberg_files.insert(
+                            f.meta.location.clone(),
+                            format!("snapshot {} of {}", snap.snapshot_id.unwrap_or_default(), snap.metadata_location),
+                        );
+                        groups.entry((f.region.clone(), source.clone(), false, version)).or_default().push((
+                            f.meta,
+                            KeyInfo {
+                                source_name: source.clone(),
+                                custom: false,
+                                version,
+                                region: f.region,
+                                account: f.account,
+                                event_day: f.event_day,
+                            },
+                        ));
+                    }
+                }
+                Err(reason) => {
+                    tracing::warn!(path = %newest.location, %reason, "skipping Iceberg table");
+                    skipped.push(Skipped {
+                        path: newest.location.to_string(),
+                        reason,
+                    });
+                }
+            }
+        }
         for meta in listed {
-            let parts: Vec<String> = meta.location.parts().skip(prefix_parts).map(|p| p.as_ref().to_string()).collect();
+            let parts = rel_parts(&meta);
+            if parts.len() > 3 && parts[0] == "aws" && iceberg.contains_key(&(parts[1].clone(), parts[2].clone())) {
+                // Metadata, live data (planned above) or files the snapshot does not list.
+                if parts[3] == "data" && !iceberg_files.contains_key(&meta.location) && meta.location.as_ref().ends_with(".parquet") {
+                    not_in_snapshot += 1;
+                    tracing::debug!(path = %meta.location, "not in the Iceberg snapshot; not read");
+                }
+                ignored += 1;
+                continue;
+            }
             let refs: Vec<&str> = parts.iter().map(|s| s.as_str()).collect();
             match parse_key(&refs) {
                 Ok(Some(k)) => {
@@ -316,10 +393,18 @@ impl Catalog {
             let mut footers = footers;
             footers.sort_by(|a, b| a.0.location.cmp(&b.0.location));
             let mut schema: Option<Schema> = None;
+            let mut field_ids = false;
             let mut good = Vec::new();
             for (meta, k, r) in footers {
                 match r {
                     Err(reason) => {
+                        let reason = match iceberg_files.get(&meta.location) {
+                            Some(snap) if reason.contains("not found") || reason.contains("No such file") => {
+                                format!("listed in Iceberg {snap} but missing: {reason}")
+                            }
+                            Some(snap) => format!("listed in Iceberg {snap}: {reason}"),
+                            None => reason,
+                        };
                         tracing::warn!(path = %meta.location, %reason, "skipping unreadable Parquet file");
                         skipped.push(Skipped {
                             path: meta.location.to_string(),
@@ -327,6 +412,7 @@ impl Catalog {
                         });
                     }
                     Ok((file_schema, rows)) => {
+                        field_ids |= has_field_ids(file_schema.fields());
                         let file_schema = without_columns(&normalise_schema(&file_schema), &PARTITION_COLUMNS);
                         let merged = match &schema {
                             None => Ok(file_schema),
@@ -371,14 +457,22 @@ impl Catalog {
                 region,
                 files: good,
                 schema: Arc::new(schema),
+                field_ids,
             });
         }
         tables.sort_by(|a, b| a.glue_name.cmp(&b.glue_name));
+        if not_in_snapshot > 0 {
+            tracing::info!(
+                files = not_in_snapshot,
+                "data files in Iceberg table folders that no current snapshot lists were not read"
+            );
+        }
         Ok(Catalog {
             location,
             tables,
             skipped,
             ignored,
+            not_in_snapshot,
         })
     }
 
@@ -386,6 +480,22 @@ impl Catalog {
     pub fn table(&self, glue_name: &str) -> Option<&LakeTable> {
         self.tables.iter().find(|t| t.glue_name == glue_name)
     }
+}
+
+/// True when any field, at any depth, carries a Parquet field id.
+fn has_field_ids(fields: &arrow::datatypes::Fields) -> bool {
+    use arrow::datatypes::DataType;
+    fields.iter().any(|f| {
+        f.metadata().contains_key("PARQUET:field_id")
+            || match f.data_type() {
+                DataType::Struct(fs) => has_field_ids(fs),
+                DataType::List(c) | DataType::LargeList(c) | DataType::Map(c, _) => {
+                    c.metadata().contains_key("PARQUET:field_id")
+                        || has_field_ids(&arrow::datatypes::Fields::from(vec![c.as_ref().clone()]))
+                }
+                _ => false,
+            }
+    })
 }
 
 /// A custom source is treated as Authentication when it carries `user` and `status_id` columns.

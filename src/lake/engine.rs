@@ -17,6 +17,12 @@ use super::table::LakeTableProvider;
 use super::views::{view_sql, Dialect, VIEWS};
 use super::{trino, LakeError, Result};
 
+/// Whether lake scans push filters into the Parquet decoder (`LAKESIGHT_PUSHDOWN_FILTERS=false`
+/// turns it off). Tables whose files carry Parquet field ids never do: see `LakeTable::field_ids`.
+pub fn pushdown_filters_enabled() -> bool {
+    std::env::var("LAKESIGHT_PUSHDOWN_FILTERS").map_or(true, |v| v != "false")
+}
+
 /// The session settings lakesight runs with (see `../shared/reference/performance.md`):
 /// partitions = cores, leaf-level struct projection left on, and filter pushdown into the Parquet
 /// decoder (with filter reordering) ON. The reference measured pushdown slower for a filter on the
@@ -29,8 +35,10 @@ pub fn session_config() -> SessionConfig {
         .with_information_schema(true)
         .with_default_catalog_and_schema("datafusion", "public");
     let opts = cfg.options_mut();
-    opts.execution.parquet.pushdown_filters = std::env::var("LAKESIGHT_PUSHDOWN_FILTERS").map_or(true, |v| v != "false");
-    opts.execution.parquet.reorder_filters = opts.execution.parquet.pushdown_filters;
+    // Off at the session level: DataFusion ORs the session's and the scan's setting, and the lake
+    // tables decide per table (see `LakeTable::field_ids` and [`pushdown_filters_enabled`]).
+    opts.execution.parquet.pushdown_filters = false;
+    opts.execution.parquet.reorder_filters = false;
     opts.execution.parquet.pruning = true;
     cfg
 }

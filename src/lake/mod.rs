@@ -17,6 +17,7 @@ pub mod athena;
 pub mod catalog;
 pub mod describe;
 pub mod engine;
+pub mod iceberg;
 pub mod ocsf;
 pub mod schema;
 pub mod table;

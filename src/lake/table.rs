@@ -38,6 +38,7 @@ pub struct LakeTableProvider {
     file_schema: SchemaRef,
     schema: SchemaRef,
     store_url: ObjectStoreUrl,
+    field_ids: bool,
 }
 
 impl LakeTableProvider {
@@ -52,6 +53,7 @@ impl LakeTableProvider {
             file_schema: t.schema.clone(),
             schema: Arc::new(Schema::new(fields)),
             store_url: ObjectStoreUrl::parse(store_url)?,
+            field_ids: t.field_ids,
         })
     }
 
@@ -257,7 +259,12 @@ impl TableProvider for LakeTableProvider {
                 ScalarValue::Utf8(Some(f.event_day.clone())),
             ]));
         }
-        let format = ParquetFormat::default().with_options(state.table_options().parquet.clone());
+        let mut options = state.table_options().parquet.clone();
+        // See `LakeTable::field_ids`: wrong rows with nested-field predicates pushed down.
+        let pushdown = super::engine::pushdown_filters_enabled() && !self.field_ids;
+        options.global.pushdown_filters = pushdown;
+        options.global.reorder_filters = pushdown;
+        let format = ParquetFormat::default().with_options(options);
         let source = format.file_source(TableSchema::new(self.file_schema.clone(), Self::partition_fields()));
         let conf = FileScanConfigBuilder::new(self.store_url.clone(), source)
             .with_file_groups(groups.into_iter().map(|g| FileGroup::new(g.1)).collect())

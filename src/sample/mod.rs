@@ -8,9 +8,11 @@
 //!
 //! Events are built as JSON objects and decoded into Arrow with the table's schema
 //! ([`crate::lake::ocsf`]) in strict mode, so a generator field that the schema lacks is an error,
-//! not a silently dropped column. Version 2 native sources are written as Hive-style Parquet here;
-//! a real lake stores them as Iceberg (see the real-lake issue) — [`write_file`] is the one place
-//! that would change.
+//! not a silently dropped column. Version 2 native sources are Apache Iceberg tables, as in a real
+//! lake: data files under `aws/<SOURCE>/2.0/data/time_dt_day=…/region=…/accountid=…/` (Iceberg
+//! types: microsecond `timestamptz`, Parquet field ids), then one table per source committed with
+//! the `iceberg` crate (partitioned on `day(time_dt)`, `region`, `accountid`). Version 1 and the
+//! `ext/` source stay Hive-style Parquet.
 
 pub mod events;
 pub mod scenarios;
@@ -228,20 +230,29 @@ pub fn generate(cfg: &SampleLakeConfig) -> Result<SampleLakeSummary, LakeError> 
             (0..parts).map(move |part| Task { part, parts, ..t.clone() })
         })
         .collect();
-    let results: Vec<Result<(u64, u64), LakeError>> = tasks.par_iter().map(|t| ctx.run_task(t)).collect();
+    let results: Vec<Result<Written, LakeError>> = tasks.par_iter().map(|t| ctx.run_task(t)).collect();
     let mut summary = SampleLakeSummary {
         files: 0,
         events: 0,
         bytes: 0,
         labels: cfg.out.join("labels.json"),
     };
+    let mut iceberg_files: std::collections::BTreeMap<&'static str, (SourceKind, Vec<crate::lake::iceberg::WrittenFile>)> =
+        std::collections::BTreeMap::new();
     for r in results {
-        let (n, b) = r?;
-        if n > 0 {
+        let w = r?;
+        if w.rows > 0 {
             summary.files += 1;
-            summary.events += n;
-            summary.bytes += b;
+            summary.events += w.rows;
+            summary.bytes += w.bytes;
         }
+        if let Some((kind, f)) = w.iceberg {
+            iceberg_files.entry(kind.key_name()).or_insert_with(|| (kind, Vec::new())).1.push(f);
+        }
+    }
+    // Version 2 native sources become Iceberg tables, one per source, as in Security Lake.
+    for (kind, files) in iceberg_files.into_values() {
+        write_iceberg_table(&cfg.out, kind, files)?;
     }
     let last = cfg.start + chrono::Days::new(cfg.days as u64 - 1);
     let labels = Labels {
@@ -304,7 +315,7 @@ impl GenCtx<'_> {
         (self.cfg.events_per_day as f64 / 100_000.0).clamp(1.0, 50.0)
     }
 
-    fn run_task(&self, t: &Task) -> Result<(u64, u64), LakeError> {
+    fn run_task(&self, t: &Task) -> Result<Written, LakeError> {
         let region = &self.cfg.regions[t.region];
         let account_id = if t.kind == SourceKind::ExtAuthentication {
             "external".to_string()
@@ -328,12 +339,20 @@ impl GenCtx<'_> {
             events::inject(self, t, &mut rng, day_ms, region, &mut evs);
         }
         if evs.is_empty() {
-            return Ok((0, 0));
+            return Ok(Written::default());
         }
         evs.sort_by_key(|(time, _)| *time);
         let schema = Arc::new(arrow_schema(t.kind, t.version)?);
         let date = (self.cfg.start + chrono::Days::new(t.day as u64)).format("%Y%m%d").to_string();
+        // Version 2 native sources are Iceberg tables: data under `data/<partition path>/`.
+        let v2_native = t.version == SourceVersion::V2 && t.kind != SourceKind::ExtAuthentication;
+        let day = self.cfg.start + chrono::Days::new(t.day as u64);
         let dir = match t.kind {
+            _ if v2_native => self.cfg.out.join(format!(
+                "aws/{}/2.0/data/time_dt_day={}/region={region}/accountid={account_id}",
+                t.kind.key_name(),
+                day.format("%Y-%m-%d")
+            )),
             SourceKind::ExtAuthentication => self.cfg.out.join(format!(
                 "ext/{}/region={region}/accountId={account_id}/eventDay={date}",
                 t.kind.key_name()
@@ -353,7 +372,6 @@ impl GenCtx<'_> {
             }
         );
         // Version 2 files carry `accountid` and `region` as data columns (Iceberg partitions on them).
-        let v2_native = t.version == SourceVersion::V2 && t.kind != SourceKind::ExtAuthentication;
         let rows: Vec<serde_json::Value> = evs
             .into_iter()
             .map(|(_, mut v)| {
@@ -365,13 +383,84 @@ impl GenCtx<'_> {
             })
             .collect();
         let n_rows = rows.len() as u64;
-        let bytes = write_file(&dir.join(name), schema, &rows, self.cfg.codec)?;
-        Ok((n_rows, bytes))
+        let path = dir.join(name);
+        let target = if v2_native {
+            Some(Arc::new(
+                crate::lake::iceberg::iceberg_arrow_schema(&schema).map_err(LakeError::Schema)?.0,
+            ))
+        } else {
+            None
+        };
+        let bytes = write_file_as(&path, schema, target, &rows, self.cfg.codec)?;
+        let iceberg = v2_native.then(|| {
+            (
+                t.kind,
+                crate::lake::iceberg::WrittenFile {
+                    url: format!("file://{}", path.display()),
+                    size: bytes,
+                    rows: n_rows,
+                    day,
+                    region: region.clone(),
+                    account: account_id.clone(),
+                },
+            )
+        });
+        Ok(Written {
+            rows: n_rows,
+            bytes,
+            iceberg,
+        })
     }
+}
+
+/// What one task wrote.
+#[derive(Debug, Default)]
+struct Written {
+    rows: u64,
+    bytes: u64,
+    /// A data file of a v2 native source, for its Iceberg table.
+    iceberg: Option<(SourceKind, crate::lake::iceberg::WrittenFile)>,
+}
+
+/// Create the Iceberg table of `kind` under `out/aws/<SOURCE>/2.0` with `files` as its first
+/// snapshot. The `iceberg` crate is async; the generator is not (and may be called from inside a
+/// runtime), so this runs on a runtime of its own, on a thread of its own.
+fn write_iceberg_table(out: &Path, kind: SourceKind, files: Vec<crate::lake::iceberg::WrittenFile>) -> Result<(), LakeError> {
+    let rel = format!("aws/{}/2.0", kind.key_name());
+    let dir = out.join(&rel);
+    let canon = std::fs::canonicalize(&dir).map_err(|e| LakeError::io(&dir, e))?;
+    let root = object_store::path::Path::from_absolute_path(&canon).map_err(|e| LakeError::Schema(e.to_string()))?;
+    let url = format!("file://{}", canon.display());
+    let (_, ice_schema) = crate::lake::iceberg::iceberg_arrow_schema(&arrow_schema(kind, SourceVersion::V2)?).map_err(LakeError::Schema)?;
+    let store: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::local::LocalFileSystem::new());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| LakeError::io(&dir, e))?;
+            rt.block_on(crate::lake::iceberg::create_table(store, &root, &rel, &url, ice_schema, &files))
+                .map_err(LakeError::Schema)
+        })
+        .join()
+        .unwrap_or_else(|_| Err(LakeError::Schema(format!("writing the Iceberg table {url} panicked"))))
+    })
 }
 
 /// Decode JSON rows with `schema` (strict) and write one Parquet file atomically (temp + rename).
 pub fn write_file(path: &Path, schema: Arc<Schema>, rows: &[serde_json::Value], codec: Codec) -> Result<u64, LakeError> {
+    write_file_as(path, schema, None, rows, codec)
+}
+
+/// [`write_file`], casting each batch to `target` first when given (Iceberg's microsecond
+/// timestamps and field ids for v2 native sources).
+pub fn write_file_as(
+    path: &Path,
+    schema: Arc<Schema>,
+    target: Option<Arc<Schema>>,
+    rows: &[serde_json::Value],
+    codec: Codec,
+) -> Result<u64, LakeError> {
     let parent = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| LakeError::io(parent, e))?;
     let props = WriterProperties::builder()
@@ -384,7 +473,8 @@ pub fn write_file(path: &Path, schema: Arc<Schema>, rows: &[serde_json::Value], 
         .build();
     let tmp = parent.join(format!(".tmp-{}", path.file_name().and_then(|s| s.to_str()).unwrap_or("x")));
     let file = std::fs::File::create(&tmp).map_err(|e| LakeError::io(&tmp, e))?;
-    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+    let out_schema = target.clone().unwrap_or_else(|| schema.clone());
+    let mut writer = ArrowWriter::try_new(file, out_schema.clone(), Some(props))?;
     for chunk in rows.chunks(65_536) {
         let mut decoder = ReaderBuilder::new(schema.clone())
             .with_strict_mode(true)
@@ -393,12 +483,27 @@ pub fn write_file(path: &Path, schema: Arc<Schema>, rows: &[serde_json::Value], 
         decoder.serialize(chunk)?;
         let batch: Option<RecordBatch> = decoder.flush()?;
         if let Some(b) = batch {
+            let b = match &target {
+                Some(t) => cast_batch(&b, t)?,
+                None => b,
+            };
             writer.write(&b)?;
         }
     }
     writer.close()?;
     std::fs::rename(&tmp, path).map_err(|e| LakeError::io(path, e))?;
     Ok(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
+}
+
+/// Cast every column of `b` to the type of the same column in `target` (names and order match).
+fn cast_batch(b: &RecordBatch, target: &Arc<Schema>) -> Result<RecordBatch, LakeError> {
+    let cols = b
+        .columns()
+        .iter()
+        .zip(target.fields())
+        .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(target.clone(), cols)?)
 }
 
 /// Write a small file atomically.

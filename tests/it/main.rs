@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod common;
 mod golden;
+mod iceberg;
 mod lake;
 mod s3;
 mod samples;
