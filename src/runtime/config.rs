@@ -36,6 +36,9 @@ pub struct JobConfig {
     /// Athena settings, used when `job.engine = "athena"` (and for registering the findings table).
     #[serde(default)]
     pub athena: Option<crate::lake::athena::AthenaConfig>,
+    /// Register the findings table (database and name from `[output]`) in this Glue catalog.
+    #[serde(default)]
+    pub glue: Option<crate::sink::glue::GlueConfig>,
 }
 
 /// The `[job]` table.
@@ -252,6 +255,9 @@ impl JobConfig {
         }
         if let Some(a) = &self.athena {
             errs.extend(a.validate());
+        }
+        if let Some(g) = &self.glue {
+            errs.extend(g.validate());
         }
         if self.job.date.is_some() && (self.job.from.is_some() || self.job.to.is_some()) {
             errs.push("job.date: give either date or from/to, not both".into());

@@ -35,6 +35,9 @@ pub enum RunError {
     /// No date given.
     #[error("no date to analyse: give --date, --from/--to, or job.date / job.from+job.to")]
     NoDate,
+    /// The findings table could not be registered in Glue.
+    #[error("{0}")]
+    Register(String),
 }
 
 /// The days a run analyses.
@@ -114,6 +117,9 @@ pub struct Manifest {
     /// Queries run on Athena, with data scanned and cost (when `job.engine = "athena"`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub athena: Option<AthenaStats>,
+    /// The findings table's registration in Glue (when `[glue]` is set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub glue: Option<crate::sink::glue::Registration>,
 }
 
 /// What the run's Athena queries scanned and cost.
@@ -399,6 +405,23 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
         v.dedup();
         v
     };
+    // Register (or update) the findings table before any finding is written: a failure here
+    // leaves readers with nothing new.
+    let glue = match &cfg.glue {
+        Some(g) => Some(
+            crate::sink::glue::register_findings_table(
+                g,
+                s3.region.as_deref(),
+                &cfg.output.database,
+                &cfg.output.table,
+                &out.url_of(""),
+                &detectors,
+            )
+            .await
+            .map_err(|e| RunError::Register(e.to_string()))?,
+        ),
+        None => None,
+    };
     let mut outputs = Vec::new();
     // Plots first, so the findings rows can link them. Highest scores first when capped.
     let mut order: Vec<usize> = (0..findings.len())
@@ -475,6 +498,7 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
         inputs,
         skipped_inputs,
         athena: athena.as_ref().map(|a| AthenaStats::from_queries(a.stats())),
+        glue,
         series: series_stats,
         findings_per_detector: per_det,
         findings_total: findings.len(),

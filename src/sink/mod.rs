@@ -7,6 +7,7 @@
 //! replaces its findings and never duplicates them. A partition the run analysed but where nothing
 //! was found gets an empty file, which records "analysed, nothing found".
 
+pub mod glue;
 pub mod plot;
 pub mod report;
 

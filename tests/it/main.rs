@@ -5,6 +5,7 @@ mod athena_sql;
 mod bad_input;
 mod cli;
 mod common;
+mod glue;
 mod golden;
 mod iceberg;
 mod lake;

@@ -210,3 +210,65 @@ async fn throttling_and_connection_resets_are_retried() {
     assert_eq!(faults.iter().filter(|f| *f == "503").count(), 3, "{faults:?}");
     assert_eq!(faults.iter().filter(|f| *f == "reset").count(), 2, "{faults:?}");
 }
+
+/// Access denied on one prefix: the files there are skipped, each named with the reason, and
+/// counted; everything else is read. A lake root that cannot be listed is a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_denied_on_one_prefix_is_a_counted_skip_and_on_the_root_a_clear_error() {
+    let f = mixed_lake();
+    let bucket = new_bucket("denied");
+    let url = format!("s3://{bucket}/lake");
+    upload_dir(f.path(), &url).await;
+    let proxy = Proxy::start(&["--deny", "eventDay=20250303"]);
+    let opts = S3Options {
+        endpoint: Some(proxy.endpoint.clone()),
+        ..s3_options()
+    };
+    let remote = Engine::open(
+        &url,
+        &CatalogOptions {
+            s3: opts.clone(),
+            ..CatalogOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let denied: Vec<_> = remote
+        .catalog
+        .skipped
+        .iter()
+        .filter(|s| s.path.contains("eventDay=20250303"))
+        .collect();
+    assert!(!denied.is_empty(), "{:?}", remote.catalog.skipped);
+    assert_eq!(denied.len(), remote.catalog.skipped.len(), "only the denied prefix is skipped");
+    for s in &denied {
+        assert!(
+            s.reason.contains("403") || s.reason.contains("AccessDenied") || s.reason.contains("Forbidden"),
+            "{}",
+            s.reason
+        );
+    }
+    let local = engine(&f.url()).await;
+    let sql = "SELECT count(*) FROM lakesight.api_activity WHERE eventday <> '20250303'";
+    assert_eq!(scalar_i64(&remote, sql).await, scalar_i64(&local, sql).await);
+
+    let root = Proxy::start(&["--deny", &bucket]);
+    let e = Engine::open(
+        &url,
+        &CatalogOptions {
+            s3: S3Options {
+                endpoint: Some(root.endpoint.clone()),
+                ..s3_options()
+            },
+            ..CatalogOptions::default()
+        },
+    )
+    .await
+    .err()
+    .expect("a lake root that cannot be listed is an error")
+    .to_string();
+    assert!(
+        e.contains(&url) && (e.contains("403") || e.contains("AccessDenied") || e.contains("Forbidden")),
+        "{e}"
+    );
+}

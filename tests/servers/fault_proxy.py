@@ -8,6 +8,7 @@ It forwards every request to the upstream unchanged, except where a fault is ask
   --s3-503 K             the first K S3 requests get 503 SlowDown (S3's throttling answer)
   --reset K              the first K S3 GETs of an object send the headers and half the body,
                          then reset the connection (TCP RST)
+  --deny TEXT            S3 requests whose path contains TEXT get 403 AccessDenied
 GET /__proxy/calls lists what was forwarded or faulted, as JSON: [{"target": ..., "method": ...,
 "path": ..., "fault": ...}], so a test can check e.g. that StopQueryExecution was called.
 
@@ -21,6 +22,7 @@ import socket
 import struct
 import sys
 import threading
+import urllib.parse
 
 CALLS = []
 LOCK = threading.Lock()
@@ -35,6 +37,7 @@ def main():
     ap.add_argument("--athena-scanned", type=int)
     ap.add_argument("--s3-503", type=int, default=0)
     ap.add_argument("--reset", type=int, default=0)
+    ap.add_argument("--deny")
     args = ap.parse_args()
     up_host, up_port = args.upstream.split(":")
 
@@ -70,6 +73,16 @@ def main():
                 body = self.read_chunked()
             target = self.headers.get("X-Amz-Target", "")
             is_s3 = not target
+            if is_s3 and args.deny and args.deny in urllib.parse.unquote(self.path):
+                self.record(target, "403")
+                msg = b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>'
+                self.send_response(403)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(msg)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(msg)
+                return
             if is_s3 and self.take("s3_503", args.s3_503):
                 self.record(target, "503")
                 msg = b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>'
