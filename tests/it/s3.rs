@@ -272,3 +272,36 @@ async fn access_denied_on_one_prefix_is_a_counted_skip_and_on_the_root_a_clear_e
         "{e}"
     );
 }
+
+/// The S3 server goes away between opening the lake and scanning it: the query fails with an
+/// error naming the object it could not read (after the configured retries), no panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_stopping_mid_run_is_a_clear_error() {
+    let f = mixed_lake();
+    let bucket = new_bucket("midrun");
+    let url = format!("s3://{bucket}/lake");
+    upload_dir(f.path(), &url).await;
+    let proxy = Proxy::start(&[]);
+    let e = Engine::open(
+        &url,
+        &CatalogOptions {
+            s3: S3Options {
+                endpoint: Some(proxy.endpoint.clone()),
+                max_retries: Some(1),
+                retry_timeout_secs: Some(3),
+                ..s3_options()
+            },
+            ..CatalogOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    drop(proxy); // the server is gone
+    let err = e
+        .collect("SELECT count(*) FROM lakesight.api_activity")
+        .await
+        .err()
+        .expect("reading from a stopped server fails")
+        .to_string();
+    assert!(err.contains(".parquet") || err.contains(&bucket), "{err}");
+}
