@@ -27,6 +27,9 @@ use super::ocsf::{SourceKind, SourceVersion};
 use super::schema::{merge_schemas, normalise_schema, without_columns};
 use super::{LakeError, Result};
 
+/// Most footers the catalog keeps for the engine's metadata cache (see [`LakeFile::footer`]).
+pub const MAX_KEPT_FOOTERS: usize = 4_000;
+
 /// The partition columns every table shows, as Athena shows them (lower case).
 pub const PARTITION_COLUMNS: [&str; 3] = ["region", "accountid", "eventday"];
 
@@ -46,6 +49,9 @@ pub struct LakeFile {
     pub event_day: String,
     /// Rows in the file (from its footer).
     pub rows: u64,
+    /// The footer the catalog read, handed to DataFusion's metadata cache so the scan does not
+    /// fetch and parse it a second time.
+    pub footer: Option<Arc<parquet::file::metadata::ParquetMetaData>>,
 }
 
 /// One Glue table of the lake.
@@ -379,7 +385,7 @@ impl Catalog {
                 }
             }
             let store = location.store.clone();
-            let footers: Vec<(ObjectMeta, KeyInfo, std::result::Result<(Schema, u64), String>)> = futures::stream::iter(files)
+            let footers: Vec<(ObjectMeta, KeyInfo, std::result::Result<Footer, String>)> = futures::stream::iter(files)
                 .map(|(meta, k)| {
                     let store = store.clone();
                     async move {
@@ -411,7 +417,7 @@ impl Catalog {
                             reason,
                         });
                     }
-                    Ok((file_schema, rows)) => {
+                    Ok((file_schema, rows, footer)) => {
                         field_ids |= has_field_ids(file_schema.fields());
                         let file_schema = without_columns(&normalise_schema(&file_schema), &PARTITION_COLUMNS);
                         let merged = match &schema {
@@ -427,6 +433,7 @@ impl Catalog {
                                     account: k.account,
                                     event_day: k.event_day,
                                     rows,
+                                    footer: Some(footer),
                                 });
                             }
                             Err(reason) => {
@@ -461,6 +468,13 @@ impl Catalog {
             });
         }
         tables.sort_by(|a, b| a.glue_name.cmp(&b.glue_name));
+        // Footers are kept for the engine's metadata cache only while they are few: OCSF footers
+        // are tens of kB each, and a month of a large organisation is tens of thousands of files.
+        if tables.iter().map(|t| t.files.len()).sum::<usize>() > MAX_KEPT_FOOTERS {
+            for f in tables.iter_mut().flat_map(|t| t.files.iter_mut()) {
+                f.footer = None;
+            }
+        }
         if not_in_snapshot > 0 {
             tracing::info!(
                 files = not_in_snapshot,
@@ -503,7 +517,10 @@ fn is_auth_schema(s: &Schema) -> bool {
     s.field_with_name("user").is_ok() && s.field_with_name("status_id").is_ok()
 }
 
-async fn read_footer(store: Arc<dyn ObjectStore>, meta: &ObjectMeta) -> std::result::Result<(Schema, u64), String> {
+/// A file's schema, row count and parsed footer.
+type Footer = (Schema, u64, Arc<parquet::file::metadata::ParquetMetaData>);
+
+async fn read_footer(store: Arc<dyn ObjectStore>, meta: &ObjectMeta) -> std::result::Result<Footer, String> {
     if meta.size < 12 {
         return Err(format!("file is {} bytes, too small to be Parquet", meta.size));
     }
@@ -512,7 +529,7 @@ async fn read_footer(store: Arc<dyn ObjectStore>, meta: &ObjectMeta) -> std::res
         .await
         .map_err(|e| format!("corrupt or truncated Parquet: {e}"))?;
     let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
-    Ok((builder.schema().as_ref().clone(), rows))
+    Ok((builder.schema().as_ref().clone(), rows, builder.metadata().clone()))
 }
 
 #[cfg(test)]

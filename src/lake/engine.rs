@@ -64,13 +64,28 @@ impl Engine {
     }
 
     /// Register a catalog that is already open.
-    pub async fn from_catalog(catalog: Catalog) -> Result<Engine> {
+    pub async fn from_catalog(mut catalog: Catalog) -> Result<Engine> {
         let ctx = SessionContext::new_with_config(session_config());
         let store_url = Url::parse(&catalog.location.store_url).map_err(|e| LakeError::Url {
             url: catalog.location.store_url.clone(),
             reason: e.to_string(),
         })?;
         ctx.register_object_store(&store_url, catalog.location.store.clone());
+        // The footers the catalog read go to DataFusion's metadata cache: each file's footer is
+        // fetched and parsed once per process, not once by the catalog and again by the scan.
+        {
+            use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
+            use datafusion::execution::cache::cache_manager::CachedFileMetadataEntry;
+            let cache = ctx.runtime_env().cache_manager.get_file_metadata_cache();
+            for f in catalog.tables.iter_mut().flat_map(|t| t.files.iter_mut()) {
+                if let Some(footer) = f.footer.take() {
+                    cache.put(
+                        &f.meta.location,
+                        CachedFileMetadataEntry::new(f.meta.clone(), Arc::new(CachedParquetMetaData::new(footer))),
+                    );
+                }
+            }
+        }
         trino::register(&ctx);
 
         let default = ctx
