@@ -159,7 +159,7 @@ pub struct Task {
 /// Background events per file at most. A bigger partition is written as several files, as
 /// Security Lake itself does; each file is one task, which bounds the generator's memory (events
 /// are held as JSON until written) and spreads a big day over all cores.
-pub const MAX_EVENTS_PER_FILE: usize = 200_000;
+pub const MAX_EVENTS_PER_FILE: usize = 100_000;
 
 /// Share of `events_per_day` per source.
 fn share(kind: SourceKind) -> f64 {
@@ -391,7 +391,7 @@ impl GenCtx<'_> {
         } else {
             None
         };
-        let bytes = write_file_as(&path, schema, target, &rows, self.cfg.codec)?;
+        let bytes = write_file_as(&path, schema, target, rows, self.cfg.codec)?;
         let iceberg = v2_native.then(|| {
             (
                 t.kind,
@@ -449,7 +449,7 @@ fn write_iceberg_table(out: &Path, kind: SourceKind, files: Vec<crate::lake::ice
 
 /// Decode JSON rows with `schema` (strict) and write one Parquet file atomically (temp + rename).
 pub fn write_file(path: &Path, schema: Arc<Schema>, rows: &[serde_json::Value], codec: Codec) -> Result<u64, LakeError> {
-    write_file_as(path, schema, None, rows, codec)
+    write_file_as(path, schema, None, rows.to_vec(), codec)
 }
 
 /// [`write_file`], casting each batch to `target` first when given (Iceberg's microsecond
@@ -458,7 +458,7 @@ pub fn write_file_as(
     path: &Path,
     schema: Arc<Schema>,
     target: Option<Arc<Schema>>,
-    rows: &[serde_json::Value],
+    rows: Vec<serde_json::Value>,
     codec: Codec,
 ) -> Result<u64, LakeError> {
     let parent = path.parent().unwrap_or(Path::new("."));
@@ -475,12 +475,18 @@ pub fn write_file_as(
     let file = std::fs::File::create(&tmp).map_err(|e| LakeError::io(&tmp, e))?;
     let out_schema = target.clone().unwrap_or_else(|| schema.clone());
     let mut writer = ArrowWriter::try_new(file, out_schema.clone(), Some(props))?;
-    for chunk in rows.chunks(65_536) {
+    // Decode 64k rows at a time and free each chunk's JSON as soon as it is Arrow: the JSON form
+    // is an order of magnitude bigger than the columns.
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let tail = rest.split_off(rest.len().min(65_536));
+        let chunk = std::mem::replace(&mut rest, tail);
         let mut decoder = ReaderBuilder::new(schema.clone())
             .with_strict_mode(true)
             .with_batch_size(chunk.len())
             .build_decoder()?;
-        decoder.serialize(chunk)?;
+        decoder.serialize(&chunk)?;
+        drop(chunk);
         let batch: Option<RecordBatch> = decoder.flush()?;
         if let Some(b) = batch {
             let b = match &target {
