@@ -15,6 +15,7 @@
 
 pub mod athena;
 pub mod catalog;
+pub mod date_trunc;
 pub mod describe;
 pub mod engine;
 pub mod iceberg;

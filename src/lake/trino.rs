@@ -244,6 +244,7 @@ pub const OVERRIDDEN_BUILTINS: &[&str] = &[
 /// Functions listed in [`OVERRIDDEN_BUILTINS`] replace the DataFusion built-in
 /// of the same name *in this context only*.
 pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::new_from_impl(super::date_trunc::FastDateTrunc::new()));
     for (name, kind) in SCALAR_FUNCS {
         ctx.register_udf(ScalarUDF::new_from_impl(TrinoFn::new(name, *kind)));
     }
