@@ -310,8 +310,11 @@ async fn main() -> Result<()> {
                     println!("CREATE SCHEMA IF NOT EXISTS lakesight;");
                     let table_ref = |t: &lakesight::lake::catalog::LakeTable| {
                         let files: Vec<String> = t.files.iter().map(|f| format!("'/{}'", f.meta.location)).collect();
+                        // Iceberg data files carry region and accountid as columns, and their
+                        // folders are Iceberg's partition path, not Security Lake's.
+                        let hive = !(t.version == Some(lakesight::lake::ocsf::SourceVersion::V2) && !t.custom);
                         format!(
-                            "read_parquet([{}], hive_partitioning = true, union_by_name = true)",
+                            "read_parquet([{}], hive_partitioning = {hive}, union_by_name = true)",
                             files.join(", ")
                         )
                     };

@@ -68,6 +68,15 @@ impl Dialect {
             Dialect::DuckDb => format!("map_extract({map}, '{key}')[1]"),
         }
     }
+    /// `YYYYMMDD` of a UTC timestamp: the `eventday` of a version 2 table, which has no such
+    /// partition column in Athena or in its Iceberg files (DataFusion's lake tables always have it).
+    pub fn yyyymmdd(self, e: &str) -> String {
+        match self {
+            Dialect::DataFusion => format!("to_char({e}, '%Y%m%d')"),
+            Dialect::Athena => format!("date_format({e}, '%Y%m%d')"),
+            Dialect::DuckDb => format!("strftime({e}, '%Y%m%d')"),
+        }
+    }
     /// Quote a column path for the dialect (both accept `a.b.c` on structs).
     pub fn path(self, p: &str) -> String {
         p.split('.').map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(".")
@@ -284,7 +293,12 @@ pub fn table_select(d: Dialect, view: &ViewDef, t: &LakeTable, qualified_name: &
     for (n, ty, s) in COMMON_HEAD.iter().chain(view.cols.iter()) {
         cols.push(column_sql(d, &t.schema, n, ty, *s, &t.glue_name));
     }
-    cols.push("eventday".into());
+    let v2_native = t.version == Some(crate::lake::ocsf::SourceVersion::V2) && !t.custom;
+    if d != Dialect::DataFusion && v2_native && t.schema.field_with_name("time_dt").is_ok() {
+        cols.push(format!("{} AS eventday", d.yyyymmdd("\"time_dt\"")));
+    } else {
+        cols.push("eventday".into());
+    }
     cols.push("region".into());
     cols.push("accountid".into());
     cols.push(column_sql(d, &t.schema, "source_table", "VARCHAR", Src::Table, &t.glue_name));

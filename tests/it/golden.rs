@@ -34,3 +34,21 @@ fn investigation_sql_of_an_outlier_and_of_a_change_point() {
         &investigate::regimes_sql(&t, &s, MAR_20_2025 - 7 * DAY, MAR_20_2025, MAR_20_2025 + 7 * DAY),
     );
 }
+
+/// The Athena views over a lake mid-upgrade (v1 Hive tables and v2 Iceberg tables): what
+/// `lakesight views --dialect athena` prints. Version 2 tables have no `eventday` in Glue; the
+/// view derives it from `time_dt`.
+#[tokio::test]
+async fn athena_views_over_v1_and_v2_tables() {
+    use lakesight::lake::views::{view_sql, Dialect, VIEWS};
+    let e = crate::common::engine(&crate::common::mixed_lake().url()).await;
+    let tables: Vec<_> = e.catalog.tables.iter().collect();
+    let mut out = String::new();
+    for v in VIEWS {
+        if let Some(body) = view_sql(Dialect::Athena, v, &tables) {
+            out.push_str(&format!("CREATE OR REPLACE VIEW lakesight.{} AS\n{};\n\n", v.name, body));
+        }
+    }
+    assert!(out.contains("date_format(\"time_dt\", '%Y%m%d') AS eventday"));
+    check("athena_views.sql", &out);
+}
