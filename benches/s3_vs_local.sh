@@ -30,7 +30,7 @@ EOF
     ;;
   s3s)
     S3S="$HOME/.cache/lakesight/s3s-fs"
-    [ -x "$S3S/bin/s3s-fs" ] || cargo install --quiet --locked s3s-fs --features binary --root "$S3S"
+    [ -x "$S3S/bin/s3s-fs" ] || cargo install --quiet --locked s3s-fs --version 0.14.1 --features binary --root "$S3S"
     mkdir -p "$WORK/root/bench"
     cp -al "$LAKE" "$WORK/root/bench/lake"
     "$S3S/bin/s3s-fs" --host 127.0.0.1 --port "$PORT" --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" "$WORK/root" >"$WORK/s3s.log" 2>&1 &

@@ -393,7 +393,7 @@ impl Catalog {
                         (meta, k, r)
                     }
                 })
-                .buffer_unordered(16)
+                .buffer_unordered(if location.local.is_some() { 16 } else { 64 })
                 .collect()
                 .await;
             let mut footers = footers;

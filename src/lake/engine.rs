@@ -17,6 +17,9 @@ use super::table::LakeTableProvider;
 use super::views::{view_sql, Dialect, VIEWS};
 use super::{trino, LakeError, Result};
 
+/// Scan partitions for a lake in an object store (`LAKESIGHT_REMOTE_PARTITIONS` overrides).
+pub const REMOTE_PARTITIONS: usize = 16;
+
 /// Whether lake scans push filters into the Parquet decoder (`LAKESIGHT_PUSHDOWN_FILTERS=false`
 /// turns it off). Tables whose files carry Parquet field ids never do: see `LakeTable::field_ids`.
 pub fn pushdown_filters_enabled() -> bool {
@@ -65,7 +68,19 @@ impl Engine {
 
     /// Register a catalog that is already open.
     pub async fn from_catalog(mut catalog: Catalog) -> Result<Engine> {
-        let ctx = SessionContext::new_with_config(session_config());
+        let mut config = session_config();
+        if catalog.location.local.is_none() {
+            // Object stores answer each range request after a round trip: read more files at once
+            // than there are cores, so the requests overlap (the decode work is still bounded by
+            // the runtime's threads).
+            let cores = config.target_partitions();
+            let wanted = std::env::var("LAKESIGHT_REMOTE_PARTITIONS")
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(REMOTE_PARTITIONS);
+            config = config.with_target_partitions(cores.max(wanted));
+        }
+        let ctx = SessionContext::new_with_config(config);
         let store_url = Url::parse(&catalog.location.store_url).map_err(|e| LakeError::Url {
             url: catalog.location.store_url.clone(),
             reason: e.to_string(),
