@@ -304,6 +304,13 @@ impl Catalog {
                 continue;
             };
             let version = SourceVersion::from_key_segment(ver);
+            if let (Some(only), Some(v)) = (&opts.only_tables, version) {
+                // One Iceberg table serves every region's Glue table of the source.
+                let suffix = format!("_{}_{}", source.to_ascii_lowercase(), v.table_suffix());
+                if !only.iter().any(|t| t.ends_with(&suffix)) {
+                    continue;
+                }
+            }
             if version.is_none() || !valid_name(source) {
                 let reason = format!("unknown source or version folder {rel}");
                 tracing::warn!(path = %newest.location, %reason, "skipping Iceberg table");

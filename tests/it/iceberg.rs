@@ -148,3 +148,22 @@ async fn the_snapshot_is_pruned_to_the_days_asked_for() {
     .await;
     assert_eq!(off, 0);
 }
+
+#[tokio::test]
+async fn a_query_naming_one_table_opens_only_that_table() {
+    let lake = v2_lake();
+    let only: std::collections::BTreeSet<String> = lakesight::lake::catalog::tables_named_in(FLOWS).expect("the query names a table");
+    let e = Engine::open(
+        lake.path().to_str().unwrap(),
+        &CatalogOptions {
+            only_tables: Some(only),
+            ..CatalogOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let names: Vec<&str> = e.catalog.tables.iter().map(|t| t.glue_name.as_str()).collect();
+    assert_eq!(names, ["amazon_security_lake_table_us_east_1_vpc_flow_2_0"]);
+    let all = open(lake.path(), None).await;
+    assert_eq!(scalar_i64(&e, FLOWS).await, scalar_i64(&all, FLOWS).await);
+}
