@@ -21,6 +21,11 @@ use object_store::{BackoffConfig, ClientOptions, CredentialProvider, ObjectStore
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+pub mod cache;
+
+/// Default of `[s3] cache_mb`.
+pub const DEFAULT_CACHE_MB: u64 = 512;
+
 /// Errors of opening a location.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -60,6 +65,9 @@ pub struct S3Options {
     pub request_timeout_secs: Option<u64>,
     /// Time-out of connecting in seconds. Default 5.
     pub connect_timeout_secs: Option<u64>,
+    /// Memory for whole small objects read once and served from memory after (see
+    /// [`cache::WholeObjectCache`]), in MiB. Default 512; 0 turns it off.
+    pub cache_mb: Option<u64>,
 }
 
 impl S3Options {
@@ -136,6 +144,7 @@ impl S3Options {
         self.backoff_max_ms = self.backoff_max_ms.or(other.backoff_max_ms);
         self.request_timeout_secs = self.request_timeout_secs.or(other.request_timeout_secs);
         self.connect_timeout_secs = self.connect_timeout_secs.or(other.connect_timeout_secs);
+        self.cache_mb = self.cache_mb.or(other.cache_mb);
         self
     }
 
@@ -275,7 +284,11 @@ async fn s3_store(bucket: &str, s3: &S3Options) -> object_store::Result<Arc<dyn 
             cached: Mutex::new(None),
         }));
     }
-    Ok(Arc::new(b.build()?))
+    let store: Arc<dyn ObjectStore> = Arc::new(b.build()?);
+    Ok(match s3.cache_mb.unwrap_or(DEFAULT_CACHE_MB) {
+        0 => store,
+        mb => Arc::new(cache::WholeObjectCache::new(store, mb.saturating_mul(1024 * 1024))),
+    })
 }
 
 /// The AWS SDK's default credential chain as an `object_store` credential provider.

@@ -289,6 +289,9 @@ async fn the_server_stopping_mid_run_is_a_clear_error() {
                 endpoint: Some(proxy.endpoint.clone()),
                 max_retries: Some(1),
                 retry_timeout_secs: Some(3),
+                // Without the whole-object cache: with it, the footer reads of opening the lake
+                // already hold these small files and the scan would not touch the server.
+                cache_mb: Some(0),
                 ..s3_options()
             },
             ..CatalogOptions::default()
