@@ -7,6 +7,7 @@
 //! realistic lake with labelled attacks for demos, tests and benchmarks.
 #![deny(missing_docs)]
 
+pub mod aws;
 pub mod detect;
 pub mod findings;
 pub mod lake;

@@ -22,8 +22,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::aws::sdk_message;
 use arrow::record_batch::RecordBatch;
-use aws_sdk_athena::error::ProvideErrorMetadata;
 use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultConfiguration};
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
@@ -378,13 +378,10 @@ impl Athena {
     /// Submit one statement and wait for it to finish. Checks the budget first.
     pub async fn execute(&self, label: &str, statement: &str) -> Result<QueryStat, AthenaError> {
         self.check_budget(label)?;
-        let api = |call: &'static str| {
-            let label = label.to_string();
-            move |e: aws_sdk_athena::error::SdkError<_, _>| AthenaError::Api {
-                call,
-                label,
-                message: sdk_message(&e),
-            }
+        let api = |call: &'static str, message: String| AthenaError::Api {
+            call,
+            label: label.to_string(),
+            message,
         };
         let token = {
             use sha2::{Digest, Sha256};
@@ -415,11 +412,7 @@ impl Athena {
         let id = req
             .send()
             .await
-            .map_err(|e| AthenaError::Api {
-                call: "StartQueryExecution",
-                label: label.to_string(),
-                message: sdk_message(&e),
-            })?
+            .map_err(|e| api("StartQueryExecution", sdk_message(&e)))?
             .query_execution_id()
             .unwrap_or_default()
             .to_string();
@@ -433,7 +426,7 @@ impl Athena {
                 .query_execution_id(&id)
                 .send()
                 .await
-                .map_err(api("GetQueryExecution"))?;
+                .map_err(|e| api("GetQueryExecution", sdk_message(&e)))?;
             let qe = out.query_execution();
             let status = qe.and_then(|q| q.status());
             let state = status.and_then(|s| s.state()).cloned();
@@ -578,29 +571,6 @@ impl Athena {
             self.scratch.store.delete(&o.location).await?;
         }
         Ok(())
-    }
-}
-
-/// An SDK error as `Code: message` (no request signature or credentials in it).
-fn sdk_message<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    e: &aws_sdk_athena::error::SdkError<E, R>,
-) -> String {
-    match e {
-        aws_sdk_athena::error::SdkError::ServiceError(s) => {
-            let err = s.err();
-            format!("{}: {}", err.code().unwrap_or("error"), err.message().unwrap_or("no message"))
-        }
-        other => {
-            use std::error::Error as _;
-            let mut m = other.to_string();
-            let mut src = other.source();
-            while let Some(s) = src {
-                m.push_str(": ");
-                m.push_str(&s.to_string());
-                src = s.source();
-            }
-            m
-        }
     }
 }
 

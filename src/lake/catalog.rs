@@ -425,7 +425,7 @@ impl Catalog {
                         });
                     }
                     Ok((file_schema, rows, footer)) => {
-                        field_ids |= has_field_ids(file_schema.fields());
+                        field_ids |= file_schema.fields().iter().any(|f| has_field_id(f));
                         let file_schema = without_columns(&normalise_schema(&file_schema), &PARTITION_COLUMNS);
                         let merged = match &schema {
                             None => Ok(file_schema),
@@ -503,20 +503,15 @@ impl Catalog {
     }
 }
 
-/// True when any field, at any depth, carries a Parquet field id.
-fn has_field_ids(fields: &arrow::datatypes::Fields) -> bool {
+/// True when the field or any field inside it carries a Parquet field id.
+fn has_field_id(f: &arrow::datatypes::Field) -> bool {
     use arrow::datatypes::DataType;
-    fields.iter().any(|f| {
-        f.metadata().contains_key("PARQUET:field_id")
-            || match f.data_type() {
-                DataType::Struct(fs) => has_field_ids(fs),
-                DataType::List(c) | DataType::LargeList(c) | DataType::Map(c, _) => {
-                    c.metadata().contains_key("PARQUET:field_id")
-                        || has_field_ids(&arrow::datatypes::Fields::from(vec![c.as_ref().clone()]))
-                }
-                _ => false,
-            }
-    })
+    f.metadata().contains_key("PARQUET:field_id")
+        || match f.data_type() {
+            DataType::Struct(fs) => fs.iter().any(|c| has_field_id(c)),
+            DataType::List(c) | DataType::LargeList(c) | DataType::Map(c, _) => has_field_id(c),
+            _ => false,
+        }
 }
 
 /// A custom source is treated as Authentication when it carries `user` and `status_id` columns.

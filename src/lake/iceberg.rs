@@ -229,12 +229,9 @@ impl StorageFactory for LakeStorageFactory {
     }
 }
 
-/// A `FileIO` over the lake's store for the table in `table_rel` at `root`.
-pub fn file_io(store: Arc<dyn ObjectStore>, table_rel: &str, root: &ObjPath) -> FileIO {
-    FileIOBuilder::new(Arc::new(LakeStorageFactory {
-        storage: LakeStorage::new(store, table_rel, root),
-    }))
-    .build()
+/// A `FileIO` over `storage`.
+pub fn file_io(storage: LakeStorage) -> FileIO {
+    FileIOBuilder::new(Arc::new(LakeStorageFactory { storage })).build()
 }
 
 /// One live data file of an Iceberg table.
@@ -290,7 +287,8 @@ pub async fn plan(
 ) -> Result<Snapshot, String> {
     use iceberg::expr::Reference;
     use iceberg::spec::Datum;
-    let io = file_io(store, table_rel, root);
+    let storage = LakeStorage::new(store, table_rel, root);
+    let io = file_io(storage.clone());
     let location = format!("{}/{}", store_url.trim_end_matches('/'), metadata.location);
     let ident = iceberg::TableIdent::from_strs(["lakesight", &table_rel.replace(['/', '.'], "_")]).map_err(|e| e.to_string())?;
     let table = iceberg::table::StaticTable::from_metadata_file(&location, ident, io)
@@ -328,7 +326,6 @@ pub async fn plan(
         .try_collect()
         .await
         .map_err(|e| format!("reading the manifests of {location}: {e}"))?;
-    let storage = LakeStorage::new(Arc::new(object_store::memory::InMemory::new()), table_rel, root);
     let mut files = Vec::with_capacity(tasks.len());
     for t in tasks {
         if !t.deletes.is_empty() {

@@ -391,7 +391,7 @@ impl GenCtx<'_> {
         } else {
             None
         };
-        let bytes = write_file_as(&path, schema, target, rows, self.cfg.codec)?;
+        let bytes = write_file(&path, schema, target, rows, self.cfg.codec)?;
         let iceberg = v2_native.then(|| {
             (
                 t.kind,
@@ -447,14 +447,10 @@ fn write_iceberg_table(out: &Path, kind: SourceKind, files: Vec<crate::lake::ice
     })
 }
 
-/// Decode JSON rows with `schema` (strict) and write one Parquet file atomically (temp + rename).
-pub fn write_file(path: &Path, schema: Arc<Schema>, rows: &[serde_json::Value], codec: Codec) -> Result<u64, LakeError> {
-    write_file_as(path, schema, None, rows.to_vec(), codec)
-}
-
-/// [`write_file`], casting each batch to `target` first when given (Iceberg's microsecond
-/// timestamps and field ids for v2 native sources).
-pub fn write_file_as(
+/// Decode JSON rows with `schema` (strict) and write one Parquet file atomically (temp + rename),
+/// casting each batch to `target` first when given (Iceberg's microsecond timestamps and field ids
+/// for v2 native sources).
+pub fn write_file(
     path: &Path,
     schema: Arc<Schema>,
     target: Option<Arc<Schema>>,

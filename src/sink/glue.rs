@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use aws_sdk_glue::error::ProvideErrorMetadata;
+use crate::aws::sdk_message;
 use aws_sdk_glue::types::{Column, DatabaseInput, SerDeInfo, StorageDescriptor, TableInput};
 
 /// `[glue]` in the job file: register the findings table in this Glue catalog.
@@ -243,28 +243,6 @@ pub async fn register_findings_table(
         action: action.into(),
         detectors: all,
     })
-}
-
-fn sdk_message<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
-    e: &aws_sdk_glue::error::SdkError<E, R>,
-) -> String {
-    match e {
-        aws_sdk_glue::error::SdkError::ServiceError(s) => {
-            let err = s.err();
-            format!("{}: {}", err.code().unwrap_or("error"), err.message().unwrap_or("no message"))
-        }
-        other => {
-            use std::error::Error as _;
-            let mut m = other.to_string();
-            let mut src = other.source();
-            while let Some(s) = src {
-                m.push_str(": ");
-                m.push_str(&s.to_string());
-                src = s.source();
-            }
-            m
-        }
-    }
 }
 
 #[cfg(test)]
