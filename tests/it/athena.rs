@@ -22,7 +22,7 @@ use lakesight::store::Location;
 use object_store::ObjectStoreExt;
 
 use crate::common::engine;
-use crate::servers::{moto, new_bucket, s3_options, Proxy};
+use crate::servers::{moto, moto_sdk_config, new_bucket, s3_options, Proxy};
 use crate::spine::{demo_job, demo_like};
 
 const CLOCK: FixedClock = FixedClock(1_743_400_000_000);
@@ -126,11 +126,7 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
     assert_eq!(got.manifest.inputs.files, 0, "Athena mode reads no footers");
 
     // Athena (moto) saw the UNLOAD statements in the workgroup.
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto())
-        .region(aws_config::Region::new("us-east-1"))
-        .load()
-        .await;
+    let conf = moto_sdk_config().await;
     let client = aws_sdk_athena::Client::new(&conf);
     let listed = client.list_query_executions().work_group("primary").send().await.unwrap();
     let ids_seen: Vec<String> = listed.query_execution_ids().to_vec();

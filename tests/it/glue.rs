@@ -5,7 +5,7 @@ use lakesight::runtime::FixedClock;
 use lakesight::series::SeriesCatalog;
 use lakesight::sink::glue::GlueConfig;
 
-use crate::servers::{moto, new_bucket, s3_options};
+use crate::servers::{moto, moto_sdk_config, new_bucket, s3_options};
 use crate::spine::{demo_job, demo_like};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,11 +32,7 @@ async fn the_findings_table_is_created_in_glue_on_the_first_run_and_kept_up_to_d
     let g = r.manifest.glue.clone().unwrap();
     assert_eq!(g.action, "created");
 
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto())
-        .region(aws_config::Region::new("us-east-1"))
-        .load()
-        .await;
+    let conf = moto_sdk_config().await;
     let glue = aws_sdk_glue::Client::new(&conf);
     let get = || async {
         glue.get_table()

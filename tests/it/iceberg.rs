@@ -7,7 +7,7 @@ use lakesight::lake::catalog::CatalogOptions;
 use lakesight::lake::engine::Engine;
 use lakesight::sample::{generate, VersionMode};
 
-use crate::common::{config, scalar_i64};
+use crate::common::{config, files_under, scalar_i64};
 
 fn v2_lake() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -15,21 +15,12 @@ fn v2_lake() -> tempfile::TempDir {
     dir
 }
 
-fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().ends_with(ext) {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
+/// Files under `dir` whose name ends with `ext`, sorted.
+fn files_with(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(ext))
+        .collect()
 }
 
 async fn open(dir: &Path, days: Option<(&str, &str)>) -> Engine {
@@ -50,7 +41,7 @@ const FLOWS: &str = "SELECT count(*) FROM amazon_security_lake_table_us_east_1_v
 async fn native_v2_sources_are_iceberg_tables_and_files_outside_the_snapshot_are_not_read() {
     let lake = v2_lake();
     let table = lake.path().join("aws/VPC_FLOW/2.0");
-    let metadata = files_under(&table.join("metadata"), ".metadata.json");
+    let metadata = files_with(&table.join("metadata"), ".metadata.json");
     assert!(!metadata.is_empty(), "no Iceberg metadata under {}", table.display());
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(metadata.last().unwrap()).unwrap()).unwrap();
     assert_eq!(doc["format-version"], 2);
@@ -86,7 +77,7 @@ async fn native_v2_sources_are_iceberg_tables_and_files_outside_the_snapshot_are
     assert_eq!((nested_null, nested_set), (0, before));
 
     // Compaction leaves rewritten files behind: a copy of a live file that no snapshot lists.
-    let live = files_under(&table.join("data"), ".parquet");
+    let live = files_with(&table.join("data"), ".parquet");
     let orphan = live[0].with_file_name("00000-compacted-leftover.zstd.parquet");
     std::fs::copy(&live[0], &orphan).unwrap();
     let e = open(lake.path(), None).await;
@@ -100,7 +91,7 @@ async fn a_missing_data_file_is_a_counted_skip_naming_it_and_the_rest_is_read() 
     let lake = v2_lake();
     let data = lake.path().join("aws/VPC_FLOW/2.0/data");
     let before = scalar_i64(&open(lake.path(), None).await, FLOWS).await;
-    let victim = files_under(&data, ".parquet")
+    let victim = files_with(&data, ".parquet")
         .into_iter()
         .find(|p| p.to_string_lossy().contains("region=us-east-1"))
         .unwrap();

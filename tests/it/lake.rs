@@ -4,14 +4,14 @@ use std::collections::BTreeMap;
 
 use lakesight::sample::{generate, VersionMode};
 
-use crate::common::{config, engine, mixed_lake, scalar_i64};
+use crate::common::{config, engine, files_under, mixed_lake, scalar_i64};
 
 /// Hash of every file but Iceberg metadata (which holds commit times and random UUIDs by design;
 /// the data files and what the snapshots list are compared instead).
 fn digest_tree(dir: &std::path::Path) -> BTreeMap<String, u64> {
     use std::hash::{Hash, Hasher};
     let mut out = BTreeMap::new();
-    for e in walk(dir) {
+    for e in files_under(dir) {
         let rel = e.strip_prefix(dir).unwrap().display().to_string();
         if rel.contains("/metadata/") {
             continue;
@@ -21,19 +21,6 @@ fn digest_tree(dir: &std::path::Path) -> BTreeMap<String, u64> {
         out.insert(rel, h.finish());
     }
     out
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut v = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            v.extend(walk(&p));
-        } else {
-            v.push(p);
-        }
-    }
-    v
 }
 
 #[test]

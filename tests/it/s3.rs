@@ -15,16 +15,20 @@ use crate::common::{engine, mixed_lake, scalar_i64};
 use crate::servers::{new_bucket, s3_options, upload_dir, Proxy};
 use crate::spine::demo_like;
 
-async fn s3_engine(url: &str) -> Engine {
+/// Open the lake at `url` with these S3 settings.
+async fn open_s3(url: &str, s3: S3Options) -> Result<Engine, lakesight::lake::LakeError> {
     Engine::open(
         url,
         &CatalogOptions {
-            s3: s3_options(),
+            s3,
             ..CatalogOptions::default()
         },
     )
     .await
-    .unwrap()
+}
+
+async fn s3_engine(url: &str) -> Engine {
+    open_s3(url, s3_options()).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,17 +147,11 @@ async fn a_job_reads_its_lake_from_s3_and_writes_findings_back_to_s3() {
 
 #[tokio::test]
 async fn a_missing_bucket_or_a_dead_server_is_a_clear_error() {
-    let e = Engine::open(
-        "s3://no-such-bucket-lakesight/lake",
-        &CatalogOptions {
-            s3: s3_options(),
-            ..CatalogOptions::default()
-        },
-    )
-    .await
-    .err()
-    .expect("a missing bucket must fail")
-    .to_string();
+    let e = open_s3("s3://no-such-bucket-lakesight/lake", s3_options())
+        .await
+        .err()
+        .expect("a missing bucket must fail")
+        .to_string();
     assert!(e.contains("no-such-bucket-lakesight"), "{e}");
 
     // Nothing listens on this port: after the retries give up, the error names the lake and the endpoint.
@@ -162,17 +160,11 @@ async fn a_missing_bucket_or_a_dead_server_is_a_clear_error() {
         endpoint: Some(format!("http://127.0.0.1:{port}")),
         ..s3_options()
     };
-    let e = Engine::open(
-        "s3://lake/x",
-        &CatalogOptions {
-            s3: dead,
-            ..CatalogOptions::default()
-        },
-    )
-    .await
-    .err()
-    .expect("a dead endpoint must fail")
-    .to_string();
+    let e = open_s3("s3://lake/x", dead)
+        .await
+        .err()
+        .expect("a dead endpoint must fail")
+        .to_string();
     assert!(
         e.contains("s3://lake/x") && e.contains(&format!("127.0.0.1:{port}")) && e.contains("retries"),
         "{e}"
@@ -193,15 +185,7 @@ async fn throttling_and_connection_resets_are_retried() {
         max_retries: Some(5),
         ..s3_options()
     };
-    let remote = Engine::open(
-        &url,
-        &CatalogOptions {
-            s3: opts,
-            ..CatalogOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let remote = open_s3(&url, opts).await.unwrap();
     assert!(remote.catalog.skipped.is_empty(), "{:?}", remote.catalog.skipped);
     let local = engine(&f.url()).await;
     let sql = "SELECT count(*) FROM lakesight.api_activity";
@@ -224,15 +208,7 @@ async fn access_denied_on_one_prefix_is_a_counted_skip_and_on_the_root_a_clear_e
         endpoint: Some(proxy.endpoint.clone()),
         ..s3_options()
     };
-    let remote = Engine::open(
-        &url,
-        &CatalogOptions {
-            s3: opts.clone(),
-            ..CatalogOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let remote = open_s3(&url, opts.clone()).await.unwrap();
     let denied: Vec<_> = remote
         .catalog
         .skipped
@@ -253,14 +229,11 @@ async fn access_denied_on_one_prefix_is_a_counted_skip_and_on_the_root_a_clear_e
     assert_eq!(scalar_i64(&remote, sql).await, scalar_i64(&local, sql).await);
 
     let root = Proxy::start(&["--deny", &bucket]);
-    let e = Engine::open(
+    let e = open_s3(
         &url,
-        &CatalogOptions {
-            s3: S3Options {
-                endpoint: Some(root.endpoint.clone()),
-                ..s3_options()
-            },
-            ..CatalogOptions::default()
+        S3Options {
+            endpoint: Some(root.endpoint.clone()),
+            ..s3_options()
         },
     )
     .await
@@ -282,19 +255,16 @@ async fn the_server_stopping_mid_run_is_a_clear_error() {
     let url = format!("s3://{bucket}/lake");
     upload_dir(f.path(), &url).await;
     let proxy = Proxy::start(&[]);
-    let e = Engine::open(
+    let e = open_s3(
         &url,
-        &CatalogOptions {
-            s3: S3Options {
-                endpoint: Some(proxy.endpoint.clone()),
-                max_retries: Some(1),
-                retry_timeout_secs: Some(3),
-                // Without the whole-object cache: with it, the footer reads of opening the lake
-                // already hold these small files and the scan would not touch the server.
-                cache_mb: Some(0),
-                ..s3_options()
-            },
-            ..CatalogOptions::default()
+        S3Options {
+            endpoint: Some(proxy.endpoint.clone()),
+            max_retries: Some(1),
+            retry_timeout_secs: Some(3),
+            // Without the whole-object cache: with it, the footer reads of opening the lake
+            // already hold these small files and the scan would not touch the server.
+            cache_mb: Some(0),
+            ..s3_options()
         },
     )
     .await

@@ -82,22 +82,22 @@ pub fn new_bucket(stem: &str) -> String {
 /// Copy a local folder to `s3://bucket/prefix` (every file, same relative keys).
 pub async fn upload_dir(dir: &std::path::Path, url: &str) -> usize {
     let loc = Location::open(url, &s3_options(), false).await.unwrap();
-    let mut n = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_str().unwrap().to_string();
-                let data = std::fs::read(&p).unwrap();
-                loc.store.put(&loc.child(&rel), data.into()).await.unwrap();
-                n += 1;
-            }
-        }
+    let files = crate::common::files_under(dir);
+    for p in &files {
+        let rel = p.strip_prefix(dir).unwrap().to_str().unwrap().to_string();
+        let data = std::fs::read(p).unwrap();
+        loc.store.put(&loc.child(&rel), data.into()).await.unwrap();
     }
-    n
+    files.len()
+}
+
+/// AWS SDK settings for a test's own Athena or Glue client against moto.
+pub async fn moto_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto())
+        .region(aws_config::Region::new("us-east-1"))
+        .load()
+        .await
 }
 
 /// The fault proxy in front of moto; killed on drop.

@@ -58,14 +58,21 @@ def main():
                     return True
             return False
 
+        def reply(self, status, content_type, body):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def s3_error(self, status, code, message):
+            xml = f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code><Message>{message}</Message></Error>'
+            self.reply(status, "application/xml", xml.encode())
+
         def handle_any(self):
             if self.path == "/__proxy/calls":
-                body = json.dumps(CALLS).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(200, "application/json", json.dumps(CALLS).encode())
                 return
             n = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(n) if n else b""
@@ -75,22 +82,11 @@ def main():
             is_s3 = not target
             if is_s3 and args.deny and args.deny in urllib.parse.unquote(self.path):
                 self.record(target, "403")
-                msg = b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>'
-                self.send_response(403)
-                self.send_header("Content-Type", "application/xml")
-                self.send_header("Content-Length", str(len(msg)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(msg)
+                self.s3_error(403, "AccessDenied", "Access Denied")
                 return
             if is_s3 and self.take("s3_503", args.s3_503):
                 self.record(target, "503")
-                msg = b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>'
-                self.send_response(503)
-                self.send_header("Content-Type", "application/xml")
-                self.send_header("Content-Length", str(len(msg)))
-                self.end_headers()
-                self.wfile.write(msg)
+                self.s3_error(503, "SlowDown", "Please reduce your request rate.")
                 return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("transfer-encoding",)}
             headers["Content-Length"] = str(len(body))
