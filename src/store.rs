@@ -65,8 +65,8 @@ pub struct S3Options {
     pub request_timeout_secs: Option<u64>,
     /// Time-out of connecting in seconds. Default 5.
     pub connect_timeout_secs: Option<u64>,
-    /// Memory for whole small objects read once and served from memory after (see
-    /// [`cache::WholeObjectCache`]), in MiB. Default 512; 0 turns it off.
+    /// Memory for byte ranges read once and served from memory after (see
+    /// [`cache::RangeCache`]), in MiB. Default 512; 0 turns it off.
     pub cache_mb: Option<u64>,
 }
 
@@ -287,7 +287,7 @@ async fn s3_store(bucket: &str, s3: &S3Options) -> object_store::Result<Arc<dyn 
     let store: Arc<dyn ObjectStore> = Arc::new(b.build()?);
     Ok(match s3.cache_mb.unwrap_or(DEFAULT_CACHE_MB) {
         0 => store,
-        mb => Arc::new(cache::WholeObjectCache::new(store, mb.saturating_mul(1024 * 1024))),
+        mb => Arc::new(cache::RangeCache::new(store, mb.saturating_mul(1024 * 1024))),
     })
 }
 
@@ -335,6 +335,34 @@ impl CredentialProvider for SdkCredentials {
     }
 }
 
+/// An object store error for people: for an S3 error answer, its code and message (and what to
+/// check when the code says the credentials or permissions were refused) instead of the raw XML;
+/// anything else as `object_store` words it. Never includes the request's signature.
+pub fn describe_error(e: &object_store::Error) -> String {
+    let raw = e.to_string();
+    let tag = |name: &str| -> Option<&str> {
+        let open = format!("<{name}>");
+        let start = raw.find(&open)? + open.len();
+        let end = raw[start..].find(&format!("</{name}>"))? + start;
+        Some(&raw[start..end])
+    };
+    let Some(code) = tag("Code") else { return raw };
+    let message = tag("Message").unwrap_or("no message");
+    let request = tag("RequestId").map(|r| format!(", request id {r}")).unwrap_or_default();
+    // What object_store says before the XML: the operation, the URL and the status.
+    let before = raw.split(": <?xml").next().unwrap_or(&raw).split(": <Error>").next().unwrap_or(&raw);
+    let hint = match code {
+        "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken" | "TokenRefreshRequired" => {
+            " - the credentials were refused: check the access key and secret in the environment, \
+             AWS_PROFILE, or the job's role"
+        }
+        "AccessDenied" | "AllAccessDisabled" => " - the credentials are valid but not allowed this: check the role's policy and the bucket policy",
+        "NoSuchBucket" => " - check the bucket name and the region",
+        _ => "",
+    };
+    format!("{before}: {code}: {message}{request}{hint}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,6 +382,31 @@ mod tests {
             assert!(errs.contains(field), "{field} missing in {errs}");
         }
         assert!(S3Options::default().validate().is_empty());
+    }
+
+    #[test]
+    fn s3_error_answers_are_described_by_code_message_and_what_to_check() {
+        let xml = r#"Error performing GET http://h/b?list-type=2 in 16ms - Server returned non-2xx status code: 403 Forbidden: <?xml version="1.0" encoding="utf-8"?>
+<Error><Code>InvalidAccessKeyId</Code><Message>The AWS Access Key Id you provided does not exist in our records.</Message><RequestId>R1</RequestId></Error>"#;
+        let e = object_store::Error::Generic {
+            store: "S3",
+            source: xml.into(),
+        };
+        let d = describe_error(&e);
+        assert!(d.contains("403 Forbidden: InvalidAccessKeyId: The AWS Access Key Id"), "{d}");
+        assert!(d.contains("request id R1") && d.contains("credentials were refused"), "{d}");
+        assert!(!d.contains("<?xml") && !d.contains("<Error>"), "{d}");
+        let denied = object_store::Error::Generic {
+            store: "S3",
+            source: "403 Forbidden: <Error><Code>AccessDenied</Code><Message>no</Message></Error>".into(),
+        };
+        assert!(describe_error(&denied).contains("AccessDenied: no - the credentials are valid but not allowed"));
+        // Not an S3 error answer: object_store's own words.
+        let plain = object_store::Error::NotFound {
+            path: "a/b".into(),
+            source: "gone".into(),
+        };
+        assert_eq!(describe_error(&plain), plain.to_string());
     }
 
     #[tokio::test]

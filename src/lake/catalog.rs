@@ -277,7 +277,7 @@ impl Catalog {
             .await
             .map_err(|e| LakeError::Url {
                 url: location.display.clone(),
-                reason: format!("listing the lake: {e}"),
+                reason: format!("listing the lake: {}", crate::store::describe_error(&e)),
             })?;
         let mut skipped = Vec::new();
         let mut ignored = 0usize;
@@ -519,6 +519,9 @@ fn is_auth_schema(s: &Schema) -> bool {
     s.field_with_name("user").is_ok() && s.field_with_name("status_id").is_ok()
 }
 
+/// Bytes read from the end of a file to get its footer in one request.
+const FOOTER_HINT: usize = 64 * 1024;
+
 /// A file's schema, row count and parsed footer.
 type Footer = (Schema, u64, Arc<parquet::file::metadata::ParquetMetaData>);
 
@@ -526,8 +529,16 @@ async fn read_footer(store: Arc<dyn ObjectStore>, meta: &ObjectMeta) -> std::res
     if meta.size < 12 {
         return Err(format!("file is {} bytes, too small to be Parquet", meta.size));
     }
-    let reader = ParquetObjectReader::new(store, meta.location.clone()).with_file_size(meta.size);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+    // One request for the tail: OCSF footers are ~20 KiB and the page index sits just before the
+    // footer, so 64 KiB usually holds both (a bigger footer costs one more request). The page
+    // index is parsed here so that the scan, which finds this footer in its metadata cache, does
+    // not fetch it again for every query.
+    let reader = ParquetObjectReader::new(store, meta.location.clone())
+        .with_file_size(meta.size)
+        .with_footer_size_hint(FOOTER_HINT);
+    let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new()
+        .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
+    let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options)
         .await
         .map_err(|e| format!("corrupt or truncated Parquet: {e}"))?;
     let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;

@@ -278,3 +278,49 @@ async fn the_server_stopping_mid_run_is_a_clear_error() {
         .to_string();
     assert!(err.contains(".parquet") || err.contains(&bucket), "{err}");
 }
+
+/// Wrong credentials: a moto of the test's own with IAM authentication on (it checks that the
+/// access key exists and that the SigV4 signature matches its secret) rejects an unknown key and a
+/// wrong secret. `lakesight query` then fails with an error naming the lake and the rejection, in
+/// one attempt (a 403 is not retried), and neither secret appears in its output. The same command
+/// with the IAM user's real key reads the lake and counts what the local copy counts, so the check
+/// is on the credentials and nothing else.
+#[test]
+fn wrong_credentials_are_a_clear_error_naming_the_lake_and_never_the_secret() {
+    let f = mixed_lake();
+    let moto = crate::servers::AuthMoto::start("creds", "lake", f.path());
+    let url = "s3://creds/lake";
+    let sql = "SELECT count(*) AS n FROM lakesight.api_activity";
+    let query = |lake: &str, key: &str, secret: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lakesight"))
+            .args(["query", "--lake", lake, "--format", "csv", sql])
+            .env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap()
+    };
+    let local = query(&f.url(), "unused", "unused");
+    assert!(local.status.success(), "{}", String::from_utf8_lossy(&local.stderr));
+    let good = query(url, &moto.key, &moto.secret);
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    assert_eq!(String::from_utf8_lossy(&good.stdout), String::from_utf8_lossy(&local.stdout));
+
+    let wrong_secret = "wR0ngS3cretWr0ngS3cretWr0ngS3cretWr0ngS3";
+    for (key, secret, why) in [
+        ("AKIAUNKNOWNKEY000000", moto.secret.as_str(), "InvalidAccessKeyId"),
+        (moto.key.as_str(), wrong_secret, "SignatureDoesNotMatch"),
+    ] {
+        let out = query(url, key, secret);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "{why}: the query succeeded: {text}");
+        assert!(text.contains(url), "{why}: the error names the lake: {text}");
+        assert!(text.contains(why) || text.contains("403"), "{why}: the error gives the reason: {text}");
+        assert!(!text.contains(secret) && !text.contains(&moto.secret), "{why}: a secret in the output: {text}");
+        assert!(!text.contains("panicked"), "{text}");
+    }
+}

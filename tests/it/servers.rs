@@ -26,14 +26,7 @@ pub fn moto() -> &'static str {
         if let Ok(ep) = std::env::var("LAKESIGHT_MOTO_ENDPOINT") {
             return ep;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/moto.sh");
-        let out = std::process::Command::new(script)
-            .args(["start", &port.to_string()])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "starting moto: {}", String::from_utf8_lossy(&out.stderr));
-        let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let (port, pid) = start_moto();
         let me = std::process::id();
         std::process::Command::new("sh")
             .args(["-c", &format!("while kill -0 {me} 2>/dev/null; do sleep 1; done; kill {pid}")])
@@ -44,6 +37,62 @@ pub fn moto() -> &'static str {
             .unwrap();
         format!("http://127.0.0.1:{port}")
     })
+}
+
+/// Start a moto server on a free loopback port: (port, pid).
+fn start_moto() -> (u16, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/moto.sh");
+    let out = std::process::Command::new(script)
+        .args(["start", &port.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "starting moto: {}", String::from_utf8_lossy(&out.stderr));
+    (port, String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// A moto of one test's own that checks credentials (moto's IAM authentication, server-wide, so
+/// not the shared server), holding a lake uploaded before the check was switched on; stopped on drop.
+pub struct AuthMoto {
+    pid: String,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// An access key of an IAM user allowed to read the lake.
+    pub key: String,
+    /// Its secret.
+    pub secret: String,
+}
+
+impl AuthMoto {
+    /// Start it with `dir` uploaded as `s3://bucket/prefix/`.
+    pub fn start(bucket: &str, prefix: &str, dir: &std::path::Path) -> AuthMoto {
+        let (port, pid) = start_moto();
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let venv = std::env::var("LAKESIGHT_MOTO_VENV")
+            .unwrap_or_else(|_| format!("{}/.cache/lakesight/moto-venv", std::env::var("HOME").unwrap()));
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/moto_auth.py");
+        let out = std::process::Command::new(format!("{venv}/bin/python"))
+            .args([script, &endpoint, bucket, prefix, dir.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let mut m = AuthMoto {
+            pid,
+            endpoint,
+            key: String::new(),
+            secret: String::new(),
+        };
+        assert!(out.status.success(), "moto_auth.py: {}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        m.key = v["key"].as_str().unwrap().to_string();
+        m.secret = v["secret"].as_str().unwrap().to_string();
+        m
+    }
+}
+
+impl Drop for AuthMoto {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").arg(&self.pid).status();
+    }
 }
 
 /// S3 settings pointing at moto, with short retries so fault tests finish quickly.
