@@ -182,6 +182,7 @@ fn init_logging(format: &str) {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
+    lakesight::runtime::interrupt::install();
     match cli.cmd {
         Cmd::SampleLake {
             out,

@@ -417,6 +417,8 @@ impl Athena {
             .unwrap_or_default()
             .to_string();
         tracing::info!(%label, query_execution_id = %id, workgroup = %self.cfg.workgroup, "Athena query submitted");
+        // From here the query runs in AWS: on Ctrl-C it is stopped before the process exits.
+        let _in_flight = crate::runtime::interrupt::guard();
         let deadline = started + Duration::from_secs(self.cfg.timeout_secs);
         let mut delay = Duration::from_millis(self.cfg.poll_initial_ms);
         loop {
@@ -487,7 +489,7 @@ impl Athena {
             let wait = delay.min(deadline - now);
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = tokio::signal::ctrl_c() => {
+                _ = crate::runtime::interrupt::interrupted() => {
                     self.stop(label, &id).await;
                     self.record(stat("STOPPED_INTERRUPT"));
                     return Err(AthenaError::Interrupted { label: label.into(), id });

@@ -5,6 +5,7 @@
 //! an injected [`Clock`] so tests and reruns are reproducible.
 
 pub mod config;
+pub mod interrupt;
 pub mod run;
 
 /// Where "now" comes from.

@@ -212,3 +212,53 @@ async fn the_scan_budget_stops_the_run_before_it_is_exceeded() {
     let starts = proxy.calls().iter().filter(|(t, _)| t.ends_with("StartQueryExecution")).count();
     assert_eq!(starts, 2);
 }
+
+/// Ctrl-C while an Athena query runs: the `lakesight run` process (a real child process and a
+/// real SIGINT) stops the query (`StopQueryExecution` reaches the server), exits with an error
+/// naming the query and its id, and publishes nothing.
+#[test]
+fn an_interrupt_stops_the_running_athena_query_and_publishes_nothing() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let bucket = rt.block_on(async { new_bucket("athena-int") });
+    let proxy = Proxy::start(&["--athena-state", "RUNNING"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let demo = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/demo.toml")).unwrap();
+    assert!(demo.contains("engine = \"datafusion\""));
+    let job = format!(
+        "{}\n[athena]\nworkgroup = \"primary\"\noutput_location = \"s3://{bucket}/athena-results\"\n\
+         scratch = \"s3://{bucket}/scratch\"\nendpoint = \"{ep}\"\nregion = \"us-east-1\"\n\
+         poll_initial_ms = 20\npoll_max_ms = 100\ntimeout_secs = 600\n\n\
+         [s3]\nendpoint = \"{moto}\"\nallow_http = true\npath_style = true\nregion = \"us-east-1\"\n",
+        demo.replace("engine = \"datafusion\"", "engine = \"athena\""),
+        ep = proxy.endpoint,
+        moto = moto(),
+    );
+    let job_path = dir.path().join("job.toml");
+    std::fs::write(&job_path, job).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lakesight"))
+        .args(["run", "--job", job_path.to_str().unwrap(), "--date", "2025-03-28"])
+        .args(["--lake", demo_like().path().to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .env("LAKESIGHT_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The interrupt handler is in place once the first poll has been answered RUNNING; wait for
+    // the second poll to be sure, then interrupt.
+    let started = std::time::Instant::now();
+    while proxy.calls().iter().filter(|(t, _)| t.ends_with("GetQueryExecution")).count() < 2 {
+        assert!(started.elapsed().as_secs() < 120, "no Athena polling seen: {:?}", proxy.calls());
+        assert!(child.try_wait().unwrap().is_none(), "lakesight exited before its query ran");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("interrupted while Athena query"), "{stderr}");
+    let calls = proxy.calls();
+    assert!(calls.iter().any(|(t, _)| t.ends_with("StopQueryExecution")), "{calls:?}");
+    assert!(!out.join("manifest.json").exists() && !out.join("findings").exists(), "{stderr}");
+}
