@@ -128,6 +128,13 @@ pub struct OutputConfig {
     /// Findings table name.
     #[serde(default = "default_table")]
     pub table: String,
+    /// Write the per-principal daily behaviour features (`features/dt=…/`, see
+    /// `queries/features/principal_day.sql`) of the analysed days.
+    #[serde(default = "yes")]
+    pub features: bool,
+    /// Features table name.
+    #[serde(default = "default_features_table")]
+    pub features_table: String,
     /// Write the HTML report.
     #[serde(default = "yes")]
     pub report: bool,
@@ -144,6 +151,8 @@ impl Default for OutputConfig {
         OutputConfig {
             database: default_db(),
             table: default_table(),
+            features: true,
+            features_table: default_features_table(),
             report: true,
             plots: true,
             max_plots: default_max_plots(),
@@ -159,6 +168,9 @@ fn default_db() -> String {
 }
 fn default_table() -> String {
     "findings".into()
+}
+fn default_features_table() -> String {
+    "features".into()
 }
 fn yes() -> bool {
     true
@@ -313,6 +325,12 @@ impl JobConfig {
         }
         if !valid_ident(&self.output.database) {
             errs.push(format!("output.database: {:?} is not a valid identifier", self.output.database));
+        }
+        if !valid_ident(&self.output.features_table) {
+            errs.push(format!("output.features_table: {:?} is not a valid identifier", self.output.features_table));
+        }
+        if self.output.features && self.output.features_table == self.output.table {
+            errs.push(format!("output.features_table: {:?} is also the findings table", self.output.features_table));
         }
         if !valid_ident(&self.output.table) {
             errs.push(format!("output.table: {:?} is not a valid identifier", self.output.table));

@@ -117,9 +117,24 @@ pub struct Manifest {
     /// Queries run on Athena, with data scanned and cost (when `job.engine = "athena"`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub athena: Option<AthenaStats>,
-    /// The findings table's registration in Glue (when `[glue]` is set).
+    /// The tables registered in Glue (when `[glue]` is set): findings, then features.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub glue: Vec<crate::sink::glue::Registration>,
+    /// Per-principal daily features written (when `output.features`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub glue: Option<crate::sink::glue::Registration>,
+    pub features: Option<FeaturesStats>,
+}
+
+/// What the features stage wrote.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct FeaturesStats {
+    /// Rows (principals) per analysed day.
+    pub rows_per_day: BTreeMap<String, usize>,
+    /// Milliseconds to build them.
+    pub build_ms: u128,
+    /// Why they were not built, if they were not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// What the run's Athena queries scanned and cost.
@@ -397,6 +412,29 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
             .then(a.finding_id.cmp(&b.finding_id))
     });
 
+    // Per-principal daily features of the analysed days (UEBA input), on the same engine.
+    let mut features = None;
+    let mut feature_days = Vec::new();
+    if cfg.output.features {
+        let mut st = FeaturesStats::default();
+        let view = crate::series::features::template()?.view;
+        if engine.as_ref().is_some_and(|e| !e.views.contains(&view.as_str())) {
+            let w = format!("features: the lake has no table for view lakesight.{view}; not written");
+            tracing::warn!("{w}");
+            warnings.push(w.clone());
+            st.warning = Some(w);
+        } else {
+            let t = Instant::now();
+            let next = range.to + chrono::Days::new(1);
+            let ms = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
+            feature_days = crate::series::features::build(runner, &run_id, ms(range.from), ms(next)).await?;
+            st.build_ms = t.elapsed().as_millis();
+            st.rows_per_day = feature_days.iter().map(|d| (d.dt.clone(), d.batch.num_rows())).collect();
+            timings.insert("features".to_string(), st.build_ms);
+        }
+        features = Some(st);
+    }
+
     let t = Instant::now();
     let out = Output::open(&out_url, &s3).await?;
     let detectors: Vec<String> = {
@@ -407,21 +445,21 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
     };
     // Register (or update) the findings table before any finding is written: a failure here
     // leaves readers with nothing new.
-    let glue = match &cfg.glue {
-        Some(g) => Some(
-            crate::sink::glue::register_findings_table(
-                g,
-                s3.region.as_deref(),
-                &cfg.output.database,
-                &cfg.output.table,
-                &out.url_of(""),
-                &detectors,
-            )
-            .await
-            .map_err(|e| RunError::Register(e.to_string()))?,
-        ),
-        None => None,
-    };
+    let mut glue = Vec::new();
+    if let Some(g) = &cfg.glue {
+        use crate::sink::glue::{register_table, TableSpec};
+        let mut specs = vec![TableSpec::findings(&cfg.output.table, &detectors)];
+        if !feature_days.is_empty() {
+            specs.push(TableSpec::features(&cfg.output.features_table));
+        }
+        for spec in &specs {
+            glue.push(
+                register_table(g, s3.region.as_deref(), &cfg.output.database, spec, &out.url_of(""))
+                    .await
+                    .map_err(|e| RunError::Register(e.to_string()))?,
+            );
+        }
+    }
     let mut outputs = Vec::new();
     // Plots first, so the findings rows can link them. Highest scores first when capped.
     let mut order: Vec<usize> = (0..findings.len())
@@ -463,6 +501,17 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
     )
     .await?;
     outputs.push("findings_table.sql".into());
+    if !feature_days.is_empty() {
+        for (p, _) in out.write_features(&feature_days).await? {
+            outputs.push(p);
+        }
+        out.put(
+            "features_table.sql",
+            crate::sink::features_ddl(&cfg.output.database, &cfg.output.features_table, &location).as_bytes(),
+        )
+        .await?;
+        outputs.push("features_table.sql".into());
+    }
     let mut sqls = String::new();
     for f in &findings {
         sqls.push_str(&format!(
@@ -499,6 +548,7 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
         skipped_inputs,
         athena: athena.as_ref().map(|a| AthenaStats::from_queries(a.stats())),
         glue,
+        features,
         series: series_stats,
         findings_per_detector: per_det,
         findings_total: findings.len(),

@@ -20,6 +20,8 @@
 //! findings) can keep them and a nightly run then scans only the new day. That store is the next
 //! step; the SQL and the `SeriesSet` shape are already per-day-separable for it.
 
+pub mod features;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

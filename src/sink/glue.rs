@@ -56,7 +56,7 @@ pub struct Registration {
     pub table: String,
     /// `created`, `updated` or `unchanged`.
     pub action: String,
-    /// Detectors the `detector` partition projection lists.
+    /// Detectors the `detector` partition projection lists (findings table; empty for others).
     pub detectors: Vec<String>,
 }
 
@@ -74,34 +74,67 @@ pub struct GlueError {
     pub message: String,
 }
 
-/// Glue type of an Arrow type of the findings schema.
-fn glue_type(t: &arrow::datatypes::DataType) -> String {
-    use arrow::datatypes::DataType::*;
-    match t {
-        Utf8 | LargeUtf8 => "string".into(),
-        Int32 => "int".into(),
-        Int64 => "bigint".into(),
-        Float64 => "double".into(),
-        Boolean => "boolean".into(),
-        Timestamp(..) => "timestamp".into(),
-        List(f) => format!("array<{}>", glue_type(f.data_type())),
-        other => format!("string /* {other} */"),
+/// A table lakesight writes under its output root, as Glue needs to know it.
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    /// Table name.
+    pub table: String,
+    /// One line for the catalog.
+    pub description: String,
+    /// Folder under the output root (`findings`, `features`).
+    pub folder: String,
+    /// Columns (without partitions).
+    pub schema: arrow::datatypes::SchemaRef,
+    /// Partition keys after `dt`, each projected as an enum of these values (merged with what the
+    /// table already lists, so a value from an earlier run stays queryable).
+    pub enums: Vec<(String, Vec<String>)>,
+}
+
+impl TableSpec {
+    /// The findings table: partitions `dt`, `detector`.
+    pub fn findings(table: &str, detectors: &[String]) -> TableSpec {
+        TableSpec {
+            table: table.into(),
+            description: "lakesight findings (one row per finding; see findings_table.sql)".into(),
+            folder: "findings".into(),
+            schema: crate::findings::schema(),
+            enums: vec![("detector".into(), detectors.to_vec())],
+        }
+    }
+
+    /// The features table: partition `dt`.
+    pub fn features(table: &str) -> TableSpec {
+        TableSpec {
+            table: table.into(),
+            description: "lakesight per-principal daily behaviour features (see features_table.sql)".into(),
+            folder: "features".into(),
+            schema: crate::series::features::schema(),
+            enums: Vec::new(),
+        }
     }
 }
 
-/// The table definition: findings columns, `dt`/`detector` partitions, Parquet, projection.
-pub fn table_input(table: &str, location: &str, detectors: &[String]) -> Result<TableInput, String> {
+/// The table definition: columns, `dt` (+ enum) partitions, Parquet, projection.
+pub fn table_input(spec: &TableSpec, location: &str) -> Result<TableInput, String> {
     let location = location.trim_end_matches('/');
-    let columns = crate::findings::schema()
+    let folder = format!("{location}/{}", spec.folder);
+    let columns = spec
+        .schema
         .fields()
         .iter()
-        .map(|f| Column::builder().name(f.name()).r#type(glue_type(f.data_type())).build())
+        .map(|f| Column::builder().name(f.name()).r#type(super::hive_type(f.data_type())).build())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
-    let part = |n: &str| Column::builder().name(n).r#type("string").build();
+    let part = |n: &str| Column::builder().name(n).r#type("string").build().map_err(|e| e.to_string());
+    let mut partitions = vec![part("dt")?];
+    let mut template = format!("{folder}/dt=${{dt}}/");
+    for (k, _) in &spec.enums {
+        partitions.push(part(k)?);
+        template.push_str(&format!("{k}=${{{k}}}/"));
+    }
     let sd = StorageDescriptor::builder()
         .set_columns(Some(columns))
-        .location(format!("{location}/findings/"))
+        .location(format!("{folder}/"))
         .input_format("org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat")
         .output_format("org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat")
         .serde_info(
@@ -110,14 +143,11 @@ pub fn table_input(table: &str, location: &str, detectors: &[String]) -> Result<
                 .build(),
         )
         .build();
-    TableInput::builder()
-        .name(table)
-        .description("lakesight findings (one row per finding; see findings_table.sql)")
+    let mut t = TableInput::builder()
+        .name(&spec.table)
+        .description(&spec.description)
         .table_type("EXTERNAL_TABLE")
-        .set_partition_keys(Some(vec![
-            part("dt").map_err(|e| e.to_string())?,
-            part("detector").map_err(|e| e.to_string())?,
-        ]))
+        .set_partition_keys(Some(partitions))
         .storage_descriptor(sd)
         .parameters("EXTERNAL", "TRUE")
         .parameters("classification", "parquet")
@@ -125,14 +155,13 @@ pub fn table_input(table: &str, location: &str, detectors: &[String]) -> Result<
         .parameters("projection.dt.type", "date")
         .parameters("projection.dt.format", "yyyy-MM-dd")
         .parameters("projection.dt.range", "2020-01-01,NOW")
-        .parameters("projection.detector.type", "enum")
-        .parameters("projection.detector.values", detectors.join(","))
-        .parameters(
-            "storage.location.template",
-            format!("{location}/findings/dt=${{dt}}/detector=${{detector}}/"),
-        )
-        .build()
-        .map_err(|e| e.to_string())
+        .parameters("storage.location.template", template);
+    for (k, values) in &spec.enums {
+        t = t
+            .parameters(format!("projection.{k}.type"), "enum")
+            .parameters(format!("projection.{k}.values"), values.join(","));
+    }
+    t.build().map_err(|e| e.to_string())
 }
 
 /// Create or update the findings table `database.table` over `location` (the run's output URL).
@@ -144,6 +173,18 @@ pub async fn register_findings_table(
     location: &str,
     detectors: &[String],
 ) -> Result<Registration, GlueError> {
+    register_table(cfg, s3_region, database, &TableSpec::findings(table, detectors), location).await
+}
+
+/// Create or update the table `spec` in `database` over `location` (the run's output URL).
+pub async fn register_table(
+    cfg: &GlueConfig,
+    s3_region: Option<&str>,
+    database: &str,
+    spec: &TableSpec,
+    location: &str,
+) -> Result<Registration, GlueError> {
+    let table = spec.table.as_str();
     let err = |call: &'static str, message: String| GlueError {
         database: database.into(),
         table: table.into(),
@@ -196,15 +237,20 @@ pub async fn register_findings_table(
         Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => None,
         Err(e) => return Err(err("GetTable", sdk_message(&e))),
     };
-    let mut all: Vec<String> = detectors.to_vec();
-    if let Some(t) = &existing {
-        if let Some(v) = t.parameters().and_then(|p| p.get("projection.detector.values")) {
-            all.extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string));
+    let mut spec = spec.clone();
+    for (k, values) in &mut spec.enums {
+        if let Some(v) = existing
+            .as_ref()
+            .and_then(|t| t.parameters())
+            .and_then(|p| p.get(&format!("projection.{k}.values")))
+        {
+            values.extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string));
         }
+        values.sort();
+        values.dedup();
     }
-    all.sort();
-    all.dedup();
-    let input = table_input(table, location, &all).map_err(|m| err("TableInput", m))?;
+    let all: Vec<String> = spec.enums.iter().find(|(k, _)| k == "detector").map(|(_, v)| v.clone()).unwrap_or_default();
+    let input = table_input(&spec, location).map_err(|m| err("TableInput", m))?;
     let action = match &existing {
         None => {
             client
@@ -236,7 +282,7 @@ pub async fn register_findings_table(
             }
         }
     };
-    tracing::info!(%database, %table, action, "findings table registered in Glue");
+    tracing::info!(%database, %table, action, "table registered in Glue");
     Ok(Registration {
         database: database.into(),
         table: table.into(),
@@ -251,7 +297,7 @@ mod tests {
 
     #[test]
     fn the_table_projects_dates_and_every_detector() {
-        let t = table_input("findings", "s3://b/out/", &["outliers".into(), "trends".into()]).unwrap();
+        let t = table_input(&TableSpec::findings("findings", &["outliers".into(), "trends".into()]), "s3://b/out/").unwrap();
         let p = t.parameters().unwrap();
         assert_eq!(p["projection.detector.values"], "outliers,trends");
         assert_eq!(p["storage.location.template"], "s3://b/out/findings/dt=${dt}/detector=${detector}/");
@@ -263,5 +309,21 @@ mod tests {
             "{cols:?}"
         );
         assert!(cols.iter().all(|(_, t)| !t.contains("/*")), "unmapped type in {cols:?}");
+        let keys: Vec<&str> = t.partition_keys().iter().map(|c| c.name()).collect();
+        assert_eq!(keys, ["dt", "detector"]);
+    }
+
+    #[test]
+    fn the_features_table_projects_dates_only() {
+        let t = table_input(&TableSpec::features("features"), "s3://b/out").unwrap();
+        let p = t.parameters().unwrap();
+        assert_eq!(p["storage.location.template"], "s3://b/out/features/dt=${dt}/");
+        assert!(!p.contains_key("projection.detector.values"));
+        let keys: Vec<&str> = t.partition_keys().iter().map(|c| c.name()).collect();
+        assert_eq!(keys, ["dt"]);
+        let sd = t.storage_descriptor().unwrap();
+        assert_eq!(sd.location(), Some("s3://b/out/features/"));
+        let cols: Vec<(&str, &str)> = sd.columns().iter().map(|c| (c.name(), c.r#type().unwrap_or(""))).collect();
+        assert!(cols.contains(&("principal", "string")) && cols.contains(&("src_ips", "double")), "{cols:?}");
     }
 }

@@ -142,20 +142,86 @@ impl Output {
                     .unwrap_or(std::cmp::Ordering::Equal)
                     .then(a.finding_id.cmp(&b.finding_id))
             });
-            let batch = to_batch(&fs)?;
-            let props = WriterProperties::builder()
-                .set_compression(Compression::ZSTD(ZstdLevel::default()))
-                .build();
-            let mut buf = Vec::new();
-            let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
-            w.write(&batch)?;
-            w.close()?;
+            let buf = encode(&to_batch(&fs)?)?;
             let rel = format!("findings/dt={dt}/detector={det}/findings.parquet");
             self.put(&rel, &buf).await?;
             out.push((rel, fs.len()));
         }
         Ok(out)
     }
+
+    /// Replace the features of each day (`features/dt=…/features.parquet`, one file per day, empty
+    /// when nobody acted). Returns the objects written with their row counts.
+    pub async fn write_features(&self, days: &[crate::series::features::DayFeatures]) -> Result<Vec<(String, usize)>, SinkError> {
+        let mut out = Vec::new();
+        for d in days {
+            let rel = format!("features/dt={}/features.parquet", d.dt);
+            self.put(&rel, &encode(&d.batch)?).await?;
+            out.push((rel, d.batch.num_rows()));
+        }
+        Ok(out)
+    }
+}
+
+/// One batch as a zstd Parquet file.
+fn encode(batch: &arrow::record_batch::RecordBatch) -> Result<Vec<u8>, SinkError> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let mut buf = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
+    w.write(batch)?;
+    w.close()?;
+    Ok(buf)
+}
+
+/// Hive/Athena type of an Arrow type of an output schema.
+pub fn hive_type(t: &arrow::datatypes::DataType) -> String {
+    use arrow::datatypes::DataType::*;
+    match t {
+        Utf8 | LargeUtf8 => "string".into(),
+        Int32 => "int".into(),
+        Int64 => "bigint".into(),
+        Float64 => "double".into(),
+        Boolean => "boolean".into(),
+        Timestamp(..) => "timestamp".into(),
+        List(f) => format!("array<{}>", hive_type(f.data_type())),
+        other => format!("string /* {other} */"),
+    }
+}
+
+/// The Athena DDL of the features table (partition projection on `dt`). Names are validated
+/// identifiers (job file) and the location an output URL.
+pub fn features_ddl(database: &str, table: &str, location: &str) -> String {
+    let location = location.trim_end_matches('/');
+    let schema = crate::series::features::schema();
+    let cols: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| format!("  {} {}", f.name(), hive_type(f.data_type())))
+        .collect();
+    let described: Vec<String> = crate::series::features::FEATURES
+        .iter()
+        .map(|(n, d)| format!("--   {n:<14} {d}"))
+        .collect();
+    format!(
+        "-- lakesight features table for Athena: one row per account, principal and UTC day (UEBA input).\n\
+         -- Rendered by `lakesight run` into <output>/features_table.sql. Partition projection on dt.\n\
+         -- Features (queries/features/principal_day.sql):\n{}\n\
+         CREATE EXTERNAL TABLE IF NOT EXISTS {database}.{table} (\n{}\n)\n\
+         PARTITIONED BY (dt string)\n\
+         STORED AS PARQUET\n\
+         LOCATION '{location}/features/'\n\
+         TBLPROPERTIES (\n\
+         \x20 'projection.enabled' = 'true',\n\
+         \x20 'projection.dt.type' = 'date',\n\
+         \x20 'projection.dt.format' = 'yyyy-MM-dd',\n\
+         \x20 'projection.dt.range' = '2020-01-01,NOW',\n\
+         \x20 'storage.location.template' = '{location}/features/dt=${{dt}}/'\n\
+         );\n",
+        described.join("\n"),
+        cols.join(",\n"),
+    )
 }
 
 /// The Athena DDL of the findings table (partition projection: no MSCK REPAIR needed).

@@ -69,25 +69,40 @@ async fn write_unload_results(cfg: &JobConfig, bucket: &str) -> usize {
     let scratch = Location::open(&format!("s3://{bucket}/scratch/{id}"), &s3_options(), false)
         .await
         .unwrap();
+    let put = |label: String, batches: Vec<arrow::record_batch::RecordBatch>| {
+        let scratch = scratch.clone();
+        async move {
+            let Some(first) = batches.first() else { return 0 };
+            let mut buf = Vec::new();
+            let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, first.schema(), None).unwrap();
+            for b in &batches {
+                w.write(b).unwrap();
+            }
+            w.close().unwrap();
+            // Athena names UNLOAD files without an extension.
+            scratch
+                .store
+                .put(&scratch.child(&format!("{label}/20250328_000000_00000_abcde_0")), buf.into())
+                .await
+                .unwrap();
+            1
+        }
+    };
     let mut n = 0;
     for sc in &cfg.series {
         let t = c.get(&sc.family).unwrap();
         let label = format!("{}_{}", sc.family, sc.bucket.unit());
         let batches = e.run_sql(&label, &render(&t, sc.bucket, day0, end)).await.unwrap();
-        let Some(first) = batches.first() else { continue };
-        let mut buf = Vec::new();
-        let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, first.schema(), None).unwrap();
-        for b in &batches {
-            w.write(b).unwrap();
-        }
-        w.close().unwrap();
-        // Athena names UNLOAD files without an extension.
-        scratch
-            .store
-            .put(&scratch.child(&format!("{label}/20250328_000000_00000_abcde_0")), buf.into())
-            .await
-            .unwrap();
-        n += 1;
+        n += put(label, batches).await;
+    }
+    if cfg.output.features {
+        // The features query of the analysed day, under its label.
+        let t = lakesight::series::features::template().unwrap();
+        let from = day().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis();
+        let sql = render(&t, lakesight::series::Bucket::Day, from, from + 86_400_000);
+        let label = format!("features_{}", lakesight::series::features::FAMILY);
+        let batches = e.run_sql(&label, &sql).await.unwrap();
+        n += put(label, batches).await;
     }
     n
 }
@@ -115,13 +130,20 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
     assert!(!want.findings.is_empty());
     assert_eq!(ids(&got), ids(&want));
 
-    // One UNLOAD per series, all SUCCEEDED, in the manifest with bytes scanned and cost.
+    // The features query ran on Athena too: the same file as the embedded engine's, byte for byte.
+    let file = "features/dt=2025-03-28/features.parquet";
+    let (a_file, b_file) = (std::fs::read(out.path().join(file)).unwrap(), std::fs::read(ref_out.path().join(file)).unwrap());
+    assert!(got.manifest.features.as_ref().unwrap().rows_per_day["2025-03-28"] > 0);
+    assert!(a_file == b_file, "features from Athena differ from the embedded engine's");
+
+    // One UNLOAD per series and one for the features, all SUCCEEDED, in the manifest with bytes
+    // scanned and cost.
     let a = got.manifest.athena.as_ref().expect("manifest has the Athena queries");
-    assert_eq!(a.queries.len(), cfg.series.len());
+    assert_eq!(a.queries.len(), cfg.series.len() + 1);
     assert!(a.queries.iter().all(|q| q.state == "SUCCEEDED" && !q.query_execution_id.is_empty()));
     assert_eq!(
         a.queries.iter().map(|q| q.rows).sum::<u64>() as usize,
-        got.manifest.series.values().map(|s| s.rows).sum::<usize>()
+        got.manifest.series.values().map(|s| s.rows).sum::<usize>() + got.manifest.features.as_ref().unwrap().rows_per_day["2025-03-28"]
     );
     assert_eq!(got.manifest.inputs.files, 0, "Athena mode reads no footers");
 
@@ -148,7 +170,7 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
         assert!(text.contains("FROM lakesight."), "{text}");
         unloads += 1;
     }
-    assert_eq!(unloads, cfg.series.len());
+    assert_eq!(unloads, cfg.series.len() + 1);
 
     // Scratch is empty after the run.
     let scratch = Location::open(&format!("s3://{bucket}/scratch"), &s3_options(), false)

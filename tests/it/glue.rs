@@ -1,4 +1,4 @@
-//! Findings table registration in Glue, against moto's Glue API on loopback.
+//! Findings and features table registration in Glue, against moto's Glue API on loopback.
 
 use lakesight::runtime::run::{run, RunOverrides};
 use lakesight::runtime::FixedClock;
@@ -29,11 +29,16 @@ async fn the_findings_table_is_created_in_glue_on_the_first_run_and_kept_up_to_d
     };
     let clock = FixedClock(1_743_400_000_000);
     let r = run(&cfg, &c, &ov, &clock).await.unwrap();
-    let g = r.manifest.glue.clone().unwrap();
-    assert_eq!(g.action, "created");
+    let actions: Vec<(&str, &str)> = r.manifest.glue.iter().map(|g| (g.table.as_str(), g.action.as_str())).collect();
+    assert_eq!(actions, [("findings", "created"), ("features", "created")]);
 
     let conf = moto_sdk_config().await;
     let glue = aws_sdk_glue::Client::new(&conf);
+    let get_named = |name: String| {
+        let glue = glue.clone();
+        let db = cfg.output.database.clone();
+        async move { glue.get_table().database_name(db).name(name).send().await.unwrap().table().cloned().unwrap() }
+    };
     let get = || async {
         glue.get_table()
             .database_name(&cfg.output.database)
@@ -59,14 +64,38 @@ async fn the_findings_table_is_created_in_glue_on_the_first_run_and_kept_up_to_d
         assert!(projected.contains(&f.detector.as_str()), "{} not in {projected:?}", f.detector);
     }
 
+    // The features table: dt partitions projected over the features folder the run wrote, and its
+    // columns are those of the files there.
+    let ft = get_named(cfg.output.features_table.clone()).await;
+    let keys: Vec<&str> = ft.partition_keys().iter().map(|k| k.name()).collect();
+    assert_eq!(keys, ["dt"]);
+    assert_eq!(
+        ft.parameters().unwrap()["storage.location.template"],
+        format!("{out}/features/dt=${{dt}}/")
+    );
+    let cols: Vec<&str> = ft.storage_descriptor().unwrap().columns().iter().map(|c| c.name()).collect();
+    let loc = lakesight::store::Location::open(&out, &s3_options(), false).await.unwrap();
+    let bytes = {
+        use object_store::ObjectStoreExt;
+        let o = loc.store.get(&loc.child("features/dt=2025-03-28/features.parquet")).await.unwrap();
+        o.bytes().await.unwrap()
+    };
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+    assert!(reader.metadata().file_metadata().num_rows() > 0, "no features written");
+    let schema = reader.schema().clone();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(cols, names);
+
     // A rerun changes nothing; a new detector updates the projection and keeps the old ones.
-    assert_eq!(run(&cfg, &c, &ov, &clock).await.unwrap().manifest.glue.unwrap().action, "unchanged");
+    let again = run(&cfg, &c, &ov, &clock).await.unwrap().manifest.glue;
+    assert!(again.iter().all(|g| g.action == "unchanged"), "{again:?}");
     let mut more = cfg.clone();
     let dc = more.detectors["outliers"].clone();
     more.detectors.insert("outliers_new".into(), dc);
     more.series[0].detectors.push("outliers_new".into());
-    let g = run(&more, &c, &ov, &clock).await.unwrap().manifest.glue.unwrap();
-    assert_eq!(g.action, "updated");
+    let g = run(&more, &c, &ov, &clock).await.unwrap().manifest.glue;
+    assert_eq!(g[0].action, "updated");
+    assert_eq!(g[1].action, "unchanged");
     let projected = get().await.parameters().unwrap()["projection.detector.values"].clone();
     assert!(projected.contains("outliers_new") && projected.contains("trends"), "{projected}");
 }

@@ -52,3 +52,21 @@ async fn athena_views_over_v1_and_v2_tables() {
     assert!(out.contains("date_format(\"time_dt\", '%Y%m%d') AS eventday"));
     check("athena_views.sql", &out);
 }
+
+/// The features query as both engines receive it, and the features table's Athena DDL.
+#[test]
+fn features_sql_and_table_ddl() {
+    let t = lakesight::series::features::template().unwrap();
+    let from = chrono::NaiveDate::from_ymd_opt(2025, 3, 28)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_millis();
+    let sql = lakesight::series::render(&t, lakesight::series::Bucket::Day, from, from + 86_400_000);
+    check("features_principal_day.sql", &sql);
+    check(
+        "features_table.sql",
+        &lakesight::sink::features_ddl("lakesight", "features", "s3://bucket/lakesight/"),
+    );
+}

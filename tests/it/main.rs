@@ -4,6 +4,7 @@ mod athena;
 mod athena_sql;
 mod bad_input;
 mod cli;
+mod features;
 mod common;
 mod glue;
 mod golden;

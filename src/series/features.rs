@@ -1,0 +1,156 @@
+//! Per-principal daily behaviour features (UEBA input): one row per account, principal and day.
+//!
+//! Why a table of its own: the isolation-forest detector over per-principal behaviour scores these
+//! vectors, and analysts query them directly ("what did this role do on the night of the alert,
+//! next to its usual day?"). The SQL is one template, `queries/features/principal_day.sql`, in the
+//! same format and dialect as the series templates, so it runs unchanged on the embedded engine or
+//! on Athena (through [`SqlRunner`]). Its columns are fixed here ([`FEATURES`]): the table's schema
+//! is part of what readers depend on, so a template whose result lacks one is an error, not a
+//! silently narrower table.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
+
+use super::{render, Bucket, SeriesError, SeriesTemplate};
+use crate::lake::SqlRunner;
+
+/// The template, compiled in.
+const TEMPLATE: &str = include_str!("../../queries/features/principal_day.sql");
+
+/// Family name of the template (also the query label's stem).
+pub const FAMILY: &str = "principal_day";
+
+/// Feature columns and what each counts (per principal and UTC day).
+pub const FEATURES: &[(&str, &str)] = &[
+    ("events", "CloudTrail events"),
+    ("operations", "distinct API operations"),
+    ("services", "distinct AWS services"),
+    ("src_ips", "distinct source IP addresses"),
+    ("user_agents", "distinct user agents"),
+    ("regions", "distinct regions"),
+    ("failures", "calls that failed (AccessDenied and other errors)"),
+    ("deletes", "calls of the Delete activity"),
+    ("night_events", "events between 00:00 and 06:00 UTC"),
+];
+
+/// The parsed template.
+pub fn template() -> Result<SeriesTemplate, SeriesError> {
+    SeriesTemplate::parse(FAMILY, TEMPLATE)
+}
+
+/// Schema of the features table (without its `dt` partition column).
+pub fn schema() -> SchemaRef {
+    let mut fields = vec![
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("account_id", DataType::Utf8, true),
+        Field::new("principal", DataType::Utf8, false),
+    ];
+    fields.extend(FEATURES.iter().map(|(n, _)| Field::new(*n, DataType::Float64, false)));
+    Arc::new(Schema::new(fields))
+}
+
+/// Features of one day.
+#[derive(Debug, Clone)]
+pub struct DayFeatures {
+    /// The day, `YYYY-MM-DD` (the `dt` partition).
+    pub dt: String,
+    /// Rows in [`schema`] order, sorted by account and principal.
+    pub batch: RecordBatch,
+}
+
+/// Run the template over `[start_ms, end_ms)` (whole UTC days) and split the rows by day. Every day
+/// of the window gets an entry, empty when nobody acted (so a rerun replaces what was there).
+pub async fn build(runner: &dyn SqlRunner, run_id: &str, start_ms: i64, end_ms: i64) -> Result<Vec<DayFeatures>, SeriesError> {
+    let t = template()?;
+    let sql = render(&t, Bucket::Day, start_ms, end_ms);
+    let label = format!("features_{FAMILY}");
+    let shape = |reason: String| SeriesError::Shape {
+        family: label.clone(),
+        reason,
+    };
+    let batches = runner.run_sql(&label, &sql).await.map_err(|e| SeriesError::Query {
+        family: label.clone(),
+        source: e,
+    })?;
+    let days = ((end_ms - start_ms) / Bucket::Day.ms()).max(0) as usize;
+    // Per day: (account, principal, features).
+    type Row = (Option<String>, String, Vec<f64>);
+    let mut per_day: Vec<Vec<Row>> = vec![Vec::new(); days];
+    for b in &batches {
+        let s = b.schema();
+        let col = |name: &str, to: &DataType| -> Result<ArrayRef, SeriesError> {
+            let i = s.index_of(name).map_err(|_| shape(format!("lacks column {name}")))?;
+            arrow::compute::cast(b.column(i), to).map_err(|e| shape(format!("{name}: {e}")))
+        };
+        let account = col("accountid", &DataType::Utf8)?;
+        let principal = col("principal", &DataType::Utf8)?;
+        let day = col("bucket_start", &DataType::Timestamp(TimeUnit::Millisecond, None))?;
+        let feats = FEATURES
+            .iter()
+            .map(|(n, _)| col(n, &DataType::Float64))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (account, principal, day) = (
+            account.as_string::<i32>(),
+            principal.as_string::<i32>(),
+            day.as_primitive::<TimestampMillisecondType>(),
+        );
+        for r in 0..b.num_rows() {
+            if day.is_null(r) || principal.is_null(r) {
+                continue;
+            }
+            let ms = day.value(r);
+            if ms < start_ms || ms >= end_ms {
+                continue;
+            }
+            let values = feats
+                .iter()
+                .map(|c| {
+                    let c = c.as_primitive::<Float64Type>();
+                    if c.is_valid(r) {
+                        c.value(r)
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let acc = account.is_valid(r).then(|| account.value(r).to_string());
+            per_day[((ms - start_ms) / Bucket::Day.ms()) as usize].push((acc, principal.value(r).to_string(), values));
+        }
+    }
+    let schema = schema();
+    let mut out = Vec::with_capacity(days);
+    for (i, mut rows) in per_day.into_iter().enumerate() {
+        rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let dt = chrono::DateTime::from_timestamp_millis(start_ms + i as i64 * Bucket::Day.ms())
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec![run_id; rows.len()])),
+            Arc::new(StringArray::from(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())),
+        ];
+        for f in 0..FEATURES.len() {
+            cols.push(Arc::new(Float64Array::from(rows.iter().map(|r| r.2[f]).collect::<Vec<_>>())));
+        }
+        let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| shape(e.to_string()))?;
+        out.push(DayFeatures { dt, batch });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_parses_and_names_every_feature() {
+        let t = template().unwrap();
+        assert_eq!(t.view, "api_activity");
+        for (f, _) in FEATURES {
+            assert!(t.body.contains(&format!("AS {f}")), "{f} not in the template");
+        }
+        assert_eq!(schema().fields().len(), 3 + FEATURES.len());
+    }
+}
