@@ -9,6 +9,7 @@
 //! Adding a detector = one new module + one variant in [`DetectorConfig`] (the only `match`).
 
 pub mod changepoint;
+pub mod ip_insights;
 pub mod kats;
 pub mod outlier;
 pub mod trend;

@@ -65,7 +65,7 @@ async fn features_match_a_count_over_the_raw_events_and_a_rerun_replaces_them() 
         for i in 0..b.num_rows() {
             let a = want.entry((acc.value(i).to_string(), pr.value(i).to_string())).or_default();
             a.events += 1.0;
-            let mut add = |set: &mut BTreeSet<String>, col: &arrow::array::StringArray| {
+            let add = |set: &mut BTreeSet<String>, col: &arrow::array::StringArray| {
                 if col.is_valid(i) {
                     set.insert(col.value(i).to_string());
                 }
