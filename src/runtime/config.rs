@@ -39,6 +39,9 @@ pub struct JobConfig {
     /// Register the findings table (database and name from `[output]`) in this Glue catalog.
     #[serde(default)]
     pub glue: Option<crate::sink::glue::GlueConfig>,
+    /// IP Insights over (principal, source IP) pairs (`[ip_insights]`; absent = off).
+    #[serde(default)]
+    pub ip_insights: Option<crate::detect::ip_insights::stage::IpInsightsJob>,
 }
 
 /// The `[job]` table.
@@ -135,6 +138,9 @@ pub struct OutputConfig {
     /// Features table name.
     #[serde(default = "default_features_table")]
     pub features_table: String,
+    /// Embeddings table name (IP Insights vectors, when `[ip_insights]` writes them).
+    #[serde(default = "default_embeddings_table")]
+    pub embeddings_table: String,
     /// Write the HTML report.
     #[serde(default = "yes")]
     pub report: bool,
@@ -153,6 +159,7 @@ impl Default for OutputConfig {
             table: default_table(),
             features: true,
             features_table: default_features_table(),
+            embeddings_table: default_embeddings_table(),
             report: true,
             plots: true,
             max_plots: default_max_plots(),
@@ -168,6 +175,9 @@ fn default_db() -> String {
 }
 fn default_table() -> String {
     "findings".into()
+}
+fn default_embeddings_table() -> String {
+    "embeddings".into()
 }
 fn default_features_table() -> String {
     "features".into()
@@ -270,6 +280,15 @@ impl JobConfig {
         }
         if let Some(g) = &self.glue {
             errs.extend(g.validate());
+        }
+        if let Some(ip) = &self.ip_insights {
+            errs.extend(ip.validate());
+            if self.detectors.contains_key(crate::detect::ip_insights::stage::DETECTOR) {
+                errs.push("detectors.ip_insights: the name is taken by [ip_insights]".into());
+            }
+        }
+        if !valid_ident(&self.output.embeddings_table) {
+            errs.push(format!("output.embeddings_table: {:?} is not a valid identifier", self.output.embeddings_table));
         }
         if self.job.date.is_some() && (self.job.from.is_some() || self.job.to.is_some()) {
             errs.push("job.date: give either date or from/to, not both".into());

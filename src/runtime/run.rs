@@ -123,6 +123,9 @@ pub struct Manifest {
     /// Per-principal daily features written (when `output.features`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub features: Option<FeaturesStats>,
+    /// IP Insights per analysed day (when `[ip_insights]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip_insights: Option<crate::detect::ip_insights::stage::IpInsightsStats>,
 }
 
 /// What the features stage wrote.
@@ -435,10 +438,49 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
         features = Some(st);
     }
 
+    // IP Insights over (principal, source IP) pairs: one model per analysed day.
+    let mut ip_insights = None;
+    let mut embedding_days = Vec::new();
+    if let Some(job) = &cfg.ip_insights {
+        let view = crate::detect::ip_insights::stage::template()?.view;
+        if engine.as_ref().is_some_and(|e| !e.views.contains(&view.as_str())) {
+            let w = format!("ip_insights: the lake has no table for view lakesight.{view}; not run");
+            tracing::warn!("{w}");
+            warnings.push(w);
+        } else {
+            let next = range.to + chrono::Days::new(1);
+            let ms = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
+            let o = crate::detect::ip_insights::stage::run(
+                runner,
+                job,
+                &run_id,
+                ms(range.from),
+                ms(next),
+                cfg.job.baseline_days as usize,
+            )
+            .await?;
+            for (dt, d) in &o.stats.days {
+                if let Some(why) = &d.skipped {
+                    warnings.push(format!("ip_insights {dt}: {why}"));
+                }
+            }
+            timings.insert("ip_insights".to_string(), o.stats.ms);
+            findings.extend(o.findings);
+            if cfg.output.plots {
+                plots.extend(o.plots);
+            }
+            embedding_days = o.embeddings;
+            ip_insights = Some(o.stats);
+        }
+    }
+
     let t = Instant::now();
     let out = Output::open(&out_url, &s3).await?;
     let detectors: Vec<String> = {
         let mut v: Vec<String> = cfg.series.iter().flat_map(|s| s.detectors.clone()).collect();
+        if cfg.ip_insights.is_some() {
+            v.push(crate::detect::ip_insights::stage::DETECTOR.to_string());
+        }
         v.sort();
         v.dedup();
         v
@@ -451,6 +493,9 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
         let mut specs = vec![TableSpec::findings(&cfg.output.table, &detectors)];
         if !feature_days.is_empty() {
             specs.push(TableSpec::features(&cfg.output.features_table));
+        }
+        if !embedding_days.is_empty() {
+            specs.push(TableSpec::embeddings(&cfg.output.embeddings_table));
         }
         for spec in &specs {
             glue.push(
@@ -512,6 +557,17 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
         .await?;
         outputs.push("features_table.sql".into());
     }
+    if !embedding_days.is_empty() {
+        for (p, _) in out.write_embeddings(&embedding_days).await? {
+            outputs.push(p);
+        }
+        out.put(
+            "embeddings_table.sql",
+            crate::sink::embeddings_ddl(&cfg.output.database, &cfg.output.embeddings_table, &location).as_bytes(),
+        )
+        .await?;
+        outputs.push("embeddings_table.sql".into());
+    }
     let mut sqls = String::new();
     for f in &findings {
         sqls.push_str(&format!(
@@ -549,6 +605,7 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
         athena: athena.as_ref().map(|a| AthenaStats::from_queries(a.stats())),
         glue,
         features,
+        ip_insights,
         series: series_stats,
         findings_per_detector: per_det,
         findings_total: findings.len(),

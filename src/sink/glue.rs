@@ -114,6 +114,19 @@ impl TableSpec {
     }
 }
 
+impl TableSpec {
+    /// The embeddings table (IP Insights vectors): partition `dt`.
+    pub fn embeddings(table: &str) -> TableSpec {
+        TableSpec {
+            table: table.into(),
+            description: "lakesight IP Insights embeddings of principals and addresses (see embeddings_table.sql)".into(),
+            folder: "embeddings".into(),
+            schema: crate::detect::ip_insights::stage::embeddings_schema(),
+            enums: Vec::new(),
+        }
+    }
+}
+
 /// The table definition: columns, `dt` (+ enum) partitions, Parquet, projection.
 pub fn table_input(spec: &TableSpec, location: &str) -> Result<TableInput, String> {
     let location = location.trim_end_matches('/');

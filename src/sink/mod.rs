@@ -163,6 +163,62 @@ impl Output {
     }
 }
 
+/// Replace the embeddings of each day (`embeddings/dt=…/embeddings.parquet`).
+impl Output {
+    /// Write each day's embeddings; returns the objects written with their row counts.
+    pub async fn write_embeddings(
+        &self,
+        days: &[crate::detect::ip_insights::stage::DayEmbeddings],
+    ) -> Result<Vec<(String, usize)>, SinkError> {
+        let mut out = Vec::new();
+        for d in days {
+            let rel = format!("embeddings/dt={}/embeddings.parquet", d.dt);
+            self.put(&rel, &encode(&d.batch)?).await?;
+            out.push((rel, d.batch.num_rows()));
+        }
+        Ok(out)
+    }
+}
+
+/// The Athena DDL of a table lakesight writes under `folder/dt=…/` (partition projection on dt).
+pub fn dt_table_ddl(database: &str, table: &str, location: &str, folder: &str, schema: &arrow::datatypes::Schema, comment: &str) -> String {
+    let location = location.trim_end_matches('/');
+    let cols: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| format!("  {} {}", f.name(), hive_type(f.data_type())))
+        .collect();
+    format!(
+        "{comment}CREATE EXTERNAL TABLE IF NOT EXISTS {database}.{table} (\n{}\n)\n\
+         PARTITIONED BY (dt string)\n\
+         STORED AS PARQUET\n\
+         LOCATION '{location}/{folder}/'\n\
+         TBLPROPERTIES (\n\
+         \x20 'projection.enabled' = 'true',\n\
+         \x20 'projection.dt.type' = 'date',\n\
+         \x20 'projection.dt.format' = 'yyyy-MM-dd',\n\
+         \x20 'projection.dt.range' = '2020-01-01,NOW',\n\
+         \x20 'storage.location.template' = '{location}/{folder}/dt=${{dt}}/'\n\
+         );\n",
+        cols.join(",\n"),
+    )
+}
+
+/// The Athena DDL of the embeddings table.
+pub fn embeddings_ddl(database: &str, table: &str, location: &str) -> String {
+    dt_table_ddl(
+        database,
+        table,
+        location,
+        "embeddings",
+        &crate::detect::ip_insights::stage::embeddings_schema(),
+        "-- lakesight embeddings table for Athena: IP Insights vectors of the principals and addresses of each\n\
+         -- judged day (kind = 'principal' | 'ip'); the dot product of a principal's and an address's vector is\n\
+         -- the model's score of the pair (higher = more expected). Rendered by `lakesight run` into\n\
+         -- <output>/embeddings_table.sql. Partition projection on dt.\n",
+    )
+}
+
 /// One batch as a zstd Parquet file.
 fn encode(batch: &arrow::record_batch::RecordBatch) -> Result<Vec<u8>, SinkError> {
     let props = WriterProperties::builder()
@@ -183,6 +239,7 @@ pub fn hive_type(t: &arrow::datatypes::DataType) -> String {
         Int32 => "int".into(),
         Int64 => "bigint".into(),
         Float64 => "double".into(),
+        Float32 => "float".into(),
         Boolean => "boolean".into(),
         Timestamp(..) => "timestamp".into(),
         List(f) => format!("array<{}>", hive_type(f.data_type())),
@@ -193,34 +250,22 @@ pub fn hive_type(t: &arrow::datatypes::DataType) -> String {
 /// The Athena DDL of the features table (partition projection on `dt`). Names are validated
 /// identifiers (job file) and the location an output URL.
 pub fn features_ddl(database: &str, table: &str, location: &str) -> String {
-    let location = location.trim_end_matches('/');
-    let schema = crate::series::features::schema();
-    let cols: Vec<String> = schema
-        .fields()
-        .iter()
-        .map(|f| format!("  {} {}", f.name(), hive_type(f.data_type())))
-        .collect();
     let described: Vec<String> = crate::series::features::FEATURES
         .iter()
-        .map(|(n, d)| format!("--   {n:<14} {d}"))
+        .map(|(n, d)| format!("--   {n:<14} {d}\n"))
         .collect();
-    format!(
-        "-- lakesight features table for Athena: one row per account, principal and UTC day (UEBA input).\n\
-         -- Rendered by `lakesight run` into <output>/features_table.sql. Partition projection on dt.\n\
-         -- Features (queries/features/principal_day.sql):\n{}\n\
-         CREATE EXTERNAL TABLE IF NOT EXISTS {database}.{table} (\n{}\n)\n\
-         PARTITIONED BY (dt string)\n\
-         STORED AS PARQUET\n\
-         LOCATION '{location}/features/'\n\
-         TBLPROPERTIES (\n\
-         \x20 'projection.enabled' = 'true',\n\
-         \x20 'projection.dt.type' = 'date',\n\
-         \x20 'projection.dt.format' = 'yyyy-MM-dd',\n\
-         \x20 'projection.dt.range' = '2020-01-01,NOW',\n\
-         \x20 'storage.location.template' = '{location}/features/dt=${{dt}}/'\n\
-         );\n",
-        described.join("\n"),
-        cols.join(",\n"),
+    dt_table_ddl(
+        database,
+        table,
+        location,
+        "features",
+        &crate::series::features::schema(),
+        &format!(
+            "-- lakesight features table for Athena: one row per account, principal and UTC day (UEBA input).\n\
+             -- Rendered by `lakesight run` into <output>/features_table.sql. Partition projection on dt.\n\
+             -- Features (queries/features/principal_day.sql):\n{}",
+            described.concat()
+        ),
     )
 }
 

@@ -104,6 +104,16 @@ async fn write_unload_results(cfg: &JobConfig, bucket: &str) -> usize {
         let batches = e.run_sql(&label, &sql).await.unwrap();
         n += put(label, batches).await;
     }
+    if cfg.ip_insights.is_some() {
+        // The (principal, IP) pairs of the baseline and the analysed day.
+        let t = lakesight::detect::ip_insights::stage::template().unwrap();
+        let to = day().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis() + 86_400_000;
+        let from = to - (cfg.job.baseline_days as i64 + 1) * 86_400_000;
+        let sql = render(&t, lakesight::series::Bucket::Day, from, to);
+        let label = "principal_ip_day".to_string();
+        let batches = e.run_sql(&label, &sql).await.unwrap();
+        n += put(label, batches).await;
+    }
     n
 }
 
@@ -136,14 +146,18 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
     assert!(got.manifest.features.as_ref().unwrap().rows_per_day["2025-03-28"] > 0);
     assert!(a_file == b_file, "features from Athena differ from the embedded engine's");
 
-    // One UNLOAD per series and one for the features, all SUCCEEDED, in the manifest with bytes
-    // scanned and cost.
+    // One UNLOAD per series, one for the features and one for the IP Insights pairs, all
+    // SUCCEEDED, in the manifest with bytes scanned and cost.
     let a = got.manifest.athena.as_ref().expect("manifest has the Athena queries");
-    assert_eq!(a.queries.len(), cfg.series.len() + 1);
+    let extra = 2;
+    assert_eq!(a.queries.len(), cfg.series.len() + extra);
+    assert_eq!(got.manifest.ip_insights.as_ref().unwrap().rows, want.manifest.ip_insights.as_ref().unwrap().rows);
     assert!(a.queries.iter().all(|q| q.state == "SUCCEEDED" && !q.query_execution_id.is_empty()));
     assert_eq!(
         a.queries.iter().map(|q| q.rows).sum::<u64>() as usize,
-        got.manifest.series.values().map(|s| s.rows).sum::<usize>() + got.manifest.features.as_ref().unwrap().rows_per_day["2025-03-28"]
+        got.manifest.series.values().map(|s| s.rows).sum::<usize>()
+            + got.manifest.features.as_ref().unwrap().rows_per_day["2025-03-28"]
+            + got.manifest.ip_insights.as_ref().unwrap().rows
     );
     assert_eq!(got.manifest.inputs.files, 0, "Athena mode reads no footers");
 
@@ -170,7 +184,7 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
         assert!(text.contains("FROM lakesight."), "{text}");
         unloads += 1;
     }
-    assert_eq!(unloads, cfg.series.len() + 1);
+    assert_eq!(unloads, cfg.series.len() + extra);
 
     // Scratch is empty after the run.
     let scratch = Location::open(&format!("s3://{bucket}/scratch"), &s3_options(), false)

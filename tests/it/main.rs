@@ -7,6 +7,7 @@ mod cli;
 mod features;
 mod common;
 mod glue;
+mod ip_insights;
 mod golden;
 mod iceberg;
 mod lake;

@@ -23,6 +23,10 @@
 //!   step costs the batch, not the tables.
 //!
 //! Deterministic for a seed: the same pairs and parameters give the same vectors and scores.
+//! [`stage`] runs it in a job: pairs from the lake, one model per analysed day, findings and the
+//! embeddings table.
+
+pub mod stage;
 
 use std::collections::HashMap;
 
@@ -53,6 +57,9 @@ pub struct IpInsightsParams {
     pub weight_decay: f32,
     /// Rows of each hashed address table (/24 prefixes, full addresses).
     pub ip_hash_buckets: usize,
+    /// Fewest Adam steps (mini-batches), whatever `epochs` says: a baseline of a few hundred pairs
+    /// is one mini-batch per epoch, and ten steps train nothing (not a SageMaker parameter).
+    pub min_steps: usize,
     /// Seed of initialisation, shuffling and negatives.
     pub seed: u64,
 }
@@ -69,6 +76,7 @@ impl Default for IpInsightsParams {
             shuffled_negative_rate: 1,
             weight_decay: 1e-5,
             ip_hash_buckets: 1 << 16,
+            min_steps: 300,
             seed: 7,
         }
     }
@@ -295,7 +303,9 @@ impl IpInsights {
         let (valid, train) = order.split_at(held);
         let mut train: Vec<usize> = train.to_vec();
         let mut t = 0i32;
-        for _ in 0..params.epochs {
+        let mut epoch = 0;
+        while !train.is_empty() && (epoch < params.epochs || (t as usize) < params.min_steps) {
+            epoch += 1;
             train.shuffle(&mut rng);
             let mut loss = 0.0f64;
             let mut samples = 0usize;
@@ -373,7 +383,7 @@ mod tests {
     /// ranges, each user with a home provider and a work provider near it, a heavy-tailed number of
     /// logins, a small chance of travelling (a uniformly random provider), the address uniform in
     /// the chosen provider's range. Synthetic ranges, as no ASN table ships here.
-    fn logins(rng: &mut ChaCha8Rng, users: usize) -> (Vec<(u32, u32)>, Vec<(String, u32)>) {
+    fn logins(rng: &mut ChaCha8Rng, users: usize) -> Vec<(String, u32)> {
         let providers: Vec<(u32, u32)> = (0..400u32)
             .map(|i| {
                 // Distinct /16s spread over the space; sizes /20 to /16.
@@ -400,7 +410,7 @@ mod tests {
                 out.push((format!("user{u}"), base + rng.random_range(0..size)));
             }
         }
-        (providers, out)
+        out
     }
 
     #[test]
@@ -420,7 +430,7 @@ mod tests {
     #[test]
     fn attack_logins_from_random_addresses_score_below_normal_ones() {
         let mut rng = ChaCha8Rng::seed_from_u64(42);
-        let (_, all) = logins(&mut rng, 2_000);
+        let all = logins(&mut rng, 2_000);
         // Every fifth login is held out as the test's normal pairs (mostly addresses the model never
         // saw, in the users' usual networks); one attack pair (the user, a random address) each.
         let train: Vec<(String, u32)> = all.iter().enumerate().filter(|(i, _)| i % 5 != 0).map(|(_, p)| p.clone()).collect();
