@@ -159,7 +159,17 @@ fn print_summary(r: &lakesight::runtime::run::RunResult) {
     println!("  findings:  {root}/findings/dt=*/detector=*/findings.parquet");
     println!("  report:    {root}/report.html");
     println!("  manifest:  {root}/manifest.json");
-    println!("  Athena DDL: {root}/findings_table.sql");
+    if r.manifest.features.as_ref().is_some_and(|f| !f.rows_per_day.is_empty()) {
+        println!("  features:  {root}/features/dt=*/features.parquet");
+    }
+    if r.manifest.outputs.iter().any(|o| o.starts_with("embeddings/")) {
+        println!("  embeddings: {root}/embeddings/dt=*/embeddings.parquet");
+    }
+    let ddl: Vec<&str> = ["findings_table.sql", "features_table.sql", "embeddings_table.sql"]
+        .into_iter()
+        .filter(|f| r.manifest.outputs.iter().any(|o| o == f))
+        .collect();
+    println!("  Athena DDL: {}", ddl.iter().map(|f| format!("{root}/{f}")).collect::<Vec<_>>().join(", "));
 }
 
 fn init_logging(format: &str) {
