@@ -278,8 +278,20 @@ pub async fn register_table(
         }
         Some(t) => {
             let same_params = t.parameters() == Some(input.parameters().unwrap_or(&Default::default()));
-            let same_sd = t.storage_descriptor().map(|s| (s.location(), s.columns().len()))
-                == input.storage_descriptor().map(|s| (s.location(), s.columns().len()));
+            // Location, and every column's name and type in order (a changed type is a change).
+            let shape = |sd: Option<&StorageDescriptor>| {
+                sd.map(|s| {
+                    (
+                        s.location().map(str::to_string),
+                        s.columns()
+                            .iter()
+                            .map(|c| (c.name().to_string(), c.r#type().map(str::to_string)))
+                            .collect::<Vec<_>>(),
+                    )
+                })
+            };
+            let same_keys = t.partition_keys().iter().map(|c| c.name()).eq(input.partition_keys().iter().map(|c| c.name()));
+            let same_sd = same_keys && shape(t.storage_descriptor()) == shape(input.storage_descriptor());
             if same_params && same_sd {
                 "unchanged"
             } else {

@@ -111,4 +111,27 @@ async fn the_findings_table_is_created_in_glue_on_the_first_run_and_kept_up_to_d
     assert!(g[1..].iter().all(|r| r.action == "unchanged"), "{g:?}");
     let projected = get().await.parameters().unwrap()["projection.detector.values"].clone();
     assert!(projected.contains("outliers_new") && projected.contains("trends"), "{projected}");
+
+    // Someone changes a column's type in the catalog (same number of columns): the next run
+    // notices and puts the table back as lakesight writes it.
+    let t = get().await;
+    let mut sd = t.storage_descriptor().unwrap().clone();
+    let mut cols = sd.columns().to_vec();
+    let i = cols.iter().position(|c| c.name() == "score").unwrap();
+    cols[i] = aws_sdk_glue::types::Column::builder().name("score").r#type("string").build().unwrap();
+    sd.columns = Some(cols);
+    let input = aws_sdk_glue::types::TableInput::builder()
+        .name(t.name())
+        .table_type(t.table_type().unwrap_or("EXTERNAL_TABLE"))
+        .set_partition_keys(Some(t.partition_keys().to_vec()))
+        .set_parameters(t.parameters().cloned())
+        .storage_descriptor(sd)
+        .build()
+        .unwrap();
+    glue.update_table().database_name(&cfg.output.database).table_input(input).send().await.unwrap();
+    let g = run(&more, &c, &ov, &clock).await.unwrap().manifest.glue;
+    assert_eq!(g[0].action, "updated", "{g:?}");
+    let t = get().await;
+    let score = t.storage_descriptor().unwrap().columns().iter().find(|c| c.name() == "score").unwrap().r#type().unwrap().to_string();
+    assert_eq!(score, "double");
 }
