@@ -169,7 +169,10 @@ fn print_summary(r: &lakesight::runtime::run::RunResult) {
         .into_iter()
         .filter(|f| r.manifest.outputs.iter().any(|o| o == f))
         .collect();
-    println!("  Athena DDL: {}", ddl.iter().map(|f| format!("{root}/{f}")).collect::<Vec<_>>().join(", "));
+    println!(
+        "  Athena DDL: {}",
+        ddl.iter().map(|f| format!("{root}/{f}")).collect::<Vec<_>>().join(", ")
+    );
 }
 
 fn init_logging(format: &str) {

@@ -350,13 +350,21 @@ pub fn describe_error(e: &object_store::Error) -> String {
     let message = tag("Message").unwrap_or("no message");
     let request = tag("RequestId").map(|r| format!(", request id {r}")).unwrap_or_default();
     // What object_store says before the XML: the operation, the URL and the status.
-    let before = raw.split(": <?xml").next().unwrap_or(&raw).split(": <Error>").next().unwrap_or(&raw);
+    let before = raw
+        .split(": <?xml")
+        .next()
+        .unwrap_or(&raw)
+        .split(": <Error>")
+        .next()
+        .unwrap_or(&raw);
     let hint = match code {
         "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken" | "TokenRefreshRequired" => {
             " - the credentials were refused: check the access key and secret in the environment, \
              AWS_PROFILE, or the job's role"
         }
-        "AccessDenied" | "AllAccessDisabled" => " - the credentials are valid but not allowed this: check the role's policy and the bucket policy",
+        "AccessDenied" | "AllAccessDisabled" => {
+            " - the credentials are valid but not allowed this: check the role's policy and the bucket policy"
+        }
         "NoSuchBucket" => " - check the bucket name and the region",
         _ => "",
     };

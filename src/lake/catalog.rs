@@ -536,8 +536,8 @@ async fn read_footer(store: Arc<dyn ObjectStore>, meta: &ObjectMeta) -> std::res
     let reader = ParquetObjectReader::new(store, meta.location.clone())
         .with_file_size(meta.size)
         .with_footer_size_hint(FOOTER_HINT);
-    let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new()
-        .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
+    let options =
+        parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
     let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options)
         .await
         .map_err(|e| format!("corrupt or truncated Parquet: {e}"))?;

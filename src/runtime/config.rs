@@ -288,7 +288,10 @@ impl JobConfig {
             }
         }
         if !valid_ident(&self.output.embeddings_table) {
-            errs.push(format!("output.embeddings_table: {:?} is not a valid identifier", self.output.embeddings_table));
+            errs.push(format!(
+                "output.embeddings_table: {:?} is not a valid identifier",
+                self.output.embeddings_table
+            ));
         }
         if self.job.date.is_some() && (self.job.from.is_some() || self.job.to.is_some()) {
             errs.push("job.date: give either date or from/to, not both".into());
@@ -346,10 +349,16 @@ impl JobConfig {
             errs.push(format!("output.database: {:?} is not a valid identifier", self.output.database));
         }
         if !valid_ident(&self.output.features_table) {
-            errs.push(format!("output.features_table: {:?} is not a valid identifier", self.output.features_table));
+            errs.push(format!(
+                "output.features_table: {:?} is not a valid identifier",
+                self.output.features_table
+            ));
         }
         if self.output.features && self.output.features_table == self.output.table {
-            errs.push(format!("output.features_table: {:?} is also the findings table", self.output.features_table));
+            errs.push(format!(
+                "output.features_table: {:?} is also the findings table",
+                self.output.features_table
+            ));
         }
         if !valid_ident(&self.output.table) {
             errs.push(format!("output.table: {:?} is not a valid identifier", self.output.table));

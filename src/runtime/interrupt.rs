@@ -67,7 +67,11 @@ pub fn install() {
             tracing::warn!("interrupted");
             std::process::exit(130);
         }
-        tracing::warn!(in_flight, grace_secs = GRACE.as_secs(), "interrupted: stopping work in flight (Ctrl-C again to exit now)");
+        tracing::warn!(
+            in_flight,
+            grace_secs = GRACE.as_secs(),
+            "interrupted: stopping work in flight (Ctrl-C again to exit now)"
+        );
         request();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}

@@ -450,15 +450,8 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
         } else {
             let next = range.to + chrono::Days::new(1);
             let ms = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
-            let o = crate::detect::ip_insights::stage::run(
-                runner,
-                job,
-                &run_id,
-                ms(range.from),
-                ms(next),
-                cfg.job.baseline_days as usize,
-            )
-            .await?;
+            let o = crate::detect::ip_insights::stage::run(runner, job, &run_id, ms(range.from), ms(next), cfg.job.baseline_days as usize)
+                .await?;
             for (dt, d) in &o.stats.days {
                 if let Some(why) = &d.skipped {
                     warnings.push(format!("ip_insights {dt}: {why}"));

@@ -262,7 +262,12 @@ pub async fn register_table(
         values.sort();
         values.dedup();
     }
-    let all: Vec<String> = spec.enums.iter().find(|(k, _)| k == "detector").map(|(_, v)| v.clone()).unwrap_or_default();
+    let all: Vec<String> = spec
+        .enums
+        .iter()
+        .find(|(k, _)| k == "detector")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     let input = table_input(&spec, location).map_err(|m| err("TableInput", m))?;
     let action = match &existing {
         None => {
@@ -290,7 +295,11 @@ pub async fn register_table(
                     )
                 })
             };
-            let same_keys = t.partition_keys().iter().map(|c| c.name()).eq(input.partition_keys().iter().map(|c| c.name()));
+            let same_keys = t
+                .partition_keys()
+                .iter()
+                .map(|c| c.name())
+                .eq(input.partition_keys().iter().map(|c| c.name()));
             let same_sd = same_keys && shape(t.storage_descriptor()) == shape(input.storage_descriptor());
             if same_params && same_sd {
                 "unchanged"
@@ -322,7 +331,11 @@ mod tests {
 
     #[test]
     fn the_table_projects_dates_and_every_detector() {
-        let t = table_input(&TableSpec::findings("findings", &["outliers".into(), "trends".into()]), "s3://b/out/").unwrap();
+        let t = table_input(
+            &TableSpec::findings("findings", &["outliers".into(), "trends".into()]),
+            "s3://b/out/",
+        )
+        .unwrap();
         let p = t.parameters().unwrap();
         assert_eq!(p["projection.detector.values"], "outliers,trends");
         assert_eq!(p["storage.location.template"], "s3://b/out/findings/dt=${dt}/detector=${detector}/");
@@ -349,6 +362,9 @@ mod tests {
         let sd = t.storage_descriptor().unwrap();
         assert_eq!(sd.location(), Some("s3://b/out/features/"));
         let cols: Vec<(&str, &str)> = sd.columns().iter().map(|c| (c.name(), c.r#type().unwrap_or(""))).collect();
-        assert!(cols.contains(&("principal", "string")) && cols.contains(&("src_ips", "double")), "{cols:?}");
+        assert!(
+            cols.contains(&("principal", "string")) && cols.contains(&("src_ips", "double")),
+            "{cols:?}"
+        );
     }
 }

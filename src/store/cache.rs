@@ -31,8 +31,8 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    ObjectStoreExt as _, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta, ObjectStore, ObjectStoreExt as _,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
 
 /// One cached range of an object.
@@ -320,7 +320,12 @@ mod tests {
         assert_eq!(r[2], &data[9_995..]);
         // Suffix, offset and bounded ranges answer as the store itself would (same bytes, range).
         inner.put(&p, data.clone().into()).await.unwrap();
-        for range in [GetRange::Suffix(8), GetRange::Offset(9_000), GetRange::Bounded(100..200), GetRange::Bounded(1_100..1_200)] {
+        for range in [
+            GetRange::Suffix(8),
+            GetRange::Offset(9_000),
+            GetRange::Bounded(100..200),
+            GetRange::Bounded(1_100..1_200),
+        ] {
             let opts = GetOptions {
                 range: Some(range.clone()),
                 ..Default::default()
@@ -351,7 +356,9 @@ mod tests {
         for i in 0..3 {
             inner.put(&Path::from(format!("x/{i}")), vec![9u8; 400].into()).await.unwrap();
         }
-        c.get_ranges(&Path::from("x/2"), &[0..100, 100..200, 200..300, 300..400]).await.unwrap();
+        c.get_ranges(&Path::from("x/2"), &[0..100, 100..200, 200..300, 300..400])
+            .await
+            .unwrap();
         assert_eq!(c.held(), 500);
         // x/1 was least recently used: read again from the store (new bytes); x/0 still cached.
         assert_eq!(c.get_range(&Path::from("x/0"), 0..10).await.unwrap().as_ref(), &[0u8; 10]);

@@ -142,7 +142,10 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
 
     // The features query ran on Athena too: the same file as the embedded engine's, byte for byte.
     let file = "features/dt=2025-03-28/features.parquet";
-    let (a_file, b_file) = (std::fs::read(out.path().join(file)).unwrap(), std::fs::read(ref_out.path().join(file)).unwrap());
+    let (a_file, b_file) = (
+        std::fs::read(out.path().join(file)).unwrap(),
+        std::fs::read(ref_out.path().join(file)).unwrap(),
+    );
     assert!(got.manifest.features.as_ref().unwrap().rows_per_day["2025-03-28"] > 0);
     assert!(a_file == b_file, "features from Athena differ from the embedded engine's");
 
@@ -151,7 +154,10 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
     let a = got.manifest.athena.as_ref().expect("manifest has the Athena queries");
     let extra = 2;
     assert_eq!(a.queries.len(), cfg.series.len() + extra);
-    assert_eq!(got.manifest.ip_insights.as_ref().unwrap().rows, want.manifest.ip_insights.as_ref().unwrap().rows);
+    assert_eq!(
+        got.manifest.ip_insights.as_ref().unwrap().rows,
+        want.manifest.ip_insights.as_ref().unwrap().rows
+    );
     assert!(a.queries.iter().all(|q| q.state == "SUCCEEDED" && !q.query_execution_id.is_empty()));
     assert_eq!(
         a.queries.iter().map(|q| q.rows).sum::<u64>() as usize,

@@ -30,14 +30,27 @@ async fn the_findings_table_is_created_in_glue_on_the_first_run_and_kept_up_to_d
     let clock = FixedClock(1_743_400_000_000);
     let r = run(&cfg, &c, &ov, &clock).await.unwrap();
     let actions: Vec<(&str, &str)> = r.manifest.glue.iter().map(|g| (g.table.as_str(), g.action.as_str())).collect();
-    assert_eq!(actions, [("findings", "created"), ("features", "created"), ("embeddings", "created")]);
+    assert_eq!(
+        actions,
+        [("findings", "created"), ("features", "created"), ("embeddings", "created")]
+    );
 
     let conf = moto_sdk_config().await;
     let glue = aws_sdk_glue::Client::new(&conf);
     let get_named = |name: String| {
         let glue = glue.clone();
         let db = cfg.output.database.clone();
-        async move { glue.get_table().database_name(db).name(name).send().await.unwrap().table().cloned().unwrap() }
+        async move {
+            glue.get_table()
+                .database_name(db)
+                .name(name)
+                .send()
+                .await
+                .unwrap()
+                .table()
+                .cloned()
+                .unwrap()
+        }
     };
     let get = || async {
         glue.get_table()
@@ -118,7 +131,11 @@ async fn the_findings_table_is_created_in_glue_on_the_first_run_and_kept_up_to_d
     let mut sd = t.storage_descriptor().unwrap().clone();
     let mut cols = sd.columns().to_vec();
     let i = cols.iter().position(|c| c.name() == "score").unwrap();
-    cols[i] = aws_sdk_glue::types::Column::builder().name("score").r#type("string").build().unwrap();
+    cols[i] = aws_sdk_glue::types::Column::builder()
+        .name("score")
+        .r#type("string")
+        .build()
+        .unwrap();
     sd.columns = Some(cols);
     let input = aws_sdk_glue::types::TableInput::builder()
         .name(t.name())
@@ -128,10 +145,24 @@ async fn the_findings_table_is_created_in_glue_on_the_first_run_and_kept_up_to_d
         .storage_descriptor(sd)
         .build()
         .unwrap();
-    glue.update_table().database_name(&cfg.output.database).table_input(input).send().await.unwrap();
+    glue.update_table()
+        .database_name(&cfg.output.database)
+        .table_input(input)
+        .send()
+        .await
+        .unwrap();
     let g = run(&more, &c, &ov, &clock).await.unwrap().manifest.glue;
     assert_eq!(g[0].action, "updated", "{g:?}");
     let t = get().await;
-    let score = t.storage_descriptor().unwrap().columns().iter().find(|c| c.name() == "score").unwrap().r#type().unwrap().to_string();
+    let score = t
+        .storage_descriptor()
+        .unwrap()
+        .columns()
+        .iter()
+        .find(|c| c.name() == "score")
+        .unwrap()
+        .r#type()
+        .unwrap()
+        .to_string();
     assert_eq!(score, "double");
 }

@@ -19,7 +19,9 @@ async fn the_key_used_from_a_new_network_is_found_and_nothing_else() {
     let cfg = demo_job(demo_like().path(), out.path());
     assert!(cfg.ip_insights.is_some(), "jobs/demo.toml runs IP Insights");
     let c = SeriesCatalog::builtin().unwrap();
-    let r = run(&cfg, &c, &RunOverrides::default(), &FixedClock(1_743_400_000_000)).await.unwrap();
+    let r = run(&cfg, &c, &RunOverrides::default(), &FixedClock(1_743_400_000_000))
+        .await
+        .unwrap();
     let labels = demo_like().labels();
     let s = labels["scenarios"]
         .as_array()
@@ -33,8 +35,18 @@ async fn the_key_used_from_a_new_network_is_found_and_nothing_else() {
     let hit = ipf
         .iter()
         .find(|f| f.entity == principal && f.entity_keys.contains(ip) && f.window_start_ms < w1 && f.window_end_ms > w0)
-        .unwrap_or_else(|| panic!("no IP Insights finding for {principal} from {ip}: {:#?}", ipf.iter().map(|f| &f.title).collect::<Vec<_>>()));
-    assert_eq!(ipf.len(), 1, "false alarms: {:#?}", ipf.iter().map(|f| &f.title).collect::<Vec<_>>());
+        .unwrap_or_else(|| {
+            panic!(
+                "no IP Insights finding for {principal} from {ip}: {:#?}",
+                ipf.iter().map(|f| &f.title).collect::<Vec<_>>()
+            )
+        });
+    assert_eq!(
+        ipf.len(),
+        1,
+        "false alarms: {:#?}",
+        ipf.iter().map(|f| &f.title).collect::<Vec<_>>()
+    );
     assert!(hit.observed < 0.0 && hit.score > 0.0 && hit.mitre_techniques.contains(&"T1078.004".to_string()));
     let stats = r.manifest.ip_insights.as_ref().unwrap();
     assert_eq!(stats.days.len(), 15, "{stats:?}");

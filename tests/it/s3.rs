@@ -319,8 +319,14 @@ fn wrong_credentials_are_a_clear_error_naming_the_lake_and_never_the_secret() {
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(!out.status.success(), "{why}: the query succeeded: {text}");
         assert!(text.contains(url), "{why}: the error names the lake: {text}");
-        assert!(text.contains(why) || text.contains("403"), "{why}: the error gives the reason: {text}");
-        assert!(!text.contains(secret) && !text.contains(&moto.secret), "{why}: a secret in the output: {text}");
+        assert!(
+            text.contains(why) || text.contains("403"),
+            "{why}: the error gives the reason: {text}"
+        );
+        assert!(
+            !text.contains(secret) && !text.contains(&moto.secret),
+            "{why}: a secret in the output: {text}"
+        );
         assert!(!text.contains("panicked"), "{text}");
     }
 }

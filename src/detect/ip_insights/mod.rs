@@ -108,7 +108,10 @@ impl IpInsightsParams {
             e.push(format!("{prefix}.weight_decay: {} is not in 0..=10", self.weight_decay));
         }
         if !(256..=1 << 24).contains(&self.ip_hash_buckets) {
-            e.push(format!("{prefix}.ip_hash_buckets: {} is not in 256..=16777216", self.ip_hash_buckets));
+            e.push(format!(
+                "{prefix}.ip_hash_buckets: {} is not in 256..=16777216",
+                self.ip_hash_buckets
+            ));
         }
         e
     }

@@ -135,7 +135,11 @@ pub fn embeddings_schema() -> SchemaRef {
         Field::new("kind", DataType::Utf8, false),
         Field::new("entity", DataType::Utf8, false),
         Field::new("account_id", DataType::Utf8, true),
-        Field::new("vector", DataType::List(Arc::new(Field::new("element", DataType::Float32, true))), false),
+        Field::new(
+            "vector",
+            DataType::List(Arc::new(Field::new("element", DataType::Float32, true))),
+            false,
+        ),
     ]))
 }
 
