@@ -238,6 +238,48 @@ impl Location {
         p
     }
 
+    /// Write bytes at `rel` (slash-separated) so that readers see the whole object or nothing;
+    /// returns the object's URL.
+    ///
+    /// Local folders: a hidden `.tmp-…` file (which Athena and Hive skip) renamed into place. S3: one
+    /// PUT, or a multipart upload above [`MULTIPART_PART`] — either way the object appears whole
+    /// or not at all, and a failed multipart upload is aborted.
+    pub async fn put_atomic(&self, rel: &str, data: &[u8]) -> Result<String, PutError> {
+        let url = self.url_of(rel);
+        if let Some(root) = &self.local {
+            let io = |path: &std::path::Path| {
+                let path = path.display().to_string();
+                move |source| PutError::Io { path, source }
+            };
+            let path = root.join(rel);
+            let dir = path.parent().unwrap_or(root).to_path_buf();
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+            let tmp = dir.join(format!(
+                ".tmp-{}-{}",
+                std::process::id(),
+                path.file_name().and_then(|s| s.to_str()).unwrap_or("x")
+            ));
+            std::fs::write(&tmp, data).map_err(io(&tmp))?;
+            std::fs::rename(&tmp, &path).map_err(io(&path))?;
+            return Ok(url);
+        }
+        use object_store::ObjectStoreExt;
+        let path = self.child(rel);
+        let err = |source| PutError::Store { url: url.clone(), source };
+        if data.len() <= MULTIPART_PART {
+            self.store
+                .put(&path, bytes::Bytes::copy_from_slice(data).into())
+                .await
+                .map_err(err)?;
+        } else {
+            let upload = self.store.put_multipart(&path).await.map_err(err)?;
+            let mut w = object_store::WriteMultipart::new_with_chunk_size(upload, MULTIPART_PART);
+            w.write(data);
+            w.finish().await.map_err(err)?;
+        }
+        Ok(url)
+    }
+
     /// The full URL of `rel`, for manifests, DDL and messages.
     pub fn url_of(&self, rel: &str) -> String {
         match &self.local {
@@ -254,6 +296,31 @@ impl Location {
             }
         }
     }
+}
+
+/// Objects above this size are uploaded in parts of this size (S3 multipart upload), so a large
+/// output neither needs one huge request nor becomes visible before its last part is in.
+pub const MULTIPART_PART: usize = 8 << 20;
+
+/// A failed [`Location::put_atomic`], naming what it was writing.
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    /// File system error with the path.
+    #[error("{path}: {source}")]
+    Io {
+        /// Path.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Object store error with the object's URL.
+    #[error("{url}: {source}")]
+    Store {
+        /// The object's URL.
+        url: String,
+        /// Cause.
+        source: object_store::Error,
+    },
 }
 
 async fn s3_store(bucket: &str, s3: &S3Options) -> object_store::Result<Arc<dyn ObjectStore>> {

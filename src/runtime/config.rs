@@ -39,9 +39,32 @@ pub struct JobConfig {
     /// Register the findings table (database and name from `[output]`) in this Glue catalog.
     #[serde(default)]
     pub glue: Option<crate::sink::glue::GlueConfig>,
+    /// Keep each series' daily rows beside the findings and scan only new days (`[rollup]`;
+    /// absent = every run scans its whole window).
+    #[serde(default)]
+    pub rollup: Option<RollupConfig>,
     /// IP Insights over (principal, source IP) pairs (`[ip_insights]`; absent = off).
     #[serde(default)]
     pub ip_insights: Option<crate::detect::ip_insights::stage::IpInsightsJob>,
+}
+
+/// `[rollup]`: the rollup store (see `series::rollup`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RollupConfig {
+    /// Where (default: the run's output root; files go under `rollups/`).
+    pub location: Option<String>,
+    /// The last this many days of each window are always computed from the lake (late events).
+    pub recompute_days: usize,
+}
+
+impl Default for RollupConfig {
+    fn default() -> Self {
+        RollupConfig {
+            location: None,
+            recompute_days: 2,
+        }
+    }
 }
 
 /// The `[job]` table.
@@ -280,6 +303,11 @@ impl JobConfig {
         }
         if let Some(g) = &self.glue {
             errs.extend(g.validate());
+        }
+        if let Some(r) = &self.rollup {
+            if r.recompute_days == 0 {
+                errs.push("rollup.recompute_days: must be at least 1 (the analysed day is always computed)".into());
+            }
         }
         if let Some(ip) = &self.ip_insights {
             errs.extend(ip.validate());

@@ -75,6 +75,9 @@ pub struct SeriesStats {
     pub warning: Option<String>,
     /// Milliseconds to build the series.
     pub build_ms: u128,
+    /// Days read from / computed into the rollup store (when `[rollup]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollup: Option<crate::series::rollup::RollupStats>,
     /// Milliseconds in detectors.
     pub detect_ms: u128,
 }
@@ -273,6 +276,16 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
         (None, None) => return Err(RunError::Lake(LakeError::Config(vec!["job.engine: no engine".into()]))),
     };
 
+    let rollup = match &cfg.rollup {
+        Some(r) => Some(crate::series::rollup::Rollup {
+            location: crate::store::Location::open(r.location.as_deref().unwrap_or(&out_url), &s3, true)
+                .await
+                .map_err(|e| RunError::Lake(LakeError::Config(vec![format!("rollup.location: {e}")])))?,
+            recompute_days: r.recompute_days,
+        }),
+        None => None,
+    };
+
     let bar = ov.progress.then(|| {
         let b = indicatif::ProgressBar::new(cfg.series.len() as u64);
         b.set_style(
@@ -306,7 +319,15 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
             continue;
         }
         let t = Instant::now();
-        let set = build(runner, Arc::clone(&tpl), sc.bucket, day0_ms, end_ms).await?;
+        let set = match &rollup {
+            Some(r) => {
+                let (set, rs) = r.build(runner, Arc::clone(&tpl), sc.bucket, day0_ms, end_ms).await?;
+                warnings.extend(rs.unreadable.iter().cloned());
+                st.rollup = Some(rs);
+                set
+            }
+            None => build(runner, Arc::clone(&tpl), sc.bucket, day0_ms, end_ms).await?,
+        };
         st.build_ms = t.elapsed().as_millis();
         t_series += st.build_ms;
         st.rows = set.rows;
@@ -450,8 +471,16 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
         } else {
             let next = range.to + chrono::Days::new(1);
             let ms = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
-            let o = crate::detect::ip_insights::stage::run(runner, job, &run_id, ms(range.from), ms(next), cfg.job.baseline_days as usize)
-                .await?;
+            let o = crate::detect::ip_insights::stage::run(
+                runner,
+                rollup.as_ref(),
+                job,
+                &run_id,
+                ms(range.from),
+                ms(next),
+                cfg.job.baseline_days as usize,
+            )
+            .await?;
             for (dt, d) in &o.stats.days {
                 if let Some(why) = &d.skipped {
                     warnings.push(format!("ip_insights {dt}: {why}"));

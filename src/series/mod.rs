@@ -14,13 +14,13 @@
 //! notebooks, applied over the whole window rather than each series' own span, so a principal that
 //! was silent for a week and then bursts is seen as a burst.
 //!
-//! Cost: each run scans the baseline window again. Because every bucket is at most a day and each
-//! row of a series result belongs to exactly one `eventday`, the result of a day never changes once
-//! the day is complete: a rollup store (one Parquet file per family, bucket and day beside the
-//! findings) can keep them and a nightly run then scans only the new day. That store is the next
-//! step; the SQL and the `SeriesSet` shape are already per-day-separable for it.
+//! Cost: without a store each run scans its whole baseline window again. Because every bucket is at
+//! most a day and each row of a series result belongs to exactly one `eventday`, the result of a day
+//! never changes once the day is complete: [`rollup`] keeps one Parquet file per family, bucket and
+//! day beside the findings, and a nightly run then scans only the newest days.
 
 pub mod features;
+pub mod rollup;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -297,13 +297,26 @@ pub async fn build(
     start_ms: i64,
     end_ms: i64,
 ) -> Result<SeriesSet, SeriesError> {
-    let fam = t.family.clone();
     let sql = render(&t, bucket, start_ms, end_ms);
     let label = format!("{}_{}", t.family, bucket.unit());
     let batches = engine.run_sql(&label, &sql).await.map_err(|e| SeriesError::Query {
-        family: fam.clone(),
+        family: t.family.clone(),
         source: e,
     })?;
+    assemble(t, bucket, start_ms, end_ms, &batches, sql)
+}
+
+/// The series of a template's result rows (any number of batches, in any order) on the grid
+/// `[start_ms, end_ms)`; rows outside it are ignored. `sql` is recorded as what built them.
+pub fn assemble(
+    t: Arc<SeriesTemplate>,
+    bucket: Bucket,
+    start_ms: i64,
+    end_ms: i64,
+    batches: &[arrow::record_batch::RecordBatch],
+    sql: String,
+) -> Result<SeriesSet, SeriesError> {
+    let fam = t.family.clone();
     let shape = |reason: String| SeriesError::Shape {
         family: fam.clone(),
         reason,
@@ -313,7 +326,7 @@ pub async fn build(
     let mut index: HashMap<Vec<Option<String>>, usize> = HashMap::new();
     let mut series: Vec<Series> = Vec::new();
     let mut rows = 0usize;
-    for b in &batches {
+    for b in batches {
         rows += b.num_rows();
         let schema = b.schema();
         let mut key_cols = Vec::new();

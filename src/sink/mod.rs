@@ -12,7 +12,6 @@ pub mod plot;
 pub mod report;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -20,7 +19,6 @@ use parquet::file::properties::WriterProperties;
 
 use crate::findings::{to_batch, Finding};
 use crate::store::{Location, S3Options};
-use object_store::ObjectStoreExt;
 
 /// Errors of the sink.
 #[derive(Debug, thiserror::Error)]
@@ -52,16 +50,7 @@ pub enum SinkError {
     Url(#[from] crate::store::StoreError),
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SinkError + '_ {
-    move |source| SinkError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-/// Objects above this size are uploaded in parts of this size (S3 multipart upload), so a large
-/// output neither needs one huge request nor becomes visible before its last part is in.
-pub const MULTIPART_PART: usize = 8 << 20;
+pub use crate::store::MULTIPART_PART;
 
 /// The output location of a run: a local folder or `s3://bucket/prefix`.
 #[derive(Debug, Clone)]
@@ -83,38 +72,13 @@ impl Output {
         self.location.url_of(rel)
     }
 
-    /// Write bytes atomically at `rel` (slash-separated); returns the object's URL.
-    ///
-    /// Local folders: a hidden `.tmp-…` file (which Athena and Hive skip) renamed into place. S3: one
-    /// PUT, or a multipart upload above [`MULTIPART_PART`] — either way the object appears whole
-    /// or not at all, and a failed multipart upload is aborted.
+    /// Write bytes atomically at `rel` (slash-separated); returns the object's URL. See
+    /// [`Location::put_atomic`].
     pub async fn put(&self, rel: &str, data: &[u8]) -> Result<String, SinkError> {
-        let url = self.url_of(rel);
-        if let Some(root) = &self.location.local {
-            let path = root.join(rel);
-            let dir = path.parent().unwrap_or(root).to_path_buf();
-            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-            let tmp = dir.join(format!(
-                ".tmp-{}-{}",
-                std::process::id(),
-                path.file_name().and_then(|s| s.to_str()).unwrap_or("x")
-            ));
-            std::fs::write(&tmp, data).map_err(io(&tmp))?;
-            std::fs::rename(&tmp, &path).map_err(io(&path))?;
-            return Ok(url);
-        }
-        let store = &self.location.store;
-        let path = self.location.child(rel);
-        let err = |source| SinkError::Store { url: url.clone(), source };
-        if data.len() <= MULTIPART_PART {
-            store.put(&path, bytes::Bytes::copy_from_slice(data).into()).await.map_err(err)?;
-        } else {
-            let upload = store.put_multipart(&path).await.map_err(err)?;
-            let mut w = object_store::WriteMultipart::new_with_chunk_size(upload, MULTIPART_PART);
-            w.write(data);
-            w.finish().await.map_err(err)?;
-        }
-        Ok(url)
+        self.location.put_atomic(rel, data).await.map_err(|e| match e {
+            crate::store::PutError::Io { path, source } => SinkError::Io { path, source },
+            crate::store::PutError::Store { url, source } => SinkError::Store { url, source },
+        })
     }
 
     /// Replace the findings of every `(dt, detector)` partition in `days × detectors`.

@@ -97,6 +97,9 @@ pub struct IpInsightsStats {
     pub not_ipv4: usize,
     /// Milliseconds in the stage.
     pub ms: u128,
+    /// Days of pairs read from / computed into the rollup store (when `[rollup]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollup: Option<crate::series::rollup::RollupStats>,
 }
 
 /// One analysed day.
@@ -146,6 +149,7 @@ pub fn embeddings_schema() -> SchemaRef {
 /// Run the stage over the analysed days `[first_ms, end_ms)` with `baseline_days` before each.
 pub async fn run(
     runner: &dyn SqlRunner,
+    rollup: Option<&crate::series::rollup::Rollup>,
     job: &IpInsightsJob,
     run_id: &str,
     first_ms: i64,
@@ -155,8 +159,16 @@ pub async fn run(
     let started = std::time::Instant::now();
     let day = Bucket::Day.ms();
     let start_ms = first_ms - baseline_days as i64 * day;
-    let set = build(runner, Arc::new(template()?), Bucket::Day, start_ms, end_ms).await?;
+    let t = Arc::new(template()?);
     let mut out = Outcome::default();
+    let set = match rollup {
+        Some(r) => {
+            let (set, rs) = r.build(runner, t, Bucket::Day, start_ms, end_ms).await?;
+            out.stats.rollup = Some(rs);
+            set
+        }
+        None => build(runner, t, Bucket::Day, start_ms, end_ms).await?,
+    };
     out.stats.rows = set.rows;
     // (series index, address) of every pair whose address is IPv4.
     let mut addr: Vec<Option<u32>> = Vec::with_capacity(set.series.len());

@@ -1,0 +1,99 @@
+//! The rollup store: a nightly run after the first scans only the new days, with the same findings.
+
+use lakesight::runtime::config::RollupConfig;
+use lakesight::runtime::run::{run, RunOverrides, RunResult};
+use lakesight::runtime::FixedClock;
+use lakesight::series::SeriesCatalog;
+
+use crate::spine::{demo_job, demo_like};
+
+async fn night(out: &std::path::Path, date: (i32, u32, u32), rollup: bool) -> RunResult {
+    let mut cfg = demo_job(demo_like().path(), out);
+    if rollup {
+        cfg.rollup = Some(RollupConfig::default());
+    }
+    let c = SeriesCatalog::builtin().unwrap();
+    cfg.validate(&c).unwrap();
+    let ov = RunOverrides {
+        date: chrono::NaiveDate::from_ymd_opt(date.0, date.1, date.2),
+        ..RunOverrides::default()
+    };
+    run(&cfg, &c, &ov, &FixedClock(1_743_400_000_000)).await.unwrap()
+}
+
+fn summary(r: &RunResult) -> Vec<(String, String, String)> {
+    let mut v: Vec<_> = r
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f.finding_id.clone(),
+                f.title.clone(),
+                format!("{:.9} {:.9}", f.observed, f.expected),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Night 1 fills the store; night 2 reads every day of its window from it but the last two
+/// (`recompute_days`), runs one query per series for those, and finds exactly what a run without
+/// the store finds. A stored day that cannot be read is named in the warnings, computed again and
+/// rewritten, and the findings do not change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_second_night_scans_two_days_and_finds_the_same() {
+    let store = tempfile::tempdir().unwrap();
+    let first = night(store.path(), (2025, 3, 27), true).await;
+    for (k, s) in &first.manifest.series {
+        let r = s.rollup.as_ref().unwrap_or_else(|| panic!("{k}: no rollup stats"));
+        assert_eq!(r.days_reused, 0, "{k}: {r:?}");
+    }
+    let second = night(store.path(), (2025, 3, 28), true).await;
+    let reference_out = tempfile::tempdir().unwrap();
+    let reference = night(reference_out.path(), (2025, 3, 28), false).await;
+    assert!(!reference.findings.is_empty());
+    assert_eq!(summary(&second), summary(&reference));
+    for (k, s) in &second.manifest.series {
+        let r = s.rollup.as_ref().unwrap();
+        let window_days = r.days_reused + r.days_computed;
+        assert_eq!(r.days_computed, 2, "{k}: {r:?}");
+        assert_eq!(r.queries, 1, "{k}: {r:?}");
+        assert!(window_days >= 15, "{k}: {r:?}");
+    }
+    let ip = second.manifest.ip_insights.as_ref().unwrap().rollup.as_ref().unwrap();
+    assert_eq!(ip.days_computed, 2, "{ip:?}");
+
+    // Break one stored day of one series.
+    let victim = walk(store.path())
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("rollups/api_calls_day/") && p.to_string_lossy().contains("dt=2025-03-20"))
+        .expect("a stored day");
+    std::fs::write(&victim, b"not parquet").unwrap();
+    let third = night(store.path(), (2025, 3, 28), true).await;
+    assert_eq!(summary(&third), summary(&reference));
+    let r = third.manifest.series["api_calls/day"].rollup.as_ref().unwrap();
+    assert_eq!(r.unreadable.len(), 1, "{r:?}");
+    assert!(third
+        .manifest
+        .warnings
+        .iter()
+        .any(|w| w.contains("dt=2025-03-20") && w.contains("computed again")));
+    assert_eq!(r.days_computed, 3, "the broken day and the two fresh ones: {r:?}");
+    assert!(std::fs::read(&victim).unwrap().starts_with(b"PAR1"), "rewritten");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    crate::common::files_under(dir)
+}
+
+#[test]
+fn recompute_days_zero_is_refused_naming_the_field() {
+    let mut cfg = demo_job(demo_like().path(), std::path::Path::new("/tmp/x"));
+    cfg.rollup = Some(RollupConfig {
+        recompute_days: 0,
+        ..RollupConfig::default()
+    });
+    let e = cfg.validate(&SeriesCatalog::builtin().unwrap()).unwrap_err().join("\n");
+    assert!(e.contains("rollup.recompute_days"), "{e}");
+}
