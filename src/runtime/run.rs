@@ -569,7 +569,10 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
     .await?;
     outputs.push("findings_table.sql".into());
     if !feature_days.is_empty() {
-        for (p, _) in out.write_features(&feature_days).await? {
+        for (p, _) in out
+            .write_days("features", feature_days.iter().map(|d| (d.dt.as_str(), &d.batch)))
+            .await?
+        {
             outputs.push(p);
         }
         out.put(
@@ -580,7 +583,10 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
         outputs.push("features_table.sql".into());
     }
     if !embedding_days.is_empty() {
-        for (p, _) in out.write_embeddings(&embedding_days).await? {
+        for (p, _) in out
+            .write_days("embeddings", embedding_days.iter().map(|d| (d.dt.as_str(), &d.batch)))
+            .await?
+        {
             outputs.push(p);
         }
         out.put(

@@ -23,22 +23,9 @@ use crate::store::{Location, S3Options};
 /// Errors of the sink.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    /// File system error with the path.
-    #[error("{path}: {source}")]
-    Io {
-        /// Path.
-        path: String,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// Object store error with the object's URL.
-    #[error("{url}: {source}")]
-    Store {
-        /// The object's URL.
-        url: String,
-        /// Cause.
-        source: object_store::Error,
-    },
+    /// Writing an output object failed (names the path or URL).
+    #[error(transparent)]
+    Put(#[from] crate::store::PutError),
     /// Arrow error.
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
@@ -75,10 +62,7 @@ impl Output {
     /// Write bytes atomically at `rel` (slash-separated); returns the object's URL. See
     /// [`Location::put_atomic`].
     pub async fn put(&self, rel: &str, data: &[u8]) -> Result<String, SinkError> {
-        self.location.put_atomic(rel, data).await.map_err(|e| match e {
-            crate::store::PutError::Io { path, source } => SinkError::Io { path, source },
-            crate::store::PutError::Store { url, source } => SinkError::Store { url, source },
-        })
+        Ok(self.location.put_atomic(rel, data).await?)
     }
 
     /// Replace the findings of every `(dt, detector)` partition in `days × detectors`.
@@ -114,31 +98,19 @@ impl Output {
         Ok(out)
     }
 
-    /// Replace the features of each day (`features/dt=…/features.parquet`, one file per day, empty
-    /// when nobody acted). Returns the objects written with their row counts.
-    pub async fn write_features(&self, days: &[crate::series::features::DayFeatures]) -> Result<Vec<(String, usize)>, SinkError> {
-        let mut out = Vec::new();
-        for d in days {
-            let rel = format!("features/dt={}/features.parquet", d.dt);
-            self.put(&rel, &encode(&d.batch)?).await?;
-            out.push((rel, d.batch.num_rows()));
-        }
-        Ok(out)
-    }
-}
-
-/// Replace the embeddings of each day (`embeddings/dt=…/embeddings.parquet`).
-impl Output {
-    /// Write each day's embeddings; returns the objects written with their row counts.
-    pub async fn write_embeddings(
+    /// Replace one file per day of a `dt`-partitioned table: `<table>/dt=<dt>/<table>.parquet`
+    /// for each `(dt, rows)` (an empty batch records "analysed, nothing there"). Returns the objects
+    /// written with their row counts. Used for the features and embeddings tables.
+    pub async fn write_days<'a>(
         &self,
-        days: &[crate::detect::ip_insights::stage::DayEmbeddings],
+        table: &str,
+        days: impl IntoIterator<Item = (&'a str, &'a arrow::record_batch::RecordBatch)>,
     ) -> Result<Vec<(String, usize)>, SinkError> {
         let mut out = Vec::new();
-        for d in days {
-            let rel = format!("embeddings/dt={}/embeddings.parquet", d.dt);
-            self.put(&rel, &encode(&d.batch)?).await?;
-            out.push((rel, d.batch.num_rows()));
+        for (dt, batch) in days {
+            let rel = format!("{table}/dt={dt}/{table}.parquet");
+            self.put(&rel, &encode(batch)?).await?;
+            out.push((rel, batch.num_rows()));
         }
         Ok(out)
     }

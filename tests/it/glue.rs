@@ -52,17 +52,7 @@ async fn the_findings_table_is_created_in_glue_on_the_first_run_and_kept_up_to_d
                 .unwrap()
         }
     };
-    let get = || async {
-        glue.get_table()
-            .database_name(&cfg.output.database)
-            .name(&cfg.output.table)
-            .send()
-            .await
-            .unwrap()
-            .table()
-            .cloned()
-            .unwrap()
-    };
+    let get = || get_named(cfg.output.table.clone());
     let t = get().await;
     let params = t.parameters().unwrap();
     assert_eq!(params["projection.enabled"], "true");
