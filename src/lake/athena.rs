@@ -409,6 +409,9 @@ impl Athena {
             req = req.result_configuration(ResultConfiguration::builder().output_location(o).build());
         }
         let started = Instant::now();
+        // From the submission on, the query may run in AWS: on Ctrl-C it is stopped before the
+        // process exits (a Ctrl-C during the submission is acted on at the first poll).
+        let _in_flight = crate::runtime::interrupt::guard();
         let id = req
             .send()
             .await
@@ -417,8 +420,6 @@ impl Athena {
             .unwrap_or_default()
             .to_string();
         tracing::info!(%label, query_execution_id = %id, workgroup = %self.cfg.workgroup, "Athena query submitted");
-        // From here the query runs in AWS: on Ctrl-C it is stopped before the process exits.
-        let _in_flight = crate::runtime::interrupt::guard();
         let deadline = started + Duration::from_secs(self.cfg.timeout_secs);
         let mut delay = Duration::from_millis(self.cfg.poll_initial_ms);
         loop {

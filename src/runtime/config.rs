@@ -382,11 +382,16 @@ impl JobConfig {
                 self.output.features_table
             ));
         }
-        if self.output.features && self.output.features_table == self.output.table {
-            errs.push(format!(
-                "output.features_table: {:?} is also the findings table",
-                self.output.features_table
-            ));
+        // Glue keeps names in lower case: three tables, three names.
+        let names = [
+            ("output.table", &self.output.table),
+            ("output.features_table", &self.output.features_table),
+            ("output.embeddings_table", &self.output.embeddings_table),
+        ];
+        for (i, (field, name)) in names.iter().enumerate() {
+            if let Some((other, _)) = names[..i].iter().find(|(_, n)| n.to_lowercase() == name.to_lowercase()) {
+                errs.push(format!("{field}: {name:?} is also {other}; each table needs its own name"));
+            }
         }
         if !valid_ident(&self.output.table) {
             errs.push(format!("output.table: {:?} is not a valid identifier", self.output.table));

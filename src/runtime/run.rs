@@ -282,6 +282,17 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
                 .await
                 .map_err(|e| RunError::Lake(LakeError::Config(vec![format!("rollup.location: {e}")])))?,
             recompute_days: r.recompute_days,
+            source: match &athena {
+                Some(_) => format!(
+                    "athena:{}",
+                    cfg.athena
+                        .as_ref()
+                        .map(|a| format!("{}.{}", a.catalog, a.database))
+                        .unwrap_or_default()
+                ),
+                None => format!("lake:{lake}"),
+            },
+            incomplete: crate::series::rollup::Incomplete::from_skipped(skipped_inputs.iter().map(|s| s.path.as_str())),
         }),
         None => None,
     };

@@ -41,6 +41,50 @@ pub struct Rollup {
     pub location: Location,
     /// The last this many days of every window are always computed from the lake.
     pub recompute_days: usize,
+    /// What the rows come from (lake URL, engine, Athena database): part of the folder digest, so
+    /// a run over another lake never reuses these rows.
+    pub source: String,
+    /// Days (`YYYY-MM-DD`) whose inputs were not all read this run (skipped files): their rows are
+    /// used for this run but not stored, so a later run computes them again. `all` = a skipped
+    /// input whose day is unknown.
+    pub incomplete: Incomplete,
+}
+
+/// Days not to store (see [`Rollup::incomplete`]).
+#[derive(Debug, Clone, Default)]
+pub struct Incomplete {
+    /// Every day.
+    pub all: bool,
+    /// These days.
+    pub days: BTreeSet<String>,
+}
+
+impl Incomplete {
+    /// From the paths of skipped inputs: their `eventDay=YYYYMMDD` (v1) or `time_dt_day=YYYY-MM-DD`
+    /// (Iceberg) partition; a path with neither makes every day incomplete.
+    pub fn from_skipped<'a>(paths: impl IntoIterator<Item = &'a str>) -> Incomplete {
+        let mut out = Incomplete::default();
+        for p in paths {
+            let day = p.split('/').find_map(|part| {
+                if let Some(d) = part.strip_prefix("eventDay=").or_else(|| part.strip_prefix("eventday=")) {
+                    (d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit())).then(|| format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..]))
+                } else {
+                    part.strip_prefix("time_dt_day=").filter(|d| d.len() == 10).map(str::to_string)
+                }
+            });
+            match day {
+                Some(d) => {
+                    out.days.insert(d);
+                }
+                None => out.all = true,
+            }
+        }
+        out
+    }
+
+    fn contains(&self, dt: &str) -> bool {
+        self.all || self.days.contains(dt)
+    }
 }
 
 /// What the store did for one template.
@@ -52,6 +96,8 @@ pub struct RollupStats {
     pub days_computed: usize,
     /// Queries run for them (one per contiguous range).
     pub queries: usize,
+    /// Computed days not stored because some of their inputs were skipped this run.
+    pub not_stored: usize,
     /// Stored files that could not be read (computed again), with the reason.
     pub unreadable: Vec<String>,
 }
@@ -64,9 +110,12 @@ pub fn schema(t: &SeriesTemplate) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// The folder of a template and bucket: changes when the SQL or the stored shape changes.
-pub fn folder(t: &SeriesTemplate, bucket: Bucket) -> String {
+/// The folder of a template and bucket over `source`: changes when the SQL, the stored shape or
+/// the source changes.
+pub fn folder(t: &SeriesTemplate, bucket: Bucket, source: &str) -> String {
     let mut h = Sha256::new();
+    h.update(source.as_bytes());
+    h.update([0]);
     h.update(t.body.as_bytes());
     h.update([0]);
     h.update(format!("{:?}", schema(t)).as_bytes());
@@ -164,7 +213,7 @@ impl Rollup {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<(SeriesSet, RollupStats), SeriesError> {
-        let dir = folder(&t, bucket);
+        let dir = folder(&t, bucket, &self.source);
         let want = schema(&t);
         let stored = self.stored(&dir).await?;
         let fresh_from = end_ms - self.recompute_days as i64 * DAY;
@@ -231,12 +280,17 @@ impl Rollup {
                 }
                 // The analysed day is complete by the time a nightly run reads it; days at the
                 // window's end are stored too (and recomputed next time while they are fresh).
-                let rel = format!("{dir}/dt={}.parquet", dt_of(d));
-                let buf = encode(&day_rows, want.clone()).map_err(shape)?;
-                self.location
-                    .put_atomic(&rel, &buf)
-                    .await
-                    .map_err(|e| shape(format!("storing {rel}: {e}")))?;
+                let dt = dt_of(d);
+                if self.incomplete.contains(&dt) {
+                    stats.not_stored += 1;
+                } else {
+                    let rel = format!("{dir}/dt={dt}.parquet");
+                    let buf = encode(&day_rows, want.clone()).map_err(shape)?;
+                    self.location
+                        .put_atomic(&rel, &buf)
+                        .await
+                        .map_err(|e| shape(format!("storing {rel}: {e}")))?;
+                }
                 batches.extend(day_rows);
                 stats.days_computed += 1;
                 d += DAY;
@@ -255,12 +309,23 @@ mod tests {
     fn a_changed_template_gets_a_folder_of_its_own() {
         let c = super::super::SeriesCatalog::builtin().unwrap();
         let t = c.get("api_calls").unwrap();
-        let a = folder(&t, Bucket::Day);
+        let a = folder(&t, Bucket::Day, "lake-a");
         assert!(a.starts_with("rollups/api_calls_day/v="), "{a}");
-        assert_ne!(a, folder(&t, Bucket::Hour));
+        assert_ne!(a, folder(&t, Bucket::Hour, "lake-a"));
+        assert_ne!(a, folder(&t, Bucket::Day, "lake-b"), "another lake");
         let mut changed = (*t).clone();
         changed.body.push_str("\n-- a comment is a change");
-        assert_ne!(a, folder(&changed, Bucket::Day));
-        assert_eq!(a, folder(&t, Bucket::Day), "stable");
+        assert_ne!(a, folder(&changed, Bucket::Day, "lake-a"));
+        assert_eq!(a, folder(&t, Bucket::Day, "lake-a"), "stable");
+    }
+
+    #[test]
+    fn skipped_inputs_mark_their_days_incomplete() {
+        let i = Incomplete::from_skipped([
+            "lake/aws/CLOUD_TRAIL_MGMT/1.0/region=us-east-1/accountId=1/eventDay=20250320/x.parquet",
+            "lake/aws/VPC_FLOW/2.0/data/time_dt_day=2025-03-21/region=us-east-1/accountid=1/y.parquet",
+        ]);
+        assert!(!i.all && i.contains("2025-03-20") && i.contains("2025-03-21") && !i.contains("2025-03-22"));
+        assert!(Incomplete::from_skipped(["lake/somewhere/odd.parquet"]).contains("2025-01-01"));
     }
 }

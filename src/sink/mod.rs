@@ -128,15 +128,17 @@ pub fn dt_table_ddl(database: &str, table: &str, location: &str, folder: &str, s
         "{comment}CREATE EXTERNAL TABLE IF NOT EXISTS {database}.{table} (\n{}\n)\n\
          PARTITIONED BY (dt string)\n\
          STORED AS PARQUET\n\
-         LOCATION '{location}/{folder}/'\n\
+         LOCATION {}\n\
          TBLPROPERTIES (\n\
          \x20 'projection.enabled' = 'true',\n\
          \x20 'projection.dt.type' = 'date',\n\
          \x20 'projection.dt.format' = 'yyyy-MM-dd',\n\
          \x20 'projection.dt.range' = '2020-01-01,NOW',\n\
-         \x20 'storage.location.template' = '{location}/{folder}/dt=${{dt}}/'\n\
+         \x20 'storage.location.template' = {}\n\
          );\n",
         cols.join(",\n"),
+        crate::sql::quote_literal(&format!("{location}/{folder}/")),
+        crate::sql::quote_literal(&format!("{location}/{folder}/dt=${{dt}}/")),
     )
 }
 

@@ -55,6 +55,9 @@ struct State {
 impl State {
     /// The cached bytes covering `r`, if one piece holds all of it (and mark that piece used).
     fn lookup(&mut self, location: &Path, r: &Range<u64>) -> Option<Bytes> {
+        if r.start > r.end {
+            return None; // the store answers a reversed range with its own error
+        }
         let pieces = self.objects.get_mut(location)?;
         let (start, piece) = pieces.range_mut(..=r.start).rev().find(|(_, p)| p.end >= r.end)?;
         let start = *start;
@@ -193,7 +196,10 @@ fn bad_range(e: impl std::error::Error + Send + Sync + 'static) -> object_store:
 impl ObjectStore for RangeCache {
     async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> Result<PutResult> {
         self.forget(location);
-        self.inner.put_opts(location, payload, opts).await
+        let r = self.inner.put_opts(location, payload, opts).await;
+        // Again after the write: a read racing with it may have cached the old bytes.
+        self.forget(location);
+        r
     }
 
     async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {

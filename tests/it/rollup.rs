@@ -88,12 +88,14 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
-fn recompute_days_zero_is_refused_naming_the_field() {
+fn bad_rollup_and_table_settings_are_refused_naming_the_field() {
     let mut cfg = demo_job(demo_like().path(), std::path::Path::new("/tmp/x"));
     cfg.rollup = Some(RollupConfig {
         recompute_days: 0,
         ..RollupConfig::default()
     });
+    cfg.output.embeddings_table = "Findings".into();
     let e = cfg.validate(&SeriesCatalog::builtin().unwrap()).unwrap_err().join("\n");
     assert!(e.contains("rollup.recompute_days"), "{e}");
+    assert!(e.contains("output.embeddings_table: \"Findings\" is also output.table"), "{e}");
 }

@@ -12,7 +12,7 @@
 //! principal, source IP; events per day), so they run on either engine and a finding's
 //! investigation SQL is the series one: the principal's events from that address that day.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float32Builder, ListBuilder, RecordBatch, StringArray};
@@ -191,7 +191,7 @@ pub async fn run(
             .filter(|&i| seen(i))
             .filter_map(|i| Some((entity_of(&set, i), addr[i]?)))
             .collect();
-        let distinct: HashSet<&(String, u32)> = train.iter().collect();
+        let distinct: BTreeSet<&(String, u32)> = train.iter().collect();
         if distinct.len() < job.min_baseline_pairs {
             let why = format!(
                 "baseline has {} distinct pairs, fewer than ip_insights.min_baseline_pairs = {}",
