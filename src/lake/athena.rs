@@ -423,13 +423,14 @@ impl Athena {
         let deadline = started + Duration::from_secs(self.cfg.timeout_secs);
         let mut delay = Duration::from_millis(self.cfg.poll_initial_ms);
         loop {
-            let out = self
-                .client
-                .get_query_execution()
-                .query_execution_id(&id)
-                .send()
-                .await
-                .map_err(|e| api("GetQueryExecution", sdk_message(&e)))?;
+            let out = match self.client.get_query_execution().query_execution_id(&id).send().await {
+                Ok(out) => out,
+                Err(e) => {
+                    // The query may still be running in AWS: stop it rather than leave it billing.
+                    self.stop(label, &id).await;
+                    return Err(api("GetQueryExecution", sdk_message(&e)));
+                }
+            };
             let qe = out.query_execution();
             let status = qe.and_then(|q| q.status());
             let state = status.and_then(|s| s.state()).cloned();

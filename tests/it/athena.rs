@@ -244,6 +244,17 @@ async fn an_athena_query_past_its_time_out_is_stopped() {
     assert!((3..=30).contains(&polls), "{polls} polls");
 }
 
+/// The poll itself fails (GetQueryExecution refused): the query may still run in AWS, so it is
+/// stopped before the run fails with an error naming the call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_poll_stops_the_query_before_the_run_fails() {
+    let proxy = Proxy::start(&["--athena-poll-error"]);
+    let e = failing_run(&proxy, |_| {}).await;
+    assert!(e.contains("GetQueryExecution") && e.contains("poll refused"), "{e}");
+    let calls = proxy.calls();
+    assert!(calls.iter().any(|(t, _)| t.ends_with("StopQueryExecution")), "{calls:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scan_budget_stops_the_run_before_it_is_exceeded() {
     // Every query reports 4 GB scanned; the budget is 10 GB: two queries run (8 GB), the third

@@ -5,6 +5,7 @@ It forwards every request to the upstream unchanged, except where a fault is ask
   --athena-state STATE   GetQueryExecution answers Status.State = STATE (FAILED, CANCELLED, RUNNING)
                          with a StateChangeReason naming this proxy
   --athena-scanned N     GetQueryExecution answers Statistics.DataScannedInBytes = N
+  --athena-poll-error    GetQueryExecution answers 400 InvalidRequestException (the poll itself fails)
   --s3-503 K             the first K S3 requests get 503 SlowDown (S3's throttling answer)
   --reset K              the first K S3 GETs of an object send the headers and half the body,
                          then reset the connection (TCP RST)
@@ -35,6 +36,7 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--athena-state")
     ap.add_argument("--athena-scanned", type=int)
+    ap.add_argument("--athena-poll-error", action="store_true")
     ap.add_argument("--s3-503", type=int, default=0)
     ap.add_argument("--reset", type=int, default=0)
     ap.add_argument("--deny")
@@ -83,6 +85,11 @@ def main():
             if is_s3 and args.deny and args.deny in urllib.parse.unquote(self.path):
                 self.record(target, "403")
                 self.s3_error(403, "AccessDenied", "Access Denied")
+                return
+            if target.endswith("GetQueryExecution") and args.athena_poll_error:
+                self.record(target, "poll-error")
+                doc = {"__type": "InvalidRequestException", "Message": "poll refused by lakesight's fault proxy"}
+                self.reply(400, "application/x-amz-json-1.1", json.dumps(doc).encode())
                 return
             if is_s3 and self.take("s3_503", args.s3_503):
                 self.record(target, "503")

@@ -107,6 +107,16 @@ impl IpInsightsParams {
         if !(0.0..=10.0).contains(&self.weight_decay) {
             e.push(format!("{prefix}.weight_decay: {} is not in 0..=10", self.weight_decay));
         }
+        // Two hashed address tables, each with Adam's two moments: 12 bytes per weight.
+        let bytes = 2 * 12 * self.ip_hash_buckets as u128 * self.vector_dim as u128;
+        if bytes > 8 << 30 {
+            e.push(format!(
+                "{prefix}.ip_hash_buckets × vector_dim: {} × {} needs {} GiB for the address tables (limit 8)",
+                self.ip_hash_buckets,
+                self.vector_dim,
+                bytes >> 30
+            ));
+        }
         if !(256..=1 << 24).contains(&self.ip_hash_buckets) {
             e.push(format!(
                 "{prefix}.ip_hash_buckets: {} is not in 256..=16777216",
@@ -509,5 +519,11 @@ mod tests {
         };
         let e = bad.validate("ip_insights").join("\n");
         assert!(e.contains("ip_insights.vector_dim") && e.contains("shuffled_negative_rate"), "{e}");
+        let huge = IpInsightsParams {
+            vector_dim: 4096,
+            ip_hash_buckets: 1 << 24,
+            ..IpInsightsParams::default()
+        };
+        assert!(huge.validate("m").join("\n").contains("m.ip_hash_buckets × vector_dim"));
     }
 }
