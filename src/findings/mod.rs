@@ -400,9 +400,7 @@ pub fn from_anomaly(run_id: &str, detector: &str, family: &str, set: &SeriesSet,
         mitre_tactics: tactics,
         source_view: format!("lakesight.{}", t.view),
         plot: None,
-        dt: chrono::DateTime::from_timestamp_millis(start_ms)
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .unwrap_or_default(),
+        dt: crate::series::dt(start_ms),
     }
 }
 

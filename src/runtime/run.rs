@@ -16,7 +16,7 @@ use crate::lake::athena::{Athena, QueryStat};
 use crate::lake::catalog::{CatalogOptions, Skipped};
 use crate::lake::engine::Engine;
 use crate::lake::{LakeError, SqlRunner};
-use crate::series::{build, SeriesCatalog};
+use crate::series::SeriesCatalog;
 use crate::sink::plot::PlotInput;
 use crate::sink::{findings_ddl, report, Output};
 
@@ -120,7 +120,7 @@ pub struct Manifest {
     /// Queries run on Athena, with data scanned and cost (when `job.engine = "athena"`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub athena: Option<AthenaStats>,
-    /// The tables registered in Glue (when `[glue]` is set): findings, then features.
+    /// The tables registered in Glue (when `[glue]` is set): findings, features, embeddings.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub glue: Vec<crate::sink::glue::Registration>,
     /// Per-principal daily features written (when `output.features`).
@@ -330,15 +330,12 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
             continue;
         }
         let t = Instant::now();
-        let set = match &rollup {
-            Some(r) => {
-                let (set, rs) = r.build(runner, Arc::clone(&tpl), sc.bucket, day0_ms, end_ms).await?;
-                warnings.extend(rs.unreadable.iter().cloned());
-                st.rollup = Some(rs);
-                set
-            }
-            None => build(runner, Arc::clone(&tpl), sc.bucket, day0_ms, end_ms).await?,
-        };
+        let (set, rollup_stats) =
+            crate::series::rollup::build(rollup.as_ref(), runner, Arc::clone(&tpl), sc.bucket, day0_ms, end_ms).await?;
+        if let Some(rs) = &rollup_stats {
+            warnings.extend(rs.unreadable.iter().cloned());
+        }
+        st.rollup = rollup_stats;
         st.build_ms = t.elapsed().as_millis();
         t_series += st.build_ms;
         st.rows = set.rows;
@@ -460,9 +457,7 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
             st.warning = Some(w);
         } else {
             let t = Instant::now();
-            let next = range.to + chrono::Days::new(1);
-            let ms = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
-            feature_days = crate::series::features::build(runner, &run_id, ms(range.from), ms(next)).await?;
+            feature_days = crate::series::features::build(runner, &run_id, eval_ms, end_ms).await?;
             st.build_ms = t.elapsed().as_millis();
             st.rows_per_day = feature_days.iter().map(|d| (d.dt.clone(), d.batch.num_rows())).collect();
             timings.insert("features".to_string(), st.build_ms);
@@ -480,15 +475,13 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
             tracing::warn!("{w}");
             warnings.push(w);
         } else {
-            let next = range.to + chrono::Days::new(1);
-            let ms = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
             let o = crate::detect::ip_insights::stage::run(
                 runner,
                 rollup.as_ref(),
                 job,
                 &run_id,
-                ms(range.from),
-                ms(next),
+                eval_ms,
+                end_ms,
                 cfg.job.baseline_days as usize,
             )
             .await?;
@@ -580,32 +573,12 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
     .await?;
     outputs.push("findings_table.sql".into());
     if !feature_days.is_empty() {
-        for (p, _) in out
-            .write_days("features", feature_days.iter().map(|d| (d.dt.as_str(), &d.batch)))
-            .await?
-        {
-            outputs.push(p);
-        }
-        out.put(
-            "features_table.sql",
-            crate::sink::features_ddl(&cfg.output.database, &cfg.output.features_table, &location).as_bytes(),
-        )
-        .await?;
-        outputs.push("features_table.sql".into());
+        let ddl = crate::sink::features_ddl(&cfg.output.database, &cfg.output.features_table, &location);
+        outputs.extend(out.write_dt_table("features", &feature_days, &ddl).await?);
     }
     if !embedding_days.is_empty() {
-        for (p, _) in out
-            .write_days("embeddings", embedding_days.iter().map(|d| (d.dt.as_str(), &d.batch)))
-            .await?
-        {
-            outputs.push(p);
-        }
-        out.put(
-            "embeddings_table.sql",
-            crate::sink::embeddings_ddl(&cfg.output.database, &cfg.output.embeddings_table, &location).as_bytes(),
-        )
-        .await?;
-        outputs.push("embeddings_table.sql".into());
+        let ddl = crate::sink::embeddings_ddl(&cfg.output.database, &cfg.output.embeddings_table, &location);
+        outputs.extend(out.write_dt_table("embeddings", &embedding_days, &ddl).await?);
     }
     let mut sqls = String::new();
     for f in &findings {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 
-use super::{render, Bucket, SeriesError, SeriesTemplate};
+use super::{render, Bucket, DayRows, SeriesError, SeriesTemplate};
 use crate::lake::SqlRunner;
 
 /// The template, compiled in.
@@ -51,18 +51,9 @@ pub fn schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Features of one day.
-#[derive(Debug, Clone)]
-pub struct DayFeatures {
-    /// The day, `YYYY-MM-DD` (the `dt` partition).
-    pub dt: String,
-    /// Rows in [`schema`] order, sorted by account and principal.
-    pub batch: RecordBatch,
-}
-
 /// Run the template over `[start_ms, end_ms)` (whole UTC days) and split the rows by day. Every day
 /// of the window gets an entry, empty when nobody acted (so a rerun replaces what was there).
-pub async fn build(runner: &dyn SqlRunner, run_id: &str, start_ms: i64, end_ms: i64) -> Result<Vec<DayFeatures>, SeriesError> {
+pub async fn build(runner: &dyn SqlRunner, run_id: &str, start_ms: i64, end_ms: i64) -> Result<Vec<DayRows>, SeriesError> {
     let t = template()?;
     let sql = render(&t, Bucket::Day, start_ms, end_ms);
     let label = format!("features_{FAMILY}");
@@ -123,9 +114,7 @@ pub async fn build(runner: &dyn SqlRunner, run_id: &str, start_ms: i64, end_ms: 
     let mut out = Vec::with_capacity(days);
     for (i, mut rows) in per_day.into_iter().enumerate() {
         rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        let dt = chrono::DateTime::from_timestamp_millis(start_ms + i as i64 * Bucket::Day.ms())
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .unwrap_or_default();
+        let dt = super::dt(start_ms + i as i64 * Bucket::Day.ms());
         let mut cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(vec![run_id; rows.len()])),
             Arc::new(StringArray::from(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>())),
@@ -135,7 +124,7 @@ pub async fn build(runner: &dyn SqlRunner, run_id: &str, start_ms: i64, end_ms: 
             cols.push(Arc::new(Float64Array::from(rows.iter().map(|r| r.2[f]).collect::<Vec<_>>())));
         }
         let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| shape(e.to_string()))?;
-        out.push(DayFeatures { dt, batch });
+        out.push(DayRows { dt, batch });
     }
     Ok(out)
 }

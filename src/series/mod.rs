@@ -252,6 +252,22 @@ impl SeriesCatalog {
     }
 }
 
+/// The rows of one day of a `dt`-partitioned output table (features, embeddings).
+#[derive(Debug, Clone)]
+pub struct DayRows {
+    /// The day, `YYYY-MM-DD` (the `dt` partition).
+    pub dt: String,
+    /// The rows.
+    pub batch: arrow::record_batch::RecordBatch,
+}
+
+/// The `dt` partition value (`YYYY-MM-DD`, UTC) of an epoch-ms instant.
+pub fn dt(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
 /// One series: a key and values on a regular grid.
 #[derive(Debug, Clone)]
 pub struct Series {

@@ -122,12 +122,6 @@ pub fn folder(t: &SeriesTemplate, bucket: Bucket, source: &str) -> String {
     format!("rollups/{}_{}/v={}", t.family, bucket.unit(), &hex::encode(h.finalize())[..12])
 }
 
-fn dt_of(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
-}
-
 /// Rows in the canonical shape.
 fn canonical(t: &SeriesTemplate, b: &RecordBatch) -> Result<RecordBatch, String> {
     let s = b.schema();
@@ -174,6 +168,22 @@ async fn read(loc: &Location, rel: &str, want: &SchemaRef) -> Result<Vec<RecordB
         }
     }
     Ok(batches)
+}
+
+/// Build a template's series through the store when there is one, else straight from the lake
+/// ([`super::build`]); the store's stats come back with it.
+pub async fn build(
+    rollup: Option<&Rollup>,
+    runner: &dyn SqlRunner,
+    t: Arc<SeriesTemplate>,
+    bucket: Bucket,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<(SeriesSet, Option<RollupStats>), SeriesError> {
+    match rollup {
+        Some(r) => r.build(runner, t, bucket, start_ms, end_ms).await.map(|(set, st)| (set, Some(st))),
+        None => super::build(runner, t, bucket, start_ms, end_ms).await.map(|set| (set, None)),
+    }
 }
 
 impl Rollup {
@@ -226,7 +236,7 @@ impl Rollup {
         let mut missing: Vec<i64> = Vec::new();
         let mut day = start_ms;
         while day < end_ms {
-            let dt = dt_of(day);
+            let dt = super::dt(day);
             let rel = format!("{dir}/dt={dt}.parquet");
             if day < fresh_from && stored.contains(&dt) {
                 match read(&self.location, &rel, &want).await {
@@ -280,7 +290,7 @@ impl Rollup {
                 }
                 // The analysed day is complete by the time a nightly run reads it; days at the
                 // window's end are stored too (and recomputed next time while they are fresh).
-                let dt = dt_of(d);
+                let dt = super::dt(d);
                 if self.incomplete.contains(&dt) {
                     stats.not_stored += 1;
                 } else {

@@ -98,28 +98,30 @@ impl Output {
         Ok(out)
     }
 
-    /// Replace one file per day of a `dt`-partitioned table: `<table>/dt=<dt>/<table>.parquet`
-    /// for each `(dt, rows)` (an empty batch records "analysed, nothing there"). Returns the objects
-    /// written with their row counts. Used for the features and embeddings tables.
-    pub async fn write_days<'a>(
-        &self,
-        table: &str,
-        days: impl IntoIterator<Item = (&'a str, &'a arrow::record_batch::RecordBatch)>,
-    ) -> Result<Vec<(String, usize)>, SinkError> {
+    /// Replace one file per day of a `dt`-partitioned table (`<folder>/dt=<dt>/<folder>.parquet`;
+    /// an empty batch records "analysed, nothing there") and write its DDL beside the findings as
+    /// `<folder>_table.sql`. Returns the objects written. Used for the features and embeddings.
+    pub async fn write_dt_table(&self, folder: &str, days: &[crate::series::DayRows], ddl: &str) -> Result<Vec<String>, SinkError> {
         let mut out = Vec::new();
-        for (dt, batch) in days {
-            let rel = format!("{table}/dt={dt}/{table}.parquet");
-            self.put(&rel, &encode(batch)?).await?;
-            out.push((rel, batch.num_rows()));
+        for d in days {
+            let rel = format!("{folder}/dt={}/{folder}.parquet", d.dt);
+            self.put(&rel, &encode(&d.batch)?).await?;
+            out.push(rel);
         }
+        let rel = format!("{folder}_table.sql");
+        self.put(&rel, ddl.as_bytes()).await?;
+        out.push(rel);
         Ok(out)
     }
 }
 
-/// The Athena DDL of a table lakesight writes under `folder/dt=…/` (partition projection on dt).
-pub fn dt_table_ddl(database: &str, table: &str, location: &str, folder: &str, schema: &arrow::datatypes::Schema, comment: &str) -> String {
+/// The Athena DDL of a table lakesight writes under `<folder>/dt=…/` (partition projection on dt),
+/// from the same [`glue::TableSpec`] the Glue registration uses.
+pub fn dt_table_ddl(database: &str, spec: &glue::TableSpec, location: &str, comment: &str) -> String {
     let location = location.trim_end_matches('/');
-    let cols: Vec<String> = schema
+    let (table, folder) = (&spec.table, &spec.folder);
+    let cols: Vec<String> = spec
+        .schema
         .fields()
         .iter()
         .map(|f| format!("  {} {}", f.name(), hive_type(f.data_type())))
@@ -146,10 +148,8 @@ pub fn dt_table_ddl(database: &str, table: &str, location: &str, folder: &str, s
 pub fn embeddings_ddl(database: &str, table: &str, location: &str) -> String {
     dt_table_ddl(
         database,
-        table,
+        &glue::TableSpec::embeddings(table),
         location,
-        "embeddings",
-        &crate::detect::ip_insights::stage::embeddings_schema(),
         "-- lakesight embeddings table for Athena: IP Insights vectors of the principals and addresses of each\n\
          -- judged day (kind = 'principal' | 'ip'); the dot product of a principal's and an address's vector is\n\
          -- the model's score of the pair (higher = more expected). Rendered by `lakesight run` into\n\
@@ -194,10 +194,8 @@ pub fn features_ddl(database: &str, table: &str, location: &str) -> String {
         .collect();
     dt_table_ddl(
         database,
-        table,
+        &glue::TableSpec::features(table),
         location,
-        "features",
-        &crate::series::features::schema(),
         &format!(
             "-- lakesight features table for Athena: one row per account, principal and UTC day (UEBA input).\n\
              -- Rendered by `lakesight run` into <output>/features_table.sql. Partition projection on dt.\n\

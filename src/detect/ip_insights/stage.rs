@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::{parse_ipv4, IpInsights, IpInsightsParams, TrainReport};
 use crate::findings::{finding_id, investigate, mitre, Finding};
 use crate::lake::SqlRunner;
-use crate::series::{build, Bucket, SeriesError, SeriesSet, SeriesTemplate};
+use crate::series::{Bucket, SeriesError, SeriesSet, SeriesTemplate};
 
 /// Detector name in findings and partitions.
 pub const DETECTOR: &str = "ip_insights";
@@ -77,15 +77,6 @@ pub fn template() -> Result<SeriesTemplate, SeriesError> {
     SeriesTemplate::parse("principal_ip", TEMPLATE)
 }
 
-/// Embeddings of one day.
-#[derive(Debug, Clone)]
-pub struct DayEmbeddings {
-    /// `YYYY-MM-DD`.
-    pub dt: String,
-    /// Rows in [`embeddings_schema`] order.
-    pub batch: RecordBatch,
-}
-
 /// What the stage did, for the manifest.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct IpInsightsStats {
@@ -123,7 +114,7 @@ pub struct Outcome {
     /// Findings, all days.
     pub findings: Vec<Finding>,
     /// Embeddings per judged day.
-    pub embeddings: Vec<DayEmbeddings>,
+    pub embeddings: Vec<crate::series::DayRows>,
     /// A plot per finding (by finding id): the principal's daily calls from the address over the
     /// baseline and the day — nothing, then the day's calls.
     pub plots: Vec<(String, crate::sink::plot::PlotInput)>,
@@ -161,14 +152,8 @@ pub async fn run(
     let start_ms = first_ms - baseline_days as i64 * day;
     let t = Arc::new(template()?);
     let mut out = Outcome::default();
-    let set = match rollup {
-        Some(r) => {
-            let (set, rs) = r.build(runner, t, Bucket::Day, start_ms, end_ms).await?;
-            out.stats.rollup = Some(rs);
-            set
-        }
-        None => build(runner, t, Bucket::Day, start_ms, end_ms).await?,
-    };
+    let (set, rollup_stats) = crate::series::rollup::build(rollup, runner, t, Bucket::Day, start_ms, end_ms).await?;
+    out.stats.rollup = rollup_stats;
     out.stats.rows = set.rows;
     // (series index, address) of every pair whose address is IPv4.
     let mut addr: Vec<Option<u32>> = Vec::with_capacity(set.series.len());
@@ -181,9 +166,7 @@ pub async fn run(
     }
     let first = baseline_days;
     for d in first..set.len {
-        let dt = chrono::DateTime::from_timestamp_millis(set.bucket_ms(d))
-            .map(|x| x.format("%Y-%m-%d").to_string())
-            .unwrap_or_default();
+        let dt = crate::series::dt(set.bucket_ms(d));
         let mut st = DayStats::default();
         let base = d - baseline_days..d;
         let seen = |i: usize| set.series[i].values[base.clone()].iter().any(|v| *v > 0.0);
@@ -256,7 +239,7 @@ pub async fn run(
         }
         st.findings = judged.len();
         if job.embeddings {
-            out.embeddings.push(DayEmbeddings {
+            out.embeddings.push(crate::series::DayRows {
                 dt: dt.clone(),
                 batch: embeddings(&set, &model, run_id, &today, &addr).map_err(|e| SeriesError::Shape {
                     family: "principal_ip".into(),
@@ -309,9 +292,7 @@ fn finding(
         ("Low", 2)
     };
     let techniques: Vec<String> = t.mitre.clone();
-    let day = chrono::DateTime::from_timestamp_millis(start_ms)
-        .map(|x| x.format("%Y-%m-%d").to_string())
-        .unwrap_or_default();
+    let day = crate::series::dt(start_ms);
     let known_text = if known.is_empty() { "none".to_string() } else { known.join(", ") };
     Finding {
         finding_id: finding_id(DETECTOR, set, s, start_ms, end_ms),
