@@ -59,11 +59,7 @@ fn query_writes_table_csv_json_and_parquet() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap())
-        .unwrap()
-        .build()
-        .unwrap();
-    assert_eq!(r.map(|b| b.unwrap().num_rows()).sum::<usize>(), 2);
+    assert_eq!(crate::common::read_parquet(&p).iter().map(|b| b.num_rows()).sum::<usize>(), 2);
     // Parquet to a terminal is refused with a clear message.
     let out = bin()
         .args(["query", "--lake", &f.url(), "--format", "parquet", sql])

@@ -82,14 +82,7 @@ async fn features_match_a_count_over_the_raw_events_and_a_rerun_replaces_them() 
     }
 
     let file = out.path().join("features/dt=2025-03-28/features.parquet");
-    let read = |p: &std::path::Path| {
-        let f = std::fs::File::open(p).unwrap();
-        let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-            .unwrap()
-            .build()
-            .unwrap();
-        r.collect::<Result<Vec<_>, _>>().unwrap()
-    };
+    let read = crate::common::read_parquet;
     let got = read(&file);
     let mut seen = 0;
     for b in &got {

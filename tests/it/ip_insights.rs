@@ -54,13 +54,8 @@ async fn the_key_used_from_a_new_network_is_found_and_nothing_else() {
 
     // The embeddings behind the score.
     let file = out.path().join(format!("embeddings/dt={}/embeddings.parquet", hit.dt));
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap())
-        .unwrap()
-        .build()
-        .unwrap();
     let mut vec_of = std::collections::HashMap::new();
-    for b in reader {
-        let b = b.unwrap();
+    for b in crate::common::read_parquet(&file) {
         let kind = b.column_by_name("kind").unwrap().as_string::<i32>().clone();
         let entity = b.column_by_name("entity").unwrap().as_string::<i32>().clone();
         let v = b.column_by_name("vector").unwrap().as_list::<i32>().clone();
