@@ -16,8 +16,9 @@
 //! `benches/results/2026-11-29.md`).
 //!
 //! Reads with conditions or versions, `head` requests, and whole-object reads go straight to the
-//! store; so do ranges of objects the cache has not seen listed (their size, needed to answer a
-//! suffix range and to fill in the result's metadata, is not known). Writes, copies and deletes
+//! store; so does a single-range read (`get_opts`) of an object the cache has not seen listed
+//! (its size, needed to answer a suffix range and to fill in the result's metadata, is not known).
+//! `get_ranges` needs no size and caches any object's bounded ranges. Writes, copies and deletes
 //! drop what is cached for the object.
 
 use std::collections::{BTreeMap, HashMap};
