@@ -1,13 +1,24 @@
 //! lakesight: batch analytics over an AWS Security Lake (OCSF Parquet).
 //!
-//! The modules follow the data: [`lake`] (catalog, DataFusion engine, normalised views) →
-//! [`series`] (SQL templates → typed series) → [`detect`] (one module per detector family) →
-//! [`findings`] (schema, MITRE, investigation SQL) → [`sink`] (Parquet, DDL, report), with
-//! [`runtime`] (job files, runs, manifest) and the CLI at the edges. [`sample`] generates a
-//! realistic lake with labelled attacks for demos, tests and benchmarks.
+//! The modules follow the data, and each layer only looks down (a test, `tests/it/layers.rs`,
+//! keeps it so):
+//!
+//! ```text
+//! store, sql, aws, cancel, clock, table      object stores, quoting, tokens, table descriptions
+//!   ← lake                                   catalog, DataFusion engine, Athena, normalised views
+//!   ← series, sample                         SQL templates → typed series; the sample lake
+//!   ← detect                                 detectors: pure numerics + each one's evidence
+//!   ← findings                               the Finding record, ids, MITRE, investigation SQL
+//!   ← stages                                 series detectors, features, IP Insights: one Stage each
+//!   ← sink, output                           Parquet, DDL, Glue, plots, report, manifest
+//!   ← runtime                                job files, the run plan, the run
+//!   ← CLI (main.rs)
+//! ```
 #![deny(missing_docs)]
 
 pub mod aws;
+pub mod cancel;
+pub mod clock;
 pub mod detect;
 pub mod findings;
 pub mod lake;
@@ -17,4 +28,6 @@ pub mod sample;
 pub mod series;
 pub mod sink;
 pub mod sql;
+pub mod stages;
 pub mod store;
+pub mod table;

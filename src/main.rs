@@ -5,11 +5,13 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use lakesight::cancel::Cancel;
 use lakesight::lake::catalog::CatalogOptions;
 use lakesight::lake::engine::Engine;
 use lakesight::output::{write_batches, Format};
 use lakesight::runtime::config::JobConfig;
-use lakesight::runtime::run::{run, RunOverrides};
+use lakesight::runtime::plan::RunPlan;
+use lakesight::runtime::run::{execute, RunOverrides};
 use lakesight::runtime::SystemClock;
 use lakesight::sample::{Codec, SampleLakeConfig, VersionMode};
 use lakesight::series::SeriesCatalog;
@@ -89,6 +91,9 @@ enum Cmd {
         /// Override the job's output URL.
         #[arg(long)]
         out: Option<String>,
+        /// Print the resolved plan (days, views and queries per stage, outputs) and exit.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Generate ./demo/lake if absent, run jobs/demo.toml over it into ./demo/out, print a summary.
     Demo {
@@ -159,7 +164,7 @@ fn print_summary(r: &lakesight::runtime::run::RunResult) {
     println!("  findings:  {root}/findings/dt=*/detector=*/findings.parquet");
     println!("  report:    {root}/report.html");
     println!("  manifest:  {root}/manifest.json");
-    if r.manifest.features.as_ref().is_some_and(|f| !f.rows_per_day.is_empty()) {
+    if r.manifest.outputs.iter().any(|o| o.starts_with("features/")) {
         println!("  features:  {root}/features/dt=*/features.parquet");
     }
     if r.manifest.outputs.iter().any(|o| o.starts_with("embeddings/")) {
@@ -173,6 +178,49 @@ fn print_summary(r: &lakesight::runtime::run::RunResult) {
         "  Athena DDL: {}",
         ddl.iter().map(|f| format!("{root}/{f}")).collect::<Vec<_>>().join(", ")
     );
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM (what SageMaker and AWS Batch send on stop) trip `cancel`. With
+/// nothing in flight the process exits at once (130 for SIGINT, 143 for SIGTERM, as the default
+/// handlers would); else the work in flight (an Athena query being stopped, files being
+/// published) gets up to `cancel::GRACE` to finish — the run then ends through its own error
+/// path, which names what was stopped — and a second signal exits at once.
+fn on_stop_signals(cancel: Cancel) {
+    tokio::spawn(async move {
+        let code = wait_for_stop().await;
+        let in_flight = cancel.in_flight();
+        cancel.cancel();
+        if in_flight == 0 {
+            tracing::warn!("stopped");
+            std::process::exit(code);
+        }
+        tracing::warn!(
+            in_flight,
+            grace_secs = lakesight::cancel::GRACE.as_secs(),
+            "stopping: winding down work in flight (signal again to exit now)"
+        );
+        tokio::select! {
+            _ = wait_for_stop() => {}
+            _ = tokio::time::sleep(lakesight::cancel::GRACE) => {}
+        }
+        std::process::exit(code);
+    });
+}
+
+/// The next SIGINT or SIGTERM; the exit status it stands for.
+async fn wait_for_stop() -> i32 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => 130,
+                _ = term.recv() => 143,
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    130
 }
 
 fn init_logging(format: &str) {
@@ -195,7 +243,8 @@ fn init_logging(format: &str) {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
-    lakesight::runtime::interrupt::install();
+    let cancel = Cancel::new();
+    on_stop_signals(cancel.clone());
     match cli.cmd {
         Cmd::SampleLake {
             out,
@@ -247,6 +296,7 @@ async fn main() -> Result<()> {
             to,
             lake,
             out,
+            dry_run,
         } => {
             let catalog = SeriesCatalog::builtin()?;
             let cfg = JobConfig::load(&job, &catalog)?;
@@ -258,7 +308,12 @@ async fn main() -> Result<()> {
                 out,
                 progress: std::io::stderr().is_terminal(),
             };
-            let r = run(&cfg, &catalog, &ov, &SystemClock).await?;
+            let plan = RunPlan::new(&cfg, &catalog, &ov, &SystemClock)?;
+            if dry_run {
+                print!("{}", plan.describe());
+                return Ok(());
+            }
+            let r = execute(&plan, &SystemClock, &cancel).await?;
             print_summary(&r);
         }
         Cmd::Demo { dir } => {
@@ -295,7 +350,8 @@ async fn main() -> Result<()> {
                 progress: std::io::stderr().is_terminal(),
                 ..Default::default()
             };
-            let r = run(&cfg, &catalog, &ov, &SystemClock).await?;
+            let plan = RunPlan::new(&cfg, &catalog, &ov, &SystemClock)?;
+            let r = execute(&plan, &SystemClock, &cancel).await?;
             print_summary(&r);
         }
         Cmd::Views { lake, dialect } => {
@@ -310,7 +366,6 @@ async fn main() -> Result<()> {
             .await
             .context("opening the lake")?;
             let tables: Vec<_> = engine.catalog.tables.iter().collect();
-            let root = std::fs::canonicalize(&lake)?;
             match dialect.as_str() {
                 "athena" => {
                     println!("CREATE DATABASE IF NOT EXISTS lakesight;");
@@ -332,7 +387,6 @@ async fn main() -> Result<()> {
                             files.join(", ")
                         )
                     };
-                    let _ = &root;
                     for v in VIEWS {
                         if let Some(body) = view_sql_with(Dialect::DuckDb, v, &tables, &table_ref) {
                             println!("CREATE OR REPLACE VIEW lakesight.{} AS\n{};", v.name, body);

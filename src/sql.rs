@@ -29,7 +29,16 @@ pub fn timestamp_literal(ms: i64) -> String {
 
 /// Quote an identifier after validating it (`[a-z_][a-z0-9_]*`); `None` if it is not safe.
 pub fn ident(s: &str) -> Option<String> {
-    crate::runtime::config::valid_ident(s).then(|| format!("\"{s}\""))
+    valid_ident(s).then(|| format!("\"{s}\""))
+}
+
+/// True for a safe SQL identifier / name: `[a-z_][a-z0-9_]{0,127}`.
+pub fn valid_ident(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_lowercase() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 #[cfg(test)]

@@ -33,7 +33,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::kats::{cusum, cusum_multi, ChangePoint, CusumParams, Direction};
-use super::{precheck, Anomaly, Detector, SeriesContext, SkipReason};
+use std::sync::Arc;
+
+use super::{fmt_num, precheck, Anomaly, Detector, Evidence, Overlay, SeriesContext, Severity, SkipReason, Subject};
 use crate::series::Series;
 
 /// Direction of a level shift, as Kats' `change_directions`.
@@ -332,13 +334,78 @@ fn pstd(a: &[f64]) -> f64 {
     (a.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / a.len() as f64).sqrt()
 }
 
+/// The evidence of a change point: the two regimes, their means and the test.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeEvidence {
+    /// `cusum`, `cusum_binary_segmentation` or `bocpd`.
+    pub method: &'static str,
+    /// The last bucket of the old regime (Kats' index).
+    pub index: usize,
+    /// Mean of the old regime.
+    pub mu0: f64,
+    /// Mean of the new regime.
+    pub mu1: f64,
+    /// Log-likelihood ratio of the change.
+    pub llr: f64,
+    /// Its p-value.
+    pub p_value: f64,
+    /// Population standard deviation of the old regime.
+    pub std_old: f64,
+    /// |mu1 − mu0| / max(|mu0|, 1).
+    pub relative_change: f64,
+    /// Buckets `[from, to)` of the old regime.
+    pub old_regime: [usize; 2],
+    /// Buckets `[from, to)` of the new regime.
+    pub new_regime: [usize; 2],
+    /// Whether the location was stable over the iterations.
+    pub stable: bool,
+    /// The p-value threshold.
+    pub threshold: f64,
+    /// The unit of the finding's deviation.
+    pub deviation_unit: &'static str,
+    /// How `index` relates to the finding's window.
+    pub index_semantics: &'static str,
+}
+
+impl Evidence for ChangeEvidence {
+    fn family(&self) -> &'static str {
+        "changepoint"
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// Old-regime standard deviations: 2 Low, 5 Medium, 10 High.
+    fn severity(&self, a: &Anomaly) -> Severity {
+        Severity::graded(a.deviation, (10.0, 5.0, 2.0))
+    }
+
+    fn title(&self, a: &Anomaly, s: &Subject<'_>) -> String {
+        format!(
+            "Level {} in {}: {} → {} per {} for {} {}",
+            a.kind,
+            s.measure,
+            fmt_num(a.expected),
+            fmt_num(a.observed),
+            s.bucket,
+            s.entity_type,
+            s.entity
+        )
+    }
+
+    fn regimes(&self) -> Option<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+        Some((self.old_regime[0]..self.old_regime[1], self.new_regime[0]..self.new_regime[1]))
+    }
+
+    fn overlay(&self) -> Overlay {
+        Overlay::ChangeAt
+    }
+}
+
 impl Detector for Cusum {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn family(&self) -> &'static str {
-        "changepoint"
     }
 
     fn detect(&self, s: &Series, ctx: &SeriesContext) -> Result<Vec<Anomaly>, SkipReason> {
@@ -384,21 +451,21 @@ impl Detector for Cusum {
                 // (all zeros) is not rated infinitely many standard deviations away.
                 deviation: delta / std_old.max(cp.mu0.abs().max(1.0).sqrt()),
                 kind,
-                details: serde_json::json!({
-                    "method": method,
-                    "index": cp.index,
-                    "mu0": cp.mu0,
-                    "mu1": cp.mu1,
-                    "llr": cp.llr,
-                    "p_value": cp.p_value,
-                    "std_old": std_old,
-                    "relative_change": rel,
-                    "old_regime": [from, cp.index + 1],
-                    "new_regime": [first_new, to],
-                    "stable": cp.stable,
-                    "threshold": self.cfg.threshold,
-                    "deviation_unit": "(mu1 − mu0) / max(std_old, sqrt(max(|mu0|, 1)))",
-                    "index_semantics": "index = last bucket of the old regime (Kats); the finding is the first new bucket",
+                evidence: Arc::new(ChangeEvidence {
+                    method,
+                    index: cp.index,
+                    mu0: cp.mu0,
+                    mu1: cp.mu1,
+                    llr: cp.llr,
+                    p_value: cp.p_value,
+                    std_old,
+                    relative_change: rel,
+                    old_regime: [from, cp.index + 1],
+                    new_regime: [first_new, to],
+                    stable: cp.stable,
+                    threshold: self.cfg.threshold,
+                    deviation_unit: "(mu1 − mu0) / max(std_old, sqrt(max(|mu0|, 1)))",
+                    index_semantics: "index = last bucket of the old regime (Kats); the finding is the first new bucket",
                 }),
             });
         }
@@ -483,7 +550,7 @@ mod tests {
             let a = d.detect(&series(y.clone()), &ctx(40..60)).unwrap();
             assert_eq!(a.len(), 1, "max_points {max_points}: {a:?}");
             assert_eq!((a[0].start, a[0].end, a[0].kind), (45, 46, "increase"));
-            assert_eq!(a[0].details["index"], 44);
+            assert_eq!(a[0].details()["index"], 44);
             assert!(a[0].observed > 50.0 && a[0].expected < 25.0, "{a:?}");
             assert!(a[0].lower < a[0].expected && a[0].expected < a[0].upper);
             assert!(a[0].confidence > 0.99 && a[0].score > 9.21);
@@ -544,7 +611,7 @@ mod tests {
         let a = d.detect(&series(y.clone()), &ctx(0..90)).unwrap();
         let got: Vec<(usize, &str)> = a.iter().map(|a| (a.start, a.kind)).collect();
         assert_eq!(got, vec![(30, "increase"), (60, "decrease")], "{a:?}");
-        assert!(a.iter().all(|a| a.details["method"] == "cusum_binary_segmentation"));
+        assert!(a.iter().all(|a| a.details()["method"] == "cusum_binary_segmentation"));
         // Means are those of the neighbouring regimes.
         assert!((a[0].expected - 20.0).abs() < 3.0 && (a[0].observed - 60.0).abs() < 5.0, "{a:?}");
         assert!((a[1].expected - 60.0).abs() < 5.0 && (a[1].observed - 10.0).abs() < 3.0, "{a:?}");
@@ -647,7 +714,7 @@ mod tests {
             "{:?}",
             found.iter().map(|a| (a.start, a.kind)).collect::<Vec<_>>()
         );
-        assert!(found.iter().all(|a| a.details["method"] == "bocpd"));
+        assert!(found.iter().all(|a| a.details()["method"] == "bocpd"));
         // The same noise without a shift: nothing.
         let flat = levels(11, &[(40, 5.0)]);
         assert!(d.detect(&series(flat), &ctx(20..40)).unwrap().is_empty());

@@ -6,7 +6,8 @@
 //! (ids, severity, titles, investigation SQL, MITRE) is the `findings` stage's job, so detectors stay
 //! pure numerics that are easy to test against their reference.
 //!
-//! Adding a detector = one new module + one variant in [`DetectorConfig`] (the only `match`).
+//! Adding a detector = one new module (its config, its math, its [`Evidence`]) + one variant in
+//! [`DetectorConfig`] (the only `match`).
 
 pub mod changepoint;
 pub mod ip_insights;
@@ -15,6 +16,7 @@ pub mod outlier;
 pub mod trend;
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -64,7 +66,7 @@ pub struct SeriesContext {
 }
 
 /// One anomalous stretch of a series.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Anomaly {
     /// First bucket index.
     pub start: usize,
@@ -86,8 +88,137 @@ pub struct Anomaly {
     pub deviation: f64,
     /// `spike`, `dip`, `increase`, `decrease`, …
     pub kind: &'static str,
-    /// Detector-specific evidence (parameters, band, strength).
-    pub details: serde_json::Value,
+    /// The detector's typed evidence, which also says how its findings read (severity, title)
+    /// and are drawn.
+    pub evidence: Arc<dyn Evidence>,
+}
+
+impl Anomaly {
+    /// The evidence as JSON (the finding's `evidence.detector`).
+    pub fn details(&self) -> serde_json::Value {
+        self.evidence.to_json()
+    }
+}
+
+/// OCSF severity of a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// 1.
+    Informational = 1,
+    /// 2.
+    Low = 2,
+    /// 3.
+    Medium = 3,
+    /// 4.
+    High = 4,
+    /// 5.
+    Critical = 5,
+}
+
+impl Severity {
+    /// OCSF `severity` caption.
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Informational => "Informational",
+            Severity::Low => "Low",
+            Severity::Medium => "Medium",
+            Severity::High => "High",
+            Severity::Critical => "Critical",
+        }
+    }
+
+    /// OCSF `severity_id`.
+    pub fn id(self) -> i32 {
+        self as i32
+    }
+
+    /// High, Medium, Low or Informational as `|value|` reaches each of the thresholds
+    /// `(high, medium, low)`, in the detector's own unit.
+    pub fn graded(value: f64, (high, medium, low): (f64, f64, f64)) -> Severity {
+        let d = value.abs();
+        if d >= high {
+            Severity::High
+        } else if d >= medium {
+            Severity::Medium
+        } else if d >= low {
+            Severity::Low
+        } else {
+            Severity::Informational
+        }
+    }
+}
+
+/// What a finding is about, for its title: the series' measure and entity, and the bucket width.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// The measure (`API calls`).
+    pub measure: &'a str,
+    /// What the entity is (`principal`).
+    pub entity_type: &'a str,
+    /// The entity value.
+    pub entity: &'a str,
+    /// `hour` or `day`.
+    pub bucket: &'a str,
+}
+
+/// What a plot draws over a series besides the expected band, in the plotting stage's vocabulary
+/// (so the renderer never needs to know which detector made the finding).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Overlay {
+    /// Mark each bucket of the finding's window (an outlier).
+    Points,
+    /// A vertical line where the new regime starts (a change point).
+    ChangeAt,
+    /// A straight line of this slope per bucket through the series (a trend).
+    Slope(f64),
+    /// Nothing more.
+    None,
+}
+
+/// A detector's evidence: the numbers behind an anomaly and how its findings read and are drawn.
+/// Each detector family implements it in its own module, so its severity scale, title and plot
+/// live next to its math and nothing else matches on family names.
+pub trait Evidence: std::fmt::Debug + Send + Sync {
+    /// The family (`outlier`, `changepoint`, `trend`), the findings' `detector_family`.
+    fn family(&self) -> &'static str;
+    /// The evidence as JSON (the finding's `evidence.detector`).
+    fn to_json(&self) -> serde_json::Value;
+    /// Severity of `a` on the family's scale.
+    fn severity(&self, a: &Anomaly) -> Severity;
+    /// The finding's title.
+    fn title(&self, a: &Anomaly, subject: &Subject<'_>) -> String;
+    /// For a change between two regimes: the old and the new regime as bucket ranges (the finding
+    /// then compares equal windows on both sides).
+    fn regimes(&self) -> Option<(Range<usize>, Range<usize>)> {
+        None
+    }
+    /// What the plot draws over the series.
+    fn overlay(&self) -> Overlay {
+        Overlay::Points
+    }
+}
+
+/// Upper-case the first letter (`spike` → `Spike`), for titles.
+pub fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// A number for people: `1.2k`, `3.40M`, `n/a`.
+pub fn fmt_num(v: f64) -> String {
+    if !v.is_finite() {
+        "n/a".into()
+    } else if v.abs() >= 1e9 {
+        format!("{:.2}G", v / 1e9)
+    } else if v.abs() >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v.abs() >= 1e4 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.1}")
+    }
 }
 
 /// Why a series was not analysed.
@@ -106,8 +237,6 @@ pub enum SkipReason {
 pub trait Detector: Send + Sync {
     /// The name given in the job file.
     fn name(&self) -> &str;
-    /// The family (`outlier`, `changepoint`, `trend`, …), for findings and labels.
-    fn family(&self) -> &'static str;
     /// Look at one series.
     fn detect(&self, series: &Series, ctx: &SeriesContext) -> Result<Vec<Anomaly>, SkipReason>;
 

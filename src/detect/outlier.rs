@@ -13,7 +13,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::kats::{iqr_fences, kats_outliers_with, Decomp, Decomposition, OutlierResult};
-use super::{precheck, Anomaly, Detector, SeriesContext, SkipReason};
+use std::sync::Arc;
+
+use super::{capitalise, fmt_num, precheck, Anomaly, Detector, Evidence, SeriesContext, Severity, SkipReason, Subject};
 use crate::series::Series;
 
 /// Decomposition model (Kats `decomp`).
@@ -371,13 +373,71 @@ pub fn mstl_outliers(y: &[f64], periods: &[usize], iqr_mult: f64, strict: bool) 
     iqr_fences(y, dec, iqr_mult, strict, true)
 }
 
+/// The evidence of an outlier: the decomposition, the fences and where the residual peaked.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutlierEvidence {
+    /// `kats_outlier_detector` (classical decomposition) or `mstl_iqr`.
+    pub method: &'static str,
+    /// `additive` or `multiplicative`.
+    pub decomp: String,
+    /// The main period, in buckets.
+    pub period: usize,
+    /// Every period used (MSTL may use several).
+    pub periods: Vec<usize>,
+    /// Whether the period was detected from the data.
+    pub period_detected: bool,
+    /// The fence multiplier.
+    pub iqr_mult: f64,
+    /// Strict fences (the later Kats option).
+    pub strict: bool,
+    /// Residual quartiles and fences.
+    pub q1: f64,
+    /// Upper quartile.
+    pub q3: f64,
+    /// Lower fence.
+    pub lower_limit: f64,
+    /// Upper fence.
+    pub upper_limit: f64,
+    /// Kats' seasonal strength, when computed.
+    pub seasonal_strength: Option<f64>,
+    /// Whether the seasonal component was removed before the fences.
+    pub seasonality_removed: bool,
+    /// The bucket whose residual is the largest in the stretch.
+    pub peak_bucket: usize,
+    /// The unit of the finding's deviation.
+    pub deviation_unit: &'static str,
+}
+
+impl Evidence for OutlierEvidence {
+    fn family(&self) -> &'static str {
+        "outlier"
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// IQRs beyond the nearer quartile: 3 Low, 8 Medium, 20 High.
+    fn severity(&self, a: &Anomaly) -> Severity {
+        Severity::graded(a.deviation, (20.0, 8.0, 3.0))
+    }
+
+    fn title(&self, a: &Anomaly, s: &Subject<'_>) -> String {
+        format!(
+            "{} in {}: {} (expected {}) for {} {}",
+            capitalise(a.kind),
+            s.measure,
+            fmt_num(a.observed),
+            fmt_num(a.expected),
+            s.entity_type,
+            s.entity
+        )
+    }
+}
+
 impl Detector for SeasonalIqr {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn family(&self) -> &'static str {
-        "outlier"
     }
 
     fn detect(&self, s: &Series, ctx: &SeriesContext) -> Result<Vec<Anomaly>, SkipReason> {
@@ -467,23 +527,25 @@ impl Detector for SeasonalIqr {
                     Side::Spike => "spike",
                     Side::Dip => "dip",
                 },
-                details: serde_json::json!({
-                    "method": match self.cfg.decomposition {
+                evidence: Arc::new(OutlierEvidence {
+                    method: match self.cfg.decomposition {
                         DecompositionMethod::Classical => "kats_outlier_detector",
                         DecompositionMethod::Mstl => "mstl_iqr",
                     },
-                    "decomp": format!("{model:?}").to_lowercase(),
-                    "period": period,
-                    "periods": periods,
-                    "period_detected": self.cfg.detect_period,
-                    "iqr_mult": self.cfg.iqr_mult,
-                    "strict": self.cfg.strict,
-                    "q1": r.q1, "q3": r.q3,
-                    "lower_limit": r.lower_limit, "upper_limit": r.upper_limit,
-                    "seasonal_strength": r.strength,
-                    "seasonality_removed": r.seasonality_removed,
-                    "peak_bucket": peak,
-                    "deviation_unit": "IQR from the nearer quartile",
+                    decomp: format!("{model:?}").to_lowercase(),
+                    period,
+                    periods: periods.clone(),
+                    period_detected: self.cfg.detect_period,
+                    iqr_mult: self.cfg.iqr_mult,
+                    strict: self.cfg.strict,
+                    q1: r.q1,
+                    q3: r.q3,
+                    lower_limit: r.lower_limit,
+                    upper_limit: r.upper_limit,
+                    seasonal_strength: r.strength,
+                    seasonality_removed: r.seasonality_removed,
+                    peak_bucket: peak,
+                    deviation_unit: "IQR from the nearer quartile",
                 }),
             });
         }
@@ -630,8 +692,8 @@ mod tests {
         let a = d.detect(&s, &hctx).unwrap();
         assert_eq!(a.len(), 1, "{a:?}");
         assert_eq!(a[0].start, n - 24 + 3);
-        assert_eq!(a[0].details["method"], "mstl_iqr");
-        assert_eq!(a[0].details["periods"], serde_json::json!([24, 168]));
+        assert_eq!(a[0].details()["method"], "mstl_iqr");
+        assert_eq!(a[0].details()["periods"], serde_json::json!([24, 168]));
     }
 
     #[test]
@@ -670,7 +732,7 @@ mod tests {
         let a = d.detect(&s, &ctx(60, 50)).unwrap();
         assert_eq!(a.len(), 1, "{a:?}");
         assert_eq!(a[0].start, 57);
-        assert_eq!(a[0].details["period"], 5);
+        assert_eq!(a[0].details()["period"], 5);
     }
 
     #[test]

@@ -26,7 +26,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::kats::{mann_kendall, ols_slope, seasonal_mann_kendall, MkResult};
-use super::{precheck, Anomaly, Detector, SeriesContext, SkipReason};
+use std::sync::Arc;
+
+use super::{capitalise, precheck, Anomaly, Detector, Evidence, Overlay, SeriesContext, Severity, SkipReason, Subject};
 use crate::series::Series;
 
 /// Settings of `type = "trend"`.
@@ -116,13 +118,76 @@ fn mean(a: &[f64]) -> f64 {
     a.iter().sum::<f64>() / a.len().max(1) as f64
 }
 
+/// The evidence of a trend: the Mann-Kendall test and the slopes.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TrendEvidence {
+    /// `seasonal_mann_kendall` or `mann_kendall`.
+    pub method: &'static str,
+    /// The season length of the seasonal test, in buckets.
+    pub period: Option<usize>,
+    /// Buckets tested.
+    pub points: usize,
+    /// Least-squares slope per bucket (the AWS notebook's "top movers").
+    pub slope_ols: f64,
+    /// Theil-Sen slope per bucket.
+    pub slope_theil_sen: f64,
+    /// Unit of the slopes.
+    pub slope_unit: &'static str,
+    /// Kendall's tau.
+    pub tau: f64,
+    /// Mann-Kendall S.
+    pub s: f64,
+    /// Its z score.
+    pub z: f64,
+    /// Its p-value.
+    pub p: f64,
+    /// The test level.
+    pub alpha: f64,
+    /// Mean of the tested buckets.
+    pub mean: f64,
+    /// The finding's deviation.
+    pub relative_change_per_week: f64,
+    /// The unit of the finding's deviation.
+    pub deviation_unit: &'static str,
+    /// Buckets averaged at each end for observed and expected.
+    pub compared_buckets: usize,
+    /// What the band is.
+    pub band: &'static str,
+}
+
+impl Evidence for TrendEvidence {
+    fn family(&self) -> &'static str {
+        "trend"
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// Relative change per week: 0.25 Low, 0.75 Medium, 2 High.
+    fn severity(&self, a: &Anomaly) -> Severity {
+        Severity::graded(a.deviation, (2.0, 0.75, 0.25))
+    }
+
+    fn title(&self, a: &Anomaly, s: &Subject<'_>) -> String {
+        format!(
+            "{} trend in {}: {:+.0}% per week for {} {}",
+            capitalise(a.kind),
+            s.measure,
+            a.deviation * 100.0,
+            s.entity_type,
+            s.entity
+        )
+    }
+
+    fn overlay(&self) -> Overlay {
+        Overlay::Slope(self.slope_theil_sen)
+    }
+}
+
 impl Detector for MannKendallTrend {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn family(&self) -> &'static str {
-        "trend"
     }
 
     fn detect(&self, s: &Series, ctx: &SeriesContext) -> Result<Vec<Anomaly>, SkipReason> {
@@ -175,23 +240,23 @@ impl Detector for MannKendallTrend {
             confidence: 1.0 - mk.p,
             deviation: rel,
             kind,
-            details: serde_json::json!({
-                "method": method,
-                "period": if seasonal { Some(period) } else { None },
-                "points": n,
-                "slope_ols": slope_ols,
-                "slope_theil_sen": slope_ts,
-                "slope_unit": "per bucket",
-                "tau": mk.tau,
-                "s": mk.s,
-                "z": mk.z,
-                "p": mk.p,
-                "alpha": self.cfg.alpha,
-                "mean": level,
-                "relative_change_per_week": rel,
-                "deviation_unit": "relative change per week: Theil-Sen slope × buckets per week / max(|mean|, 1)",
-                "compared_buckets": window,
-                "band": "min..max of the first compared buckets",
+            evidence: Arc::new(TrendEvidence {
+                method,
+                period: if seasonal { Some(period) } else { None },
+                points: n,
+                slope_ols,
+                slope_theil_sen: slope_ts,
+                slope_unit: "per bucket",
+                tau: mk.tau,
+                s: mk.s,
+                z: mk.z,
+                p: mk.p,
+                alpha: self.cfg.alpha,
+                mean: level,
+                relative_change_per_week: rel,
+                deviation_unit: "relative change per week: Theil-Sen slope × buckets per week / max(|mean|, 1)",
+                compared_buckets: window,
+                band: "min..max of the first compared buckets",
             }),
         }])
     }
@@ -266,14 +331,14 @@ mod tests {
         assert_eq!(a.len(), 1, "{a:?}");
         let a = &a[0];
         assert_eq!((a.start, a.end, a.kind), (41, 42, "increasing"));
-        assert!(a.details["p"].as_f64().unwrap() < 0.01, "{}", a.details);
-        assert_eq!(a.details["method"], "seasonal_mann_kendall");
+        assert!(a.details()["p"].as_f64().unwrap() < 0.01, "{}", a.details());
+        assert_eq!(a.details()["method"], "seasonal_mann_kendall");
         assert!(a.confidence > 0.99 && a.score > 0.5);
         assert!(a.observed > a.expected + 50.0, "{a:?}");
         // Slope per bucket, not per week-cycle: about 2 on weekdays, 1.2 on weekends.
-        let ts = a.details["slope_theil_sen"].as_f64().unwrap();
+        let ts = a.details()["slope_theil_sen"].as_f64().unwrap();
         assert!((1.0..2.5).contains(&ts), "{ts}");
-        let ols = a.details["slope_ols"].as_f64().unwrap();
+        let ols = a.details()["slope_ols"].as_f64().unwrap();
         assert!((1.0..2.5).contains(&ols), "{ols}");
         let mean = y.iter().sum::<f64>() / 42.0;
         assert!((a.deviation - ts * 7.0 / mean).abs() < 1e-12);
@@ -298,13 +363,13 @@ mod tests {
             );
             let a = d.detect(&series(y.clone()), &ctx(42)).unwrap();
             assert_eq!(a.len(), 1);
-            assert!((a[0].details["slope_theil_sen"].as_f64().unwrap() - 0.5).abs() < 1e-12);
-            assert!((a[0].details["slope_ols"].as_f64().unwrap() - 0.5).abs() < 1e-9);
+            assert!((a[0].details()["slope_theil_sen"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+            assert!((a[0].details()["slope_ols"].as_f64().unwrap() - 0.5).abs() < 1e-9);
         }
         // Below two periods the plain test is used even when seasonal.
         let d = MannKendallTrend::new("t", TrendConfig::default());
         let a = d.detect(&series(y[..13 + 1].to_vec()), &ctx(14)).unwrap();
-        assert_eq!(a[0].details["method"], "seasonal_mann_kendall"); // 14 = 2 × 7
+        assert_eq!(a[0].details()["method"], "seasonal_mann_kendall"); // 14 = 2 × 7
         let y20: Vec<f64> = (0..20).map(|i| 10.0 + 0.5 * i as f64).collect();
         let d = MannKendallTrend::new(
             "t",
@@ -316,7 +381,7 @@ mod tests {
         let a = d
             .detect(&series(y20[..13].to_vec()), &SeriesContext { min_history: 7, ..ctx(13) })
             .unwrap();
-        assert_eq!(a[0].details["method"], "mann_kendall");
+        assert_eq!(a[0].details()["method"], "mann_kendall");
     }
 
     #[test]
@@ -415,7 +480,7 @@ mod tests {
             confidence: 0.0,
             deviation: dev,
             kind: if dev > 0.0 { "increasing" } else { "decreasing" },
-            details: serde_json::Value::Null,
+            evidence: Arc::new(TrendEvidence::default()),
         };
         let kept = d.select(vec![(9, an(0.3)), (4, an(0.3)), (2, an(0.2)), (7, an(-0.3)), (3, an(-0.3))]);
         assert_eq!(kept.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![3, 4]);

@@ -7,6 +7,7 @@
 
 pub mod investigate;
 pub mod mitre;
+pub mod plot;
 
 use std::sync::Arc;
 
@@ -15,8 +16,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::detect::Anomaly;
+use crate::detect::{fmt_num, Anomaly, Subject};
 use crate::series::{Series, SeriesSet};
+use crate::table::TableSpec;
 
 /// One finding.
 #[derive(Debug, Clone, Serialize)]
@@ -125,6 +127,19 @@ pub fn schema() -> SchemaRef {
         s("source_view"),
         s("plot"),
     ]))
+}
+
+/// The findings table as the DDL, Glue and the sink know it: partitions `dt`, `detector` (the
+/// detectors of the run, projected as an enum).
+pub fn table_spec(table: &str, detectors: &[String]) -> TableSpec {
+    TableSpec {
+        table: table.into(),
+        description: "lakesight findings (one row per finding; see findings_table.sql)".into(),
+        folder: "findings".into(),
+        schema: schema(),
+        enums: vec![("detector".into(), detectors.to_vec())],
+        ddl_comment: String::new(),
+    }
 }
 
 /// Findings → one record batch in [`schema`] order.
@@ -237,37 +252,11 @@ pub fn finding_id(detector: &str, set: &SeriesSet, s: &Series, start_ms: i64, en
     hex::encode(&h.finalize()[..16])
 }
 
-/// Severity from how far off the value is, in the detector family's own unit: IQRs beyond the
-/// quartile for outliers, old-regime standard deviations for change points, relative change per
-/// week for trends.
-pub fn severity(family: &str, deviation: f64) -> (&'static str, i32) {
-    let d = deviation.abs();
-    let (high, medium, low) = match family {
-        "trend" => (2.0, 0.75, 0.25),
-        "changepoint" => (10.0, 5.0, 2.0),
-        _ => (20.0, 8.0, 3.0),
-    };
-    if d >= high {
-        ("High", 4)
-    } else if d >= medium {
-        ("Medium", 3)
-    } else if d >= low {
-        ("Low", 2)
-    } else {
-        ("Informational", 1)
-    }
-}
-
-/// For a change point (its details name `old_regime` and `new_regime` as bucket ranges): the
-/// window after the change (the new regime, at most [`REGIME_WINDOW`] buckets) and a window of the
-/// same length just before it, within the old regime.
+/// For a change point: the window after the change (the new regime, at most [`REGIME_WINDOW`]
+/// buckets) and a window of the same length just before it, within the old regime.
 fn regime_windows(a: &Anomaly, n: usize) -> Option<(std::ops::Range<usize>, std::ops::Range<usize>)> {
-    let range = |k: &str| -> Option<(usize, usize)> {
-        let r = a.details.get(k)?.as_array()?;
-        Some((r.first()?.as_u64()? as usize, r.get(1)?.as_u64()? as usize))
-    };
-    let (old_from, old_to) = range("old_regime")?;
-    let (new_from, new_to) = range("new_regime")?;
+    let (old, new) = a.evidence.regimes()?;
+    let (old_from, old_to, new_from, new_to) = (old.start, old.end, new.start, new.end);
     if old_to != new_from || new_to <= new_from || new_to > n || old_to <= old_from {
         return None;
     }
@@ -279,7 +268,8 @@ fn regime_windows(a: &Anomaly, n: usize) -> Option<(std::ops::Range<usize>, std:
 pub const REGIME_WINDOW: usize = 14;
 
 /// Build a finding from an anomaly of series `s` in `set`.
-pub fn from_anomaly(run_id: &str, detector: &str, family: &str, set: &SeriesSet, s: &Series, a: &Anomaly) -> Finding {
+pub fn from_anomaly(run_id: &str, detector: &str, set: &SeriesSet, s: &Series, a: &Anomaly) -> Finding {
+    let family = a.evidence.family();
     let t = &set.template;
     let start_ms = set.bucket_ms(a.start);
     let end_ms = set.bucket_ms(a.end);
@@ -297,41 +287,21 @@ pub fn from_anomaly(run_id: &str, detector: &str, family: &str, set: &SeriesSet,
     let entity_idx = t.keys.iter().position(|(k, _)| *k == t.entity).unwrap_or(0);
     let entity = s.key.get(entity_idx).cloned().flatten().unwrap_or_else(|| "(null)".into());
     let account_id = t.keys.iter().position(|(k, _)| k == "accountid").and_then(|i| s.key[i].clone());
-    let (sev, sev_id) = severity(family, a.deviation);
+    let severity = a.evidence.severity(a);
     let techniques = t.mitre.clone();
     let tactics = mitre::tactics(&techniques);
     let when = chrono::DateTime::from_timestamp_millis(start_ms)
         .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default();
-    let title = match family {
-        "changepoint" => format!(
-            "Level {} in {}: {} → {} per {} for {} {}",
-            a.kind,
-            t.measure,
-            fmt_num(a.expected),
-            fmt_num(a.observed),
-            set.bucket.unit(),
-            t.entity,
-            entity
-        ),
-        "trend" => format!(
-            "{} trend in {}: {:+.0}% per week for {} {}",
-            capitalise(a.kind),
-            t.measure,
-            a.deviation * 100.0,
-            t.entity,
-            entity
-        ),
-        _ => format!(
-            "{} in {}: {} (expected {}) for {} {}",
-            capitalise(a.kind),
-            t.measure,
-            fmt_num(a.observed),
-            fmt_num(a.expected),
-            t.entity,
-            entity
-        ),
-    };
+    let title = a.evidence.title(
+        a,
+        &Subject {
+            measure: &t.measure,
+            entity_type: &t.entity,
+            entity: &entity,
+            bucket: set.bucket.unit(),
+        },
+    );
     let description = format!(
         "{} {} in the {} starting {when}: observed {}, expected about {} (normal band {}..{} per {}). Series: {} ({}).",
         t.entity,
@@ -350,7 +320,7 @@ pub fn from_anomaly(run_id: &str, detector: &str, family: &str, set: &SeriesSet,
         "keys": keys,
         "window": [start_ms, end_ms],
         "values_in_window": s.values[a.start..a.end.min(s.values.len())],
-        "detector": a.details,
+        "detector": a.details(),
     });
     let mut investigation_sql = investigate::sql(t, s, start_ms, end_ms);
     if let Some((before, after)) = regime_windows(a, s.values.len()) {
@@ -375,8 +345,8 @@ pub fn from_anomaly(run_id: &str, detector: &str, family: &str, set: &SeriesSet,
         detector_family: family.into(),
         series_family: t.family.clone(),
         bucket: set.bucket.unit().into(),
-        severity: sev.into(),
-        severity_id: sev_id,
+        severity: severity.label().into(),
+        severity_id: severity.id(),
         score: a.score,
         confidence: a.confidence,
         entity_type: t.entity.clone(),
@@ -401,26 +371,5 @@ pub fn from_anomaly(run_id: &str, detector: &str, family: &str, set: &SeriesSet,
         source_view: format!("lakesight.{}", t.view),
         plot: None,
         dt: crate::series::dt(start_ms),
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
-}
-
-fn fmt_num(v: f64) -> String {
-    if !v.is_finite() {
-        "n/a".into()
-    } else if v.abs() >= 1e9 {
-        format!("{:.2}G", v / 1e9)
-    } else if v.abs() >= 1e6 {
-        format!("{:.2}M", v / 1e6)
-    } else if v.abs() >= 1e4 {
-        format!("{:.1}k", v / 1e3)
-    } else {
-        format!("{v:.1}")
     }
 }

@@ -7,7 +7,7 @@
 //! One query's life: the statement is `StartQueryExecution` in the configured workgroup and output
 //! location (idempotent: the client request token is a hash of run id, label and SQL, so a retried
 //! submit does not start a second query); `GetQueryExecution` is polled with exponential back-off
-//! (`poll_initial_ms` doubling to `poll_max_ms`); on time-out or Ctrl-C the query is stopped
+//! (`poll_initial_ms` doubling to `poll_max_ms`); on time-out or a stop (the run's [`crate::cancel::Cancel`]: SIGINT or SIGTERM) the query is stopped
 //! (`StopQueryExecution`) before the error is returned; `FAILED` and `CANCELLED` are errors naming
 //! the label, the execution id and Athena's reason. The UNLOAD target is
 //! `<scratch>/<run id>/<label>/`, read back and then deleted (also when reading fails), so scratch
@@ -224,7 +224,7 @@ pub enum AthenaError {
         /// The limit.
         secs: u64,
     },
-    /// Ctrl-C / SIGINT while a query ran; it was stopped.
+    /// The run was stopped (SIGINT or SIGTERM) while a query ran; the query was stopped.
     #[error("interrupted while Athena query {label} ({id}) ran; it was stopped")]
     Interrupted {
         /// The query's label.
@@ -287,6 +287,7 @@ pub struct Athena {
     scratch: Location,
     run_id: String,
     stats: Mutex<Vec<QueryStat>>,
+    cancel: crate::cancel::Cancel,
 }
 
 impl std::fmt::Debug for Athena {
@@ -301,7 +302,7 @@ impl std::fmt::Debug for Athena {
 
 impl Athena {
     /// Connect with the standard AWS credential chain. `s3` reaches the scratch prefix.
-    pub async fn connect(cfg: &AthenaConfig, s3: &S3Options, run_id: &str) -> Result<Athena, AthenaError> {
+    pub async fn connect(cfg: &AthenaConfig, s3: &S3Options, run_id: &str, cancel: crate::cancel::Cancel) -> Result<Athena, AthenaError> {
         let problems = cfg.validate();
         if !problems.is_empty() {
             return Err(AthenaError::Config(problems.join("; ")));
@@ -329,6 +330,7 @@ impl Athena {
             scratch,
             run_id: run_id.to_string(),
             stats: Mutex::new(Vec::new()),
+            cancel,
         })
     }
 
@@ -409,9 +411,9 @@ impl Athena {
             req = req.result_configuration(ResultConfiguration::builder().output_location(o).build());
         }
         let started = Instant::now();
-        // From the submission on, the query may run in AWS: on Ctrl-C it is stopped before the
-        // process exits (a Ctrl-C during the submission is acted on at the first poll).
-        let _in_flight = crate::runtime::interrupt::guard();
+        // From the submission on, the query may run in AWS: on a stop it is stopped before the
+        // process exits (a stop during the submission is acted on at the first poll).
+        let _in_flight = self.cancel.guard();
         let id = req
             .send()
             .await
@@ -491,7 +493,7 @@ impl Athena {
             let wait = delay.min(deadline - now);
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = crate::runtime::interrupt::interrupted() => {
+                _ = self.cancel.cancelled() => {
                     self.stop(label, &id).await;
                     self.record(stat("STOPPED_INTERRUPT"));
                     return Err(AthenaError::Interrupted { label: label.into(), id });

@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::detect::DetectorConfig;
-use crate::series::{Bucket, SeriesCatalog};
+use crate::series::SeriesCatalog;
 
 /// A whole job file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -45,7 +45,7 @@ pub struct JobConfig {
     pub rollup: Option<RollupConfig>,
     /// IP Insights over (principal, source IP) pairs (`[ip_insights]`; absent = off).
     #[serde(default)]
-    pub ip_insights: Option<crate::detect::ip_insights::stage::IpInsightsJob>,
+    pub ip_insights: Option<crate::stages::ip_insights::IpInsightsJob>,
 }
 
 /// `[rollup]`: the rollup store (see `series::rollup`).
@@ -120,29 +120,7 @@ fn default_engine() -> String {
     "datafusion".into()
 }
 
-/// One `[[series]]` entry.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeriesConfig {
-    /// Series family: the name of a template in `queries/series/`.
-    pub family: String,
-    /// Bucket width.
-    #[serde(default = "default_bucket")]
-    pub bucket: Bucket,
-    /// Detector names (keys of `[detectors]`).
-    #[serde(default)]
-    pub detectors: Vec<String>,
-    /// Minimum number of buckets with data before a series is analysed.
-    #[serde(default = "default_min_history")]
-    pub min_history: usize,
-}
-
-fn default_bucket() -> Bucket {
-    Bucket::Day
-}
-fn default_min_history() -> usize {
-    14
-}
+pub use crate::stages::series::SeriesConfig;
 
 /// The `[output]` table.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -238,14 +216,7 @@ pub enum ConfigError {
     },
 }
 
-/// True for a safe SQL identifier / name: `[a-z_][a-z0-9_]{0,127}`.
-pub fn valid_ident(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 128
-        && (b[0].is_ascii_lowercase() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
-}
+pub use crate::sql::valid_ident;
 
 impl JobConfig {
     /// Parse TOML text (no semantic checks).
@@ -311,7 +282,7 @@ impl JobConfig {
         }
         if let Some(ip) = &self.ip_insights {
             errs.extend(ip.validate());
-            if self.detectors.contains_key(crate::detect::ip_insights::stage::DETECTOR) {
+            if self.detectors.contains_key(crate::stages::ip_insights::DETECTOR) {
                 errs.push("detectors.ip_insights: the name is taken by [ip_insights]".into());
             }
         }

@@ -1,24 +1,34 @@
-//! One run of a job over a day or a range of days.
+//! One run of a job over a day or a range of days: a [`RunPlan`], then a short sequence of named
+//! steps — open the lake, open the rollup store, run the stages, publish — and the manifest.
+//!
+//! Nothing is published until every stage has finished: a failing or stopped (SIGINT/SIGTERM)
+//! run leaves the output as it was. Publishing itself holds the cancellation token's in-flight
+//! guard, so a stop that arrives while files are being written waits for the last one.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use chrono::NaiveDate;
 use rayon::prelude::*;
-use serde::Serialize;
 
 use super::config::JobConfig;
-use super::Clock;
-use crate::detect::{Detector, SeriesContext, SkipReason};
-use crate::findings::{from_anomaly, Finding};
-use crate::lake::athena::{Athena, QueryStat};
+use super::plan::{EngineChoice, RunPlan};
+use crate::cancel::Cancel;
+use crate::clock::Clock;
+use crate::findings::plot::PlotSpec;
+use crate::findings::Finding;
+use crate::lake::athena::Athena;
 use crate::lake::catalog::{CatalogOptions, Skipped};
 use crate::lake::engine::Engine;
 use crate::lake::{LakeError, SqlRunner};
+use crate::series::rollup::{Incomplete, Rollup};
 use crate::series::SeriesCatalog;
-use crate::sink::plot::PlotInput;
+use crate::sink::manifest::{AthenaStats, Inputs, Manifest};
 use crate::sink::{findings_ddl, report, Output};
+use crate::stages::{StageContext, StageError, StageOutput};
+use crate::table::TableOutput;
+
+pub use super::plan::run_id;
+pub use crate::sink::manifest::DayRange;
 
 /// Errors of a run (each names what failed).
 #[derive(Debug, thiserror::Error)]
@@ -32,149 +42,21 @@ pub enum RunError {
     /// A series could not be built.
     #[error(transparent)]
     Series(#[from] crate::series::SeriesError),
+    /// A stage failed or was stopped.
+    #[error(transparent)]
+    Stage(#[from] StageError),
     /// No date given.
     #[error("no date to analyse: give --date, --from/--to, or job.date / job.from+job.to")]
     NoDate,
+    /// The plan cannot be carried out (every problem).
+    #[error("run plan: {}", .0.join("; "))]
+    Plan(Vec<String>),
+    /// The run was stopped (SIGINT/SIGTERM) before publishing; nothing was written.
+    #[error("stopped (SIGINT/SIGTERM) before publishing; nothing was written")]
+    Cancelled,
     /// The findings table could not be registered in Glue.
     #[error("{0}")]
     Register(String),
-}
-
-/// The days a run analyses.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct DayRange {
-    /// First day.
-    pub from: NaiveDate,
-    /// Last day (inclusive).
-    pub to: NaiveDate,
-}
-
-impl DayRange {
-    /// Every day, `YYYY-MM-DD`.
-    pub fn days(&self) -> Vec<String> {
-        self.from.iter_days().take_while(|d| *d <= self.to).map(|d| d.to_string()).collect()
-    }
-}
-
-/// Per-family statistics in the manifest.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct SeriesStats {
-    /// Bucket width.
-    pub bucket: String,
-    /// Rows the series query returned.
-    pub rows: usize,
-    /// Series built.
-    pub series: usize,
-    /// Series analysed per detector.
-    pub analysed: BTreeMap<String, usize>,
-    /// Series skipped per reason.
-    pub skipped: BTreeMap<String, usize>,
-    /// Findings per detector.
-    pub findings: BTreeMap<String, usize>,
-    /// Why the family was not built, if it was not.
-    pub warning: Option<String>,
-    /// Milliseconds to build the series.
-    pub build_ms: u128,
-    /// Days read from / computed into the rollup store (when `[rollup]`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rollup: Option<crate::series::rollup::RollupStats>,
-    /// Milliseconds in detectors.
-    pub detect_ms: u128,
-}
-
-/// The run manifest (`manifest.json`).
-#[derive(Debug, Clone, Serialize)]
-pub struct Manifest {
-    /// Run id.
-    pub run_id: String,
-    /// lakesight version.
-    pub lakesight_version: &'static str,
-    /// Job name.
-    pub job: String,
-    /// SHA-256 of the job configuration.
-    pub config_digest: String,
-    /// Run start, RFC 3339.
-    pub started_at: String,
-    /// Days analysed.
-    pub range: DayRange,
-    /// First baseline day.
-    pub baseline_from: NaiveDate,
-    /// Lake URL.
-    pub lake: String,
-    /// Files, rows and bytes of the tables opened (the baseline window and the analysed days).
-    pub inputs: Inputs,
-    /// Inputs skipped, with the reason.
-    pub skipped_inputs: Vec<Skipped>,
-    /// Per series family and bucket.
-    pub series: BTreeMap<String, SeriesStats>,
-    /// Findings per detector.
-    pub findings_per_detector: BTreeMap<String, usize>,
-    /// Findings in total.
-    pub findings_total: usize,
-    /// Milliseconds per stage.
-    pub timings_ms: BTreeMap<String, u128>,
-    /// Files written, relative to the output root.
-    pub outputs: Vec<String>,
-    /// Warnings for people.
-    pub warnings: Vec<String>,
-    /// Queries run on Athena, with data scanned and cost (when `job.engine = "athena"`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub athena: Option<AthenaStats>,
-    /// The tables registered in Glue (when `[glue]` is set): findings, features, embeddings.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub glue: Vec<crate::sink::glue::Registration>,
-    /// Per-principal daily features written (when `output.features`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub features: Option<FeaturesStats>,
-    /// IP Insights per analysed day (when `[ip_insights]`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ip_insights: Option<crate::detect::ip_insights::stage::IpInsightsStats>,
-}
-
-/// What the features stage wrote.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct FeaturesStats {
-    /// Rows (principals) per analysed day.
-    pub rows_per_day: BTreeMap<String, usize>,
-    /// Milliseconds to build them.
-    pub build_ms: u128,
-    /// Why they were not built, if they were not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warning: Option<String>,
-}
-
-/// What the run's Athena queries scanned and cost.
-#[derive(Debug, Clone, Serialize)]
-pub struct AthenaStats {
-    /// Bytes scanned in total.
-    pub bytes_scanned: u64,
-    /// Cost estimate in USD.
-    pub cost_usd: f64,
-    /// Every query.
-    pub queries: Vec<QueryStat>,
-}
-
-impl AthenaStats {
-    fn from_queries(queries: Vec<QueryStat>) -> Self {
-        AthenaStats {
-            bytes_scanned: queries.iter().map(|q| q.bytes_scanned).sum(),
-            cost_usd: queries.iter().map(|q| q.cost_usd).sum(),
-            queries,
-        }
-    }
-}
-
-/// Input totals.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct Inputs {
-    /// Tables.
-    pub tables: usize,
-    /// Files.
-    pub files: usize,
-    /// Rows (from footers).
-    pub rows: u64,
-    /// Bytes.
-    pub bytes: u64,
 }
 
 /// What a run returns to its caller.
@@ -192,11 +74,11 @@ pub struct RunResult {
 #[derive(Debug, Clone, Default)]
 pub struct RunOverrides {
     /// Single day.
-    pub date: Option<NaiveDate>,
+    pub date: Option<chrono::NaiveDate>,
     /// Range start.
-    pub from: Option<NaiveDate>,
+    pub from: Option<chrono::NaiveDate>,
     /// Range end.
-    pub to: Option<NaiveDate>,
+    pub to: Option<chrono::NaiveDate>,
     /// Lake URL.
     pub lake: Option<String>,
     /// Output URL.
@@ -205,57 +87,90 @@ pub struct RunOverrides {
     pub progress: bool,
 }
 
-/// The run id of a job started at `started_ms`: `<job name>-<UTC start, YYYYMMDDTHHMMSSZ>`.
-pub fn run_id(cfg: &JobConfig, started_ms: i64) -> String {
-    let started_at = chrono::DateTime::from_timestamp_millis(started_ms).unwrap_or_default();
-    format!("{}-{}", cfg.job.name, started_at.format("%Y%m%dT%H%M%SZ"))
-}
-
 /// The span every series of a run covers, `[first baseline midnight, midnight after the last
 /// analysed day)` in epoch ms.
 pub fn series_window(cfg: &JobConfig, range: DayRange) -> (i64, i64) {
-    let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
+    let midnight = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
     (
         midnight(range.from - chrono::Days::new(cfg.job.baseline_days as u64)),
         midnight(range.to + chrono::Days::new(1)),
     )
 }
 
-/// Run a validated job.
+/// Plan and run a validated job (never cancelled: for tests and library callers).
 pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, clock: &dyn Clock) -> Result<RunResult, RunError> {
-    let t_all = Instant::now();
-    let mut timings = BTreeMap::new();
-    let range = match (ov.date, ov.from, ov.to, cfg.job.date, cfg.job.from, cfg.job.to) {
-        (Some(d), _, _, _, _, _) => DayRange { from: d, to: d },
-        (None, Some(f), Some(t), _, _, _) => DayRange { from: f, to: t },
-        (None, None, None, Some(d), _, _) => DayRange { from: d, to: d },
-        (None, None, None, None, Some(f), Some(t)) => DayRange { from: f, to: t },
-        _ => return Err(RunError::NoDate),
-    };
-    let lake = ov.lake.clone().unwrap_or_else(|| cfg.job.lake.clone());
-    let out_url = ov.out.clone().unwrap_or_else(|| cfg.job.output.clone());
-    let started = clock.now_ms();
-    let started_at = chrono::DateTime::from_timestamp_millis(started).unwrap_or_default();
-    let run_id = run_id(cfg, started);
-    let baseline_from = range.from - chrono::Days::new(cfg.job.baseline_days as u64);
-    let (day0_ms, end_ms) = series_window(cfg, range);
-    let eval_ms = range.from.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
-    tracing::info!(%run_id, from = %range.from, to = %range.to, %baseline_from, %lake, "run starting");
+    let plan = RunPlan::new(cfg, catalog, ov, clock)?;
+    execute(&plan, clock, &Cancel::new()).await
+}
 
+/// The lake as opened for a run: the SQL runner and what was read to open it.
+struct OpenLake {
+    engine: Option<Engine>,
+    athena: Option<Athena>,
+    inputs: Inputs,
+    skipped: Vec<Skipped>,
+}
+
+impl OpenLake {
+    fn runner(&self) -> Result<&dyn SqlRunner, RunError> {
+        match (&self.engine, &self.athena) {
+            (Some(e), _) => Ok(e),
+            (None, Some(a)) => Ok(a),
+            (None, None) => Err(RunError::Plan(vec!["job.engine: no engine".into()])),
+        }
+    }
+}
+
+/// Everything the stages produced, merged.
+#[derive(Default)]
+struct Produced {
+    findings: Vec<Finding>,
+    plots: HashMap<String, PlotSpec>,
+    tables: Vec<TableOutput>,
+    sections: BTreeMap<String, serde_json::Value>,
+    warnings: Vec<String>,
+    timings: BTreeMap<String, u128>,
+}
+
+/// Run a plan.
+pub async fn execute(plan: &RunPlan, clock: &dyn Clock, cancel: &Cancel) -> Result<RunResult, RunError> {
+    let t_all = Instant::now();
+    tracing::info!(run_id = %plan.run_id, from = %plan.range.from, to = %plan.range.to, baseline_from = %plan.baseline_from, lake = %plan.lake, "run starting");
     let t = Instant::now();
-    let s3 = cfg.s3.clone().or(&crate::store::S3Options::from_env());
+    let lake = open_lake(plan, cancel).await?;
+    let open_ms = t.elapsed().as_millis();
+    let rollup = open_rollup(plan, &lake).await?;
+    let mut produced = run_stages(plan, &lake, rollup.as_ref(), clock, cancel).await?;
+    produced.timings.insert("open_lake".into(), open_ms);
+    if cancel.is_cancelled() {
+        return Err(RunError::Cancelled);
+    }
+    let _publishing = cancel.guard();
+    publish(plan, &lake, produced, t_all).await
+}
+
+/// Open the lake: the embedded engine reads the window's footers; Athena needs neither (its own
+/// catalog knows the tables, and reading a month of footers is what it saves).
+async fn open_lake(plan: &RunPlan, cancel: &Cancel) -> Result<OpenLake, RunError> {
     let opts = CatalogOptions {
-        days: Some((baseline_from.format("%Y%m%d").to_string(), range.to.format("%Y%m%d").to_string())),
-        s3: s3.clone(),
+        days: Some((
+            plan.baseline_from.format("%Y%m%d").to_string(),
+            plan.range.to.format("%Y%m%d").to_string(),
+        )),
+        s3: plan.s3.clone(),
         only_tables: None,
     };
-    // The embedded engine opens the lake (footers of the window's files); Athena needs neither:
-    // its own catalog knows the tables, and reading a month of footers is what it saves.
-    let (engine, athena) = match (cfg.job.engine.as_str(), &cfg.athena) {
-        ("athena", Some(a)) => (None, Some(Athena::connect(a, &s3, &run_id).await.map_err(LakeError::from)?)),
-        _ => (Some(Engine::open(&lake, &opts).await?), None),
+    let (engine, athena) = match &plan.engine {
+        EngineChoice::Athena(a) => (
+            None,
+            Some(
+                Athena::connect(a, &plan.s3, &plan.run_id, cancel.clone())
+                    .await
+                    .map_err(LakeError::from)?,
+            ),
+        ),
+        EngineChoice::Embedded => (Some(Engine::open(&plan.lake, &opts).await?), None),
     };
-    timings.insert("open_lake".to_string(), t.elapsed().as_millis());
     let inputs = engine
         .as_ref()
         .map(|engine| Inputs {
@@ -265,274 +180,201 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
             bytes: engine.catalog.tables.iter().map(|t| t.bytes()).sum(),
         })
         .unwrap_or_default();
-    let skipped_inputs = engine.as_ref().map(|e| e.catalog.skipped.clone()).unwrap_or_default();
-    let mut warnings = Vec::new();
-    for s in &skipped_inputs {
-        warnings.push(format!("skipped input {}: {}", s.path, s.reason));
-    }
-    let runner: &dyn SqlRunner = match (&engine, &athena) {
-        (Some(e), _) => e,
-        (None, Some(a)) => a,
-        (None, None) => return Err(RunError::Lake(LakeError::Config(vec!["job.engine: no engine".into()]))),
-    };
+    let skipped = engine.as_ref().map(|e| e.catalog.skipped.clone()).unwrap_or_default();
+    Ok(OpenLake {
+        engine,
+        athena,
+        inputs,
+        skipped,
+    })
+}
 
-    let rollup = match &cfg.rollup {
-        Some(r) => Some(crate::series::rollup::Rollup {
-            location: crate::store::Location::open(r.location.as_deref().unwrap_or(&out_url), &s3, true)
-                .await
-                .map_err(|e| RunError::Lake(LakeError::Config(vec![format!("rollup.location: {e}")])))?,
-            recompute_days: r.recompute_days,
-            source: match &athena {
-                Some(_) => format!(
-                    "athena:{}",
-                    cfg.athena
-                        .as_ref()
-                        .map(|a| format!("{}.{}", a.catalog, a.database))
-                        .unwrap_or_default()
-                ),
-                None => format!("lake:{lake}"),
-            },
-            incomplete: crate::series::rollup::Incomplete::from_skipped(skipped_inputs.iter().map(|s| s.path.as_str())),
-        }),
-        None => None,
-    };
+async fn open_rollup(plan: &RunPlan, lake: &OpenLake) -> Result<Option<Rollup>, RunError> {
+    let Some(r) = &plan.rollup else { return Ok(None) };
+    Ok(Some(Rollup {
+        location: crate::store::Location::open(&r.location, &plan.s3, true)
+            .await
+            .map_err(|e| RunError::Lake(LakeError::Config(vec![format!("rollup.location: {e}")])))?,
+        recompute_days: r.recompute_days,
+        source: r.source.clone(),
+        incomplete: Incomplete::from_skipped(lake.skipped.iter().map(|s| s.path.as_str())),
+    }))
+}
 
-    let bar = ov.progress.then(|| {
-        let b = indicatif::ProgressBar::new(cfg.series.len() as u64);
+/// Run every stage of the plan in order and merge what they produced.
+async fn run_stages(
+    plan: &RunPlan,
+    lake: &OpenLake,
+    rollup: Option<&Rollup>,
+    clock: &dyn Clock,
+    cancel: &Cancel,
+) -> Result<Produced, RunError> {
+    let bar = plan.progress.then(|| {
+        let b = indicatif::ProgressBar::new(0);
         b.set_style(
             indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         b
     });
-
-    let mut findings: Vec<Finding> = Vec::new();
-    let mut plots: std::collections::HashMap<String, PlotInput> = std::collections::HashMap::new();
-    let mut series_stats = BTreeMap::new();
-    let mut t_series = 0u128;
-    let mut t_detect = 0u128;
-    for sc in &cfg.series {
-        let key = format!("{}/{}", sc.family, sc.bucket.unit());
-        if let Some(b) = &bar {
-            b.set_message(key.clone());
-        }
-        let mut st = SeriesStats {
-            bucket: sc.bucket.unit().into(),
-            ..Default::default()
-        };
-        let Some(tpl) = catalog.get(&sc.family) else { continue };
-        if engine.as_ref().is_some_and(|e| !e.views.contains(&tpl.view.as_str())) {
-            let w = format!("series {key}: the lake has no table for view lakesight.{}; skipped", tpl.view);
-            tracing::warn!("{w}");
-            warnings.push(w.clone());
-            st.warning = Some(w);
-            series_stats.insert(key, st);
-            continue;
-        }
-        let t = Instant::now();
-        let (set, rollup_stats) =
-            crate::series::rollup::build(rollup.as_ref(), runner, Arc::clone(&tpl), sc.bucket, day0_ms, end_ms).await?;
-        if let Some(rs) = &rollup_stats {
-            warnings.extend(rs.unreadable.iter().cloned());
-        }
-        st.rollup = rollup_stats;
-        st.build_ms = t.elapsed().as_millis();
-        t_series += st.build_ms;
-        st.rows = set.rows;
-        st.series = set.series.len();
-        // Each analysed day is judged as the nightly run of that day would judge it: on the series
-        // cut at the day's end. A rerun of a day therefore gives the same answer as its nightly run,
-        // whatever happened later, and a level shift is seen on the night it starts.
-        let per_day = (86_400_000 / sc.bucket.ms()) as usize;
-        let first_eval = ((eval_ms - day0_ms) / sc.bucket.ms()).max(0) as usize;
-        let windows: Vec<std::ops::Range<usize>> = (first_eval..set.len)
-            .step_by(per_day.max(1))
-            .map(|a| a..(a + per_day).min(set.len))
-            .collect();
-        let t = Instant::now();
-        for dname in &sc.detectors {
-            let Some(dc) = cfg.detectors.get(dname) else { continue };
-            let det: Box<dyn Detector> = dc.build(dname);
-            let results: Vec<Result<Vec<crate::detect::Anomaly>, SkipReason>> = set
-                .series
-                .par_iter()
-                .map(|s| {
-                    let mut all = Vec::new();
-                    let mut last_err = None;
-                    for w in &windows {
-                        let cut = crate::series::Series {
-                            key: s.key.clone(),
-                            start_ms: s.start_ms,
-                            values: s.values[..w.end].to_vec(),
-                        };
-                        let ctx = SeriesContext {
-                            bucket: sc.bucket,
-                            eval: w.clone(),
-                            min_history: sc.min_history,
-                        };
-                        match det.detect(&cut, &ctx) {
-                            Ok(a) => all.extend(a),
-                            Err(e) => last_err = Some(e),
-                        }
-                    }
-                    match (all.is_empty(), last_err) {
-                        (true, Some(e)) => Err(e),
-                        _ => Ok(all),
-                    }
-                })
-                .collect();
-            let mut found = Vec::new();
-            for (i, r) in results.into_iter().enumerate() {
-                match r {
-                    Ok(anoms) => {
-                        *st.analysed.entry(dname.clone()).or_default() += 1;
-                        found.extend(anoms.into_iter().map(|a| (i, a)));
-                    }
-                    Err(reason) => {
-                        let k = serde_json::to_value(reason)
-                            .ok()
-                            .and_then(|v| v.as_str().map(String::from))
-                            .unwrap_or_default();
-                        *st.skipped.entry(k).or_default() += 1;
-                    }
-                }
-            }
-            let selected = det.select(found);
-            let n = selected.len();
-            for (i, a) in selected {
-                let f = from_anomaly(&run_id, dname, det.family(), &set, &set.series[i], &a);
-                if cfg.output.plots {
-                    let s = &set.series[i];
-                    plots.insert(
-                        f.finding_id.clone(),
-                        PlotInput {
-                            title: f.title.clone(),
-                            measure: set.template.measure.clone(),
-                            family: det.family().to_string(),
-                            start_ms: s.start_ms,
-                            bucket_ms: sc.bucket.ms(),
-                            values: s.values[..a.end.min(s.values.len())].to_vec(),
-                            window: (a.start, a.end),
-                            band: (a.lower, a.upper),
-                            slope: a.details.get("slope_theil_sen").and_then(|v| v.as_f64()),
-                        },
-                    );
-                }
-                findings.push(f);
-            }
-            st.findings.insert(dname.clone(), n);
-        }
-        st.detect_ms = t.elapsed().as_millis();
-        t_detect += st.detect_ms;
-        tracing::info!(family = %key, series = st.series, findings = ?st.findings, skipped = ?st.skipped, "series analysed");
-        series_stats.insert(key, st);
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
+    let ctx = StageContext {
+        run_id: &plan.run_id,
+        runner: lake.runner()?,
+        rollup,
+        window: plan.window,
+        clock,
+        cancel,
+        views: lake.engine.as_ref().map(|e| e.views.as_slice()),
+        plots: plan.out.plots,
+        progress: bar.as_ref(),
+    };
+    let mut p = Produced::default();
+    for s in &lake.skipped {
+        p.warnings.push(format!("skipped input {}: {}", s.path, s.reason));
+    }
+    for stage in &plan.stages {
+        ctx.check_cancel(stage.name())?;
+        let out: StageOutput = stage.run(&ctx).await?;
+        let mut findings = out.findings;
+        // Findings whose window starts outside the analysed days belong to other runs.
+        findings.retain(|f| f.window_start_ms >= plan.window.eval_ms && f.window_start_ms < plan.window.end_ms);
+        findings.sort_by(|a, b| {
+            a.dt.cmp(&b.dt)
+                .then(b.score.partial_cmp(&a.score).unwrap_or(std::cmp::Ordering::Equal))
+                .then(a.finding_id.cmp(&b.finding_id))
+        });
+        p.findings.extend(findings);
+        p.plots.extend(out.plots);
+        p.tables.extend(out.tables);
+        p.sections.extend(out.manifest);
+        p.warnings.extend(out.warnings);
+        p.timings.extend(out.timings_ms);
     }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    timings.insert("series".into(), t_series);
-    timings.insert("detect".into(), t_detect);
+    Ok(p)
+}
 
-    // Findings whose window starts outside the analysed days belong to other runs.
-    findings.retain(|f| f.window_start_ms >= eval_ms && f.window_start_ms < end_ms);
-    findings.sort_by(|a, b| {
-        a.dt.cmp(&b.dt)
-            .then(b.score.partial_cmp(&a.score).unwrap_or(std::cmp::Ordering::Equal))
-            .then(a.finding_id.cmp(&b.finding_id))
-    });
-
-    // Per-principal daily features of the analysed days (UEBA input), on the same engine.
-    let mut features = None;
-    let mut feature_days = Vec::new();
-    if cfg.output.features {
-        let mut st = FeaturesStats::default();
-        let view = crate::series::features::template()?.view;
-        if engine.as_ref().is_some_and(|e| !e.views.contains(&view.as_str())) {
-            let w = format!("features: the lake has no table for view lakesight.{view}; not written");
-            tracing::warn!("{w}");
-            warnings.push(w.clone());
-            st.warning = Some(w);
-        } else {
-            let t = Instant::now();
-            feature_days = crate::series::features::build(runner, &run_id, eval_ms, end_ms).await?;
-            st.build_ms = t.elapsed().as_millis();
-            st.rows_per_day = feature_days.iter().map(|d| (d.dt.clone(), d.batch.num_rows())).collect();
-            timings.insert("features".to_string(), st.build_ms);
-        }
-        features = Some(st);
-    }
-
-    // IP Insights over (principal, source IP) pairs: one model per analysed day.
-    let mut ip_insights = None;
-    let mut embedding_days = Vec::new();
-    if let Some(job) = &cfg.ip_insights {
-        let view = crate::detect::ip_insights::stage::template()?.view;
-        if engine.as_ref().is_some_and(|e| !e.views.contains(&view.as_str())) {
-            let w = format!("ip_insights: the lake has no table for view lakesight.{view}; not run");
-            tracing::warn!("{w}");
-            warnings.push(w);
-        } else {
-            let o = crate::detect::ip_insights::stage::run(
-                runner,
-                rollup.as_ref(),
-                job,
-                &run_id,
-                eval_ms,
-                end_ms,
-                cfg.job.baseline_days as usize,
-            )
-            .await?;
-            for (dt, d) in &o.stats.days {
-                if let Some(why) = &d.skipped {
-                    warnings.push(format!("ip_insights {dt}: {why}"));
-                }
-            }
-            timings.insert("ip_insights".to_string(), o.stats.ms);
-            findings.extend(o.findings);
-            if cfg.output.plots {
-                plots.extend(o.plots);
-            }
-            embedding_days = o.embeddings;
-            ip_insights = Some(o.stats);
-        }
-    }
-
+/// Register the tables, draw the plots, write findings, tables, DDL, investigation SQL, the
+/// report and the manifest.
+async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Instant) -> Result<RunResult, RunError> {
+    let Produced {
+        mut findings,
+        plots,
+        tables,
+        sections,
+        mut warnings,
+        mut timings,
+    } = produced;
     let t = Instant::now();
-    let out = Output::open(&out_url, &s3).await?;
-    let detectors: Vec<String> = {
-        let mut v: Vec<String> = cfg.series.iter().flat_map(|s| s.detectors.clone()).collect();
-        if cfg.ip_insights.is_some() {
-            v.push(crate::detect::ip_insights::stage::DETECTOR.to_string());
-        }
-        v.sort();
-        v.dedup();
-        v
-    };
-    // Register (or update) the findings table before any finding is written: a failure here
-    // leaves readers with nothing new.
-    let mut glue = Vec::new();
-    if let Some(g) = &cfg.glue {
-        use crate::sink::glue::{register_table, TableSpec};
-        let mut specs = vec![TableSpec::findings(&cfg.output.table, &detectors)];
-        if !feature_days.is_empty() {
-            specs.push(TableSpec::features(&cfg.output.features_table));
-        }
-        if !embedding_days.is_empty() {
-            specs.push(TableSpec::embeddings(&cfg.output.embeddings_table));
-        }
-        for spec in &specs {
-            glue.push(
-                register_table(g, s3.region.as_deref(), &cfg.output.database, spec, &out.url_of(""))
-                    .await
-                    .map_err(|e| RunError::Register(e.to_string()))?,
-            );
-        }
-    }
+    let out = Output::open(&plan.output, &plan.s3).await?;
+    let detectors = plan.detectors();
+    let glue = register(plan, &out, &detectors, &tables).await?;
     let mut outputs = Vec::new();
-    // Plots first, so the findings rows can link them. Highest scores first when capped.
+    draw_plots(plan, &out, &mut findings, &plots, &mut warnings).await?;
+    for (p, _) in out.write_findings(&findings, &plan.range.days(), &detectors).await? {
+        outputs.push(p);
+    }
+    out.put(
+        "findings_table.sql",
+        findings_ddl(&plan.out.database, &plan.out.table, &out.url_of(""), &detectors).as_bytes(),
+    )
+    .await?;
+    outputs.push("findings_table.sql".into());
+    for table in &tables {
+        outputs.extend(out.write_dt_table(&plan.out.database, table).await?);
+    }
+    let mut sqls = String::new();
+    for f in &findings {
+        sqls.push_str(&format!(
+            "-- {} | {} | {}\n{};\n\n",
+            f.finding_id,
+            f.detector,
+            f.title.replace('\n', " "),
+            f.investigation_sql
+        ));
+    }
+    let inv = format!("investigations/dt={}_{}/investigations.sql", plan.range.from, plan.range.to);
+    out.put(&inv, sqls.as_bytes()).await?;
+    outputs.push(inv);
+    timings.insert("write".into(), t.elapsed().as_millis());
+
+    let mut per_det = BTreeMap::new();
+    for f in &findings {
+        *per_det.entry(f.detector.clone()).or_insert(0usize) += 1;
+    }
+    timings.insert("total".into(), t_all.elapsed().as_millis());
+    let mut manifest = Manifest {
+        run_id: plan.run_id.clone(),
+        lakesight_version: env!("CARGO_PKG_VERSION"),
+        job: plan.job.clone(),
+        config_digest: plan.config_digest.clone(),
+        started_at: chrono::DateTime::from_timestamp_millis(plan.started_ms)
+            .unwrap_or_default()
+            .to_rfc3339(),
+        range: plan.range,
+        baseline_from: plan.baseline_from,
+        lake: plan.lake.clone(),
+        inputs: lake.inputs.clone(),
+        skipped_inputs: lake.skipped.clone(),
+        athena: lake.athena.as_ref().map(|a| AthenaStats::from_queries(a.stats())),
+        glue,
+        stages: sections,
+        findings_per_detector: per_det,
+        findings_total: findings.len(),
+        timings_ms: timings,
+        outputs,
+        warnings,
+    };
+    if plan.out.report {
+        let html = report::html(&manifest, &findings);
+        out.put("report.html", html.as_bytes()).await?;
+        manifest.outputs.push("report.html".into());
+    }
+    manifest.outputs.push("manifest.json".into());
+    let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+    out.put(&format!("runs/{}/manifest.json", plan.run_id), text.as_bytes()).await?;
+    out.put("manifest.json", text.as_bytes()).await?;
+    tracing::info!(run_id = %plan.run_id, findings = findings.len(), "run finished");
+    Ok(RunResult {
+        manifest,
+        findings,
+        output: out.url_of(""),
+    })
+}
+
+/// Register (or update) the findings table and the stages' tables in Glue before any file is
+/// written: a failure here leaves readers with nothing new.
+async fn register(
+    plan: &RunPlan,
+    out: &Output,
+    detectors: &[String],
+    tables: &[TableOutput],
+) -> Result<Vec<crate::sink::glue::Registration>, RunError> {
+    let Some(g) = &plan.glue else { return Ok(Vec::new()) };
+    let mut specs = vec![crate::findings::table_spec(&plan.out.table, detectors)];
+    specs.extend(tables.iter().map(|t| t.spec.clone()));
+    let mut done = Vec::new();
+    for spec in &specs {
+        done.push(
+            crate::sink::glue::register_table(g, plan.s3.region.as_deref(), &plan.out.database, spec, &out.url_of(""))
+                .await
+                .map_err(|e| RunError::Register(e.to_string()))?,
+        );
+    }
+    Ok(done)
+}
+
+/// Draw the plots of the highest-scoring findings (at most `output.max_plots`), so the findings
+/// rows can link them.
+async fn draw_plots(
+    plan: &RunPlan,
+    out: &Output,
+    findings: &mut [Finding],
+    plots: &HashMap<String, PlotSpec>,
+    warnings: &mut Vec<String>,
+) -> Result<(), RunError> {
     let mut order: Vec<usize> = (0..findings.len())
         .filter(|i| plots.contains_key(&findings[*i].finding_id))
         .collect();
@@ -542,7 +384,7 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
             .partial_cmp(&findings[*a].score)
             .unwrap_or(std::cmp::Ordering::Equal)
     });
-    order.truncate(cfg.output.max_plots);
+    order.truncate(plan.out.max_plots);
     let drawn: Vec<(usize, Result<(Vec<u8>, String), crate::sink::plot::PlotError>)> = order
         .par_iter()
         .map(|i| (*i, crate::sink::plot::render(&plots[&findings[*i].finding_id])))
@@ -562,82 +404,5 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
             }
         }
     }
-    for (p, _) in out.write_findings(&findings, &range.days(), &detectors).await? {
-        outputs.push(p);
-    }
-    let location = out.url_of("");
-    out.put(
-        "findings_table.sql",
-        findings_ddl(&cfg.output.database, &cfg.output.table, &location, &detectors).as_bytes(),
-    )
-    .await?;
-    outputs.push("findings_table.sql".into());
-    if !feature_days.is_empty() {
-        let ddl = crate::sink::features_ddl(&cfg.output.database, &cfg.output.features_table, &location);
-        outputs.extend(out.write_dt_table("features", &feature_days, &ddl).await?);
-    }
-    if !embedding_days.is_empty() {
-        let ddl = crate::sink::embeddings_ddl(&cfg.output.database, &cfg.output.embeddings_table, &location);
-        outputs.extend(out.write_dt_table("embeddings", &embedding_days, &ddl).await?);
-    }
-    let mut sqls = String::new();
-    for f in &findings {
-        sqls.push_str(&format!(
-            "-- {} | {} | {}\n{};\n\n",
-            f.finding_id,
-            f.detector,
-            f.title.replace('\n', " "),
-            f.investigation_sql
-        ));
-    }
-    out.put(
-        &format!("investigations/dt={}_{}/investigations.sql", range.from, range.to),
-        sqls.as_bytes(),
-    )
-    .await?;
-    outputs.push(format!("investigations/dt={}_{}/investigations.sql", range.from, range.to));
-    timings.insert("write".into(), t.elapsed().as_millis());
-
-    let mut per_det = BTreeMap::new();
-    for f in &findings {
-        *per_det.entry(f.detector.clone()).or_insert(0usize) += 1;
-    }
-    timings.insert("total".into(), t_all.elapsed().as_millis());
-    let mut manifest = Manifest {
-        run_id: run_id.clone(),
-        lakesight_version: env!("CARGO_PKG_VERSION"),
-        job: cfg.job.name.clone(),
-        config_digest: cfg.digest(),
-        started_at: started_at.to_rfc3339(),
-        range,
-        baseline_from,
-        lake,
-        inputs,
-        skipped_inputs,
-        athena: athena.as_ref().map(|a| AthenaStats::from_queries(a.stats())),
-        glue,
-        features,
-        ip_insights,
-        series: series_stats,
-        findings_per_detector: per_det,
-        findings_total: findings.len(),
-        timings_ms: timings,
-        outputs,
-        warnings,
-    };
-    if cfg.output.report {
-        let html = report::html(&manifest, &findings);
-        out.put("report.html", html.as_bytes()).await?;
-        manifest.outputs.push("report.html".into());
-    }
-    manifest.outputs.push("manifest.json".into());
-    let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-    out.put(&format!("runs/{run_id}/manifest.json"), text.as_bytes()).await?;
-    out.put("manifest.json", text.as_bytes()).await?;
-    tracing::info!(%run_id, findings = findings.len(), "run finished");
-    Ok(RunResult {
-        manifest,
-        findings,
-        output: out.url_of(""),
-    })
+    Ok(())
 }

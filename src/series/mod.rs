@@ -19,7 +19,6 @@
 //! never changes once the day is complete: [`rollup`] keeps one Parquet file per family, bucket and
 //! day beside the findings, and a nightly run then scans only the newest days.
 
-pub mod features;
 pub mod rollup;
 
 use std::collections::HashMap;
@@ -174,14 +173,14 @@ impl SeriesTemplate {
             }
         }
         t.body = body.join("\n");
-        if !crate::runtime::config::valid_ident(&t.view) {
+        if !crate::sql::valid_ident(&t.view) {
             return Err(err(format!("view {:?} is not an identifier", t.view)));
         }
         if t.keys.is_empty() {
             return Err(err("no `-- key:` lines".into()));
         }
         for (k, _) in &t.keys {
-            if !crate::runtime::config::valid_ident(k) {
+            if !crate::sql::valid_ident(k) {
                 return Err(err(format!("key {k:?} is not an identifier")));
             }
         }
@@ -250,15 +249,6 @@ impl SeriesCatalog {
     pub fn names(&self) -> Vec<&str> {
         self.templates.iter().map(|t| t.family.as_str()).collect()
     }
-}
-
-/// The rows of one day of a `dt`-partitioned output table (features, embeddings).
-#[derive(Debug, Clone)]
-pub struct DayRows {
-    /// The day, `YYYY-MM-DD` (the `dt` partition).
-    pub dt: String,
-    /// The rows.
-    pub batch: arrow::record_batch::RecordBatch,
 }
 
 /// The `dt` partition value (`YYYY-MM-DD`, UTC) of an epoch-ms instant.

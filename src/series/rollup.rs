@@ -88,7 +88,7 @@ impl Incomplete {
 }
 
 /// What the store did for one template.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct RollupStats {
     /// Days read from the store.
     pub days_reused: usize,

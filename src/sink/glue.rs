@@ -74,58 +74,7 @@ pub struct GlueError {
     pub message: String,
 }
 
-/// A table lakesight writes under its output root, as Glue needs to know it.
-#[derive(Debug, Clone)]
-pub struct TableSpec {
-    /// Table name.
-    pub table: String,
-    /// One line for the catalog.
-    pub description: String,
-    /// Folder under the output root (`findings`, `features`).
-    pub folder: String,
-    /// Columns (without partitions).
-    pub schema: arrow::datatypes::SchemaRef,
-    /// Partition keys after `dt`, each projected as an enum of these values (merged with what the
-    /// table already lists, so a value from an earlier run stays queryable).
-    pub enums: Vec<(String, Vec<String>)>,
-}
-
-impl TableSpec {
-    /// The findings table: partitions `dt`, `detector`.
-    pub fn findings(table: &str, detectors: &[String]) -> TableSpec {
-        TableSpec {
-            table: table.into(),
-            description: "lakesight findings (one row per finding; see findings_table.sql)".into(),
-            folder: "findings".into(),
-            schema: crate::findings::schema(),
-            enums: vec![("detector".into(), detectors.to_vec())],
-        }
-    }
-
-    /// The features table: partition `dt`.
-    pub fn features(table: &str) -> TableSpec {
-        TableSpec {
-            table: table.into(),
-            description: "lakesight per-principal daily behaviour features (see features_table.sql)".into(),
-            folder: "features".into(),
-            schema: crate::series::features::schema(),
-            enums: Vec::new(),
-        }
-    }
-}
-
-impl TableSpec {
-    /// The embeddings table (IP Insights vectors): partition `dt`.
-    pub fn embeddings(table: &str) -> TableSpec {
-        TableSpec {
-            table: table.into(),
-            description: "lakesight IP Insights embeddings of principals and addresses (see embeddings_table.sql)".into(),
-            folder: "embeddings".into(),
-            schema: crate::detect::ip_insights::stage::embeddings_schema(),
-            enums: Vec::new(),
-        }
-    }
-}
+pub use crate::table::TableSpec;
 
 /// The table definition: columns, `dt` (+ enum) partitions, Parquet, projection.
 pub fn table_input(spec: &TableSpec, location: &str) -> Result<TableInput, String> {
@@ -186,7 +135,7 @@ pub async fn register_findings_table(
     location: &str,
     detectors: &[String],
 ) -> Result<Registration, GlueError> {
-    register_table(cfg, s3_region, database, &TableSpec::findings(table, detectors), location).await
+    register_table(cfg, s3_region, database, &crate::findings::table_spec(table, detectors), location).await
 }
 
 /// Create or update the table `spec` in `database` over `location` (the run's output URL).
@@ -332,7 +281,7 @@ mod tests {
     #[test]
     fn the_table_projects_dates_and_every_detector() {
         let t = table_input(
-            &TableSpec::findings("findings", &["outliers".into(), "trends".into()]),
+            &crate::findings::table_spec("findings", &["outliers".into(), "trends".into()]),
             "s3://b/out/",
         )
         .unwrap();
@@ -353,7 +302,7 @@ mod tests {
 
     #[test]
     fn the_features_table_projects_dates_only() {
-        let t = table_input(&TableSpec::features("features"), "s3://b/out").unwrap();
+        let t = table_input(&crate::stages::features::table_spec("features"), "s3://b/out").unwrap();
         let p = t.parameters().unwrap();
         assert_eq!(p["storage.location.template"], "s3://b/out/features/dt=${dt}/");
         assert!(!p.contains_key("projection.detector.values"));

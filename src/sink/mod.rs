@@ -8,6 +8,7 @@
 //! was found gets an empty file, which records "analysed, nothing found".
 
 pub mod glue;
+pub mod manifest;
 pub mod plot;
 pub mod report;
 
@@ -19,6 +20,7 @@ use parquet::file::properties::WriterProperties;
 
 use crate::findings::{to_batch, Finding};
 use crate::store::{Location, S3Options};
+use crate::table::{TableOutput, TableSpec};
 
 /// Errors of the sink.
 #[derive(Debug, thiserror::Error)]
@@ -98,26 +100,29 @@ impl Output {
         Ok(out)
     }
 
-    /// Replace one file per day of a `dt`-partitioned table (`<folder>/dt=<dt>/<folder>.parquet`;
-    /// an empty batch records "analysed, nothing there") and write its DDL beside the findings as
-    /// `<folder>_table.sql`. Returns the objects written. Used for the features and embeddings.
-    pub async fn write_dt_table(&self, folder: &str, days: &[crate::series::DayRows], ddl: &str) -> Result<Vec<String>, SinkError> {
+    /// Replace one file per day of a stage's `dt`-partitioned table
+    /// (`<folder>/dt=<dt>/<folder>.parquet`; an empty batch records "analysed, nothing there") and
+    /// write its DDL beside the findings as `<folder>_table.sql`. Returns the objects written.
+    pub async fn write_dt_table(&self, database: &str, table: &TableOutput) -> Result<Vec<String>, SinkError> {
+        let folder = &table.spec.folder;
         let mut out = Vec::new();
-        for d in days {
+        for d in &table.days {
             let rel = format!("{folder}/dt={}/{folder}.parquet", d.dt);
             self.put(&rel, &encode(&d.batch)?).await?;
             out.push(rel);
         }
         let rel = format!("{folder}_table.sql");
-        self.put(&rel, ddl.as_bytes()).await?;
+        self.put(&rel, dt_table_ddl(database, &table.spec, &self.url_of("")).as_bytes())
+            .await?;
         out.push(rel);
         Ok(out)
     }
 }
 
 /// The Athena DDL of a table lakesight writes under `<folder>/dt=…/` (partition projection on dt),
-/// from the same [`glue::TableSpec`] the Glue registration uses.
-pub fn dt_table_ddl(database: &str, spec: &glue::TableSpec, location: &str, comment: &str) -> String {
+/// from the same [`TableSpec`] the Glue registration uses, headed by the spec's comment.
+pub fn dt_table_ddl(database: &str, spec: &TableSpec, location: &str) -> String {
+    let comment = &spec.ddl_comment;
     let location = location.trim_end_matches('/');
     let (table, folder) = (&spec.table, &spec.folder);
     let cols: Vec<String> = spec
@@ -141,19 +146,6 @@ pub fn dt_table_ddl(database: &str, spec: &glue::TableSpec, location: &str, comm
         cols.join(",\n"),
         crate::sql::quote_literal(&format!("{location}/{folder}/")),
         crate::sql::quote_literal(&format!("{location}/{folder}/dt=${{dt}}/")),
-    )
-}
-
-/// The Athena DDL of the embeddings table.
-pub fn embeddings_ddl(database: &str, table: &str, location: &str) -> String {
-    dt_table_ddl(
-        database,
-        &glue::TableSpec::embeddings(table),
-        location,
-        "-- lakesight embeddings table for Athena: IP Insights vectors of the principals and addresses of each\n\
-         -- judged day (kind = 'principal' | 'ip'); the dot product of a principal's and an address's vector is\n\
-         -- the model's score of the pair (higher = more expected). Rendered by `lakesight run` into\n\
-         -- <output>/embeddings_table.sql. Partition projection on dt.\n",
     )
 }
 
@@ -183,26 +175,6 @@ pub fn hive_type(t: &arrow::datatypes::DataType) -> String {
         List(f) => format!("array<{}>", hive_type(f.data_type())),
         other => format!("string /* {other} */"),
     }
-}
-
-/// The Athena DDL of the features table (partition projection on `dt`). Names are validated
-/// identifiers (job file) and the location an output URL.
-pub fn features_ddl(database: &str, table: &str, location: &str) -> String {
-    let described: Vec<String> = crate::series::features::FEATURES
-        .iter()
-        .map(|(n, d)| format!("--   {n:<14} {d}\n"))
-        .collect();
-    dt_table_ddl(
-        database,
-        &glue::TableSpec::features(table),
-        location,
-        &format!(
-            "-- lakesight features table for Athena: one row per account, principal and UTC day (UEBA input).\n\
-             -- Rendered by `lakesight run` into <output>/features_table.sql. Partition projection on dt.\n\
-             -- Features (queries/features/principal_day.sql):\n{}",
-            described.concat()
-        ),
-    )
 }
 
 /// The Athena DDL of the findings table (partition projection: no MSCK REPAIR needed).

@@ -10,28 +10,7 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-/// What one plot shows.
-#[derive(Debug, Clone)]
-pub struct PlotInput {
-    /// Title (the finding's title).
-    pub title: String,
-    /// Y-axis label (the series' measure).
-    pub measure: String,
-    /// Detector family: `outlier`, `changepoint`, `trend`, …
-    pub family: String,
-    /// First bucket, epoch ms.
-    pub start_ms: i64,
-    /// Bucket width, ms.
-    pub bucket_ms: i64,
-    /// Values, one per bucket (up to the end of the finding's window).
-    pub values: Vec<f64>,
-    /// The finding's window, bucket indices `[start, end)`.
-    pub window: (usize, usize),
-    /// Expected band `(lower, upper)` per bucket over the window.
-    pub band: (f64, f64),
-    /// Theil-Sen slope per bucket, for trends.
-    pub slope: Option<f64>,
-}
+pub use crate::findings::plot::{Overlay, PlotSpec};
 
 /// Errors of drawing.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +30,7 @@ fn font() {
 }
 
 /// Draw `p` as (PNG bytes, SVG text).
-pub fn render(p: &PlotInput) -> Result<(Vec<u8>, String), PlotError> {
+pub fn render(p: &PlotSpec) -> Result<(Vec<u8>, String), PlotError> {
     font();
     let mut svg = String::new();
     draw(SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area(), p)?;
@@ -86,7 +65,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &PlotInput) -> Result<(), PlotError> {
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &PlotSpec) -> Result<(), PlotError> {
     let e = |x: DrawingAreaErrorKind<DB::ErrorType>| PlotError(x.to_string());
     root.fill(&WHITE).map_err(e)?;
     let n = p.values.len().max(1);
@@ -138,8 +117,8 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &PlotInput) -> Resu
         .map_err(e)?
         .label(p.measure.as_str())
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], RGBColor(31, 119, 180)));
-    match p.family.as_str() {
-        "changepoint" => {
+    match p.overlay {
+        Overlay::ChangeAt => {
             let x = ws as f64;
             chart
                 .draw_series(LineSeries::new(vec![(x, ymin), (x, ymax)], RED.stroke_width(2)))
@@ -147,8 +126,8 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &PlotInput) -> Resu
                 .label("change point")
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], RED));
         }
-        "trend" => {
-            if let Some(k) = p.slope.filter(|k| k.is_finite()) {
+        Overlay::Slope(k) => {
+            if k.is_finite() {
                 let b = median(p.values.iter().enumerate().map(|(i, v)| v - k * i as f64).collect());
                 chart
                     .draw_series(LineSeries::new(
@@ -160,7 +139,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &PlotInput) -> Resu
                     .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], RED));
             }
         }
-        _ => {
+        Overlay::Points => {
             chart
                 .draw_series(
                     (ws..we)
@@ -171,6 +150,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &PlotInput) -> Resu
                 .label("anomaly")
                 .legend(|(x, y)| Circle::new((x + 6, y), 4, RED.filled()));
         }
+        Overlay::None => {}
     }
     chart
         .configure_series_labels()
@@ -188,17 +168,16 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, p: &PlotInput) -> Resu
 mod tests {
     use super::*;
 
-    fn input(family: &str, values: Vec<f64>) -> PlotInput {
-        PlotInput {
+    fn input(overlay: Overlay, values: Vec<f64>) -> PlotSpec {
+        PlotSpec {
             title: "API calls by alice: spike".into(),
             measure: "API calls".into(),
-            family: family.into(),
+            overlay,
             start_ms: 1_740_787_200_000,
             bucket_ms: 86_400_000,
             window: (values.len() - 1, values.len()),
             values,
             band: (8.0, 12.0),
-            slope: Some(0.5),
         }
     }
 
@@ -206,19 +185,19 @@ mod tests {
     fn every_family_draws_a_png_and_an_svg() {
         let mut v: Vec<f64> = (0..30).map(|i| 10.0 + (i % 7) as f64).collect();
         v.push(80.0);
-        for fam in ["outlier", "changepoint", "trend"] {
+        for fam in [Overlay::Points, Overlay::ChangeAt, Overlay::Slope(0.5), Overlay::None] {
             let (png, svg) = render(&input(fam, v.clone())).unwrap();
-            assert_eq!(&png[1..4], b"PNG", "{fam}");
+            assert_eq!(&png[1..4], b"PNG", "{fam:?}");
             let img = image::load_from_memory(&png).unwrap();
             assert_eq!((img.width(), img.height()), (W, H));
-            assert!(svg.starts_with("<svg") && svg.contains("API calls by alice"), "{fam}");
+            assert!(svg.starts_with("<svg") && svg.contains("API calls by alice"), "{fam:?}");
         }
     }
 
     #[test]
     fn degenerate_values_still_draw() {
         for v in [vec![f64::NAN; 5], vec![0.0], vec![3.0, 3.0, 3.0], vec![-1e300, 1e300]] {
-            render(&input("outlier", v)).unwrap();
+            render(&input(Overlay::Points, v)).unwrap();
         }
     }
 }

@@ -3,7 +3,8 @@
 //! HTML-escaped.
 
 use crate::findings::Finding;
-use crate::runtime::run::Manifest;
+use crate::sink::manifest::Manifest;
+use crate::stages::series::SeriesStats;
 
 /// Escape text for HTML.
 pub fn esc(s: &str) -> String {
@@ -42,7 +43,8 @@ pub fn html(m: &Manifest, findings: &[Finding]) -> String {
     s.push_str(
         "<h2>Series</h2><table><tr><th>family</th><th>series</th><th>analysed</th><th>skipped</th><th>findings</th><th>ms</th></tr>",
     );
-    for (k, st) in &m.series {
+    let series: std::collections::BTreeMap<String, SeriesStats> = m.stage("series").unwrap_or_default();
+    for (k, st) in &series {
         s.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(k),

@@ -64,7 +64,7 @@ fn athena_job(out: &Path, bucket: &str, endpoint: &str) -> JobConfig {
 async fn write_unload_results(cfg: &JobConfig, bucket: &str) -> usize {
     let c = SeriesCatalog::builtin().unwrap();
     let e = engine(&demo_like().url()).await;
-    let id = run_id(cfg, CLOCK.0);
+    let id = run_id(&cfg.job.name, CLOCK.0);
     let (day0, end) = series_window(cfg, DayRange { from: day(), to: day() });
     let scratch = Location::open(&format!("s3://{bucket}/scratch/{id}"), &s3_options(), false)
         .await
@@ -97,16 +97,16 @@ async fn write_unload_results(cfg: &JobConfig, bucket: &str) -> usize {
     }
     if cfg.output.features {
         // The features query of the analysed day, under its label.
-        let t = lakesight::series::features::template().unwrap();
+        let t = lakesight::stages::features::template().unwrap();
         let from = day().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis();
         let sql = render(&t, lakesight::series::Bucket::Day, from, from + 86_400_000);
-        let label = format!("features_{}", lakesight::series::features::FAMILY);
+        let label = format!("features_{}", lakesight::stages::features::FAMILY);
         let batches = e.run_sql(&label, &sql).await.unwrap();
         n += put(label, batches).await;
     }
     if cfg.ip_insights.is_some() {
         // The (principal, IP) pairs of the baseline and the analysed day.
-        let t = lakesight::detect::ip_insights::stage::template().unwrap();
+        let t = lakesight::stages::ip_insights::template().unwrap();
         let to = day().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis() + 86_400_000;
         let from = to - (cfg.job.baseline_days as i64 + 1) * 86_400_000;
         let sql = render(&t, lakesight::series::Bucket::Day, from, to);
@@ -146,7 +146,13 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
         std::fs::read(out.path().join(file)).unwrap(),
         std::fs::read(ref_out.path().join(file)).unwrap(),
     );
-    assert!(got.manifest.features.as_ref().unwrap().rows_per_day["2025-03-28"] > 0);
+    assert!(
+        got.manifest
+            .stage::<lakesight::stages::features::FeaturesStats>("features")
+            .unwrap()
+            .rows_per_day["2025-03-28"]
+            > 0
+    );
     assert!(a_file == b_file, "features from Athena differ from the embedded engine's");
 
     // One UNLOAD per series, one for the features and one for the IP Insights pairs, all
@@ -155,15 +161,29 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
     let extra = 2;
     assert_eq!(a.queries.len(), cfg.series.len() + extra);
     assert_eq!(
-        got.manifest.ip_insights.as_ref().unwrap().rows,
-        want.manifest.ip_insights.as_ref().unwrap().rows
+        got.manifest
+            .stage::<lakesight::stages::ip_insights::IpInsightsStats>("ip_insights")
+            .unwrap()
+            .rows,
+        want.manifest
+            .stage::<lakesight::stages::ip_insights::IpInsightsStats>("ip_insights")
+            .unwrap()
+            .rows
     );
     assert!(a.queries.iter().all(|q| q.state == "SUCCEEDED" && !q.query_execution_id.is_empty()));
     assert_eq!(
         a.queries.iter().map(|q| q.rows).sum::<u64>() as usize,
-        got.manifest.series.values().map(|s| s.rows).sum::<usize>()
-            + got.manifest.features.as_ref().unwrap().rows_per_day["2025-03-28"]
-            + got.manifest.ip_insights.as_ref().unwrap().rows
+        crate::common::series_stats(&got.manifest).values().map(|s| s.rows).sum::<usize>()
+            + got
+                .manifest
+                .stage::<lakesight::stages::features::FeaturesStats>("features")
+                .unwrap()
+                .rows_per_day["2025-03-28"]
+            + got
+                .manifest
+                .stage::<lakesight::stages::ip_insights::IpInsightsStats>("ip_insights")
+                .unwrap()
+                .rows
     );
     assert_eq!(got.manifest.inputs.files, 0, "Athena mode reads no footers");
 
@@ -271,6 +291,16 @@ async fn the_scan_budget_stops_the_run_before_it_is_exceeded() {
 /// naming the query and its id, and publishes nothing.
 #[test]
 fn an_interrupt_stops_the_running_athena_query_and_publishes_nothing() {
+    stop_signal_stops_the_query("-INT");
+}
+
+/// The same with SIGTERM, what SageMaker Processing and AWS Batch send when they stop a job.
+#[test]
+fn sigterm_stops_the_running_athena_query_and_publishes_nothing() {
+    stop_signal_stops_the_query("-TERM");
+}
+
+fn stop_signal_stops_the_query(signal: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let bucket = rt.block_on(async { new_bucket("athena-int") });
     let proxy = Proxy::start(&["--athena-state", "RUNNING"]);
@@ -306,7 +336,7 @@ fn an_interrupt_stops_the_running_athena_query_and_publishes_nothing() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(std::process::Command::new("kill").args([signal, &pid]).status().unwrap().success());
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");

@@ -107,3 +107,40 @@ fn validate_reports_every_problem() {
         .unwrap();
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
 }
+
+/// `run --dry-run` prints the resolved plan — days, every stage with the queries it will run, the
+/// views and days each reads, the detectors that judge it, the outputs — and runs nothing: the
+/// lake is never opened (it does not exist here) and the output folder is not created.
+#[test]
+fn dry_run_prints_the_plan_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let job = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/demo.toml");
+    let o = bin()
+        .args(["run", "--job", job.to_str().unwrap(), "--date", "2025-03-28", "--dry-run"])
+        .args([
+            "--lake",
+            dir.path().join("no-such-lake").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        text.contains("days analysed: 2025-03-28 .. 2025-03-28 (1 day(s)); baseline from 2025-03-14"),
+        "{text}"
+    );
+    let line = text.lines().find(|l| l.contains("query api_calls_day ")).unwrap_or_default();
+    assert!(
+        line.contains("reads lakesight.api_activity ") && line.ends_with("2025-03-14 .. 2025-03-28 -> outliers"),
+        "{text}"
+    );
+    assert!(text.contains("  features\n") && text.contains("  ip_insights\n"), "{text}");
+    assert!(
+        text.contains("findings/dt=<day>/detector=<changepoints|ip_insights|outliers|trends>"),
+        "{text}"
+    );
+    assert!(!out.exists(), "a dry run wrote {}", out.display());
+}

@@ -91,3 +91,8 @@ pub fn read_parquet(path: &std::path::Path) -> Vec<arrow::record_batch::RecordBa
         .collect::<Result<Vec<_>, _>>()
         .unwrap()
 }
+
+/// The series stage's section of a manifest, typed.
+pub fn series_stats(m: &lakesight::sink::manifest::Manifest) -> std::collections::BTreeMap<String, lakesight::stages::series::SeriesStats> {
+    m.stage("series").expect("the manifest has a series section")
+}

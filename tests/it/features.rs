@@ -7,8 +7,8 @@ use arrow::datatypes::{Float64Type, TimestampMillisecondType};
 use lakesight::lake::SqlRunner;
 use lakesight::runtime::run::{run, RunOverrides};
 use lakesight::runtime::FixedClock;
-use lakesight::series::features::FEATURES;
 use lakesight::series::SeriesCatalog;
+use lakesight::stages::features::FEATURES;
 
 use crate::common::engine;
 use crate::spine::{demo_job, demo_like};
@@ -39,7 +39,11 @@ async fn features_match_a_count_over_the_raw_events_and_a_rerun_replaces_them() 
         ..RunOverrides::default()
     };
     let r = run(&cfg, &c, &ov, &FixedClock(1_743_400_000_000)).await.unwrap();
-    let rows = r.manifest.features.as_ref().unwrap().rows_per_day["2025-03-28"];
+    let rows = r
+        .manifest
+        .stage::<lakesight::stages::features::FeaturesStats>("features")
+        .unwrap()
+        .rows_per_day["2025-03-28"];
     assert!(rows > 10, "{rows} principals");
 
     // Independent: the raw rows of the day, counted here.

@@ -56,7 +56,7 @@ async fn athena_views_over_v1_and_v2_tables() {
 /// The features query as both engines receive it, and the features table's Athena DDL.
 #[test]
 fn features_sql_and_table_ddl() {
-    let t = lakesight::series::features::template().unwrap();
+    let t = lakesight::stages::features::template().unwrap();
     let from = chrono::NaiveDate::from_ymd_opt(2025, 3, 28)
         .unwrap()
         .and_hms_opt(0, 0, 0)
@@ -67,6 +67,10 @@ fn features_sql_and_table_ddl() {
     check("features_principal_day.sql", &sql);
     check(
         "features_table.sql",
-        &lakesight::sink::features_ddl("lakesight", "features", "s3://bucket/lakesight/"),
+        &lakesight::sink::dt_table_ddl(
+            "lakesight",
+            &lakesight::stages::features::table_spec("features"),
+            "s3://bucket/lakesight/",
+        ),
     );
 }

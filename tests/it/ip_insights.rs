@@ -48,7 +48,10 @@ async fn the_key_used_from_a_new_network_is_found_and_nothing_else() {
         ipf.iter().map(|f| &f.title).collect::<Vec<_>>()
     );
     assert!(hit.observed < 0.0 && hit.score > 0.0 && hit.mitre_techniques.contains(&"T1078.004".to_string()));
-    let stats = r.manifest.ip_insights.as_ref().unwrap();
+    let stats = r
+        .manifest
+        .stage::<lakesight::stages::ip_insights::IpInsightsStats>("ip_insights")
+        .unwrap();
     assert_eq!(stats.days.len(), 15, "{stats:?}");
     assert!(stats.days.values().all(|d| d.model.is_some()), "{stats:?}");
 

@@ -11,6 +11,7 @@ mod golden;
 mod iceberg;
 mod ip_insights;
 mod lake;
+mod layers;
 mod rollup;
 mod s3;
 mod samples;

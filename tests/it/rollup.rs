@@ -45,7 +45,7 @@ fn summary(r: &RunResult) -> Vec<(String, String, String)> {
 async fn the_second_night_scans_two_days_and_finds_the_same() {
     let store = tempfile::tempdir().unwrap();
     let first = night(store.path(), (2025, 3, 27), true).await;
-    for (k, s) in &first.manifest.series {
+    for (k, s) in &crate::common::series_stats(&first.manifest) {
         let r = s.rollup.as_ref().unwrap_or_else(|| panic!("{k}: no rollup stats"));
         assert_eq!(r.days_reused, 0, "{k}: {r:?}");
     }
@@ -54,14 +54,19 @@ async fn the_second_night_scans_two_days_and_finds_the_same() {
     let reference = night(reference_out.path(), (2025, 3, 28), false).await;
     assert!(!reference.findings.is_empty());
     assert_eq!(summary(&second), summary(&reference));
-    for (k, s) in &second.manifest.series {
+    for (k, s) in &crate::common::series_stats(&second.manifest) {
         let r = s.rollup.as_ref().unwrap();
         let window_days = r.days_reused + r.days_computed;
         assert_eq!(r.days_computed, 2, "{k}: {r:?}");
         assert_eq!(r.queries, 1, "{k}: {r:?}");
         assert!(window_days >= 15, "{k}: {r:?}");
     }
-    let ip = second.manifest.ip_insights.as_ref().unwrap().rollup.as_ref().unwrap();
+    let ip = second
+        .manifest
+        .stage::<lakesight::stages::ip_insights::IpInsightsStats>("ip_insights")
+        .unwrap()
+        .rollup
+        .unwrap();
     assert_eq!(ip.days_computed, 2, "{ip:?}");
 
     // Break one stored day of one series.
@@ -72,7 +77,10 @@ async fn the_second_night_scans_two_days_and_finds_the_same() {
     std::fs::write(&victim, b"not parquet").unwrap();
     let third = night(store.path(), (2025, 3, 28), true).await;
     assert_eq!(summary(&third), summary(&reference));
-    let r = third.manifest.series["api_calls/day"].rollup.as_ref().unwrap();
+    let r = crate::common::series_stats(&third.manifest)["api_calls/day"]
+        .rollup
+        .clone()
+        .unwrap();
     assert_eq!(r.unreadable.len(), 1, "{r:?}");
     assert!(third
         .manifest

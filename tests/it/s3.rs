@@ -330,3 +330,28 @@ fn wrong_credentials_are_a_clear_error_naming_the_lake_and_never_the_secret() {
         assert!(!text.contains("panicked"), "{text}");
     }
 }
+
+/// `lakesight views --lake s3://…` (it failed: the CLI canonicalised the URL as a local path): the
+/// Athena views it prints for a lake in S3 (moto) are exactly those it prints for the same lake on
+/// disk, so the investigation SQL can be made runnable in Athena for an S3 lake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_over_a_lake_in_s3_equal_those_over_the_same_lake_on_disk() {
+    let f = mixed_lake();
+    let bucket = new_bucket("views");
+    let url = format!("s3://{bucket}/security-lake");
+    upload_dir(f.path(), &url).await;
+    let views = |lake: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lakesight"))
+            .args(["views", "--lake", lake, "--dialect", "athena"])
+            .env("AWS_ENDPOINT_URL_S3", crate::servers::moto())
+            .env("AWS_ALLOW_HTTP", "true")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "views --lake {lake}: {stderr}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let remote = views(&url);
+    assert!(remote.contains("CREATE OR REPLACE VIEW lakesight.api_activity AS"), "{remote}");
+    assert_eq!(remote, views(&f.url()));
+}

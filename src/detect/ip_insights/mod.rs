@@ -23,10 +23,8 @@
 //!   step costs the batch, not the tables.
 //!
 //! Deterministic for a seed: the same pairs and parameters give the same vectors and scores.
-//! [`stage`] runs it in a job: pairs from the lake, one model per analysed day, findings and the
-//! embeddings table.
-
-pub mod stage;
+//! `stages::ip_insights` runs it in a job: pairs from the lake, one model per analysed day,
+//! findings and the embeddings table.
 
 use std::collections::HashMap;
 
@@ -192,7 +190,7 @@ pub struct IpInsights {
 }
 
 /// What training did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct TrainReport {
     /// Distinct true pairs trained on.
     pub pairs: usize,

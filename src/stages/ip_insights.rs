@@ -1,4 +1,4 @@
-//! IP Insights in a run: (principal, source IP) pairs from the lake, one model per analysed day
+//! The IP Insights stage: (principal, source IP) pairs from the lake, one model per analysed day
 //! trained on the pairs of the baseline before it, findings for the day's new pairs that the model
 //! finds unlikely, and the embeddings of the day's principals and addresses.
 //!
@@ -19,15 +19,21 @@ use arrow::array::{ArrayRef, Float32Builder, ListBuilder, RecordBatch, StringArr
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
-use super::{parse_ipv4, IpInsights, IpInsightsParams, TrainReport};
+use async_trait::async_trait;
+
+use super::{PlannedQuery, Stage, StageContext, StageError, StageOutput, Window};
+use crate::detect::ip_insights::{parse_ipv4, IpInsights, IpInsightsParams, TrainReport};
+use crate::detect::Overlay;
+use crate::findings::plot::PlotSpec;
 use crate::findings::{finding_id, investigate, mitre, Finding};
 use crate::lake::SqlRunner;
 use crate::series::{Bucket, SeriesError, SeriesSet, SeriesTemplate};
+use crate::table::{DayRows, TableOutput, TableSpec};
 
 /// Detector name in findings and partitions.
 pub const DETECTOR: &str = "ip_insights";
 
-const TEMPLATE: &str = include_str!("../../../queries/pairs/principal_ip.sql");
+const TEMPLATE: &str = include_str!("../../queries/pairs/principal_ip.sql");
 
 /// `[ip_insights]` in the job file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -78,7 +84,7 @@ pub fn template() -> Result<SeriesTemplate, SeriesError> {
 }
 
 /// What the stage did, for the manifest.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct IpInsightsStats {
     /// Rows the pairs query returned.
     pub rows: usize,
@@ -89,12 +95,12 @@ pub struct IpInsightsStats {
     /// Milliseconds in the stage.
     pub ms: u128,
     /// Days of pairs read from / computed into the rollup store (when `[rollup]`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub rollup: Option<crate::series::rollup::RollupStats>,
 }
 
 /// One analysed day.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DayStats {
     /// The model trained on the baseline (absent when the day was skipped).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -114,10 +120,10 @@ pub struct Outcome {
     /// Findings, all days.
     pub findings: Vec<Finding>,
     /// Embeddings per judged day.
-    pub embeddings: Vec<crate::series::DayRows>,
+    pub embeddings: Vec<DayRows>,
     /// A plot per finding (by finding id): the principal's daily calls from the address over the
     /// baseline and the day — nothing, then the day's calls.
-    pub plots: Vec<(String, crate::sink::plot::PlotInput)>,
+    pub plots: Vec<(String, PlotSpec)>,
     /// For the manifest.
     pub stats: IpInsightsStats,
 }
@@ -135,6 +141,100 @@ pub fn embeddings_schema() -> SchemaRef {
             false,
         ),
     ]))
+}
+
+/// The embeddings table as the DDL, Glue and the sink know it.
+pub fn table_spec(table: &str) -> TableSpec {
+    TableSpec {
+        table: table.into(),
+        description: "lakesight IP Insights embeddings of principals and addresses (see embeddings_table.sql)".into(),
+        folder: "embeddings".into(),
+        schema: embeddings_schema(),
+        enums: Vec::new(),
+        ddl_comment: "-- lakesight embeddings table for Athena: IP Insights vectors of the principals and addresses of each\n\
+             -- judged day (kind = 'principal' | 'ip'); the dot product of a principal's and an address's vector is\n\
+             -- the model's score of the pair (higher = more expected). Rendered by `lakesight run` into\n\
+             -- <output>/embeddings_table.sql. Partition projection on dt.\n"
+            .into(),
+    }
+}
+
+/// The IP Insights stage (`[ip_insights]`).
+#[derive(Debug)]
+pub struct IpInsightsStage {
+    /// `[ip_insights]`.
+    pub job: IpInsightsJob,
+    /// The embeddings table name (`output.embeddings_table`).
+    pub table: String,
+}
+
+#[async_trait]
+impl Stage for IpInsightsStage {
+    fn name(&self) -> &'static str {
+        DETECTOR
+    }
+
+    fn detectors(&self) -> Vec<String> {
+        vec![DETECTOR.to_string()]
+    }
+
+    fn queries(&self, w: &Window) -> Vec<PlannedQuery> {
+        vec![PlannedQuery {
+            label: "principal_ip_day".into(),
+            view: template().map(|t| t.view).unwrap_or_default(),
+            from: super::day(w.day0_ms),
+            to: super::day(w.end_ms - 1),
+            detectors: vec![DETECTOR.to_string()],
+        }]
+    }
+
+    fn tables(&self) -> Vec<TableSpec> {
+        if self.job.embeddings {
+            vec![table_spec(&self.table)]
+        } else {
+            Vec::new()
+        }
+    }
+
+    async fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
+        let mut out = StageOutput::default();
+        let view = template()?.view;
+        if !ctx.has_view(&view) {
+            let w = format!("ip_insights: the lake has no table for view lakesight.{view}; not run");
+            tracing::warn!("{w}");
+            out.warnings.push(w);
+            return Ok(out);
+        }
+        let o = run(
+            ctx.runner,
+            ctx.rollup,
+            &self.job,
+            ctx.run_id,
+            ctx.window.eval_ms,
+            ctx.window.end_ms,
+            ctx.window.baseline_days as usize,
+        )
+        .await?;
+        for (dt, d) in &o.stats.days {
+            if let Some(why) = &d.skipped {
+                out.warnings.push(format!("ip_insights {dt}: {why}"));
+            }
+        }
+        out.timings_ms.push(("ip_insights".into(), o.stats.ms));
+        out.findings = o.findings;
+        if ctx.plots {
+            out.plots = o.plots;
+        }
+        if !o.embeddings.is_empty() {
+            out.tables.push(TableOutput {
+                spec: table_spec(&self.table),
+                days: o.embeddings,
+            });
+        }
+        out.manifest
+            .push(("ip_insights".into(), serde_json::to_value(&o.stats).unwrap_or_default()));
+        Ok(out)
+    }
 }
 
 /// Run the stage over the analysed days `[first_ms, end_ms)` with `baseline_days` before each.
@@ -223,23 +323,22 @@ pub async fn run(
             let s = &set.series[*i];
             out.plots.push((
                 f.finding_id.clone(),
-                crate::sink::plot::PlotInput {
+                PlotSpec {
                     title: f.title.clone(),
                     measure: set.template.measure.clone(),
-                    family: "ip_insights".into(),
+                    overlay: Overlay::Points,
                     start_ms: s.start_ms,
                     bucket_ms: day,
                     values: s.values[..=d].to_vec(),
                     window: (d, d + 1),
                     band: (0.0, 0.0),
-                    slope: None,
                 },
             ));
             out.findings.push(f);
         }
         st.findings = judged.len();
         if job.embeddings {
-            out.embeddings.push(crate::series::DayRows {
+            out.embeddings.push(DayRows {
                 dt: dt.clone(),
                 batch: embeddings(&set, &model, run_id, &today, &addr).map_err(|e| SeriesError::Shape {
                     family: "principal_ip".into(),

@@ -1,4 +1,5 @@
-//! Per-principal daily behaviour features (UEBA input): one row per account, principal and day.
+//! The features stage: per-principal daily behaviour (UEBA input), one row per account, principal
+//! and day, written as the features table (`features/dt=…/`).
 //!
 //! Why a table of its own: the isolation-forest detector over per-principal behaviour scores these
 //! vectors, and analysts query them directly ("what did this role do on the night of the alert,
@@ -13,8 +14,13 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 
-use super::{render, Bucket, DayRows, SeriesError, SeriesTemplate};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{PlannedQuery, Stage, StageContext, StageError, StageOutput, Window};
 use crate::lake::SqlRunner;
+use crate::series::{dt, render, Bucket, SeriesError, SeriesTemplate};
+use crate::table::{DayRows, TableOutput, TableSpec};
 
 /// The template, compiled in.
 const TEMPLATE: &str = include_str!("../../queries/features/principal_day.sql");
@@ -114,7 +120,7 @@ pub async fn build(runner: &dyn SqlRunner, run_id: &str, start_ms: i64, end_ms: 
     let mut out = Vec::with_capacity(days);
     for (i, mut rows) in per_day.into_iter().enumerate() {
         rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        let dt = super::dt(start_ms + i as i64 * Bucket::Day.ms());
+        let dt = dt(start_ms + i as i64 * Bucket::Day.ms());
         let mut cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(vec![run_id; rows.len()])),
             Arc::new(StringArray::from(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>())),
@@ -127,6 +133,92 @@ pub async fn build(runner: &dyn SqlRunner, run_id: &str, start_ms: i64, end_ms: 
         out.push(DayRows { dt, batch });
     }
     Ok(out)
+}
+
+/// The features table as the DDL, Glue and the sink know it.
+pub fn table_spec(table: &str) -> TableSpec {
+    let described: Vec<String> = FEATURES.iter().map(|(n, d)| format!("--   {n:<14} {d}\n")).collect();
+    TableSpec {
+        table: table.into(),
+        description: "lakesight per-principal daily behaviour features (see features_table.sql)".into(),
+        folder: "features".into(),
+        schema: schema(),
+        enums: Vec::new(),
+        ddl_comment: format!(
+            "-- lakesight features table for Athena: one row per account, principal and UTC day (UEBA input).\n\
+             -- Rendered by `lakesight run` into <output>/features_table.sql. Partition projection on dt.\n\
+             -- Features (queries/features/principal_day.sql):\n{}",
+            described.concat()
+        ),
+    }
+}
+
+/// What the stage wrote, for the manifest (`features`).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct FeaturesStats {
+    /// Rows (principals) per analysed day.
+    pub rows_per_day: std::collections::BTreeMap<String, usize>,
+    /// Milliseconds to build them.
+    pub build_ms: u128,
+    /// Why they were not built, if they were not.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub warning: Option<String>,
+}
+
+/// The features stage (`output.features = true`).
+#[derive(Debug)]
+pub struct FeaturesStage {
+    /// The table name (`output.features_table`).
+    pub table: String,
+}
+
+#[async_trait]
+impl Stage for FeaturesStage {
+    fn name(&self) -> &'static str {
+        "features"
+    }
+
+    fn queries(&self, w: &Window) -> Vec<PlannedQuery> {
+        let view = template().map(|t| t.view).unwrap_or_default();
+        vec![PlannedQuery {
+            label: format!("features_{FAMILY}"),
+            view,
+            from: super::day(w.eval_ms),
+            to: super::day(w.end_ms - 1),
+            detectors: Vec::new(),
+        }]
+    }
+
+    fn tables(&self) -> Vec<TableSpec> {
+        vec![table_spec(&self.table)]
+    }
+
+    async fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
+        let mut out = StageOutput::default();
+        let mut st = FeaturesStats::default();
+        let view = template()?.view;
+        if !ctx.has_view(&view) {
+            let w = format!("features: the lake has no table for view lakesight.{view}; not written");
+            tracing::warn!("{w}");
+            out.warnings.push(w.clone());
+            st.warning = Some(w);
+        } else {
+            let t = std::time::Instant::now();
+            let days = build(ctx.runner, ctx.run_id, ctx.window.eval_ms, ctx.window.end_ms).await?;
+            st.build_ms = t.elapsed().as_millis();
+            st.rows_per_day = days.iter().map(|d| (d.dt.clone(), d.batch.num_rows())).collect();
+            out.timings_ms.push(("features".into(), st.build_ms));
+            if !days.is_empty() {
+                out.tables.push(TableOutput {
+                    spec: table_spec(&self.table),
+                    days,
+                });
+            }
+        }
+        out.manifest
+            .push(("features".into(), serde_json::to_value(&st).unwrap_or_default()));
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,254 @@
+//! The series stage: the `[[series]]` families of the job, each built from its SQL template (or
+//! the rollup store) and judged by its detectors, one analysed day at a time.
+//!
+//! Each analysed day is judged as the nightly run of that day would judge it: on the series cut
+//! at the day's end. A rerun of a day therefore gives the same answer as its nightly run, whatever
+//! happened later, and a level shift is seen on the night it starts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{PlannedQuery, Stage, StageContext, StageError, StageOutput, Window};
+use crate::detect::{Anomaly, Detector, DetectorConfig, SeriesContext, SkipReason};
+use crate::findings::from_anomaly;
+use crate::findings::plot::PlotSpec;
+use crate::series::{Bucket, SeriesCatalog, SeriesTemplate};
+
+/// One `[[series]]` entry.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesConfig {
+    /// Series family: the name of a template in `queries/series/`.
+    pub family: String,
+    /// Bucket width.
+    #[serde(default = "default_bucket")]
+    pub bucket: Bucket,
+    /// Detector names (keys of `[detectors]`).
+    #[serde(default)]
+    pub detectors: Vec<String>,
+    /// Minimum number of buckets with data before a series is analysed.
+    #[serde(default = "default_min_history")]
+    pub min_history: usize,
+}
+
+fn default_bucket() -> Bucket {
+    Bucket::Day
+}
+fn default_min_history() -> usize {
+    14
+}
+
+/// Per-family statistics in the manifest (`series."<family>/<bucket>"`).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct SeriesStats {
+    /// Bucket width.
+    pub bucket: String,
+    /// Rows the series query returned.
+    pub rows: usize,
+    /// Series built.
+    pub series: usize,
+    /// Series analysed per detector.
+    pub analysed: BTreeMap<String, usize>,
+    /// Series skipped per reason.
+    pub skipped: BTreeMap<String, usize>,
+    /// Findings per detector.
+    pub findings: BTreeMap<String, usize>,
+    /// Why the family was not built, if it was not.
+    pub warning: Option<String>,
+    /// Milliseconds to build the series.
+    pub build_ms: u128,
+    /// Days read from / computed into the rollup store (when `[rollup]`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rollup: Option<crate::series::rollup::RollupStats>,
+    /// Milliseconds in detectors.
+    pub detect_ms: u128,
+}
+
+/// The series stage of a job: its families, their templates and their detectors.
+#[derive(Debug)]
+pub struct SeriesStage {
+    families: Vec<(SeriesConfig, Arc<SeriesTemplate>)>,
+    detectors: BTreeMap<String, DetectorConfig>,
+}
+
+impl SeriesStage {
+    /// The stage for `series` (families unknown to `catalog` are left out; validation reports them).
+    pub fn new(series: &[SeriesConfig], detectors: &BTreeMap<String, DetectorConfig>, catalog: &SeriesCatalog) -> Self {
+        SeriesStage {
+            families: series
+                .iter()
+                .filter_map(|sc| Some((sc.clone(), catalog.get(&sc.family)?)))
+                .collect(),
+            detectors: detectors.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl Stage for SeriesStage {
+    fn name(&self) -> &'static str {
+        "series"
+    }
+
+    fn detectors(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.families.iter().flat_map(|(sc, _)| sc.detectors.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    fn queries(&self, w: &Window) -> Vec<PlannedQuery> {
+        self.families
+            .iter()
+            .map(|(sc, t)| PlannedQuery {
+                label: format!("{}_{}", sc.family, sc.bucket.unit()),
+                view: t.view.clone(),
+                from: super::day(w.day0_ms),
+                to: super::day(w.end_ms - 1),
+                detectors: sc.detectors.clone(),
+            })
+            .collect()
+    }
+
+    async fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
+        let mut out = StageOutput::default();
+        let (day0_ms, eval_ms, end_ms) = (ctx.window.day0_ms, ctx.window.eval_ms, ctx.window.end_ms);
+        if let Some(b) = ctx.progress {
+            b.set_length(self.families.len() as u64);
+            b.set_position(0);
+        }
+        let mut series_stats = BTreeMap::new();
+        let (mut t_series, mut t_detect) = (0u128, 0u128);
+        for (sc, tpl) in &self.families {
+            ctx.check_cancel("series")?;
+            let key = format!("{}/{}", sc.family, sc.bucket.unit());
+            if let Some(b) = ctx.progress {
+                b.set_message(key.clone());
+            }
+            let mut st = SeriesStats {
+                bucket: sc.bucket.unit().into(),
+                ..Default::default()
+            };
+            if !ctx.has_view(&tpl.view) {
+                let w = format!("series {key}: the lake has no table for view lakesight.{}; skipped", tpl.view);
+                tracing::warn!("{w}");
+                out.warnings.push(w.clone());
+                st.warning = Some(w);
+                series_stats.insert(key, st);
+                continue;
+            }
+            let t = Instant::now();
+            let (set, rollup_stats) =
+                crate::series::rollup::build(ctx.rollup, ctx.runner, Arc::clone(tpl), sc.bucket, day0_ms, end_ms).await?;
+            if let Some(rs) = &rollup_stats {
+                out.warnings.extend(rs.unreadable.iter().cloned());
+            }
+            st.rollup = rollup_stats;
+            st.build_ms = t.elapsed().as_millis();
+            t_series += st.build_ms;
+            st.rows = set.rows;
+            st.series = set.series.len();
+            let per_day = (86_400_000 / sc.bucket.ms()) as usize;
+            let first_eval = ((eval_ms - day0_ms) / sc.bucket.ms()).max(0) as usize;
+            let windows: Vec<std::ops::Range<usize>> = (first_eval..set.len)
+                .step_by(per_day.max(1))
+                .map(|a| a..(a + per_day).min(set.len))
+                .collect();
+            let t = Instant::now();
+            for dname in &sc.detectors {
+                ctx.check_cancel("series")?;
+                let Some(dc) = self.detectors.get(dname) else { continue };
+                let det: Box<dyn Detector> = dc.build(dname);
+                let results: Vec<Result<Vec<Anomaly>, SkipReason>> =
+                    set.series.par_iter().map(|s| judge_days(det.as_ref(), s, &windows, sc)).collect();
+                let mut found = Vec::new();
+                for (i, r) in results.into_iter().enumerate() {
+                    match r {
+                        Ok(anoms) => {
+                            *st.analysed.entry(dname.clone()).or_default() += 1;
+                            found.extend(anoms.into_iter().map(|a| (i, a)));
+                        }
+                        Err(reason) => {
+                            let k = serde_json::to_value(reason)
+                                .ok()
+                                .and_then(|v| v.as_str().map(String::from))
+                                .unwrap_or_default();
+                            *st.skipped.entry(k).or_default() += 1;
+                        }
+                    }
+                }
+                let selected = det.select(found);
+                let n = selected.len();
+                for (i, a) in selected {
+                    let s = &set.series[i];
+                    let f = from_anomaly(ctx.run_id, dname, &set, s, &a);
+                    if ctx.plots {
+                        out.plots.push((
+                            f.finding_id.clone(),
+                            PlotSpec {
+                                title: f.title.clone(),
+                                measure: set.template.measure.clone(),
+                                start_ms: s.start_ms,
+                                bucket_ms: sc.bucket.ms(),
+                                values: s.values[..a.end.min(s.values.len())].to_vec(),
+                                window: (a.start, a.end),
+                                band: (a.lower, a.upper),
+                                overlay: a.evidence.overlay(),
+                            },
+                        ));
+                    }
+                    out.findings.push(f);
+                }
+                st.findings.insert(dname.clone(), n);
+            }
+            st.detect_ms = t.elapsed().as_millis();
+            t_detect += st.detect_ms;
+            tracing::info!(family = %key, series = st.series, findings = ?st.findings, skipped = ?st.skipped, "series analysed");
+            series_stats.insert(key, st);
+            if let Some(b) = ctx.progress {
+                b.inc(1);
+            }
+        }
+        out.timings_ms.push(("series".into(), t_series));
+        out.timings_ms.push(("detect".into(), t_detect));
+        out.manifest
+            .push(("series".into(), serde_json::to_value(&series_stats).unwrap_or_default()));
+        Ok(out)
+    }
+}
+
+/// Judge each analysed day (`windows`) of one series on the series cut at that day's end.
+fn judge_days(
+    det: &dyn Detector,
+    s: &crate::series::Series,
+    windows: &[std::ops::Range<usize>],
+    sc: &SeriesConfig,
+) -> Result<Vec<Anomaly>, SkipReason> {
+    let mut all = Vec::new();
+    let mut last_err = None;
+    for w in windows {
+        let cut = crate::series::Series {
+            key: s.key.clone(),
+            start_ms: s.start_ms,
+            values: s.values[..w.end].to_vec(),
+        };
+        let ctx = SeriesContext {
+            bucket: sc.bucket,
+            eval: w.clone(),
+            min_history: sc.min_history,
+        };
+        match det.detect(&cut, &ctx) {
+            Ok(a) => all.extend(a),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    match (all.is_empty(), last_err) {
+        (true, Some(e)) => Err(e),
+        _ => Ok(all),
+    }
+}
