@@ -95,6 +95,31 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Run the job's detectors over series from a CSV file (timestamp, value[, series][, label]),
+    /// judged as the nightly run judges a lake's series; one output row per bucket.
+    Detect {
+        /// The CSV file.
+        #[arg(long)]
+        series: PathBuf,
+        /// Job file whose `[detectors]` to run (default: the three detectors with their defaults).
+        #[arg(long)]
+        job: Option<PathBuf>,
+        /// Run only these detectors (names under `[detectors]`).
+        #[arg(long, value_delimiter = ',')]
+        detector: Vec<String>,
+        /// Bucket semantics of the rows (default periods: 7 for `day`, 168 or 24 for `hour`).
+        #[arg(long, default_value = "hour")]
+        bucket: String,
+        /// Buckets judged per cut: 24 judges an hourly series a day at a time, 1 every point.
+        #[arg(long)]
+        every: Option<usize>,
+        /// Buckets of history before the first judged one.
+        #[arg(long)]
+        min_history: Option<usize>,
+        /// Write the CSV here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Generate ./demo/lake if absent, run jobs/demo.toml over it into ./demo/out, print a summary.
     Demo {
         /// Folder for the demo lake and output.
@@ -353,6 +378,56 @@ async fn main() -> Result<()> {
             let plan = RunPlan::new(&cfg, &catalog, &ov, &SystemClock)?;
             let r = execute(&plan, &SystemClock, &cancel).await?;
             print_summary(&r);
+        }
+        Cmd::Detect {
+            series,
+            job,
+            detector,
+            bucket,
+            every,
+            min_history,
+            output,
+        } => {
+            use lakesight::runtime::detect_file::{detect_file, detectors_from, DetectFileOptions};
+            let bucket = match bucket.as_str() {
+                "day" => lakesight::series::Bucket::Day,
+                "hour" => lakesight::series::Bucket::Hour,
+                other => bail!("--bucket {other:?}: use day or hour"),
+            };
+            let text = std::fs::read_to_string(&series).with_context(|| format!("reading {}", series.display()))?;
+            let parsed = lakesight::series::csv::parse(&text, &series.display().to_string())?;
+            let job_text = match &job {
+                Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?),
+                None => None,
+            };
+            let job_name = job.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+            let mut dets = detectors_from(job_text.as_deref(), &job_name).map_err(anyhow::Error::msg)?;
+            if !detector.is_empty() {
+                for d in &detector {
+                    if !dets.contains_key(d) {
+                        bail!(
+                            "--detector {d:?}: not under [detectors] (known: {})",
+                            dets.keys().cloned().collect::<Vec<_>>().join(", ")
+                        );
+                    }
+                }
+                dets.retain(|k, _| detector.contains(k));
+            }
+            let per_day = (86_400_000 / bucket.ms()) as usize;
+            let opts = DetectFileOptions {
+                bucket,
+                every: every.unwrap_or(per_day),
+                min_history: min_history.unwrap_or(2 * bucket.period().min(7 * per_day)),
+            };
+            for s in parsed.iter().filter(|s| s.filled > 0) {
+                eprintln!("warning: series {:?}: {} empty value(s) interpolated", s.name, s.filled);
+            }
+            let r = detect_file(&parsed, &dets, opts);
+            match output {
+                Some(p) => std::fs::write(&p, &r.csv).with_context(|| format!("writing {}", p.display()))?,
+                None => print!("{}", r.csv),
+            }
+            eprint!("{}", r.summary_text());
         }
         Cmd::Views { lake, dialect } => {
             use lakesight::lake::views::{view_sql, view_sql_with, Dialect, VIEWS};

@@ -6,6 +6,7 @@
 //! an injected [`Clock`] so tests and reruns are reproducible.
 
 pub mod config;
+pub mod detect_file;
 pub mod plan;
 pub mod run;
 

@@ -19,6 +19,7 @@
 //! never changes once the day is complete: [`rollup`] keeps one Parquet file per family, bucket and
 //! day beside the findings, and a nightly run then scans only the newest days.
 
+pub mod csv;
 pub mod rollup;
 
 use std::collections::HashMap;

@@ -164,8 +164,11 @@ impl Stage for SeriesStage {
                 ctx.check_cancel("series")?;
                 let Some(dc) = self.detectors.get(dname) else { continue };
                 let det: Box<dyn Detector> = dc.build(dname);
-                let results: Vec<Result<Vec<Anomaly>, SkipReason>> =
-                    set.series.par_iter().map(|s| judge_days(det.as_ref(), s, &windows, sc)).collect();
+                let results: Vec<Result<Vec<Anomaly>, SkipReason>> = set
+                    .series
+                    .par_iter()
+                    .map(|s| judge_days(det.as_ref(), s, &windows, sc.bucket, sc.min_history))
+                    .collect();
                 let mut found = Vec::new();
                 for (i, r) in results.into_iter().enumerate() {
                     match r {
@@ -222,12 +225,15 @@ impl Stage for SeriesStage {
     }
 }
 
-/// Judge each analysed day (`windows`) of one series on the series cut at that day's end.
-fn judge_days(
+/// Judge each window (an analysed day, or any run of buckets) of one series on the series cut at
+/// that window's end, as the nightly run of that day judged it. Anomalies of all windows; the
+/// skip reason when no window could be judged.
+pub fn judge_days(
     det: &dyn Detector,
     s: &crate::series::Series,
     windows: &[std::ops::Range<usize>],
-    sc: &SeriesConfig,
+    bucket: Bucket,
+    min_history: usize,
 ) -> Result<Vec<Anomaly>, SkipReason> {
     let mut all = Vec::new();
     let mut last_err = None;
@@ -238,9 +244,9 @@ fn judge_days(
             values: s.values[..w.end].to_vec(),
         };
         let ctx = SeriesContext {
-            bucket: sc.bucket,
+            bucket,
             eval: w.clone(),
-            min_history: sc.min_history,
+            min_history,
         };
         match det.detect(&cut, &ctx) {
             Ok(a) => all.extend(a),
