@@ -3,9 +3,11 @@
 //! `cargo bench --bench detectors`
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use lakesight::detect::changepoint::cusum::{cusum, CusumParams};
 use lakesight::detect::changepoint::{Cusum, CusumConfig};
-use lakesight::detect::kats::{cusum, kats_outliers, mann_kendall, CusumParams, Decomp};
+use lakesight::detect::outlier::decompose::{kats_outliers, Decomp};
 use lakesight::detect::outlier::{SeasonalIqr, SeasonalIqrConfig};
+use lakesight::detect::trend::mann_kendall::mann_kendall;
 use lakesight::detect::trend::{MannKendallTrend, TrendConfig};
 use lakesight::detect::{Detector, SeriesContext};
 use lakesight::series::{Bucket, Series};

@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use lakesight::detect::kats::{cusum, kats_outliers, mann_kendall, CusumParams, Decomp};
+use lakesight::detect::changepoint::cusum::{cusum, CusumParams};
+use lakesight::detect::outlier::decompose::{kats_outliers, Decomp};
+use lakesight::detect::trend::mann_kendall::mann_kendall;
 use rayon::prelude::*;
 
 fn main() -> Result<()> {

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Parity check of lakesight's Kats re-implementation (src/detect/kats.rs) against the Python originals.
+"""Parity check of lakesight's Kats re-implementation (src/detect/outlier/decompose.rs,
+changepoint/cusum.rs, trend/mann_kendall.rs) against the Python originals.
 
 What it does
   1. Makes (once) a virtualenv under $HOME/.cache/lakesight-ref/venv with numpy, scipy, pandas,

@@ -8,11 +8,34 @@
 //!
 //! Adding a detector = one new module (its config, its math, its [`Evidence`]) + one variant in
 //! [`DetectorConfig`] (the only `match`).
+//!
+//! # Kats re-implementations
+//!
+//! The time-series detectors that the AWS sample notebooks run through Facebook's Kats (MIT) are
+//! re-implemented in plain std Rust, so lakesight can reproduce their results without Python and
+//! then improve on them. Each algorithm sits next to the detector that runs it:
+//!
+//! * [`outlier::decompose`]: statsmodels' `seasonal_decompose` and Kats `OutlierDetector` 0.2.0
+//!   (IQR fences on the residual), with the gap filling before it;
+//! * [`changepoint::cusum`]: Kats `CUSUMDetector`, and best-first binary segmentation over it;
+//! * [`trend::mann_kendall`]: Mann-Kendall, seasonal Mann-Kendall, Theil-Sen as in
+//!   `pymannkendall` 1.4.3, and the notebooks' least-squares slope;
+//! * [`stats`]: what they share, the numpy-like helpers and the special functions (erf/erfc,
+//!   normal CDF and quantile, χ²₂).
+//!
+//! Conventions: every function takes the values of one series on a regular grid (index = bucket).
+//! None of them panics: non-finite input, empty or too short series, a zero period and similar
+//! give `None` or an empty result instead. Arithmetic follows numpy where that decides a flag
+//! (pairwise summation like `np.sum`, numpy's default linear percentile, first index on ties of
+//! `argmin`/`argmax`), so boundary cases agree with the Python reference as far as possible.
+//!
+//! The parity script `benches/reference/kats_parity.py` compares these functions with statsmodels,
+//! pymannkendall and (when it installs) Kats 0.2.0 itself.
 
 pub mod changepoint;
 pub mod ip_insights;
-pub mod kats;
 pub mod outlier;
+pub mod stats;
 pub mod trend;
 
 use std::ops::Range;

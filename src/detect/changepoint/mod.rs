@@ -1,7 +1,7 @@
 //! Level shifts (change points in the mean), with Kats `CUSUMDetector` semantics.
 //!
-//! `type = "cusum"`. The math is [`super::kats::cusum`] (Kats' single change per direction, which
-//! is what the AWS changepoint notebook runs) and [`super::kats::cusum_multi`] (best-first binary
+//! `type = "cusum"`. The math is [`cusum::cusum`] (Kats' single change per direction, which
+//! is what the AWS changepoint notebook runs) and [`cusum::cusum_multi`] (best-first binary
 //! segmentation over the same test, lakesight's extension). The planned second method is Bayesian
 //! online change point detection (Adams & MacKay 2007, `type = "bocpd"`, via the `augurs` crate's
 //! `changepoint` feature); it is not implemented because `augurs` is not a dependency yet.
@@ -30,13 +30,15 @@
 //! On top of Kats, documented as lakesight's own gate: |mu1 − mu0| / max(|mu0|, 1) must reach
 //! `min_rel_change` (default 0.5), so a shift from 2 to 3 findings a day is not a finding.
 
+pub mod cusum;
+
 use serde::{Deserialize, Serialize};
 
-use super::kats::{cusum, cusum_multi, ChangePoint, CusumParams, Direction};
 use std::sync::Arc;
 
 use super::{fmt_num, precheck, Anomaly, Detector, Evidence, Overlay, SeriesContext, Severity, SkipReason, Subject};
 use crate::series::Series;
+use cusum::{cusum, cusum_multi, ChangePoint, CusumParams, Direction};
 
 /// Direction of a level shift, as Kats' `change_directions`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -294,7 +296,7 @@ fn bocpd_points(y: &[f64], hazard_lambda: f64, delta_std_ratio: f64, threshold: 
             continue;
         }
         let zt = if se > 0.0 { delta / se } else { f64::INFINITY.copysign(delta) };
-        let p = crate::detect::kats::erfc(zt.abs() / std::f64::consts::SQRT_2);
+        let p = crate::detect::stats::erfc(zt.abs() / std::f64::consts::SQRT_2);
         if p >= threshold {
             continue;
         }

@@ -1,6 +1,6 @@
 //! Seasonal-residual IQR outliers, with Kats `OutlierDetector` semantics.
 //!
-//! The math is [`super::kats::kats_outliers_with`] (classical decomposition, seasonal strength,
+//! The math is [`decompose::kats_outliers_with`] (classical decomposition, seasonal strength,
 //! residual, `iqr_mult` × IQR fences), run over the baseline and the evaluated buckets together;
 //! only flags inside the evaluated range are reported. On top of Kats, and documented as lakesight's
 //! own choices because they answer complaints in Kats' tracker:
@@ -10,13 +10,15 @@
 //! - a flag must also clear `min_abs_deviation` (in the series' unit) and `min_rel_deviation`
 //!   (relative to the expected value), so a jump from 0 to 2 API calls is not a finding.
 
+pub mod decompose;
+
 use serde::{Deserialize, Serialize};
 
-use super::kats::{iqr_fences, kats_outliers_with, Decomp, Decomposition, OutlierResult};
 use std::sync::Arc;
 
 use super::{capitalise, fmt_num, precheck, Anomaly, Detector, Evidence, SeriesContext, Severity, SkipReason, Subject};
 use crate::series::Series;
+use decompose::{iqr_fences, kats_outliers_with, Decomp, Decomposition, OutlierResult};
 
 /// Decomposition model (Kats `decomp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -126,7 +128,7 @@ pub fn poisson_tail(k: f64, mu: f64, lower: bool) -> f64 {
         // Wilson–Hilferty: (X/mu)^(1/3) is approximately normal.
         let x = if lower { k + 1.0 } else { k };
         let z = ((x / mu).cbrt() - (1.0 - 1.0 / (9.0 * mu))) / (1.0 / (9.0 * mu)).sqrt();
-        let upper = 0.5 * super::kats::erfc(z / std::f64::consts::SQRT_2);
+        let upper = 0.5 * super::stats::erfc(z / std::f64::consts::SQRT_2);
         return if lower { 1.0 - upper } else { upper };
     }
     let ln_pmf = |j: f64| j * mu.ln() - mu - ln_gamma(j + 1.0);

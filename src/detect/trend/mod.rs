@@ -1,8 +1,8 @@
 //! Sustained trends ("top movers"), judged by the Mann-Kendall test with a Theil-Sen magnitude.
 //!
-//! `type = "trend"`. The math is [`super::kats::mann_kendall`] / [`super::kats::seasonal_mann_kendall`]
-//! (pymannkendall 1.4.3 semantics, the test behind Kats' `MKDetector`), [`super::kats::theil_sen`]
-//! slopes and, for comparison with the AWS trend notebook, [`super::kats::ols_slope`].
+//! `type = "trend"`. The math is [`mann_kendall::mann_kendall`] / [`mann_kendall::seasonal_mann_kendall`]
+//! (pymannkendall 1.4.3 semantics, the test behind Kats' `MKDetector`), [`mann_kendall::theil_sen`]
+//! slopes and, for comparison with the AWS trend notebook, [`mann_kendall::ols_slope`].
 //!
 //! Semantics:
 //! - One judgement per analysed window: the runtime cuts the series at the end of each analysed day
@@ -21,15 +21,17 @@
 //!   |relative change per week| (the notebook's "top movers", ranked robustly instead of by the OLS
 //!   slope in counts/day, which only ranks the biggest series; the OLS slope is kept in `details`).
 
+pub mod mann_kendall;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::kats::{mann_kendall, ols_slope, seasonal_mann_kendall, MkResult};
 use std::sync::Arc;
 
 use super::{capitalise, precheck, Anomaly, Detector, Evidence, Overlay, SeriesContext, Severity, SkipReason, Subject};
 use crate::series::Series;
+use mann_kendall::{mann_kendall, ols_slope, seasonal_mann_kendall, MkResult};
 
 /// Settings of `type = "trend"`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
