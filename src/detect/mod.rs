@@ -221,6 +221,19 @@ pub trait Evidence: std::fmt::Debug + Send + Sync {
     }
 }
 
+/// A finding's confidence from its score (−log10 of the corrected tail probability): 0 for no
+/// surprise, 0.5 at a score of 2 (p = 0.01), 0.91 at 20, 0.99 at 200 — monotone and never a
+/// constant, so sorting or thresholding by confidence ranks like the score.
+pub fn confidence_of(score: f64) -> f64 {
+    if score.is_nan() || score <= 0.0 {
+        0.0
+    } else if score.is_infinite() {
+        1.0
+    } else {
+        score / (score + 2.0)
+    }
+}
+
 /// Upper-case the first letter (`spike` → `Spike`), for titles.
 pub fn capitalise(s: &str) -> String {
     let mut c = s.chars();
@@ -263,9 +276,12 @@ pub trait Detector: Send + Sync {
     /// Look at one series.
     fn detect(&self, series: &Series, ctx: &SeriesContext) -> Result<Vec<Anomaly>, SkipReason>;
 
-    /// Choose among everything the detector found in one series family, e.g. keep the top-N movers.
-    /// `found` pairs a series index with an anomaly. The default keeps everything.
-    fn select(&self, found: Vec<(usize, Anomaly)>) -> Vec<(usize, Anomaly)> {
+    /// Choose among everything the detector found in one series family, e.g. control the false
+    /// discoveries across its series. `found` pairs a series index with an anomaly; `judged` is
+    /// the number of series the detector judged (the number of tests per evaluated window). The
+    /// default keeps everything.
+    fn select(&self, found: Vec<(usize, Anomaly)>, judged: usize) -> Vec<(usize, Anomaly)> {
+        let _ = judged;
         found
     }
 }

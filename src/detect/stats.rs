@@ -325,6 +325,21 @@ pub(super) fn chi2_2_isf(t: f64) -> f64 {
     -2.0 * t.ln()
 }
 
+/// −log10 P(Z > z) for a standard normal Z, accurate far into the tail (no underflow to 0, so a
+/// score built on it never saturates): erfc below z = 30, the asymptotic series beyond.
+pub fn neg_log10_normal_sf(z: f64) -> f64 {
+    if z.is_nan() {
+        return 0.0;
+    }
+    if z < 30.0 {
+        let p = 0.5 * erfc(z / std::f64::consts::SQRT_2);
+        return -p.max(f64::MIN_POSITIVE).log10();
+    }
+    let z2 = z * z;
+    let ln_sf = -z2 / 2.0 - (z * (2.0 * std::f64::consts::PI).sqrt()).ln() + (1.0 - 1.0 / z2 + 3.0 / (z2 * z2)).ln();
+    -ln_sf / std::f64::consts::LN_10
+}
+
 #[cfg(test)]
 /// The numerics' own tests, and the deterministic data and float comparisons the
 /// algorithms' tests share.
@@ -412,5 +427,17 @@ pub(super) mod tests {
         // pairwise sum of 0.1 × 1000 as numpy: 100.00000000000001 would be naive summation's 99.9999999999986
         let a = vec![0.1; 1000];
         assert_eq!(np_sum(&a), 100.00000000000001);
+    }
+}
+
+#[cfg(test)]
+mod tail_tests {
+    #[test]
+    fn normal_tail_scores_are_continuous_and_do_not_saturate() {
+        // z = 1.96 is p = 0.025; the two branches meet at z = 30; z = 40 is far beyond f64's erfc.
+        assert!((super::neg_log10_normal_sf(1.959_963_985) - 1.602_06).abs() < 1e-4);
+        let (a, b) = (super::neg_log10_normal_sf(29.999_999), super::neg_log10_normal_sf(30.0));
+        assert!((a - b).abs() < 1e-3, "{a} {b}");
+        assert!(super::neg_log10_normal_sf(40.0) > b + 100.0);
     }
 }

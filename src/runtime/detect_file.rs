@@ -105,7 +105,7 @@ pub fn detect_file(series: &[CsvSeries], detectors: &BTreeMap<String, DetectorCo
             let st = summary.entry(name.clone()).or_default();
             match judge_days(det.as_ref(), &s, &windows, opts.bucket, opts.min_history) {
                 Ok(found) => {
-                    for a in det.select(found.into_iter().map(|a| (0, a)).collect()) {
+                    for a in det.select(found.into_iter().map(|a| (0, a)).collect(), 1) {
                         for i in a.1.start..a.1.end.min(n) {
                             if f[i].is_nan() || a.1.score > f[i] {
                                 f[i] = a.1.score;

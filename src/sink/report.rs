@@ -1,4 +1,4 @@
-//! The HTML report: a run summary and the findings, highest score first, each with its
+//! The HTML report: a run summary and the findings, most surprising (highest confidence) first, each with its
 //! investigation SQL. Self-contained (no scripts, no external assets); every data value is
 //! HTML-escaped.
 
@@ -57,13 +57,13 @@ pub fn html(m: &Manifest, findings: &[Finding]) -> String {
     }
     s.push_str("</table><h2>Findings</h2><table><tr><th>severity</th><th>window (UTC)</th><th>finding</th><th>observed / expected</th><th>MITRE</th><th>investigate</th></tr>");
     let mut sorted: Vec<&Finding> = findings.iter().collect();
+    // Most surprising first: confidence is derived from each detector's graded score (−log10 of
+    // the corrected tail probability), so it ranks across detectors; severity breaks ties.
     sorted.sort_by(|a, b| {
-        b.severity_id.cmp(&a.severity_id).then(
-            b.deviation
-                .abs()
-                .partial_cmp(&a.deviation.abs())
-                .unwrap_or(std::cmp::Ordering::Equal),
-        )
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then(b.severity_id.cmp(&a.severity_id))
+            .then(a.finding_id.cmp(&b.finding_id))
     });
     for f in sorted {
         let when = chrono::DateTime::from_timestamp_millis(f.window_start_ms)

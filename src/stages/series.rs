@@ -185,7 +185,8 @@ impl Stage for SeriesStage {
                         }
                     }
                 }
-                let selected = det.select(found);
+                let judged = st.analysed.get(dname).copied().unwrap_or(0);
+                let selected = det.select(found, judged);
                 let n = selected.len();
                 for (i, a) in selected {
                     let s = &set.series[i];

@@ -7,8 +7,17 @@
 //! - fences are strict by default (`strict = true`), so a flat series is never flagged everywhere;
 //! - consecutive flagged buckets merge into one anomaly, so one burst is one finding;
 //! - `directions` picks spikes, dips or both (security counts care about spikes by default);
-//! - a flag must also clear `min_abs_deviation` (in the series' unit) and `min_rel_deviation`
-//!   (relative to the expected value), so a jump from 0 to 2 API calls is not a finding.
+//! - a flag must also clear `min_rel_deviation` relative to the expected value (floored at one
+//!   event for count series, at the residual's IQR otherwise, so the gate follows each series'
+//!   own scale) and, only when a user sets it, `min_abs_deviation` in the series' unit;
+//! - on count series the observed count must be improbable under a Poisson law with the expected
+//!   mean, after a Bonferroni correction over the buckets judged in the cut (24 for an hourly
+//!   day): `p × buckets ≤ max_count_p_value`, so the expected false findings per entity-day do not
+//!   grow with the bucket count;
+//! - the score is −log10 of the corrected tail probability of the peak bucket — the larger
+//!   (less surprising) of the Poisson tail (counts only) and the normal tail of the residual's
+//!   robust z (residual from the quartiles' midpoint over IQR / 1.349) — so findings of one
+//!   detector rank by surprise across series, and a byte count is not judged by a Poisson law.
 
 pub mod decompose;
 
@@ -16,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
 
-use super::{capitalise, fmt_num, precheck, Anomaly, Detector, Evidence, SeriesContext, Severity, SkipReason, Subject};
+use super::{capitalise, confidence_of, fmt_num, precheck, Anomaly, Detector, Evidence, SeriesContext, Severity, SkipReason, Subject};
 use crate::series::Series;
 use decompose::{iqr_fences, kats_outliers_with, Decomp, Decomposition, OutlierResult};
 
@@ -80,14 +89,17 @@ pub struct SeasonalIqrConfig {
     /// Sides to report.
     #[serde(default = "d_sides")]
     pub directions: Vec<Side>,
-    /// Minimum |observed − expected| in the series' unit.
-    #[serde(default = "d_abs")]
-    pub min_abs_deviation: f64,
-    /// Minimum |observed − expected| / max(expected, 1).
+    /// Minimum |observed − expected| in the series' unit; unset = no absolute floor (the
+    /// relative gate and the count test follow the series' own scale).
+    #[serde(default)]
+    pub min_abs_deviation: Option<f64>,
+    /// Minimum |observed − expected| / max(|expected|, floor), the floor being one event for
+    /// count series and the residual's IQR otherwise.
     #[serde(default = "d_rel")]
     pub min_rel_deviation: f64,
     /// For count series (non-negative integers): also require the observed count to be this
-    /// improbable under a Poisson law with the expected mean (one-sided). 1.0 turns the gate off.
+    /// improbable under a Poisson law with the expected mean (one-sided), after multiplying by the
+    /// buckets judged in the cut (Bonferroni). 1.0 turns the gate off.
     #[serde(default = "d_count_p")]
     pub max_count_p_value: f64,
 }
@@ -106,9 +118,6 @@ fn d_true() -> bool {
 }
 fn d_sides() -> Vec<Side> {
     vec![Side::Spike]
-}
-fn d_abs() -> f64 {
-    5.0
 }
 fn d_rel() -> f64 {
     0.5
@@ -193,7 +202,7 @@ impl Default for SeasonalIqrConfig {
             detect_period: false,
             strict: true,
             directions: d_sides(),
-            min_abs_deviation: d_abs(),
+            min_abs_deviation: None,
             min_rel_deviation: d_rel(),
             max_count_p_value: d_count_p(),
         }
@@ -219,7 +228,7 @@ impl SeasonalIqrConfig {
         if self.directions.is_empty() {
             e.push("directions: name at least one of \"spike\", \"dip\"".into());
         }
-        if !(self.min_abs_deviation.is_finite() && self.min_abs_deviation >= 0.0) {
+        if self.min_abs_deviation.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
             e.push("min_abs_deviation: must be ≥ 0".into());
         }
         if !(self.max_count_p_value > 0.0 && self.max_count_p_value <= 1.0) {
@@ -459,6 +468,8 @@ impl Detector for SeasonalIqr {
         let iqr = (r.q3 - r.q1).max(1e-9);
         let non_negative = y.iter().all(|v| *v >= 0.0);
         let counts = non_negative && y.iter().all(|v| v.fract() == 0.0);
+        // Tests judged in this cut, for the Bonferroni correction.
+        let tests = ctx.eval.len().max(1) as f64;
         let mut flagged: Vec<(usize, Side)> = Vec::new();
         for i in ctx.eval.clone() {
             if i >= y.len() || !r.is_outlier[i] {
@@ -471,12 +482,13 @@ impl Detector for SeasonalIqr {
             // A count series cannot be expected below zero, whatever the extrapolated trend says.
             let expected = if non_negative { r.expected[i].max(0.0) } else { r.expected[i] };
             let dev = (y[i] - expected).abs();
-            if dev < self.cfg.min_abs_deviation || dev < self.cfg.min_rel_deviation * expected.abs().max(1.0) {
+            let floor = if counts { 1.0 } else { iqr };
+            if dev < self.cfg.min_abs_deviation.unwrap_or(0.0) || dev < self.cfg.min_rel_deviation * expected.abs().max(floor) {
                 continue;
             }
             if counts
                 && self.cfg.max_count_p_value < 1.0
-                && poisson_tail(y[i], expected.max(0.5), side == Side::Dip) > self.cfg.max_count_p_value
+                && poisson_tail(y[i], expected.max(0.5), side == Side::Dip) * tests > self.cfg.max_count_p_value
             {
                 continue;
             }
@@ -506,10 +518,20 @@ impl Detector for SeasonalIqr {
                         .unwrap_or(std::cmp::Ordering::Equal)
                 })
                 .unwrap_or(start);
-            let beyond = match side {
-                Side::Spike => (r.resid[peak] - r.upper_limit) / iqr,
-                Side::Dip => (r.resid[peak] - r.lower_limit) / iqr,
-            };
+            // −log10 of the corrected tail probability of the peak: the less surprising of the
+            // Poisson tail (counts) and the normal tail of the residual's robust z.
+            let z = (r.resid[peak] - (r.q1 + r.q3) / 2.0).abs() / (iqr / 1.349);
+            let mut neg_log10_p = crate::detect::stats::neg_log10_normal_sf(z);
+            if counts {
+                let exp_peak = if non_negative {
+                    r.expected[peak].max(0.0)
+                } else {
+                    r.expected[peak]
+                };
+                let pt = poisson_tail(y[peak], exp_peak.max(0.5), side == Side::Dip);
+                neg_log10_p = neg_log10_p.min(-pt.max(f64::MIN_POSITIVE).log10());
+            }
+            let score = (neg_log10_p - tests.log10()).max(0.0);
             // Deviation in IQRs from the nearer quartile (≥ iqr_mult for a flag).
             let deviation = match side {
                 Side::Spike => (r.resid[peak] - r.q3) / iqr,
@@ -522,8 +544,8 @@ impl Detector for SeasonalIqr {
                 expected,
                 lower: r.lower[peak].max(0.0),
                 upper: r.upper[peak],
-                score: r.score[peak],
-                confidence: (1.0 - 1.0 / (1.0 + beyond.abs())).clamp(0.5, 0.999),
+                score,
+                confidence: confidence_of(score),
                 deviation,
                 kind: match side {
                     Side::Spike => "spike",

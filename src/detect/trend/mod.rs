@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
 
-use super::{capitalise, precheck, Anomaly, Detector, Evidence, Overlay, SeriesContext, Severity, SkipReason, Subject};
+use super::{capitalise, confidence_of, precheck, Anomaly, Detector, Evidence, Overlay, SeriesContext, Severity, SkipReason, Subject};
 use crate::series::Series;
 use mann_kendall::{mann_kendall, ols_slope, seasonal_mann_kendall, MkResult};
 
@@ -40,7 +40,8 @@ pub struct TrendConfig {
     /// Significance level of the Mann-Kendall test (Kats' `alpha`, 0.05).
     #[serde(default = "d_alpha")]
     pub alpha: f64,
-    /// Series kept per analysed window and direction by `select`.
+    /// At most this many series per analysed window and direction, strongest first, among those
+    /// significant after the Benjamini-Hochberg correction (a cap on the report, not a quota).
     #[serde(default = "d_top_n")]
     pub top_n: usize,
     /// Minimum buckets in the cut series.
@@ -231,6 +232,9 @@ impl Detector for MannKendallTrend {
         let first = &y[..window];
         let last = &y[n - window..];
         let kind = if mk.z > 0.0 { "increasing" } else { "decreasing" };
+        // −log10 of the two-sided Mann-Kendall p-value (one test per series and cut), from z so it
+        // does not saturate when p underflows.
+        let score = (crate::detect::stats::neg_log10_normal_sf(mk.z.abs()) - std::f64::consts::LOG10_2).max(0.0);
         Ok(vec![Anomaly {
             start: ctx.eval.start,
             end: ctx.eval.end.min(n),
@@ -238,8 +242,8 @@ impl Detector for MannKendallTrend {
             expected: mean(first),
             lower: first.iter().copied().fold(f64::INFINITY, f64::min),
             upper: first.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            score: mk.tau.abs(),
-            confidence: 1.0 - mk.p,
+            score,
+            confidence: confidence_of(score),
             deviation: rel,
             kind,
             evidence: Arc::new(TrendEvidence {
@@ -265,16 +269,40 @@ impl Detector for MannKendallTrend {
 
     /// Per analysed window (anomalies with the same `start`), the `top_n` increasing and `top_n`
     /// decreasing series by |deviation|; ties go to the lower series index.
-    fn select(&self, found: Vec<(usize, Anomaly)>) -> Vec<(usize, Anomaly)> {
-        let mut groups: BTreeMap<(usize, &'static str), Vec<(usize, Anomaly)>> = BTreeMap::new();
+    /// Per analysed window (anomalies with the same `start`): the trends that stay significant at
+    /// `alpha` after the Benjamini-Hochberg correction over the `judged` series (each series is
+    /// one Mann-Kendall test per window, so with many series some pass at `alpha` by chance), then
+    /// at most `top_n` per direction by |deviation|; ties go to the lower series index.
+    fn select(&self, found: Vec<(usize, Anomaly)>, judged: usize) -> Vec<(usize, Anomaly)> {
+        let mut windows: BTreeMap<usize, Vec<(usize, Anomaly)>> = BTreeMap::new();
         for (i, a) in found {
-            groups.entry((a.start, a.kind)).or_default().push((i, a));
+            windows.entry(a.start).or_default().push((i, a));
         }
         let mut out = Vec::new();
-        for (_, mut g) in groups {
-            g.sort_by(|(ia, a), (ib, b)| b.deviation.abs().total_cmp(&a.deviation.abs()).then(ia.cmp(ib)));
-            g.truncate(self.cfg.top_n);
-            out.extend(g);
+        for (_, w) in windows {
+            let m = judged.max(w.len()).max(1);
+            // p = 10^-score (the score is −log10 of the uncorrected two-sided p).
+            let mut by_p: Vec<(f64, usize)> = w.iter().enumerate().map(|(k, (_, a))| (10f64.powf(-a.score), k)).collect();
+            by_p.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let keep = by_p
+                .iter()
+                .enumerate()
+                .filter(|(rank, (p, _))| *p <= (rank + 1) as f64 / m as f64 * self.cfg.alpha)
+                .map(|(rank, _)| rank + 1)
+                .max()
+                .unwrap_or(0);
+            let kept: std::collections::BTreeSet<usize> = by_p[..keep].iter().map(|(_, k)| *k).collect();
+            let mut groups: BTreeMap<&'static str, Vec<(usize, Anomaly)>> = BTreeMap::new();
+            for (k, (i, a)) in w.into_iter().enumerate() {
+                if kept.contains(&k) {
+                    groups.entry(a.kind).or_default().push((i, a));
+                }
+            }
+            for (_, mut g) in groups {
+                g.sort_by(|(ia, a), (ib, b)| b.deviation.abs().total_cmp(&a.deviation.abs()).then(ia.cmp(ib)));
+                g.truncate(self.cfg.top_n);
+                out.extend(g);
+            }
         }
         out
     }
@@ -335,7 +363,7 @@ mod tests {
         assert_eq!((a.start, a.end, a.kind), (41, 42, "increasing"));
         assert!(a.details()["p"].as_f64().unwrap() < 0.01, "{}", a.details());
         assert_eq!(a.details()["method"], "seasonal_mann_kendall");
-        assert!(a.confidence > 0.99 && a.score > 0.5);
+        assert!(a.confidence > 0.5 && a.score > 2.0, "{a:?}");
         assert!(a.observed > a.expected + 50.0, "{a:?}");
         // Slope per bucket, not per week-cycle: about 2 on weekdays, 1.2 on weekends.
         let ts = a.details()["slope_theil_sen"].as_f64().unwrap();
@@ -445,7 +473,7 @@ mod tests {
         let mut by_dev = day41.clone();
         by_dev.sort_by(|a, b| b.1.total_cmp(&a.1));
         assert_eq!(by_dev.iter().map(|x| x.0).collect::<Vec<_>>(), vec![4, 3, 2, 1, 0]);
-        let kept = d.select(found);
+        let kept = d.select(found, 8);
         let got: Vec<(usize, usize, &str)> = kept.iter().map(|(i, a)| (a.start, *i, a.kind)).collect();
         assert_eq!(
             got,
@@ -478,13 +506,13 @@ mod tests {
             expected: 0.0,
             lower: 0.0,
             upper: 0.0,
-            score: 0.0,
+            score: 5.0,
             confidence: 0.0,
             deviation: dev,
             kind: if dev > 0.0 { "increasing" } else { "decreasing" },
             evidence: Arc::new(TrendEvidence::default()),
         };
-        let kept = d.select(vec![(9, an(0.3)), (4, an(0.3)), (2, an(0.2)), (7, an(-0.3)), (3, an(-0.3))]);
+        let kept = d.select(vec![(9, an(0.3)), (4, an(0.3)), (2, an(0.2)), (7, an(-0.3)), (3, an(-0.3))], 5);
         assert_eq!(kept.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![3, 4]);
     }
 
