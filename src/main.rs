@@ -58,6 +58,12 @@ enum Cmd {
         /// Parquet codec.
         #[arg(long, value_enum, default_value = "zstd")]
         codec: Codec,
+        /// Injected attacks as strength dials, `kind=strength[:count],…` (e.g.
+        /// `s3_bulk_download=3:5,finding_level_shift=1.5`): each instance is `strength` times its
+        /// entity's own normal, at a random (seeded) entity and day. Without it, the default plan:
+        /// one fixed-size instance of each kind.
+        #[arg(long)]
+        scenarios: Option<String>,
     },
     /// List the lake's tables: source, version, classes, partitions, files, rows.
     Tables {
@@ -256,7 +262,12 @@ async fn main() -> Result<()> {
             seed,
             source_version,
             codec,
+            scenarios,
         } => {
+            let scenarios = scenarios
+                .map(|s| lakesight::sample::scenarios::parse_specs(&s))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--scenarios: {e}"))?;
             let cfg = SampleLakeConfig {
                 out,
                 days,
@@ -267,6 +278,7 @@ async fn main() -> Result<()> {
                 seed,
                 versions: source_version,
                 codec,
+                scenarios,
             };
             let t0 = std::time::Instant::now();
             let s = tokio::task::spawn_blocking(move || lakesight::sample::generate(&cfg)).await??;
@@ -330,6 +342,7 @@ async fn main() -> Result<()> {
                     seed: 7,
                     versions: VersionMode::V2,
                     codec: Codec::Zstd,
+                    scenarios: None,
                 };
                 let s = tokio::task::spawn_blocking(move || lakesight::sample::generate(&cfg)).await??;
                 eprintln!("wrote {} events in {} files", s.events, s.files);
