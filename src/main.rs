@@ -13,7 +13,7 @@ use lakesight::runtime::config::JobConfig;
 use lakesight::runtime::plan::RunPlan;
 use lakesight::runtime::run::{execute, RunOverrides};
 use lakesight::runtime::SystemClock;
-use lakesight::sample::{Codec, SampleLakeConfig, VersionMode};
+use lakesight::sample::{Codec, SampleLakeConfig, VersionMode, WorldKind};
 use lakesight::series::SeriesCatalog;
 
 /// Machine-learning findings from an AWS Security Lake.
@@ -64,6 +64,10 @@ enum Cmd {
         /// one fixed-size instance of each kind.
         #[arg(long)]
         scenarios: Option<String>,
+        /// Benign world: `simple` (steady rates, the demo's) or `realistic` (habits, schedules,
+        /// holidays, releases, an incident, changing networks, joiners, overdispersed counts).
+        #[arg(long, value_enum, default_value = "simple")]
+        world: WorldKind,
     },
     /// List the lake's tables: source, version, classes, partitions, files, rows.
     Tables {
@@ -263,6 +267,7 @@ async fn main() -> Result<()> {
             source_version,
             codec,
             scenarios,
+            world,
         } => {
             let scenarios = scenarios
                 .map(|s| lakesight::sample::scenarios::parse_specs(&s))
@@ -279,6 +284,7 @@ async fn main() -> Result<()> {
                 versions: source_version,
                 codec,
                 scenarios,
+                world,
             };
             let t0 = std::time::Instant::now();
             let s = tokio::task::spawn_blocking(move || lakesight::sample::generate(&cfg)).await??;
@@ -343,6 +349,7 @@ async fn main() -> Result<()> {
                     versions: VersionMode::V2,
                     codec: Codec::Zstd,
                     scenarios: None,
+                    world: WorldKind::Simple,
                 };
                 let s = tokio::task::spawn_blocking(move || lakesight::sample::generate(&cfg)).await??;
                 eprintln!("wrote {} events in {} files", s.events, s.files);

@@ -16,6 +16,7 @@
 
 pub mod events;
 pub mod rates;
+pub mod realistic;
 pub mod scenarios;
 pub mod world;
 
@@ -47,6 +48,18 @@ pub enum VersionMode {
     V2,
     /// Version 1 for the first half of the days, version 2 after: a lake mid-upgrade, both tables.
     Mixed,
+}
+
+/// Which benign world the generator simulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum WorldKind {
+    /// Steady Poisson rates, one global API mix, fixed addresses (the demo's world).
+    #[default]
+    Simple,
+    /// Per-principal habits, schedules, holidays, growth, releases, an incident, changing
+    /// networks, joiners and overdispersed counts ([`realistic`]).
+    Realistic,
 }
 
 /// Parquet codec of generated files.
@@ -81,6 +94,8 @@ pub struct SampleLakeConfig {
     pub versions: VersionMode,
     /// Parquet codec.
     pub codec: Codec,
+    /// Benign world.
+    pub world: WorldKind,
     /// Injected scenarios as strength dials (`--scenarios kind=strength[:count],…`); `None`
     /// injects the default plan (one fixed-size instance of each kind).
     pub scenarios: Option<Vec<ScenarioSpec>>,
@@ -192,7 +207,10 @@ fn share(kind: SourceKind) -> f64 {
 pub fn generate(cfg: &SampleLakeConfig) -> Result<SampleLakeSummary, LakeError> {
     cfg.validate()?;
     std::fs::create_dir_all(&cfg.out).map_err(|e| LakeError::io(&cfg.out, e))?;
-    let world = World::new(cfg.seed, cfg.accounts as usize);
+    let world = match cfg.world {
+        WorldKind::Simple => World::new(cfg.seed, cfg.accounts as usize),
+        WorldKind::Realistic => World::realistic(cfg.seed, cfg.accounts as usize, cfg.days as i64, cfg.start),
+    };
     let day0_ms = cfg.start.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
     let plan = match &cfg.scenarios {
         None => scenarios::plan(&world, &cfg.regions, day0_ms, cfg.days as i64),
@@ -372,7 +390,11 @@ impl GenCtx<'_> {
         let parts = t.parts.max(1) as usize;
         let n = total / parts + if t.part == 0 { total % parts } else { 0 };
         let day_ms = self.day0_ms + t.day * DAY_MS;
-        let mut evs = events::background(self, t, &mut rng, n, day_ms, region);
+        let mut evs = if self.world.real.is_some() {
+            realistic::background(self, t, &mut rng, day_ms, region)
+        } else {
+            events::background(self, t, &mut rng, n, day_ms, region)
+        };
         if t.part == 0 {
             events::inject(self, t, &mut rng, day_ms, region, &mut evs);
         }

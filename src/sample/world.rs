@@ -296,6 +296,8 @@ pub struct World {
     pub domains: Vec<String>,
     /// API weights (parallel to [`APIS`]).
     pub api_weights: Vec<f64>,
+    /// Habits and calendar of the realistic world (`None`: the simple world).
+    pub real: Option<std::sync::Arc<super::realistic::Real>>,
 }
 
 impl World {
@@ -384,6 +386,7 @@ impl World {
             external_ips,
             domains,
             api_weights,
+            real: None,
         }
     }
 }

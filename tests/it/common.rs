@@ -36,6 +36,7 @@ pub fn config(out: PathBuf, versions: VersionMode, days: u32, events_per_day: u6
         versions,
         codec: Codec::Zstd,
         scenarios: None,
+        world: lakesight::sample::WorldKind::Simple,
     }
 }
 

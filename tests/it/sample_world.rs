@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use lakesight::sample::scenarios::{parse_specs, plan_dial, Plan, ScenarioKind};
 use lakesight::sample::world::World;
-use lakesight::sample::{generate, GenCtx, SampleLakeConfig, VersionMode};
+use lakesight::sample::{generate, GenCtx, SampleLakeConfig, VersionMode, WorldKind};
 
 use crate::common::{config, engine, scalar_i64, Fixture};
 
@@ -211,4 +211,170 @@ fn plan_draws_distinct_entities_or_says_why_not() {
     assert!(err.contains("no unused entity"), "{err}");
     let ok = plan_dial(&ctx, &parse_specs("finding_level_shift=1:8").unwrap()).unwrap();
     assert_eq!(ok.scenarios.len(), 8);
+}
+
+// ---------------------------------------------------------------- the realistic world
+
+fn realistic_config(out: std::path::PathBuf, days: u32, events_per_day: u64) -> SampleLakeConfig {
+    let mut cfg = config(out, VersionMode::V2, days, events_per_day);
+    cfg.accounts = 1;
+    cfg.regions = vec!["us-east-1".into()];
+    cfg.seed = 5;
+    cfg.world = WorldKind::Realistic;
+    cfg
+}
+
+fn realistic_lake() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = realistic_config(dir.path().to_path_buf(), 14, 60_000);
+        cfg.scenarios = Some(parse_specs("s3_bulk_download=2:3").unwrap());
+        let summary = generate(&cfg).unwrap();
+        Fixture { dir, summary }
+    })
+}
+
+/// Rows of a two-column (string, i64) result.
+async fn pairs(e: &lakesight::lake::engine::Engine, sql: &str) -> Vec<(String, i64)> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{DataType, Int64Type};
+    let mut out = Vec::new();
+    for b in e.collect(sql).await.unwrap_or_else(|err| panic!("{sql}: {err}")) {
+        let k = arrow::compute::cast(b.column(0), &DataType::Utf8).unwrap();
+        let v = arrow::compute::cast(b.column(1), &DataType::Int64).unwrap();
+        for i in 0..b.num_rows() {
+            out.push((k.as_string::<i32>().value(i).to_string(), v.as_primitive::<Int64Type>().value(i)));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn realistic_world_has_benign_new_principal_ip_pairs_most_days() {
+    let f = realistic_lake();
+    let e = engine(&f.url()).await;
+    let attack: BTreeSet<String> = f.labels()["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["entities"]["src_ip"].as_str().map(String::from))
+        .collect();
+    assert!(attack.is_empty(), "this lake injects no new-IP attack");
+    let first_seen = pairs(
+        &e,
+        "SELECT d, count(*) FROM (SELECT principal, src_ip, min(eventday) AS d FROM lakesight.api_activity GROUP BY 1, 2) GROUP BY d ORDER BY d",
+    )
+    .await;
+    assert_eq!(first_seen.len(), 14, "{first_seen:?}");
+    // Day 0 sees everything for the first time; after it, most days bring new benign pairs.
+    let days_with_new = first_seen[1..].iter().filter(|(_, n)| *n > 0).count();
+    assert!(
+        days_with_new >= 11,
+        "new (principal, IP) pairs on only {days_with_new} of 13 days: {first_seen:?}"
+    );
+    let total_new: i64 = first_seen[1..].iter().map(|x| x.1).sum();
+    assert!(total_new >= 20, "{first_seen:?}");
+}
+
+#[tokio::test]
+async fn realistic_counts_are_overdispersed_and_habits_differ() {
+    let f = realistic_lake();
+    let e = engine(&f.url()).await;
+    // Daily counts per principal on weekdays (2025-03-01 is a Saturday).
+    let rows = pairs(
+        &e,
+        "SELECT principal || '|' || eventday, count(*) FROM lakesight.api_activity \
+         WHERE eventday NOT IN ('20250301','20250302','20250308','20250309') GROUP BY 1",
+    )
+    .await;
+    let mut per: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for (k, n) in rows {
+        let (p, _) = k.rsplit_once('|').unwrap();
+        per.entry(p.to_string()).or_default().push(n as f64);
+    }
+    let mut ratios: Vec<f64> = per
+        .values()
+        .filter(|v| v.len() >= 8)
+        .filter_map(|v| {
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64;
+            (m >= 50.0).then_some(var / m)
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    assert!(ratios.len() >= 5, "busy principals: {ratios:?}");
+    let median = ratios[ratios.len() / 2];
+    assert!(
+        median > 1.5,
+        "variance/mean of busy principals' weekday counts: median {median} ({ratios:?})"
+    );
+    // Own API mixes: the busiest principals do not share one favourite operation.
+    let fav = pairs(
+        &e,
+        "SELECT principal || '|' || operation, count(*) FROM lakesight.api_activity GROUP BY 1",
+    )
+    .await;
+    let mut top: std::collections::BTreeMap<String, (String, i64)> = Default::default();
+    for (k, n) in fav {
+        let (p, op) = k.rsplit_once('|').unwrap();
+        let t = top.entry(p.to_string()).or_insert((String::new(), 0));
+        if n > t.1 {
+            *t = (op.to_string(), n);
+        }
+    }
+    let distinct: BTreeSet<&String> = top.values().map(|x| &x.0).collect();
+    assert!(distinct.len() >= 5, "favourite operations: {distinct:?}");
+}
+
+#[tokio::test]
+async fn realistic_dial_matches_the_entitys_own_baseline() {
+    let f = realistic_lake();
+    let e = engine(&f.url()).await;
+    for s in f.labels()["scenarios"].as_array().unwrap() {
+        let (start, end) = (s["window_start_ms"].as_i64().unwrap(), s["window_end_ms"].as_i64().unwrap());
+        let (base, strength, inj) = (
+            s["baseline"].as_f64().unwrap(),
+            s["strength"].as_f64().unwrap(),
+            s["injected"].as_f64().unwrap(),
+        );
+        let p = s["entities"]["principal"].as_str().unwrap();
+        let n = scalar_i64(&e, &format!(
+            "SELECT count(*) FROM lakesight.api_activity WHERE principal = '{p}' AND operation = 'GetObject' AND time_ms >= {start} AND time_ms < {end}"
+        ))
+        .await as f64;
+        assert_eq!(inj, (strength * base).round().max(1.0));
+        // The benign part is overdispersed: allow the day's gamma multiplier (shape ≥ 2.5).
+        assert!(
+            n >= inj && n <= inj + 4.0 * base + 6.0 * base.sqrt() + 3.0,
+            "{p}: {n} in the window, injected {inj}, baseline {base}"
+        );
+    }
+}
+
+#[test]
+fn realistic_world_is_deterministic_for_a_seed() {
+    let digest = |d: &std::path::Path| {
+        use std::hash::{Hash, Hasher};
+        crate::common::files_under(d)
+            .into_iter()
+            .filter(|p| !p.display().to_string().contains("/metadata/"))
+            .map(|p| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                std::fs::read(&p).unwrap().hash(&mut h);
+                (p.strip_prefix(d).unwrap().display().to_string(), h.finish())
+            })
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mk = |d: &std::path::Path| {
+        let mut c = realistic_config(d.to_path_buf(), 7, 5_000);
+        c.scenarios = Some(parse_specs("new_ip_credential_use=4:2,dga_dns=2").unwrap());
+        generate(&c).unwrap();
+    };
+    mk(a.path());
+    mk(b.path());
+    let da = digest(a.path());
+    assert!(da.len() > 10);
+    assert_eq!(da, digest(b.path()));
 }
