@@ -766,7 +766,8 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64,
                         continue;
                     }
                     let noise = ctx.day_noise("idp", &pr.arn, day, 1.5);
-                    let n = part_share(poisson(rng, mean * noise), t);
+                    let mut crng = rng_for(seed, &["idp-count", &pr.arn, &ds]);
+                    let n = part_share(poisson(&mut crng, mean * noise), t);
                     let ips = ctx.principal_ips(a, p, day);
                     let h = &r.accounts[a].habits[p];
                     let user = idp_user(&pr.name);
