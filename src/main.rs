@@ -13,7 +13,7 @@ use lakesight::runtime::config::JobConfig;
 use lakesight::runtime::plan::RunPlan;
 use lakesight::runtime::run::{execute, RunOverrides};
 use lakesight::runtime::SystemClock;
-use lakesight::sample::{Codec, SampleLakeConfig, VersionMode};
+use lakesight::sample::{Codec, SampleLakeConfig, VersionMode, WorldKind};
 use lakesight::series::SeriesCatalog;
 
 /// Machine-learning findings from an AWS Security Lake.
@@ -58,6 +58,16 @@ enum Cmd {
         /// Parquet codec.
         #[arg(long, value_enum, default_value = "zstd")]
         codec: Codec,
+        /// Injected attacks as strength dials, `kind=strength[:count],…` (e.g.
+        /// `s3_bulk_download=3:5,finding_level_shift=1.5`): each instance is `strength` times its
+        /// entity's own normal, at a random (seeded) entity and day. Without it, the default plan:
+        /// one fixed-size instance of each kind.
+        #[arg(long)]
+        scenarios: Option<String>,
+        /// Benign world: `simple` (steady rates, the demo's) or `realistic` (habits, schedules,
+        /// holidays, releases, an incident, changing networks, joiners, overdispersed counts).
+        #[arg(long, value_enum, default_value = "simple")]
+        world: WorldKind,
     },
     /// List the lake's tables: source, version, classes, partitions, files, rows.
     Tables {
@@ -281,7 +291,13 @@ async fn main() -> Result<()> {
             seed,
             source_version,
             codec,
+            scenarios,
+            world,
         } => {
+            let scenarios = scenarios
+                .map(|s| lakesight::sample::scenarios::parse_specs(&s))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--scenarios: {e}"))?;
             let cfg = SampleLakeConfig {
                 out,
                 days,
@@ -292,6 +308,8 @@ async fn main() -> Result<()> {
                 seed,
                 versions: source_version,
                 codec,
+                scenarios,
+                world,
             };
             let t0 = std::time::Instant::now();
             let s = tokio::task::spawn_blocking(move || lakesight::sample::generate(&cfg)).await??;
@@ -355,6 +373,8 @@ async fn main() -> Result<()> {
                     seed: 7,
                     versions: VersionMode::V2,
                     codec: Codec::Zstd,
+                    scenarios: None,
+                    world: WorldKind::Simple,
                 };
                 let s = tokio::task::spawn_blocking(move || lakesight::sample::generate(&cfg)).await??;
                 eprintln!("wrote {} events in {} files", s.events, s.files);

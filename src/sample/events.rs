@@ -4,7 +4,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
-use super::scenarios::{idp_user, ScenarioKind, DAY_MS, HOUR_MS};
+use super::scenarios::{idp_user, Scenario, ScenarioKind, DAY_MS, HOUR_MS};
 use super::world::{self, pick_weighted, zipf, ApiClass, Host, Principal, APIS, FINDING_TYPES};
 use super::{GenCtx, Task};
 use crate::lake::ocsf::{SourceKind, SourceVersion};
@@ -13,10 +13,10 @@ use crate::lake::ocsf::{SourceKind, SourceVersion};
 pub type Ev = (i64, Value);
 
 /// Hour-of-day weights for people (UTC office hours) and for machines (flat with a nightly batch).
-const HUMAN_HOURS: [f64; 24] = [
+pub(crate) const HUMAN_HOURS: [f64; 24] = [
     0.15, 0.1, 0.08, 0.08, 0.1, 0.2, 0.4, 0.8, 1.4, 2.0, 2.2, 2.1, 1.6, 2.0, 2.2, 2.1, 1.9, 1.5, 1.0, 0.7, 0.5, 0.4, 0.3, 0.2,
 ];
-const MACHINE_HOURS: [f64; 24] = [
+pub(crate) const MACHINE_HOURS: [f64; 24] = [
     1.6, 1.8, 1.8, 1.4, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.2,
 ];
 
@@ -490,7 +490,7 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, n: usize, da
         }
         SourceKind::ShFindings => {
             let acct = &w.accounts[t.account];
-            let scale = ctx.scale() * ctx.region_weight(t.region) * ctx.cfg.regions.len() as f64 / 2.0_f64.max(1.0);
+            let scale = ctx.finding_scale(t.region);
             for (prod, feature, ftype, rate) in FINDING_TYPES {
                 let k = poisson(rng, rate * scale);
                 for _ in 0..k {
@@ -550,6 +550,10 @@ pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, reg
         if s.source != t.kind || !acct_ok || s.region != region {
             continue;
         }
+        if s.strength.is_some() {
+            inject_dial(ctx, t, rng, day_ms, region, s, out);
+            continue;
+        }
         let acct = &w.accounts[t.account];
         match s.kind {
             ScenarioKind::S3BulkDownload if s.window_start_ms >= day_ms && s.window_start_ms < day_end => {
@@ -559,7 +563,7 @@ pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, reg
                     .find(|p| Some(&p.arn) == s.entities.get("principal"))
                     .expect("planned principal");
                 let api = APIS.iter().find(|a| a.operation == "GetObject").expect("GetObject api");
-                let n = (400.0 * ctx.scale()) as usize;
+                let n = (400.0 * ctx.legacy_scale()) as usize;
                 let bucket = format!("{}-finance-exports", acct.id);
                 for _ in 0..n {
                     let time = rng.random_range(s.window_start_ms..s.window_end_ms);
@@ -608,7 +612,7 @@ pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, reg
                 } else {
                     let d = ((day_ms - ctx.day0_ms) / DAY_MS) as f64;
                     12.0 * d / days as f64
-                } * ctx.scale();
+                } * ctx.legacy_scale();
                 for _ in 0..poisson(rng, extra) {
                     let time = time_in_day(rng, day_ms, &MACHINE_HOURS);
                     let h = &acct.hosts[rng.random_range(0..acct.hosts.len())];
@@ -618,7 +622,7 @@ pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, reg
             ScenarioKind::BruteForce if s.window_start_ms >= day_ms && s.window_start_ms < day_end => {
                 let user = s.entities.get("user").cloned().unwrap_or_default();
                 let ip = s.entities.get("ip").cloned().unwrap_or_default();
-                let n = (300.0 * ctx.scale().sqrt()) as usize;
+                let n = (300.0 * ctx.legacy_scale().sqrt()) as usize;
                 for _ in 0..n {
                     let time = rng.random_range(s.window_start_ms..s.window_end_ms);
                     out.push((time, idp_auth(rng, time, &user, &ip, "RU", false, false)));
@@ -732,5 +736,206 @@ pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, reg
             }
             _ => {}
         }
+    }
+}
+
+/// Append the events of one `--scenarios` instance that fall into this task (its sizes were fixed
+/// by [`super::scenarios::plan_dial`]).
+fn inject_dial(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, region: &str, s: &Scenario, out: &mut Vec<Ev>) {
+    let w = ctx.world;
+    let v = t.version;
+    let day_end = day_ms + DAY_MS;
+    let starts_today = s.window_start_ms >= day_ms && s.window_start_ms < day_end;
+    let acct = &w.accounts[t.account];
+    let ent = |k: &str| s.entities.get(k).cloned().unwrap_or_default();
+    let k = s.injected.unwrap_or(0.0);
+    let day = (day_ms - ctx.day0_ms) / DAY_MS;
+    let host = || {
+        acct.hosts
+            .iter()
+            .position(|h| Some(&h.instance) == s.entities.get("instance"))
+            .expect("planned host")
+    };
+    match s.kind {
+        ScenarioKind::S3BulkDownload if starts_today => {
+            let pi = acct
+                .principals
+                .iter()
+                .position(|p| Some(&p.arn) == s.entities.get("principal"))
+                .expect("planned principal");
+            let p = &acct.principals[pi];
+            let api = APIS.iter().find(|a| a.operation == "GetObject").expect("GetObject api");
+            let bucket = format!("{}-app-data", acct.id);
+            let ip = ctx.principal_ip(t.account, pi, day, rng);
+            for _ in 0..k as usize {
+                let time = rng.random_range(s.window_start_ms..s.window_end_ms);
+                out.push((time, cloudtrail(rng, v, time, region, &acct.id, p, api, &ip, None, Some(&bucket))));
+            }
+        }
+        ScenarioKind::NewIpCredentialUse if starts_today => {
+            let p = acct
+                .principals
+                .iter()
+                .find(|p| Some(&p.arn) == s.entities.get("principal"))
+                .expect("planned principal");
+            let ip = ent("src_ip");
+            const OPS: [&str; 8] = [
+                "GetCallerIdentity",
+                "ListBuckets",
+                "ListUsers",
+                "ListRoles",
+                "CreateAccessKey",
+                "GetObject",
+                "ListObjects",
+                "GetObject",
+            ];
+            for i in 0..k as usize {
+                let api = APIS.iter().find(|a| a.operation == OPS[i % OPS.len()]).expect("api in list");
+                let time = rng.random_range(s.window_start_ms..s.window_end_ms);
+                let bucket = api.service.starts_with("s3").then(|| format!("{}-app-data", acct.id));
+                out.push((
+                    time,
+                    cloudtrail(rng, v, time, region, &acct.id, p, api, &ip, None, bucket.as_deref()),
+                ));
+            }
+        }
+        ScenarioKind::FindingLevelShift | ScenarioKind::FindingTrend if day_ms >= s.window_start_ms && day_ms < s.window_end_ms => {
+            let ft = ent("finding_type");
+            let (feature, ty) = ft.split_once(" | ").unwrap_or(("", ""));
+            let fi = FINDING_TYPES
+                .iter()
+                .position(|f| f.1 == feature && f.2 == ty)
+                .expect("planned finding type");
+            let (prod, feat, ftype, _) = FINDING_TYPES[fi];
+            let base = ctx.finding_day_mean(t.account, t.region, day, fi);
+            let strength = s.strength.unwrap_or(0.0);
+            let extra = if s.kind == ScenarioKind::FindingLevelShift {
+                strength * base
+            } else {
+                strength * base * ((day_ms - s.window_start_ms) / DAY_MS) as f64 / 7.0
+            };
+            for _ in 0..poisson(rng, extra) {
+                let time = time_in_day(rng, day_ms, &MACHINE_HOURS);
+                let h = &acct.hosts[rng.random_range(0..acct.hosts.len())];
+                out.push((time, finding(rng, v, time, region, &acct.id, (prod, feat, ftype), &h.instance)));
+            }
+        }
+        ScenarioKind::BruteForce if starts_today => {
+            let (user, ip) = (ent("user_name"), ent("src_ip"));
+            for _ in 0..k as usize {
+                let time = rng.random_range(s.window_start_ms..s.window_end_ms);
+                out.push((time, idp_auth(rng, time, &user, &ip, "RU", false, false)));
+            }
+        }
+        ScenarioKind::Exfiltration if starts_today => {
+            let h = &acct.hosts[host()];
+            let dst = ent("dst_ip");
+            let flows = 120i64;
+            let per = k / flows as f64;
+            let step = (s.window_end_ms - s.window_start_ms) / flows;
+            for i in 0..flows {
+                let time = s.window_start_ms + i * step;
+                let bytes = (per * rng.random_range(0.95..1.05)).round().max(1.0) as i64;
+                out.push((
+                    time,
+                    vpc_flow(
+                        v,
+                        time,
+                        region,
+                        &acct.id,
+                        &acct.vpc,
+                        (&h.ip, 51000, Some(h)),
+                        (&dst, 443, None),
+                        bytes,
+                        bytes / 1400 + 1,
+                        true,
+                        true,
+                    ),
+                ));
+            }
+        }
+        ScenarioKind::Beaconing if day_ms >= s.window_start_ms && day_ms < s.window_end_ms => {
+            let h = &acct.hosts[host()];
+            let dst = ent("dst_ip");
+            let period = DAY_MS as f64 / k.max(1.0);
+            let mut time = day_ms as f64 + rng.random_range(0.0..period);
+            while time < day_end as f64 {
+                let jitter = (rng.random::<f64>() - 0.5) * 0.06 * period;
+                let at = (time + jitter).clamp(day_ms as f64, (day_end - 1) as f64) as i64;
+                let bytes = 1800 + rng.random_range(0..200);
+                out.push((
+                    at,
+                    vpc_flow(
+                        v,
+                        at,
+                        region,
+                        &acct.id,
+                        &acct.vpc,
+                        (&h.ip, 49152 + rng.random_range(0..16000), Some(h)),
+                        (&dst, 443, None),
+                        bytes,
+                        8,
+                        true,
+                        true,
+                    ),
+                ));
+                time += period;
+            }
+        }
+        ScenarioKind::LateralMovement if starts_today => {
+            let hi = host();
+            let h = &acct.hosts[hi];
+            let mut peers: Vec<usize> = (0..acct.hosts.len()).filter(|&d| d != hi).collect();
+            // A seeded partial shuffle: the first `k` are the targets.
+            let n = (k as usize).min(peers.len());
+            for i in 0..n {
+                let j = rng.random_range(i..peers.len());
+                peers.swap(i, j);
+            }
+            let span = (s.window_end_ms - s.window_start_ms).max(1);
+            for (i, &d) in peers[..n].iter().enumerate() {
+                let d = &acct.hosts[d];
+                for port in [22u16, 445, 3389, 5985] {
+                    let time = s.window_start_ms + rng.random_range(0..span);
+                    let ok = rng.random_bool(0.3);
+                    out.push((
+                        time,
+                        vpc_flow(
+                            v,
+                            time,
+                            region,
+                            &acct.id,
+                            &acct.vpc,
+                            (&h.ip, 50000 + i as u16, Some(h)),
+                            (&d.ip, port, Some(d)),
+                            if ok { 4000 } else { 60 },
+                            if ok { 12 } else { 1 },
+                            ok,
+                            false,
+                        ),
+                    ));
+                }
+            }
+        }
+        ScenarioKind::DgaDns if starts_today => {
+            let h = &acct.hosts[host()];
+            let mut seen = std::collections::BTreeSet::new();
+            while seen.len() < k as usize {
+                let len = rng.random_range(12..19);
+                let name: String = (0..len).map(|_| (b'a' + rng.random_range(0..26u8)) as char).collect();
+                let tld = ["xyz", "top", "info", "biz"][rng.random_range(0..4)];
+                let hostname = format!("{name}.{tld}.");
+                if !seen.insert(hostname.clone()) {
+                    continue;
+                }
+                let time = rng.random_range(s.window_start_ms..s.window_end_ms);
+                let ok = rng.random_bool(0.1);
+                out.push((
+                    time,
+                    route53(v, time, region, &acct.id, &acct.vpc, h, &hostname, ok.then_some("185.100.87.3")),
+                ));
+            }
+        }
+        _ => {}
     }
 }

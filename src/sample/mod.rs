@@ -15,6 +15,8 @@
 //! `ext/` source stay Hive-style Parquet.
 
 pub mod events;
+pub mod rates;
+pub mod realistic;
 pub mod scenarios;
 pub mod world;
 
@@ -33,7 +35,7 @@ use serde::Serialize;
 
 use crate::lake::ocsf::{arrow_schema, SourceKind, SourceVersion};
 use crate::lake::LakeError;
-use scenarios::{Plan, Scenario, DAY_MS};
+use scenarios::{Plan, Scenario, ScenarioSpec, DAY_MS};
 use world::World;
 
 /// Which source versions the generator writes.
@@ -46,6 +48,18 @@ pub enum VersionMode {
     V2,
     /// Version 1 for the first half of the days, version 2 after: a lake mid-upgrade, both tables.
     Mixed,
+}
+
+/// Which benign world the generator simulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum WorldKind {
+    /// Steady Poisson rates, one global API mix, fixed addresses (the demo's world).
+    #[default]
+    Simple,
+    /// Per-principal habits, schedules, holidays, growth, releases, an incident, changing
+    /// networks, joiners and overdispersed counts ([`realistic`]).
+    Realistic,
 }
 
 /// Parquet codec of generated files.
@@ -80,6 +94,11 @@ pub struct SampleLakeConfig {
     pub versions: VersionMode,
     /// Parquet codec.
     pub codec: Codec,
+    /// Benign world.
+    pub world: WorldKind,
+    /// Injected scenarios as strength dials (`--scenarios kind=strength[:count],…`); `None`
+    /// injects the default plan (one fixed-size instance of each kind).
+    pub scenarios: Option<Vec<ScenarioSpec>>,
 }
 
 impl SampleLakeConfig {
@@ -102,6 +121,18 @@ impl SampleLakeConfig {
         }
         if self.events_per_day < 1_000 {
             errs.push(format!("events_per_day: {} is below 1000", self.events_per_day));
+        }
+        for sp in self.scenarios.iter().flatten() {
+            if !(sp.strength.is_finite() && sp.strength > 0.0) {
+                errs.push(format!(
+                    "scenarios: {}: strength {} is not a positive number",
+                    sp.kind.name(),
+                    sp.strength
+                ));
+            }
+            if sp.count == 0 {
+                errs.push(format!("scenarios: {}: count 0 injects nothing", sp.kind.name()));
+            }
         }
         if errs.is_empty() {
             Ok(())
@@ -176,9 +207,24 @@ fn share(kind: SourceKind) -> f64 {
 pub fn generate(cfg: &SampleLakeConfig) -> Result<SampleLakeSummary, LakeError> {
     cfg.validate()?;
     std::fs::create_dir_all(&cfg.out).map_err(|e| LakeError::io(&cfg.out, e))?;
-    let world = World::new(cfg.seed, cfg.accounts as usize);
+    let world = match cfg.world {
+        WorldKind::Simple => World::new(cfg.seed, cfg.accounts as usize),
+        WorldKind::Realistic => World::realistic(cfg.seed, cfg.accounts as usize, cfg.days as i64, cfg.start),
+    };
     let day0_ms = cfg.start.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
-    let plan = scenarios::plan(&world, &cfg.regions, day0_ms, cfg.days as i64);
+    let plan = match &cfg.scenarios {
+        None => scenarios::plan(&world, &cfg.regions, day0_ms, cfg.days as i64),
+        Some(specs) => {
+            let empty = Plan { scenarios: Vec::new() };
+            let ctx = GenCtx {
+                cfg,
+                world: &world,
+                plan: &empty,
+                day0_ms,
+            };
+            scenarios::plan_dial(&ctx, specs).map_err(|e| LakeError::Config(vec![e]))?
+        }
+    };
     let mut tasks = Vec::new();
     for day in 0..cfg.days as i64 {
         let version = match cfg.versions {
@@ -310,9 +356,19 @@ impl GenCtx<'_> {
         (per_file * self.day_factor(t.day)).round() as usize
     }
 
-    /// Volume scale of absolute-rate things (findings, attacks) relative to a 100k-event day.
+    /// Volume of the lake relative to a 100k-event day, unclamped: absolute-rate things sized
+    /// with it keep their share of the background at every lake size.
     pub fn scale(&self) -> f64 {
-        (self.cfg.events_per_day as f64 / 100_000.0).clamp(1.0, 50.0)
+        self.cfg.events_per_day as f64 / 100_000.0
+    }
+
+    /// [`Self::scale`] clamped to `1..=50`, as the generator had it before scenario strengths: the
+    /// simple world's finding rates and the default plan's attack sizes (whose ground truth the
+    /// tests and the demo were built on) still use it, so a small lake makes those attacks
+    /// relatively stronger. `--scenarios` instances are sized from each entity's own baseline
+    /// instead ([`rates`]) and do not depend on it.
+    pub fn legacy_scale(&self) -> f64 {
+        self.scale().clamp(1.0, 50.0)
     }
 
     fn run_task(&self, t: &Task) -> Result<Written, LakeError> {
@@ -334,7 +390,11 @@ impl GenCtx<'_> {
         let parts = t.parts.max(1) as usize;
         let n = total / parts + if t.part == 0 { total % parts } else { 0 };
         let day_ms = self.day0_ms + t.day * DAY_MS;
-        let mut evs = events::background(self, t, &mut rng, n, day_ms, region);
+        let mut evs = if self.world.real.is_some() {
+            realistic::background(self, t, &mut rng, day_ms, region)
+        } else {
+            events::background(self, t, &mut rng, n, day_ms, region)
+        };
         if t.part == 0 {
             events::inject(self, t, &mut rng, day_ms, region, &mut evs);
         }

@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::world::World;
+use super::world::{self, World, FINDING_TYPES};
+use super::GenCtx;
 use crate::lake::ocsf::SourceKind;
 
 /// The kinds of injected attack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScenarioKind {
     /// One principal downloads far more S3 objects than usual in a few hours (T1530).
@@ -61,6 +62,20 @@ pub struct Scenario {
     pub mitre: &'static str,
     /// What happened.
     pub description: String,
+    /// The dial (`--scenarios kind=strength`): the injected amount over the entity's own baseline.
+    /// `None` for the default plan, whose attacks have the fixed sizes described above.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strength: Option<f64>,
+    /// The entity's usual level the instance was sized from (see `baseline_unit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<f64>,
+    /// What `baseline` counts, e.g. "GetObject calls by the principal in the window's hours on a usual day".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_unit: Option<&'static str>,
+    /// What was injected, in the unit of `baseline` (per day for level shifts, beacons and
+    /// trends: for a trend, the extra per day one week after its start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub injected: Option<f64>,
 }
 
 /// The attack plan for a lake, computed once from the world and the day range.
@@ -106,6 +121,10 @@ pub fn plan(world: &World, regions: &[String], day0_ms: i64, days: i64) -> Plan 
             window: format!("{}/{}", rfc3339(start), rfc3339(end)),
             mitre,
             description,
+            strength: None,
+            baseline: None,
+            baseline_unit: None,
+            injected: None,
         });
     };
     let p_spike = &acct.principals[6];
@@ -253,4 +272,450 @@ pub fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default()
+}
+
+impl ScenarioKind {
+    /// Every kind, in the order of the default plan.
+    pub const ALL: [ScenarioKind; 9] = [
+        ScenarioKind::S3BulkDownload,
+        ScenarioKind::FindingLevelShift,
+        ScenarioKind::FindingTrend,
+        ScenarioKind::NewIpCredentialUse,
+        ScenarioKind::BruteForce,
+        ScenarioKind::Beaconing,
+        ScenarioKind::Exfiltration,
+        ScenarioKind::LateralMovement,
+        ScenarioKind::DgaDns,
+    ];
+
+    /// The kind's name in `labels.json` and on the command line (`s3_bulk_download`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ScenarioKind::S3BulkDownload => "s3_bulk_download",
+            ScenarioKind::FindingLevelShift => "finding_level_shift",
+            ScenarioKind::FindingTrend => "finding_trend",
+            ScenarioKind::NewIpCredentialUse => "new_ip_credential_use",
+            ScenarioKind::BruteForce => "brute_force",
+            ScenarioKind::Beaconing => "beaconing",
+            ScenarioKind::Exfiltration => "exfiltration",
+            ScenarioKind::LateralMovement => "lateral_movement",
+            ScenarioKind::DgaDns => "dga_dns",
+        }
+    }
+}
+
+impl std::str::FromStr for ScenarioKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ScenarioKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = ScenarioKind::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown scenario kind {s:?}; known: {}", names.join(", "))
+        })
+    }
+}
+
+/// One `kind=strength[:count]` item of `--scenarios`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ScenarioSpec {
+    /// What to inject.
+    pub kind: ScenarioKind,
+    /// Size relative to the entity's own normal (see [`plan_dial`] for each kind's unit).
+    pub strength: f64,
+    /// How many instances, each at its own random entity and day.
+    pub count: u32,
+}
+
+/// Parse `s3_bulk_download=3:5,finding_level_shift=1.5` (count defaults to 1).
+pub fn parse_specs(text: &str) -> Result<Vec<ScenarioSpec>, String> {
+    let mut out = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (kind, rest) = item
+            .split_once('=')
+            .ok_or_else(|| format!("{item:?}: expected kind=strength[:count]"))?;
+        let kind: ScenarioKind = kind.trim().parse()?;
+        let (strength, count) = match rest.split_once(':') {
+            Some((s, c)) => (s, c.trim().parse::<u32>().map_err(|e| format!("{item:?}: count {c:?}: {e}"))?),
+            None => (rest, 1),
+        };
+        let strength: f64 = strength
+            .trim()
+            .parse()
+            .map_err(|e| format!("{item:?}: strength {strength:?}: {e}"))?;
+        if !(strength.is_finite() && strength > 0.0) || count == 0 {
+            return Err(format!("{item:?}: strength must be > 0 and count ≥ 1"));
+        }
+        out.push(ScenarioSpec { kind, strength, count });
+    }
+    if out.is_empty() {
+        return Err("no scenarios given; expected kind=strength[:count],…".into());
+    }
+    Ok(out)
+}
+
+/// One drawn candidate of a dial instance before it is accepted.
+struct Candidate {
+    account: usize,
+    /// Key that must be unique over the plan (an entity is attacked once).
+    key: String,
+    entities: Vec<(&'static str, String)>,
+    day: i64,
+    hours: std::ops::Range<u32>,
+    baseline: f64,
+}
+
+/// Draw the `--scenarios` instances: each at a random (seeded) entity, day and hour, sized from the
+/// entity's own baseline ([`GenCtx`]'s `rates`), in the primary region. Units of `strength`:
+///
+/// | kind | injected |
+/// |---|---|
+/// | `s3_bulk_download` | strength × the principal's usual GetObject calls in the 3-hour window's hours |
+/// | `finding_level_shift` | from a day on, (1 + strength) × the type's usual daily findings |
+/// | `finding_trend` | extra strength × usual daily findings per week since its start day |
+/// | `new_ip_credential_use` | strength calls (rounded) from an attacker network the principal never used |
+/// | `brute_force` | strength × the user's usual daily failed logins, in one hour, from one attacker IP |
+/// | `exfiltration` | strength × the instance's usual daily bytes to external addresses, in two hours |
+/// | `dga_dns` | strength × the instance's usual distinct domains a day, new random names, in two hours |
+/// | `beaconing` | strength × the instance's usual daily flows to its top external address, evenly spaced, per day for up to 3 days |
+/// | `lateral_movement` | strength × the instance's usual distinct internal peers in the hour, on admin ports |
+///
+/// Entities are distinct over the whole plan; days are spread over the second half of the lake
+/// (trends start in the first half), so there is history before each instance.
+pub fn plan_dial(ctx: &GenCtx<'_>, specs: &[ScenarioSpec]) -> Result<Plan, String> {
+    use rand::Rng;
+
+    let days = ctx.cfg.days as i64;
+    let region = 0usize;
+    let region_name = ctx.cfg.regions[region].clone();
+    let first = (days / 2).clamp(1, days - 1);
+    let w = ctx.world;
+    let mut used = std::collections::BTreeSet::new();
+    let mut v: Vec<Scenario> = Vec::new();
+    let mut specs = specs.to_vec();
+    specs.sort_by_key(|s| s.kind);
+    for sp in &specs {
+        for i in 0..sp.count {
+            let mut rng = world::rng_for(ctx.cfg.seed, &["scenario", sp.kind.name(), &i.to_string()]);
+            let mut best: Option<Candidate> = None;
+            for _attempt in 0..400 {
+                let account = rng.random_range(0..w.accounts.len());
+                let acct = &w.accounts[account];
+                let day = rng.random_range(first..days);
+                let c = match sp.kind {
+                    ScenarioKind::S3BulkDownload | ScenarioKind::NewIpCredentialUse => {
+                        let p = rng.random_range(0..acct.principals.len());
+                        let pr = &acct.principals[p];
+                        if sp.kind == ScenarioKind::S3BulkDownload {
+                            let h0 = rng.random_range(0..22u32);
+                            let hours = h0..h0 + 3;
+                            Candidate {
+                                account,
+                                key: format!("principal {}", pr.arn),
+                                entities: vec![
+                                    ("principal", pr.arn.clone()),
+                                    ("principal_name", pr.name.clone()),
+                                    ("operation", "GetObject".into()),
+                                ],
+                                day,
+                                baseline: ctx.principal_op_mean(account, region, day, p, "GetObject", hours.clone()),
+                                hours,
+                            }
+                        } else {
+                            let h0 = rng.random_range(0..23u32);
+                            Candidate {
+                                account,
+                                key: format!("principal {}", pr.arn),
+                                entities: vec![
+                                    ("principal", pr.arn.clone()),
+                                    ("principal_name", pr.name.clone()),
+                                    ("src_ip", world::attacker_ip(&mut rng)),
+                                ],
+                                day,
+                                baseline: ctx.principal_day_mean(account, region, day, p),
+                                hours: h0..h0 + 2,
+                            }
+                        }
+                    }
+                    ScenarioKind::BruteForce => {
+                        let people: Vec<usize> = (0..acct.principals.len()).filter(|&p| acct.principals[p].human).collect();
+                        let p = people[rng.random_range(0..people.len())];
+                        let user = idp_user(&acct.principals[p].name);
+                        let h0 = rng.random_range(0..24u32);
+                        Candidate {
+                            account,
+                            key: format!("user {user}"),
+                            entities: vec![("user_name", user), ("src_ip", world::attacker_ip(&mut rng))],
+                            day,
+                            baseline: ctx.idp_failures_mean(account, p, day),
+                            hours: h0..h0 + 1,
+                        }
+                    }
+                    ScenarioKind::FindingLevelShift | ScenarioKind::FindingTrend => {
+                        let ft = rng.random_range(0..FINDING_TYPES.len());
+                        let (_, feature, ty, _) = FINDING_TYPES[ft];
+                        let day = if sp.kind == ScenarioKind::FindingTrend {
+                            rng.random_range(0..first.max(1))
+                        } else {
+                            rng.random_range(first..(days - 2).max(first + 1))
+                        };
+                        Candidate {
+                            account,
+                            key: format!("finding_type {} {feature} | {ty}", acct.id),
+                            entities: vec![("finding_type", format!("{feature} | {ty}"))],
+                            day,
+                            baseline: ctx.finding_day_mean(account, region, day, ft),
+                            hours: 0..24,
+                        }
+                    }
+                    ScenarioKind::Exfiltration | ScenarioKind::DgaDns | ScenarioKind::Beaconing | ScenarioKind::LateralMovement => {
+                        let h = rng.random_range(0..acct.hosts.len());
+                        let host = &acct.hosts[h];
+                        let mut entities = vec![("instance", host.instance.clone()), ("src_ip", host.ip.clone())];
+                        let (baseline, hours) = match sp.kind {
+                            ScenarioKind::Exfiltration => {
+                                entities.push(("dst_ip", world::attacker_ip(&mut rng)));
+                                let h0 = rng.random_range(0..22u32);
+                                (ctx.host_external_bytes_mean(account, region, day, h), h0..h0 + 2)
+                            }
+                            ScenarioKind::DgaDns => {
+                                let h0 = rng.random_range(0..22u32);
+                                (ctx.host_domains_mean(account, region, day, h), h0..h0 + 2)
+                            }
+                            ScenarioKind::Beaconing => {
+                                entities.push(("dst_ip", world::attacker_ip(&mut rng)));
+                                (ctx.host_top_external_flows_mean(account, region, day, h), 0..24)
+                            }
+                            _ => {
+                                let h0 = rng.random_range(0..24u32);
+                                (ctx.host_internal_peers_mean(account, region, day, h, h0..h0 + 1), h0..h0 + 1)
+                            }
+                        };
+                        Candidate {
+                            account,
+                            key: format!("instance {}", host.instance),
+                            entities,
+                            day,
+                            baseline,
+                            hours,
+                        }
+                    }
+                };
+                if used.contains(&c.key) {
+                    continue;
+                }
+                // An entity with a usual level of at least one (event, domain, peer, …) in the
+                // window; otherwise the one with the highest level seen.
+                let good = c.baseline >= 1.0;
+                if best.as_ref().is_none_or(|b| c.baseline > b.baseline) {
+                    best = Some(c);
+                }
+                if good {
+                    break;
+                }
+            }
+            let c = best.ok_or_else(|| {
+                format!(
+                    "scenarios: {}: no unused entity left for instance {} of {}",
+                    sp.kind.name(),
+                    i + 1,
+                    sp.count
+                )
+            })?;
+            used.insert(c.key.clone());
+            v.push(dial_instance(ctx, sp, c, &region_name, v.len() + 1));
+        }
+    }
+    Ok(Plan { scenarios: v })
+}
+
+/// Turn an accepted candidate into its ground truth.
+fn dial_instance(ctx: &GenCtx<'_>, sp: &ScenarioSpec, c: Candidate, region: &str, n: usize) -> Scenario {
+    let days = ctx.cfg.days as i64;
+    let day_ms = ctx.day0_ms + c.day * DAY_MS;
+    let acct = &ctx.world.accounts[c.account];
+    let s = sp.strength;
+    let b = c.baseline;
+    let (start, end) = (day_ms + c.hours.start as i64 * HOUR_MS, day_ms + c.hours.end as i64 * HOUR_MS);
+    let name = |k: &str| c.entities.iter().find(|e| e.0 == k).map(|e| e.1.clone()).unwrap_or_default();
+    let (family, source, account, start, end, mitre, unit, injected, description): (
+        &str,
+        SourceKind,
+        String,
+        i64,
+        i64,
+        &str,
+        &str,
+        f64,
+        String,
+    ) = match sp.kind {
+        ScenarioKind::S3BulkDownload => {
+            let k = (s * b).round().max(1.0);
+            (
+                "outlier",
+                SourceKind::CloudTrailMgmt,
+                acct.id.clone(),
+                start,
+                end,
+                "T1530",
+                "GetObject calls by the principal in the window's hours on a usual day",
+                k,
+                format!(
+                    "{} makes {k} extra GetObject calls in three hours ({s}× its usual {b:.1})",
+                    name("principal_name")
+                ),
+            )
+        }
+        ScenarioKind::NewIpCredentialUse => {
+            let k = s.round().max(1.0);
+            (
+                "ip_insights",
+                SourceKind::CloudTrailMgmt,
+                acct.id.clone(),
+                start,
+                end,
+                "T1078.004",
+                "API calls by the principal per day (for reference; strength is the number of calls)",
+                k,
+                format!(
+                    "{}'s credentials make {k} calls from {}, a network it never used",
+                    name("principal_name"),
+                    name("src_ip")
+                ),
+            )
+        }
+        ScenarioKind::BruteForce => {
+            let k = (s * b).round().max(1.0);
+            (
+                "outlier",
+                SourceKind::ExtAuthentication,
+                "external".into(),
+                start,
+                end,
+                "T1110.001",
+                "failed identity-provider logins of the user per day",
+                k,
+                format!(
+                    "{k} failed logins against {} from {} in one hour ({s}× its usual {b:.2} a day)",
+                    name("user_name"),
+                    name("src_ip")
+                ),
+            )
+        }
+        ScenarioKind::FindingLevelShift => (
+            "changepoint",
+            SourceKind::ShFindings,
+            acct.id.clone(),
+            day_ms,
+            ctx.day0_ms + days * DAY_MS,
+            "T1110",
+            "findings of the type per day in the account and region",
+            s * b,
+            format!(
+                "{} findings rise to {:.1}× their usual {b:.2} a day from this day on",
+                name("finding_type"),
+                1.0 + s
+            ),
+        ),
+        ScenarioKind::FindingTrend => (
+            "trend",
+            SourceKind::ShFindings,
+            acct.id.clone(),
+            day_ms,
+            ctx.day0_ms + days * DAY_MS,
+            "T1530",
+            "findings of the type per day in the account and region",
+            s * b,
+            format!(
+                "{} findings grow by {s}× their usual {b:.2} a day per week from this day on",
+                name("finding_type")
+            ),
+        ),
+        ScenarioKind::Exfiltration => {
+            let k = (s * b).round().max(1.0);
+            (
+                "network",
+                SourceKind::VpcFlow,
+                acct.id.clone(),
+                start,
+                end,
+                "T1048",
+                "bytes the instance sends to external addresses per day",
+                k,
+                format!(
+                    "{} sends {k} bytes to {} in two hours ({s}× its usual daily {b:.0})",
+                    name("instance"),
+                    name("dst_ip")
+                ),
+            )
+        }
+        ScenarioKind::DgaDns => {
+            let k = (s * b).round().max(1.0);
+            (
+                "network",
+                SourceKind::Route53,
+                acct.id.clone(),
+                start,
+                end,
+                "T1568.002",
+                "distinct domains the instance resolves per day",
+                k,
+                format!(
+                    "{} resolves {k} random-looking, never-seen domains in two hours ({s}× its usual {b:.1} a day)",
+                    name("instance")
+                ),
+            )
+        }
+        ScenarioKind::Beaconing => {
+            let k = (s * b).round().max(1.0);
+            (
+                "network",
+                SourceKind::VpcFlow,
+                acct.id.clone(),
+                day_ms,
+                ctx.day0_ms + (c.day + 3).min(days) * DAY_MS,
+                "T1071.001",
+                "flows from the instance to its most-contacted external address per day",
+                k,
+                format!(
+                    "{} calls {} {k} times a day at a regular interval ({s}× its usual top {b:.1})",
+                    name("instance"),
+                    name("dst_ip")
+                ),
+            )
+        }
+        ScenarioKind::LateralMovement => {
+            let k = (s * b).round().max(1.0).min(acct.hosts.len() as f64 - 1.0);
+            (
+                "network",
+                SourceKind::VpcFlow,
+                acct.id.clone(),
+                start,
+                end,
+                "T1021",
+                "distinct internal hosts the instance connects to in the window's hour",
+                k,
+                format!(
+                    "{} connects to {k} internal hosts on SSH, SMB, RDP and WinRM in one hour ({s}× its usual {b:.1})",
+                    name("instance")
+                ),
+            )
+        }
+    };
+    Scenario {
+        id: format!("{}-{n}", sp.kind.name()),
+        kind: sp.kind,
+        detector_family: family,
+        source,
+        account,
+        region: region.to_string(),
+        entities: c.entities.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        window_start_ms: start,
+        window_end_ms: end,
+        window: format!("{}/{}", rfc3339(start), rfc3339(end)),
+        mitre,
+        description,
+        strength: Some(s),
+        baseline: Some(b),
+        baseline_unit: Some(unit),
+        injected: Some(injected),
+    }
 }

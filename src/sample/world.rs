@@ -296,6 +296,8 @@ pub struct World {
     pub domains: Vec<String>,
     /// API weights (parallel to [`APIS`]).
     pub api_weights: Vec<f64>,
+    /// Habits and calendar of the realistic world (`None`: the simple world).
+    pub real: Option<std::sync::Arc<super::realistic::Real>>,
 }
 
 impl World {
@@ -384,6 +386,7 @@ impl World {
             external_ips,
             domains,
             api_weights,
+            real: None,
         }
     }
 }
@@ -408,4 +411,46 @@ pub fn zipf<R: Rng>(rng: &mut R, n: usize, s: f64) -> usize {
         (1.0 + u * ((n as f64 + 1.0).powf(a) - 1.0)).powf(1.0 / a)
     };
     ((x as usize).max(1) - 1).min(n - 1)
+}
+
+/// Probability that [`zipf`]`(rng, n, s)` returns `i` (the exact law of its continuous approximation).
+pub fn zipf_p(i: usize, n: usize, s: f64) -> f64 {
+    if n == 0 || i >= n {
+        return 0.0;
+    }
+    let a = 1.0 - s;
+    let top = n as f64 + 1.0;
+    let cdf = |x: f64| {
+        if a.abs() < 1e-9 {
+            x.ln() / top.ln()
+        } else {
+            (x.powf(a) - 1.0) / (top.powf(a) - 1.0)
+        }
+    };
+    if i + 1 == n {
+        1.0 - cdf(n as f64)
+    } else {
+        cdf(i as f64 + 2.0) - cdf(i as f64 + 1.0)
+    }
+}
+
+/// Networks attackers use in injected scenarios. No benign principal, host or destination of
+/// either world uses an address in them (benign external destinations, office, VPN, travel and
+/// scanner ranges are elsewhere), so "a network the entity never used" holds by construction.
+pub const ATTACKER_NETS: &[&str] = &[
+    "185.220.101",
+    "185.100.87",
+    "45.155.205",
+    "193.142.146",
+    "194.26.192",
+    "195.123.247",
+];
+
+/// A random attacker address (see [`ATTACKER_NETS`]).
+pub fn attacker_ip<R: Rng>(rng: &mut R) -> String {
+    format!(
+        "{}.{}",
+        ATTACKER_NETS[rng.random_range(0..ATTACKER_NETS.len())],
+        rng.random_range(2..254)
+    )
 }

@@ -35,6 +35,8 @@ pub fn config(out: PathBuf, versions: VersionMode, days: u32, events_per_day: u6
         seed: 42,
         versions,
         codec: Codec::Zstd,
+        scenarios: None,
+        world: lakesight::sample::WorldKind::Simple,
     }
 }
 

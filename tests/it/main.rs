@@ -14,6 +14,7 @@ mod lake;
 mod layers;
 mod rollup;
 mod s3;
+mod sample_world;
 mod samples;
 mod servers;
 mod spine;
