@@ -8,6 +8,7 @@
 pub mod config;
 pub mod detect_file;
 pub mod plan;
+pub mod quality;
 pub mod run;
 
 pub use crate::clock::{Clock, FixedClock, SystemClock};

@@ -337,6 +337,9 @@ async fn changepoints_and_trends_find_their_scenarios_with_few_false_alarms() {
         let benign = r.findings.iter().filter(|f| f.detector == det && !is_labelled(f)).count();
         println!("{det}: {benign} findings on unlabelled entities over {judged} entity-days judged");
         assert!(judged > 100, "{det}: {judged}");
-        assert!(benign * 1000 <= 5 * judged, "{det}: {benign} false findings over {judged} entity-days");
+        assert!(
+            benign * 1000 <= 5 * judged,
+            "{det}: {benign} false findings over {judged} entity-days"
+        );
     }
 }

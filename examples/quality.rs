@@ -1,0 +1,141 @@
+//! The detection-quality benchmark: sample lakes of the realistic world over seeds and attack
+//! strengths, the demo job run over each, findings scored against `labels.json`
+//! (`lakesight::runtime::quality`). Prints a markdown table: recall per scenario kind and strength,
+//! the detection limit (the smallest strength with recall ≥ 90%), and false findings per 1,000
+//! entity-days per detector on benign lakes (same world and seeds, nothing injected).
+//!
+//! ```sh
+//! cargo run --example quality -- [--seeds 1,2] [--strengths 1,3,9] [--events-per-day 20000] [--days 28]
+//! ```
+//! (`benches/quality/run.sh` runs it and writes `benches/quality/results.md`.)
+
+use std::collections::BTreeMap;
+
+use lakesight::runtime::config::JobConfig;
+use lakesight::runtime::quality::{score, QualityReport};
+use lakesight::runtime::run::{run, RunOverrides};
+use lakesight::runtime::FixedClock;
+use lakesight::sample::scenarios::parse_specs;
+use lakesight::sample::{generate, Codec, SampleLakeConfig, VersionMode, WorldKind};
+use lakesight::series::SeriesCatalog;
+
+/// Kinds a detector of the demo job is meant to find, with instances per lake.
+const KINDS: &[(&str, u32)] = &[
+    ("s3_bulk_download", 3),
+    ("finding_level_shift", 2),
+    ("finding_trend", 2),
+    ("new_ip_credential_use", 3),
+    ("brute_force", 3),
+    ("exfiltration", 3),
+    ("dga_dns", 3),
+];
+
+fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: &str) -> Vec<T> {
+    let v = args
+        .iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+        .unwrap_or(default);
+    v.split(',').filter_map(|x| x.trim().parse().ok()).collect()
+}
+
+async fn one(seed: u64, strength: Option<f64>, epd: u64, days: u32) -> Result<QualityReport, Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let spec = match strength {
+        Some(s) => KINDS.iter().map(|(k, n)| format!("{k}={s}:{n}")).collect::<Vec<_>>().join(","),
+        None => String::new(),
+    };
+    let start = chrono::NaiveDate::from_ymd_opt(2025, 3, 1).ok_or("date")?;
+    let cfg = SampleLakeConfig {
+        out: dir.path().join("lake"),
+        days,
+        start,
+        accounts: 2,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        events_per_day: epd,
+        seed,
+        versions: VersionMode::V2,
+        codec: Codec::Zstd,
+        world: WorldKind::Realistic,
+        scenarios: Some(if spec.is_empty() { Vec::new() } else { parse_specs(&spec)? }),
+    };
+    let lake = cfg.out.clone();
+    let summary = tokio::task::spawn_blocking(move || generate(&cfg)).await??;
+    let labels: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary.labels)?)?;
+    let catalog = SeriesCatalog::builtin()?;
+    let mut job = JobConfig::parse(include_str!("../jobs/demo.toml"), "jobs/demo.toml")?;
+    job.job.lake = lake.display().to_string();
+    job.job.output = dir.path().join("out").display().to_string();
+    job.job.baseline_days = 14;
+    job.job.from = Some(start + chrono::Days::new(u64::from(days) / 2));
+    job.job.to = Some(start + chrono::Days::new(u64::from(days) - 1));
+    job.output.plots = false;
+    job.output.report = false;
+    let r = run(&job, &catalog, &RunOverrides::default(), &FixedClock(1_750_000_000_000)).await?;
+    Ok(score(&r, &labels))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let seeds: Vec<u64> = arg(&args, "--seeds", "1,2");
+    let strengths: Vec<f64> = arg(&args, "--strengths", "1,3,9");
+    let epd = arg::<u64>(&args, "--events-per-day", "20000").first().copied().unwrap_or(20_000);
+    let days = arg::<u32>(&args, "--days", "28").first().copied().unwrap_or(28);
+    let t0 = std::time::Instant::now();
+    let mut attacked = QualityReport::default();
+    let mut benign = QualityReport::default();
+    for &seed in &seeds {
+        eprintln!("seed {seed}: benign lake");
+        benign.merge(one(seed, None, epd, days).await?);
+        for &s in &strengths {
+            eprintln!("seed {seed}: strength {s}");
+            attacked.merge(one(seed, Some(s), epd, days).await?);
+        }
+    }
+    let recall = attacked.recall();
+    println!(
+        "# Detection quality ({} seeds: {:?}; strengths {:?}; realistic world, {} events/day, {} days, the last half judged; {:.0} s)\n",
+        seeds.len(),
+        seeds,
+        strengths,
+        epd,
+        days,
+        t0.elapsed().as_secs_f64()
+    );
+    println!(
+        "## Recall per instance\n\n| kind | {} | detection limit (recall ≥ 90%) |",
+        strengths.iter().map(|s| format!("strength {s}")).collect::<Vec<_>>().join(" | ")
+    );
+    println!("|---|{}---|", "---|".repeat(strengths.len()));
+    let kinds: Vec<&str> = KINDS.iter().map(|(k, _)| *k).collect();
+    for k in &kinds {
+        let mut cells = Vec::new();
+        let mut limit = None;
+        for s in &strengths {
+            let (f, n) = recall.get(&(k.to_string(), format!("{s}"))).copied().unwrap_or((0, 0));
+            cells.push(format!("{f}/{n}"));
+            if limit.is_none() && n > 0 && f * 10 >= 9 * n {
+                limit = Some(*s);
+            }
+        }
+        let limit = limit.map(|s| format!("{s}")).unwrap_or_else(|| "> tested".into());
+        println!("| {k} | {} | {limit} |", cells.join(" | "));
+    }
+    println!("\n## False findings per 1,000 entity-days (benign lakes, nothing injected)\n");
+    println!("| detector | false findings | entity-days judged | per 1,000 |\n|---|---|---|---|");
+    let mut dets: BTreeMap<String, (usize, usize, f64)> = BTreeMap::new();
+    for (d, f) in &benign.false_per_detector {
+        dets.insert(d.clone(), (f.false_findings, f.entity_days, f.per_1000()));
+    }
+    for (d, (n, days, rate)) in dets {
+        println!("| {d} | {n} | {days} | {rate:.2} |");
+    }
+    println!("\n## False findings per 1,000 entity-days (attacked lakes, findings on unlabelled entities)\n");
+    println!("| detector | false findings | entity-days judged | per 1,000 |\n|---|---|---|---|");
+    for (d, f) in &attacked.false_per_detector {
+        println!("| {d} | {} | {} | {:.2} |", f.false_findings, f.entity_days, f.per_1000());
+    }
+    Ok(())
+}

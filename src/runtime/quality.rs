@@ -1,0 +1,167 @@
+//! Detection quality of a run against a sample lake's ground truth (`labels.json`): recall per
+//! injected instance and false findings per 1,000 entity-days per detector — the figures the
+//! quality benchmark (`examples/quality.rs`, `benches/quality/`) and its CI slice report.
+//!
+//! Matching is by key, never by substring: a finding *finds* an instance when its detector family
+//! is the one the instance names, one of its key values (the entity or any `entity_keys` value)
+//! equals one of the instance's identifying entities (principal ARN, source or destination IP,
+//! instance id, finding type, user name, domain — not shared values like the operation name), and
+//! its window overlaps the instance's window widened by a day on each side (a change confirmed
+//! the next night, a trend judged over days). A finding is *false* when none of its key values is
+//! any instance's identifying entity. The denominator of the false rate is the entity-days the
+//! detector judged: series analysed × days for the series detectors (an hourly series judged on
+//! one day is one entity-day), new (principal, address) pairs judged for IP Insights.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::run::RunResult;
+use crate::findings::Finding;
+use crate::stages::ip_insights::IpInsightsStats;
+use crate::stages::series::SeriesStats;
+
+/// Entity keys that identify an attacked entity (others, like `operation`, are shared by many).
+pub const IDENTIFYING: &[&str] = &["principal", "src_ip", "dst_ip", "instance", "finding_type", "user_name", "domain"];
+
+const DAY_MS: i64 = 86_400_000;
+
+/// One injected instance and whether the run found it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct InstanceResult {
+    /// Instance id.
+    pub id: String,
+    /// Scenario kind.
+    pub kind: String,
+    /// Strength (absent for the default plan's fixed instances).
+    pub strength: Option<f64>,
+    /// Detector family expected to find it.
+    pub family: String,
+    /// Whether a finding of that family found it.
+    pub found: bool,
+}
+
+/// False findings of one detector.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct FalseFindings {
+    /// Findings on entities no instance touched.
+    pub false_findings: usize,
+    /// Entity-days the detector judged.
+    pub entity_days: usize,
+}
+
+impl FalseFindings {
+    /// Per 1,000 entity-days (NaN when nothing was judged).
+    pub fn per_1000(&self) -> f64 {
+        if self.entity_days == 0 {
+            f64::NAN
+        } else {
+            self.false_findings as f64 * 1000.0 / self.entity_days as f64
+        }
+    }
+}
+
+/// The quality of one run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QualityReport {
+    /// Every labelled instance.
+    pub instances: Vec<InstanceResult>,
+    /// Per detector name.
+    pub false_per_detector: BTreeMap<String, FalseFindings>,
+}
+
+fn identifying(s: &serde_json::Value) -> BTreeSet<String> {
+    s["entities"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| IDENTIFYING.contains(&k.as_str()))
+                .filter_map(|(_, v)| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn key_values(f: &Finding) -> BTreeSet<String> {
+    let mut v: BTreeSet<String> = serde_json::from_str::<serde_json::Value>(&f.entity_keys)
+        .ok()
+        .and_then(|k| {
+            k.as_object()
+                .map(|m| m.values().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        })
+        .unwrap_or_default();
+    v.insert(f.entity.clone());
+    v
+}
+
+/// Score `result` against `labels` (the lake's `labels.json`).
+pub fn score(result: &RunResult, labels: &serde_json::Value) -> QualityReport {
+    let scenarios: Vec<&serde_json::Value> = labels["scenarios"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
+    let all_labelled: BTreeSet<String> = scenarios.iter().flat_map(|s| identifying(s)).collect();
+    let keys: Vec<BTreeSet<String>> = result.findings.iter().map(key_values).collect();
+    let mut report = QualityReport::default();
+    for s in &scenarios {
+        let ents = identifying(s);
+        let family = s["detector_family"].as_str().unwrap_or_default();
+        let (ws, we) = (
+            s["window_start_ms"].as_i64().unwrap_or(0) - DAY_MS,
+            s["window_end_ms"].as_i64().unwrap_or(0) + DAY_MS,
+        );
+        let found = result
+            .findings
+            .iter()
+            .zip(&keys)
+            .any(|(f, k)| f.detector_family == family && f.window_start_ms < we && f.window_end_ms > ws && !k.is_disjoint(&ents));
+        report.instances.push(InstanceResult {
+            id: s["id"].as_str().unwrap_or_default().to_string(),
+            kind: s["kind"].as_str().unwrap_or_default().to_string(),
+            strength: s["strength"].as_f64(),
+            family: family.to_string(),
+            found,
+        });
+    }
+    let days = result.manifest.range.days().len();
+    let series: BTreeMap<String, SeriesStats> = result.manifest.stage("series").unwrap_or_default();
+    for st in series.values() {
+        for (det, n) in &st.analysed {
+            report.false_per_detector.entry(det.clone()).or_default().entity_days += n * days;
+        }
+    }
+    if let Some(ip) = result.manifest.stage::<IpInsightsStats>("ip_insights") {
+        report
+            .false_per_detector
+            .entry(crate::stages::ip_insights::DETECTOR.to_string())
+            .or_default()
+            .entity_days += ip.days.values().map(|d| d.new_pairs).sum::<usize>();
+    }
+    for (f, k) in result.findings.iter().zip(&keys) {
+        if k.is_disjoint(&all_labelled) {
+            report.false_per_detector.entry(f.detector.clone()).or_default().false_findings += 1;
+        }
+    }
+    report
+}
+
+impl QualityReport {
+    /// Recall per (kind, strength): (found, instances).
+    pub fn recall(&self) -> BTreeMap<(String, String), (usize, usize)> {
+        let mut m: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+        for i in &self.instances {
+            let s = i.strength.map(|s| format!("{s}")).unwrap_or_else(|| "default".into());
+            let e = m.entry((i.kind.clone(), s)).or_default();
+            e.0 += i.found as usize;
+            e.1 += 1;
+        }
+        m
+    }
+
+    /// Add another run's figures (instances appended, false findings and entity-days summed).
+    pub fn merge(&mut self, other: QualityReport) {
+        self.instances.extend(other.instances);
+        for (d, f) in other.false_per_detector {
+            let e = self.false_per_detector.entry(d).or_default();
+            e.false_findings += f.false_findings;
+            e.entity_days += f.entity_days;
+        }
+    }
+}
