@@ -11,13 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use lakesight::runtime::config::JobConfig;
-use lakesight::runtime::quality::{score, QualityReport};
-use lakesight::runtime::run::{run, RunOverrides};
-use lakesight::runtime::FixedClock;
-use lakesight::sample::scenarios::parse_specs;
-use lakesight::sample::{generate, Codec, SampleLakeConfig, VersionMode, WorldKind};
-use lakesight::series::SeriesCatalog;
+use lakesight::runtime::quality::{measure, QualityReport};
 
 /// Kinds a detector of the demo job is meant to find, with instances per lake.
 const KINDS: &[(&str, u32)] = &[
@@ -46,34 +40,7 @@ async fn one(seed: u64, strength: Option<f64>, epd: u64, days: u32) -> Result<Qu
         Some(s) => KINDS.iter().map(|(k, n)| format!("{k}={s}:{n}")).collect::<Vec<_>>().join(","),
         None => String::new(),
     };
-    let start = chrono::NaiveDate::from_ymd_opt(2025, 3, 1).ok_or("date")?;
-    let cfg = SampleLakeConfig {
-        out: dir.path().join("lake"),
-        days,
-        start,
-        accounts: 2,
-        regions: vec!["us-east-1".into(), "eu-west-1".into()],
-        events_per_day: epd,
-        seed,
-        versions: VersionMode::V2,
-        codec: Codec::Zstd,
-        world: WorldKind::Realistic,
-        scenarios: Some(if spec.is_empty() { Vec::new() } else { parse_specs(&spec)? }),
-    };
-    let lake = cfg.out.clone();
-    let summary = tokio::task::spawn_blocking(move || generate(&cfg)).await??;
-    let labels: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary.labels)?)?;
-    let catalog = SeriesCatalog::builtin()?;
-    let mut job = JobConfig::parse(include_str!("../jobs/demo.toml"), "jobs/demo.toml")?;
-    job.job.lake = lake.display().to_string();
-    job.job.output = dir.path().join("out").display().to_string();
-    job.job.baseline_days = 14;
-    job.job.from = Some(start + chrono::Days::new(u64::from(days) / 2));
-    job.job.to = Some(start + chrono::Days::new(u64::from(days) - 1));
-    job.output.plots = false;
-    job.output.report = false;
-    let r = run(&job, &catalog, &RunOverrides::default(), &FixedClock(1_750_000_000_000)).await?;
-    Ok(score(&r, &labels))
+    Ok(measure(dir.path(), seed, &spec, epd, days).await?)
 }
 
 #[tokio::main]

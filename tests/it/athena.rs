@@ -140,7 +140,10 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
     assert!(!want.findings.is_empty());
     assert_eq!(ids(&got), ids(&want));
 
-    // The features query ran on Athena too: the same file as the embedded engine's, byte for byte.
+    // The features query went through the Athena path too (StartQueryExecution, polling, UNLOAD
+    // read back from S3). moto runs no SQL: write_unload_results wrote the UNLOAD output itself,
+    // from the embedded engine, so this proves the Athena plumbing returns those rows unchanged
+    // into the same features file, byte for byte — not that Athena's SQL dialect agrees.
     let file = "features/dt=2025-03-28/features.parquet";
     let (a_file, b_file) = (
         std::fs::read(out.path().join(file)).unwrap(),
