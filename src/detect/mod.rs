@@ -269,6 +269,16 @@ pub enum SkipReason {
     NonFinite,
 }
 
+impl SkipReason {
+    /// The reason's name as the manifest counts it (`too_short`, `constant`, `non_finite`).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default()
+    }
+}
+
 /// The interface every detector implements.
 pub trait Detector: Send + Sync {
     /// The name given in the job file.

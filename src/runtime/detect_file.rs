@@ -114,10 +114,7 @@ pub fn detect_file(series: &[CsvSeries], detectors: &BTreeMap<String, DetectorCo
                     }
                 }
                 Err(reason) => {
-                    let k = serde_json::to_value(reason)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default();
+                    let k = reason.name();
                     *st.skipped.entry(k).or_default() += 1;
                 }
             }

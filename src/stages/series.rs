@@ -177,10 +177,7 @@ impl Stage for SeriesStage {
                             found.extend(anoms.into_iter().map(|a| (i, a)));
                         }
                         Err(reason) => {
-                            let k = serde_json::to_value(reason)
-                                .ok()
-                                .and_then(|v| v.as_str().map(String::from))
-                                .unwrap_or_default();
+                            let k = reason.name();
                             *st.skipped.entry(k).or_default() += 1;
                         }
                     }

@@ -16,6 +16,8 @@
 //! included; `L = 1` means a change happened just before `x_t` (`x_t` is the new regime's first
 //! point).
 
+use crate::detect::stats::ln_gamma;
+
 /// Normal-Gamma sufficient statistics of one run.
 #[derive(Debug, Clone, Copy)]
 struct Params {
@@ -52,32 +54,6 @@ impl Params {
             - 0.5 * (nu * std::f64::consts::PI * scale2).ln()
             - (nu + 1.0) / 2.0 * (1.0 + z2 / nu).ln()
     }
-}
-
-/// ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms; relative error below 1e-13).
-fn ln_gamma(x: f64) -> f64 {
-    const C: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        // Reflection.
-        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let mut a = C[0];
-    let t = x + 7.5;
-    for (i, c) in C.iter().enumerate().skip(1) {
-        a += c / (x + i as f64);
-    }
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
 }
 
 /// The run-length posterior after the last value of `z` (already standardised): element `L - 1`

@@ -140,7 +140,7 @@ pub fn poisson_tail(k: f64, mu: f64, lower: bool) -> f64 {
         let upper = 0.5 * super::stats::erfc(z / std::f64::consts::SQRT_2);
         return if lower { 1.0 - upper } else { upper };
     }
-    let ln_pmf = |j: f64| j * mu.ln() - mu - ln_gamma(j + 1.0);
+    let ln_pmf = |j: f64| j * mu.ln() - mu - crate::detect::stats::ln_gamma(j + 1.0);
     let k = k.max(0.0).floor();
     let mut sum = 0.0;
     if lower {
@@ -165,31 +165,6 @@ pub fn poisson_tail(k: f64, mu: f64, lower: bool) -> f64 {
         }
     }
     sum.clamp(0.0, 1.0)
-}
-
-/// ln Γ(x) for x > 0 (Lanczos, g = 7, n = 9; relative error below 1e-13).
-fn ln_gamma(x: f64) -> f64 {
-    const G: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let mut a = G[0];
-    let t = x + 7.5;
-    for (i, g) in G.iter().enumerate().skip(1) {
-        a += g / (x + i as f64);
-    }
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
 }
 
 impl Default for SeasonalIqrConfig {
