@@ -50,12 +50,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let strengths: Vec<f64> = arg(&args, "--strengths", "1,3,9");
     let epd = arg::<u64>(&args, "--events-per-day", "20000").first().copied().unwrap_or(20_000);
     let days = arg::<u32>(&args, "--days", "28").first().copied().unwrap_or(28);
+    let benign_only = args.iter().any(|a| a == "--benign-only");
     let t0 = std::time::Instant::now();
     let mut attacked = QualityReport::default();
     let mut benign = QualityReport::default();
     for &seed in &seeds {
         eprintln!("seed {seed}: benign lake");
         benign.merge(one(seed, None, epd, days).await?);
+        if benign_only {
+            continue;
+        }
         for &s in &strengths {
             eprintln!("seed {seed}: strength {s}");
             attacked.merge(one(seed, Some(s), epd, days).await?);
@@ -98,6 +102,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for (d, (n, days, rate)) in dets {
         println!("| {d} | {n} | {days} | {rate:.2} |");
+    }
+    println!(
+        "\n### By series (benign lakes)\n\n| detector and series | false findings | entity-days judged | per 1,000 |\n|---|---|---|---|"
+    );
+    for (d, f) in &benign.false_per_series {
+        println!("| {d} | {} | {} | {:.2} |", f.false_findings, f.entity_days, f.per_1000());
+    }
+    let mut worst = benign.false_findings.clone();
+    worst.sort_by(|a, b| b.score.total_cmp(&a.score));
+    println!("\n### The highest-scoring false findings (benign lakes)\n\n| detector | series | score | title |\n|---|---|---|---|");
+    for f in worst.iter().take(12) {
+        println!(
+            "| {} | {} | {:.2} | {} |",
+            f.detector,
+            f.series,
+            f.score,
+            f.title.replace('|', "\\|")
+        );
     }
     println!("\n## False findings per 1,000 entity-days (attacked lakes, findings on unlabelled entities)\n");
     println!("| detector | false findings | entity-days judged | per 1,000 |\n|---|---|---|---|");

@@ -5,6 +5,7 @@
 -- filter: direction = 'Outbound' AND action_id = 1
 -- entity: src_instance
 -- measure: bytes out
+-- baseline: required
 -- mitre: T1048, T1041
 SELECT accountid, src_instance,
        date_trunc({{bucket}}, time) AS bucket_start,

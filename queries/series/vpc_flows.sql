@@ -5,6 +5,7 @@
 -- filter: action_id = 1
 -- entity: src_instance
 -- measure: flows
+-- baseline: required
 -- mitre: T1021, T1046
 SELECT accountid, src_instance,
        date_trunc({{bucket}}, time) AS bucket_start,

@@ -67,6 +67,19 @@ impl FalseFindings {
     }
 }
 
+/// One false finding, as the benchmark lists them (what an analyst would have been sent).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FalseFinding {
+    /// Detector name.
+    pub detector: String,
+    /// Series family and bucket (`api_calls/hour`), or the stage for non-series detectors.
+    pub series: String,
+    /// Its score (−log10 of the corrected tail probability).
+    pub score: f64,
+    /// Its title.
+    pub title: String,
+}
+
 /// The quality of one run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct QualityReport {
@@ -74,6 +87,10 @@ pub struct QualityReport {
     pub instances: Vec<InstanceResult>,
     /// Per detector name.
     pub false_per_detector: BTreeMap<String, FalseFindings>,
+    /// Per `detector series` (`outliers api_calls/hour`; `ip_insights pairs`).
+    pub false_per_series: BTreeMap<String, FalseFindings>,
+    /// Every false finding.
+    pub false_findings: Vec<FalseFinding>,
 }
 
 fn identifying(s: &serde_json::Value) -> BTreeSet<String> {
@@ -130,9 +147,10 @@ pub fn score(result: &RunResult, labels: &serde_json::Value) -> QualityReport {
     }
     let days = result.manifest.range.days().len();
     let series: BTreeMap<String, SeriesStats> = result.manifest.stage("series").unwrap_or_default();
-    for st in series.values() {
+    for (key, st) in &series {
         for (det, n) in &st.analysed {
             report.false_per_detector.entry(det.clone()).or_default().entity_days += n * days;
+            report.false_per_series.entry(format!("{det} {key}")).or_default().entity_days += n * days;
         }
     }
     if let Some(ip) = result.manifest.stage::<IpInsightsStats>("ip_insights") {
@@ -141,10 +159,31 @@ pub fn score(result: &RunResult, labels: &serde_json::Value) -> QualityReport {
             .entry(crate::stages::ip_insights::DETECTOR.to_string())
             .or_default()
             .entity_days += ip.days.values().map(|d| d.new_pairs).sum::<usize>();
+        report
+            .false_per_series
+            .entry(format!("{} pairs", crate::stages::ip_insights::DETECTOR))
+            .or_default()
+            .entity_days += ip.days.values().map(|d| d.new_pairs).sum::<usize>();
     }
     for (f, k) in result.findings.iter().zip(&keys) {
         if k.is_disjoint(&all_labelled) {
             report.false_per_detector.entry(f.detector.clone()).or_default().false_findings += 1;
+            let series = if f.detector == crate::stages::ip_insights::DETECTOR {
+                "pairs".to_string()
+            } else {
+                format!("{}/{}", f.series_family, f.bucket)
+            };
+            report
+                .false_per_series
+                .entry(format!("{} {series}", f.detector))
+                .or_default()
+                .false_findings += 1;
+            report.false_findings.push(FalseFinding {
+                detector: f.detector.clone(),
+                series,
+                score: f.score,
+                title: f.title.clone(),
+            });
         }
     }
     report
@@ -166,6 +205,12 @@ impl QualityReport {
     /// Add another run's figures (instances appended, false findings and entity-days summed).
     pub fn merge(&mut self, other: QualityReport) {
         self.instances.extend(other.instances);
+        self.false_findings.extend(other.false_findings);
+        for (d, f) in other.false_per_series {
+            let e = self.false_per_series.entry(d).or_default();
+            e.false_findings += f.false_findings;
+            e.entity_days += f.entity_days;
+        }
         for (d, f) in other.false_per_detector {
             let e = self.false_per_detector.entry(d).or_default();
             e.false_findings += f.false_findings;

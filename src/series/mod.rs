@@ -98,6 +98,11 @@ pub struct SeriesTemplate {
     pub measure: String,
     /// MITRE ATT&CK technique ids this family's anomalies suggest.
     pub mitre: Vec<String>,
+    /// `-- baseline: required`: the value is the entity's whole activity, so a series that is all
+    /// zeros before the evaluated buckets is a new entity (a joiner, a new host), not an outlier;
+    /// such a cut is skipped (`new_entity`). Families that count a kind of event (errors, failed
+    /// logins) leave it unset: their first event is still judged against an expectation of zero.
+    pub baseline_required: bool,
     /// The SQL body with placeholders.
     pub body: String,
 }
@@ -147,13 +152,15 @@ impl SeriesTemplate {
             entity: String::new(),
             measure: "events".into(),
             mitre: Vec::new(),
+            baseline_required: false,
             body: String::new(),
         };
         let mut body = Vec::new();
         for line in text.lines() {
             match line.strip_prefix("-- ").and_then(|l| l.split_once(':')) {
                 Some((k, v))
-                    if body.is_empty() && ["description", "view", "key", "filter", "entity", "measure", "mitre"].contains(&k.trim()) =>
+                    if body.is_empty()
+                        && ["description", "view", "key", "filter", "entity", "measure", "mitre", "baseline"].contains(&k.trim()) =>
                 {
                     let v = v.trim();
                     match k.trim() {
@@ -167,6 +174,11 @@ impl SeriesTemplate {
                         "entity" => t.entity = v.into(),
                         "measure" => t.measure = v.into(),
                         "mitre" => t.mitre = v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+                        "baseline" => match v {
+                            "required" => t.baseline_required = true,
+                            "optional" => t.baseline_required = false,
+                            other => return Err(err(format!("baseline: {other:?} is neither \"required\" nor \"optional\""))),
+                        },
                         _ => {}
                     }
                 }

@@ -167,7 +167,7 @@ impl Stage for SeriesStage {
                 let results: Vec<Result<Vec<Anomaly>, SkipReason>> = set
                     .series
                     .par_iter()
-                    .map(|s| judge_days(det.as_ref(), s, &windows, sc.bucket, sc.min_history))
+                    .map(|s| judge_days(det.as_ref(), s, &windows, sc.bucket, sc.min_history, set.template.baseline_required))
                     .collect();
                 let mut found = Vec::new();
                 for (i, r) in results.into_iter().enumerate() {
@@ -224,18 +224,24 @@ impl Stage for SeriesStage {
 }
 
 /// Judge each window (an analysed day, or any run of buckets) of one series on the series cut at
-/// that window's end, as the nightly run of that day judged it. Anomalies of all windows; the
-/// skip reason when no window could be judged.
+/// that window's end, as the nightly run of that day judged it. With `baseline_required`, a
+/// window with nothing before it is skipped (`NewEntity`). Anomalies of all windows; the skip
+/// reason when no window could be judged.
 pub fn judge_days(
     det: &dyn Detector,
     s: &crate::series::Series,
     windows: &[std::ops::Range<usize>],
     bucket: Bucket,
     min_history: usize,
+    baseline_required: bool,
 ) -> Result<Vec<Anomaly>, SkipReason> {
     let mut all = Vec::new();
     let mut last_err = None;
     for w in windows {
+        if baseline_required && s.values[..w.start.min(s.values.len())].iter().all(|v| *v == 0.0) {
+            last_err = Some(SkipReason::NewEntity);
+            continue;
+        }
         let cut = crate::series::Series {
             key: s.key.clone(),
             start_ms: s.start_ms,

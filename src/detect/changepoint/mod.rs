@@ -15,6 +15,8 @@
 //! shift starts, when one bucket of the new regime cannot yet be told from a spike; k > 1 waits
 //! for confirmation. The anomaly covers the one confirming bucket; observed = mean of the new
 //! regime, expected = mean of the old regime, band = old mean ± old regime's standard deviation.
+//! Beyond Kats' `threshold`, a change spends the false-finding budget: its score must reach
+//! 3 − log10(`false_findings_per_1000`), as the outlier detector's does.
 //!
 //! Modes:
 //! - `max_points = 1`: Kats exactly ([`cusum`]): at most one change per direction over the whole cut
@@ -102,10 +104,19 @@ pub struct CusumConfig {
     /// starts). The finding is dated on the confirming bucket and names the onset.
     #[serde(default = "d_confirm")]
     pub confirm_buckets: usize,
+    /// Expected false findings per 1,000 entity-days judged: a change is reported only when its
+    /// score (−log10 of its p-value after the correction over the buckets judged in the cut) is
+    /// at least 3 − log10(budget). 1000 turns the gate off (Kats' `threshold` alone decides).
+    #[serde(default = "d_budget")]
+    pub false_findings_per_1000: f64,
 }
 
 fn d_confirm() -> usize {
     1
+}
+
+fn d_budget() -> f64 {
+    1.0
 }
 
 /// How change points are located.
@@ -159,6 +170,7 @@ impl Default for CusumConfig {
             method: ChangeMethod::Cusum,
             hazard_lambda: d_hazard_lambda(),
             confirm_buckets: d_confirm(),
+            false_findings_per_1000: d_budget(),
         }
     }
 }
@@ -169,6 +181,12 @@ impl CusumConfig {
         let mut e = Vec::new();
         if !(self.threshold > 0.0 && self.threshold < 1.0) {
             e.push(format!("threshold: {} must be a p-value within (0, 1)", self.threshold));
+        }
+        if !(self.false_findings_per_1000 > 0.0 && self.false_findings_per_1000 <= 1000.0) {
+            e.push(format!(
+                "false_findings_per_1000: {} must be within (0, 1000]",
+                self.false_findings_per_1000
+            ));
         }
         if !(1..=1000).contains(&self.max_iter) {
             e.push("max_iter: must be within 1..=1000".into());
@@ -477,6 +495,9 @@ impl Detector for Cusum {
             let std_old = pstd(&y[from..=cp.index]);
             let lower = cp.mu0 - std_old;
             let score = surprise(cp.p_value, cp.llr, method, ctx.eval.len());
+            if score < 3.0 - self.cfg.false_findings_per_1000.log10() {
+                continue;
+            }
             out.push(Anomaly {
                 start: at,
                 end: at + 1,

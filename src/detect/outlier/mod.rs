@@ -10,14 +10,19 @@
 //! - a flag must also clear `min_rel_deviation` relative to the expected value (floored at one
 //!   event for count series, at the residual's IQR otherwise, so the gate follows each series'
 //!   own scale) and, only when a user sets it, `min_abs_deviation` in the series' unit;
-//! - on count series the observed count must be improbable under a Poisson law with the expected
-//!   mean, after a Bonferroni correction over the buckets judged in the cut (24 for an hourly
-//!   day): `p × buckets ≤ max_count_p_value`, so the expected false findings per entity-day do not
-//!   grow with the bucket count;
-//! - the score is −log10 of the corrected tail probability of the peak bucket — the larger
-//!   (less surprising) of the Poisson tail (counts only) and the normal tail of the residual's
-//!   robust z (residual from the quartiles' midpoint over IQR / 1.349) — so findings of one
-//!   detector rank by surprise across series, and a byte count is not judged by a Poisson law.
+//! - every flagged bucket must be improbable enough to spend the **false-finding budget**:
+//!   `false_findings_per_1000` (default 1) is the expected number of findings per 1,000
+//!   entity-days judged on data with nothing to find. A bucket's p-value is the larger (less
+//!   surprising) of two tails: for count series, a negative binomial with the expected value as
+//!   mean and the dispersion the series showed over its baseline (Var = μ + αμ², α by moments —
+//!   a bursty principal's 30 calls are not surprising, a steady one's are; α = 0 is Poisson), and
+//!   for every series the normal tail of the residual's robust z (residual from the quartiles'
+//!   midpoint over IQR / 1.349). Multiplied by the buckets judged in the cut (Bonferroni: 24 for
+//!   an hourly day), it must be at most budget / 1000, so the expected false findings per
+//!   entity-day hold whatever the bucket width and however many entities the lake has;
+//! - the score is −log10 of that corrected p-value of the peak bucket (at least
+//!   3 − log10(budget) for every finding), so findings of one detector rank by surprise across
+//!   series, and a byte count is not judged by a count law.
 
 pub mod decompose;
 
@@ -25,7 +30,9 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
 
-use super::{capitalise, confidence_of, fmt_num, precheck, Anomaly, Detector, Evidence, SeriesContext, Severity, SkipReason, Subject};
+use super::{
+    capitalise, confidence_of, fmt_num, precheck, stats, Anomaly, Detector, Evidence, SeriesContext, Severity, SkipReason, Subject,
+};
 use crate::series::Series;
 use decompose::{iqr_fences, kats_outliers_with, Decomp, Decomposition, OutlierResult};
 
@@ -97,11 +104,11 @@ pub struct SeasonalIqrConfig {
     /// count series and the residual's IQR otherwise.
     #[serde(default = "d_rel")]
     pub min_rel_deviation: f64,
-    /// For count series (non-negative integers): also require the observed count to be this
-    /// improbable under a Poisson law with the expected mean (one-sided), after multiplying by the
-    /// buckets judged in the cut (Bonferroni). 1.0 turns the gate off.
-    #[serde(default = "d_count_p")]
-    pub max_count_p_value: f64,
+    /// Expected false findings per 1,000 entity-days judged (an entity-day: one series judged on
+    /// one day, whatever its bucket), the budget each flag's corrected p-value must fit:
+    /// p × buckets judged ≤ budget / 1000. 1000 turns the gate off (fences and gates only).
+    #[serde(default = "d_budget")]
+    pub false_findings_per_1000: f64,
 }
 
 fn d_iqr() -> f64 {
@@ -122,50 +129,15 @@ fn d_sides() -> Vec<Side> {
 fn d_rel() -> f64 {
     0.5
 }
-fn d_count_p() -> f64 {
-    1e-3
+fn d_budget() -> f64 {
+    1.0
 }
 
-/// P(X ≥ k) for X ~ Poisson(mu), k ≥ 0 (P(X ≤ k) for `lower`): exact summation of the pmf in log
-/// space for moderate means, Wilson–Hilferty normal approximation above 1e4. Used as a gate on
-/// count series: the IQR fences alone flag ordinary Poisson noise at small means.
-pub fn poisson_tail(k: f64, mu: f64, lower: bool) -> f64 {
-    if !(mu.is_finite() && k.is_finite()) || mu <= 0.0 {
-        return if lower || k <= 0.0 { 1.0 } else { 0.0 };
-    }
-    if mu > 1e4 {
-        // Wilson–Hilferty: (X/mu)^(1/3) is approximately normal.
-        let x = if lower { k + 1.0 } else { k };
-        let z = ((x / mu).cbrt() - (1.0 - 1.0 / (9.0 * mu))) / (1.0 / (9.0 * mu)).sqrt();
-        let upper = 0.5 * super::stats::erfc(z / std::f64::consts::SQRT_2);
-        return if lower { 1.0 - upper } else { upper };
-    }
-    let ln_pmf = |j: f64| j * mu.ln() - mu - crate::detect::stats::ln_gamma(j + 1.0);
-    let k = k.max(0.0).floor();
-    let mut sum = 0.0;
-    if lower {
-        let mut j = k;
-        while j >= 0.0 {
-            let t = ln_pmf(j).exp();
-            sum += t;
-            if j < mu && t < 1e-17 * sum {
-                break;
-            }
-            j -= 1.0;
-        }
-    } else {
-        let mut j = k;
-        loop {
-            let t = ln_pmf(j).exp();
-            sum += t;
-            if (j > mu && t < 1e-17 * sum.max(1e-300)) || j > k + 1e6 {
-                break;
-            }
-            j += 1.0;
-        }
-    }
-    sum.clamp(0.0, 1.0)
-}
+/// The smallest expected value a count law is given (an expectation of 0 would make any event
+/// infinitely surprising).
+const COUNT_FLOOR: f64 = 0.5;
+
+pub use super::stats::poisson_tail;
 
 impl Default for SeasonalIqrConfig {
     fn default() -> Self {
@@ -179,7 +151,7 @@ impl Default for SeasonalIqrConfig {
             directions: d_sides(),
             min_abs_deviation: None,
             min_rel_deviation: d_rel(),
-            max_count_p_value: d_count_p(),
+            false_findings_per_1000: d_budget(),
         }
     }
 }
@@ -206,8 +178,11 @@ impl SeasonalIqrConfig {
         if self.min_abs_deviation.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
             e.push("min_abs_deviation: must be ≥ 0".into());
         }
-        if !(self.max_count_p_value > 0.0 && self.max_count_p_value <= 1.0) {
-            e.push("max_count_p_value: must be within (0, 1]".into());
+        if !(self.false_findings_per_1000 > 0.0 && self.false_findings_per_1000 <= 1000.0) {
+            e.push(format!(
+                "false_findings_per_1000: {} must be within (0, 1000]",
+                self.false_findings_per_1000
+            ));
         }
         if !(self.min_rel_deviation.is_finite() && self.min_rel_deviation >= 0.0) {
             e.push("min_rel_deviation: must be ≥ 0".into());
@@ -445,6 +420,31 @@ impl Detector for SeasonalIqr {
         let counts = non_negative && y.iter().all(|v| v.fract() == 0.0);
         // Tests judged in this cut, for the Bonferroni correction.
         let tests = ctx.eval.len().max(1) as f64;
+        let min_score = 3.0 - self.cfg.false_findings_per_1000.log10();
+        let expected_at = |i: usize| if non_negative { r.expected[i].max(0.0) } else { r.expected[i] };
+        // The count law's dispersion, from the buckets before the evaluated ones (all buckets
+        // when there are too few of those).
+        let alpha = if counts {
+            let base = ctx.eval.start.min(y.len());
+            if base >= 8 {
+                stats::nb_dispersion(y, &r.expected, 0..base, COUNT_FLOOR)
+            } else {
+                stats::nb_dispersion(y, &r.expected, 0..y.len(), COUNT_FLOOR)
+            }
+        } else {
+            0.0
+        };
+        // −log10 of the corrected p-value of bucket i: the less surprising of the count law's
+        // tail (counts) and the normal tail of the residual's robust z.
+        let score_at = |i: usize, side: Side| {
+            let z = (r.resid[i] - (r.q1 + r.q3) / 2.0).abs() / (iqr / 1.349);
+            let mut surprise = stats::neg_log10_normal_sf(z);
+            if counts {
+                let ln_p = stats::ln_neg_binomial_tail(y[i], expected_at(i).max(COUNT_FLOOR), alpha, side == Side::Dip);
+                surprise = surprise.min(-ln_p / std::f64::consts::LN_10);
+            }
+            (surprise - tests.log10()).max(0.0)
+        };
         let mut flagged: Vec<(usize, Side)> = Vec::new();
         for i in ctx.eval.clone() {
             if i >= y.len() || !r.is_outlier[i] {
@@ -461,10 +461,7 @@ impl Detector for SeasonalIqr {
             if dev < self.cfg.min_abs_deviation.unwrap_or(0.0) || dev < self.cfg.min_rel_deviation * expected.abs().max(floor) {
                 continue;
             }
-            if counts
-                && self.cfg.max_count_p_value < 1.0
-                && poisson_tail(y[i], expected.max(0.5), side == Side::Dip) * tests > self.cfg.max_count_p_value
-            {
+            if score_at(i, side) < min_score {
                 continue;
             }
             flagged.push((i, side));
@@ -493,20 +490,7 @@ impl Detector for SeasonalIqr {
                         .unwrap_or(std::cmp::Ordering::Equal)
                 })
                 .unwrap_or(start);
-            // −log10 of the corrected tail probability of the peak: the less surprising of the
-            // Poisson tail (counts) and the normal tail of the residual's robust z.
-            let z = (r.resid[peak] - (r.q1 + r.q3) / 2.0).abs() / (iqr / 1.349);
-            let mut neg_log10_p = crate::detect::stats::neg_log10_normal_sf(z);
-            if counts {
-                let exp_peak = if non_negative {
-                    r.expected[peak].max(0.0)
-                } else {
-                    r.expected[peak]
-                };
-                let pt = poisson_tail(y[peak], exp_peak.max(0.5), side == Side::Dip);
-                neg_log10_p = neg_log10_p.min(-pt.max(f64::MIN_POSITIVE).log10());
-            }
-            let score = (neg_log10_p - tests.log10()).max(0.0);
+            let score = score_at(peak, side);
             // Deviation in IQRs from the nearer quartile (≥ iqr_mult for a flag).
             let deviation = match side {
                 Side::Spike => (r.resid[peak] - r.q3) / iqr,
