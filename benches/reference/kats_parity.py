@@ -31,7 +31,10 @@ Usage
   python3 benches/reference/kats_parity.py --compare DIR [--out DIR]     # + lakesight-vs-reference table
 Options: --no-venv (use the current interpreter as is), --venv PATH, --seed N, --n-series N, --length N,
          --no-kats (skip Kats even if installed), --alpha A.
-Exit status: 0 on success (agreement numbers are reported, not judged), 2 on missing inputs.
+Exit status: 0 on agreement; 1 on any disagreement (a flag on one side only, a change point more than
++-1 bucket apart or on one side only, a different trend direction or slope order, |slope| > 1e-9,
+|p| > 1e-14, |tau| > 1e-12; and, with Kats installed, the ports vs Kats itself), each named on
+stderr; 2 on missing inputs. The committed fixtures and their Rust test: parity_fixtures.py.
 """
 
 from __future__ import annotations
@@ -556,9 +559,12 @@ def main() -> int:
 
     print("| comparison | outlier flags identical (points) | outlier sets identical (series) | flags only left / only right | change points within ±1 | exact index (both report) |")
     print("|---|---|---|---|---|---|")
+    failures: list[str] = []
     if kats_version:
         pa, sa, oa, ob = outlier_agreement(series, r_out, k_out)
         ca, ce, _ = cp_agreement(series, r_cp, k_cp)
+        if oa or ob or ca < 100.0:
+            failures.append(f"reference ports vs Kats {kats_version}: outlier flags {oa} / {ob} one-sided, change points {ca:.2f} % within ±1")
         print(f"| statsmodels+IQR port / numpy CUSUM port vs Kats {kats_version} | {fmt(pa, True)} | {fmt(sa, True)} | {oa} / {ob} | {fmt(ca, True)} | {fmt(ce, True)} |")
     else:
         print("| ports vs Kats | n/a | n/a | n/a | n/a | n/a |")
@@ -567,6 +573,10 @@ def main() -> int:
         l_out, l_cp, l_tr = read_lakesight(Path(args.compare))
         pa, sa, oa, ob = outlier_agreement(series, l_out, r_out)
         ca, ce, _ = cp_agreement(series, l_cp, r_cp)
+        if oa or ob:
+            failures.append(f"outliers: {oa} flags only in lakesight, {ob} only in the reference")
+        if ca < 100.0:
+            failures.append(f"change points: {ca:.2f} % of (series, direction) agree within ±1 bucket")
         print(f"| lakesight vs reference ports | {fmt(pa, True)} | {fmt(sa, True)} | {oa} / {ob} | {fmt(ca, True)} | {fmt(ce, True)} |")
         if kats_version:
             pa, sa, oa, ob = outlier_agreement(series, l_out, k_out)
@@ -594,9 +604,18 @@ def main() -> int:
             print(f"| Spearman rho of slopes | {t['spearman']:.6f} |")
             print(f"| top-20 and bottom-20 sets identical | {fmt(t['top_bottom_20'])} |")
             print(f"| max abs slope / p / tau difference | {t['max_slope_diff']:.3g} / {t['max_p_diff']:.3g} / {t['max_tau_diff']:.3g} |")
+            if t["n"] != len(series):
+                failures.append(f"trend: lakesight judged {t['n']} of {len(series)} series")
+            if t["direction"] < 100.0 or not t["order_identical"]:
+                failures.append(f"trend: direction {t['direction']:.2f} % identical, slope order identical: {t['order_identical']}")
+            if t["max_slope_diff"] > 1e-9 or t["max_p_diff"] > 1e-14 or t["max_tau_diff"] > 1e-12:
+                failures.append(f"trend: max |slope|/|p|/|tau| difference {t['max_slope_diff']:.3g} / {t['max_p_diff']:.3g} / {t['max_tau_diff']:.3g} "
+                                "beyond 1e-9 / 1e-14 / 1e-12")
     else:
         print("\n(no --compare DIR given: lakesight rows omitted)")
-    return 0
+    for f in failures:
+        print(f"DISAGREEMENT: {f}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ mod iceberg;
 mod ip_insights;
 mod lake;
 mod layers;
+mod parity;
 mod quality;
 mod rollup;
 mod s3;

@@ -590,8 +590,15 @@ mod tests {
         );
         assert!(poisson_tail(805.0, 42.0, false) < 1e-100);
         assert!((poisson_tail(0.0, 3.0, false) - 1.0).abs() < 1e-12);
+        // Wilson–Hilferty on χ²₂ₖ, within 1e-3 relative of scipy: P(X >= 20500 | 20000) =
+        // 0.000216898..., and at 4.5σ (scipy 3.88640651700367e-06), where the former
+        // (X/μ)^(1/3) form was 9 % off.
         let big = poisson_tail(20_500.0, 20_000.0, false);
-        assert!((big - 0.000_216_9).abs() < 1.2e-5, "{big}"); // Wilson–Hilferty, within 5%
+        assert!((big / 0.000_216_898 - 1.0).abs() < 1e-3, "{big}");
+        let far = poisson_tail(20_636.0, 20_000.0, false);
+        assert!((far / 3.886_406_517_003_67e-6 - 1.0).abs() < 1e-3, "{far}");
+        let low = poisson_tail(19_717.0, 20_000.0, true);
+        assert!((low / 0.022_689_413_523_093_633 - 1.0).abs() < 1e-3, "{low}");
     }
 
     #[test]

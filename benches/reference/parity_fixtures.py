@@ -1,0 +1,817 @@
+#!/usr/bin/env python3
+"""Parity fixtures: reference outputs of the real libraries on the SHIPPED detector configurations,
+committed under tests/fixtures/parity/ and checked by the Rust test tests/it/parity.rs (CI has no
+Python; the test only reads the committed files).
+
+What it writes (one CSV per check; `#` lines are metadata, the first names the library versions):
+  corpus.csv               the series (id, category, injected, values space-separated, Python repr)
+  outliers.csv             statsmodels seasonal_decompose(period 7, extrapolate_trend="freq") + the
+                           Kats 0.2.0 strength/IQR rule, iqr_mult 3: residual quartiles, fences,
+                           inclusive flags (Kats 0.2.0) and strict flags (the shipped default), and
+                           Kats' own OutlierDetector flags (inclusive; must equal the port's)
+  outlier_findings.csv     the shipped seasonal_iqr detector (SeasonalIqrConfig defaults; `spike`
+                           and jobs/nightly.toml's `spike+dip`) over the whole series: strict flags
+                           above, lakesight's relative gate and Bonferroni-corrected Poisson gate
+                           with scipy.stats.poisson tails, runs merged, score from scipy's normal
+                           and Poisson log-tails
+  cusum.csv                Kats CUSUMDetector math (numpy port; Kats 0.2.0's own CUSUMDetector must
+                           report the same points, its index is stored as kats_index) with the
+                           shipped parameters (threshold 0.01, max_iter 10, delta_std_ratio 1,
+                           min_abs_change 0, both directions): the candidate of each direction
+  cusum_multi.csv          lakesight's best-first binary segmentation (cusum_multi, min_segment 7,
+                           max_points 3) re-written over the numpy port of Kats' single-change test
+  changepoint_findings.csv the shipped cusum detector (CusumConfig defaults = jobs/nightly.toml):
+                           binary segmentation + newest-regime test, regime means, min_rel_change
+                           0.5, score = -log10 chi2(2).sf(llr) (scipy) - log10(buckets judged)
+  trend.csv                pymannkendall original_test and seasonal_test(period 7), alpha 0.05
+  trend_findings.csv       the shipped trend detector (TrendConfig defaults: seasonal test, alpha
+                           0.05, min_rel_change_per_week 0.1, top_n 10; and jobs/demo.toml's 0.2 /
+                           top_n 3) and its selection: Benjamini-Hochberg by statsmodels
+                           multipletests(method="fdr_bh") over the judged series, then top_n per
+                           direction
+  tails.csv                the tail functions the gates and scores use, from scipy.stats/special
+
+Modes
+  parity_fixtures.py [--out DIR]      regenerate (default tests/fixtures/parity); fails (exit 1) when
+                                      Kats 0.2.0 itself disagrees with the ports the fixtures use
+  parity_fixtures.py --verify         regenerate into a temporary directory and fail when the
+                                      committed fixtures differ (a reference library changed)
+  parity_fixtures.py --compare DIR    compare lakesight's values (written by
+                                      `LAKESIGHT_PARITY_DUMP=DIR cargo test --test it parity`) with
+                                      the reference, with the tolerances below; exit 1 on any
+                                      disagreement, naming file, row, column and both values
+
+Tolerances (the same in tests/it/parity.rs): flags, indices, directions, kinds, run bounds, skip
+reasons, BH decisions exact; regime means 1e-12 relative; llr, scores, p-values from tails 1e-9
+relative (+1e-9 absolute for scores; ln_gamma 1e-12 relative + 1e-14 absolute); decomposition quartiles/fences 1e-9 relative (+1e-10
+absolute); pymannkendall's own p (2*(1-Phi), cancellation in the tail) 1e-14 absolute; the
+Wilson-Hilferty Poisson tail (mu > 1e4, an approximation) 1e-3 relative.
+Exit status: 0 agreement, 1 disagreement, 2 missing inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import filecmp
+import math
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+import kats_parity as kp  # noqa: E402  (venv bootstrap, Kats wrappers)
+
+FIXTURES = REPO / "tests" / "fixtures" / "parity"
+SEED = 20240607
+PER_CATEGORY = 9
+LENGTH = 90
+PERIOD = 7
+IQR_MULT = 3.0
+MIN_HISTORY = 14  # stages::series default_min_history
+MIN_POSITIVE = 2.2250738585072014e-308  # f64::MIN_POSITIVE
+CATEGORIES = ["plain", "spikes", "level_shift", "trend", "spike_and_shift", "two_shifts"]
+
+# SeasonalIqrConfig::default(): strict fences, iqr_mult 3, min_rel_deviation 0.5, max_count_p_value
+# 1e-3, no min_abs_deviation; directions ["spike"] (default) or ["spike", "dip"] (nightly.toml).
+OUTLIER_CONFIGS = {"spike": ("spike",), "spike_dip": ("spike", "dip")}
+MIN_REL_DEVIATION = 0.5
+MAX_COUNT_P = 1e-3
+# CusumConfig::default() (= jobs/nightly.toml's changepoints).
+CUSUM = dict(threshold=0.01, max_iter=10, delta_std_ratio=1.0, min_abs_change=0.0)
+MAX_POINTS, MIN_SEGMENT, MIN_REL_CHANGE = 3, 7, 0.5
+# TrendConfig::default().
+ALPHA, TOP_N, MIN_POINTS, MIN_REL_PER_WEEK = 0.05, 10, 14, 0.1
+
+
+def log(msg: str) -> None:
+    print(f"[parity_fixtures] {msg}", file=sys.stderr, flush=True)
+
+
+def reexec_in_venv(args) -> None:
+    if args.no_venv:
+        return
+    venv = Path(args.venv).expanduser()
+    try:
+        if Path(sys.prefix).resolve() == venv.resolve():
+            return
+    except OSError:
+        pass
+    kp.ensure_venv(venv, want_kats=True)
+    py = str(kp.venv_python(venv))
+    os.execv(py, [py, str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+# ----------------------------------------------------------------------------------------------
+# corpus
+# ----------------------------------------------------------------------------------------------
+
+
+def generate():
+    """65 series: 9 per category (half Poisson counts, half continuous), then 11 edge cases."""
+    import numpy as np
+
+    rng = np.random.default_rng(SEED)
+    out = []
+    t = np.arange(LENGTH)
+    for sid in range(PER_CATEGORY * len(CATEGORIES)):
+        cat = CATEGORIES[sid % len(CATEGORIES)]
+        counts = (sid // len(CATEGORIES)) % 2 == 0
+        level = float(rng.uniform(3, 50))
+        amp = float(rng.uniform(0.0, 0.5)) * level
+        weekday = rng.normal(0, 1, PERIOD)
+        weekday = weekday / (np.abs(weekday).max() + 1e-9)
+        mean = level + amp * weekday[t % PERIOD]
+        meta = []
+        if cat in ("level_shift", "spike_and_shift"):
+            at = int(rng.integers(18, LENGTH - 10))
+            size = float(rng.choice([-1, 1]) * rng.uniform(0.4, 1.2) * level)
+            mean = mean + np.where(t >= at, size, 0.0)
+            meta.append(f"shift@{at}:{size:+.2f}")
+        if cat == "two_shifts":
+            a1 = int(rng.integers(20, 40))
+            a2 = int(rng.integers(55, 75))
+            s1 = float(rng.choice([-1, 1]) * rng.uniform(0.6, 1.2) * level)
+            s2 = float(-np.sign(s1) * rng.uniform(0.5, 1.0) * level) if rng.random() < 0.5 else float(np.sign(s1) * rng.uniform(0.8, 1.5) * level)
+            mean = mean + np.where(t >= a1, s1, 0.0) + np.where(t >= a2, s2, 0.0)
+            meta += [f"shift@{a1}:{s1:+.2f}", f"shift@{a2}:{s2:+.2f}"]
+        if cat == "trend":
+            slope = float(rng.choice([-1, 1]) * rng.uniform(0.004, 0.04) * level)
+            mean = mean + slope * (t - LENGTH / 2)
+            meta.append(f"trend:{slope:+.4f}/day")
+        mean = np.maximum(mean, 0.5)
+        y = rng.poisson(mean).astype(float) if counts else mean + rng.normal(0, 0.15 * level, LENGTH)
+        if cat in ("spikes", "spike_and_shift"):
+            for _ in range(int(rng.integers(1, 4))):
+                at = int(rng.integers(0, LENGTH))
+                size = float(rng.choice([-1, 1, 1]) * rng.uniform(4, 10) * max(1.0, 0.15 * level))
+                y[at] = max(0.0, y[at] + size)
+                meta.append(f"spike@{at}:{size:+.2f}")
+        if counts:
+            y = np.round(y)
+        else:
+            y = np.round(y, 3)
+        out.append((sid, cat, y, ";".join(meta)))
+    edges = [
+        ("edge_flat_zero", np.zeros(LENGTH)),
+        ("edge_flat_five", np.full(LENGTH, 5.0)),
+        ("edge_sparse", (rng.random(LENGTH) < 0.12).astype(float) * rng.integers(1, 4, LENGTH)),
+        ("edge_single_spike", np.where(t == LENGTH // 2, 9.0, 0.0)),
+        ("edge_tiny", 1e-6 * (1 + rng.random(LENGTH))),
+        ("edge_negative", np.round(-20 + 3 * np.sin(t) + rng.normal(0, 2, LENGTH), 3)),
+        ("edge_len14", rng.poisson(8, 14).astype(float)),
+        ("edge_len13", rng.poisson(8, 13).astype(float)),
+    ]
+    # Weak trends: drawn until the seasonal test's p lies in (0.004, 0.045) with a relative change
+    # of at least 0.12 per week, so that Benjamini-Hochberg has findings to reject.
+    import pymannkendall as mk
+
+    wrng = np.random.default_rng(SEED + 1)
+    weak = 0
+    while weak < 3:
+        y = np.round(10 + 0.15 * (t - LENGTH / 2) * wrng.choice([-1, 1]) + wrng.normal(0, 18, LENGTH), 3)
+        r = mk.seasonal_test(y, period=PERIOD)
+        if 0.004 < r.p < 0.045 and abs(r.slope / max(abs(y.mean()), 1.0)) >= 0.12:
+            edges.append((f"edge_weak_trend_{weak}", y))
+            weak += 1
+    base = len(out)
+    for k, (name, y) in enumerate(edges):
+        out.append((base + k, name, np.asarray(y, dtype=float), name))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# reference computations
+# ----------------------------------------------------------------------------------------------
+
+
+def plain_sum(a) -> float:
+    """Left-to-right summation, as Rust's `iter().sum()`."""
+    s = 0.0
+    for v in a:
+        s += float(v)
+    return s
+
+
+def plain_mean(a) -> float:
+    return plain_sum(a) / len(a) if len(a) else float("nan")
+
+
+def precheck(y, seasons: int):
+    """lakesight detect::precheck for daily buckets (short period 7), min_history 14."""
+    import numpy as np
+
+    if not np.all(np.isfinite(y)):
+        return "non_finite"
+    with_data = int(np.sum(y != 0.0))
+    if len(y) < max(MIN_HISTORY, seasons * PERIOD) or with_data < min(MIN_HISTORY, len(y)) // 2:
+        return "too_short"
+    if np.all(y == y[0]):
+        return "constant"
+    return None
+
+
+def iqr_rule(y):
+    """statsmodels decomposition + Kats 0.2.0 OutlierDetector.__clean_ts__ rule, both fence kinds."""
+    import numpy as np
+    from statsmodels.tsa.seasonal import seasonal_decompose
+
+    if len(y) < 2 * PERIOD:
+        return None
+    r = seasonal_decompose(y, model="additive", period=PERIOD, extrapolate_trend="freq")
+    trend, seasonal = np.asarray(r.trend), np.asarray(r.seasonal)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vd, vr = np.nanvar(y - trend), np.nanvar(np.asarray(r.resid))
+        strength = float(1 - vr / vd) if vd > 0 and np.isfinite(vd) and np.isfinite(vr) else None
+    removed = strength is not None and strength >= 0.6
+    resid = (y - seasonal if removed else y) - trend
+    q1, q3 = (float(v) for v in np.nanpercentile(resid, [25, 75]))
+    iqr = q3 - q1
+    lo, hi = q1 - IQR_MULT * iqr, q3 + IQR_MULT * iqr
+    return {
+        "strength": strength,
+        "removed": removed,
+        "q1": q1,
+        "q3": q3,
+        "lower_limit": lo,
+        "upper_limit": hi,
+        "resid": resid,
+        "expected": trend + seasonal if removed else trend,
+        "inclusive": [int(i) for i in np.where((resid >= hi) | (resid <= lo))[0]],
+        "strict": [int(i) for i in np.where((resid > hi) | (resid < lo))[0]],
+    }
+
+
+def poisson_tail(k: float, mu: float, lower: bool) -> float:
+    """scipy.stats.poisson: P(X >= k) = sf(k - 1), P(X <= k) = cdf(k), k floored at 0."""
+    from scipy.stats import poisson
+
+    k = math.floor(max(k, 0.0))
+    return float(poisson.cdf(k, mu)) if lower else float(poisson.sf(k - 1, mu))
+
+
+def neg_log10_normal_sf(z: float) -> float:
+    from scipy.stats import norm
+
+    return float(-norm.logsf(z) / math.log(10))
+
+
+def shipped_outliers(y, directions):
+    """The shipped seasonal_iqr detector (src/detect/outlier/mod.rs SeasonalIqr::detect) with ctx
+    eval = every bucket, over the reference rule above; tails from scipy."""
+    skip = precheck(y, 2)
+    if skip:
+        return skip, []
+    r = iqr_rule(y)
+    if r is None:
+        return "too_short", []
+    n = len(y)
+    iqr = max(r["q3"] - r["q1"], 1e-9)
+    non_negative = bool((y >= 0).all())
+    counts = non_negative and bool((y == y.round()).all())
+    tests = n
+    strict = set(r["strict"])
+    flagged = []
+    for i in range(n):
+        if i not in strict:
+            continue
+        side = "spike" if r["resid"][i] >= r["upper_limit"] else "dip"
+        if side not in directions:
+            continue
+        exp = max(float(r["expected"][i]), 0.0) if non_negative else float(r["expected"][i])
+        dev = abs(y[i] - exp)
+        floor = 1.0 if counts else iqr
+        if dev < 0.0 or dev < MIN_REL_DEVIATION * max(abs(exp), floor):
+            continue
+        if counts and poisson_tail(y[i], max(exp, 0.5), side == "dip") * tests > MAX_COUNT_P:
+            continue
+        flagged.append((i, side))
+    out = []
+    k = 0
+    while k < len(flagged):
+        start, side = flagged[k]
+        end = start + 1
+        while k + 1 < len(flagged) and flagged[k + 1] == (end, side):
+            k += 1
+            end += 1
+        k += 1
+        exps = [max(float(e), 0.0) if non_negative else float(e) for e in r["expected"][start:end]]
+        peak = start
+        for j in range(start, end):  # Rust's max_by keeps the last of equal maxima
+            if abs(r["resid"][j]) >= abs(r["resid"][peak]):
+                peak = j
+        z = abs(r["resid"][peak] - (r["q1"] + r["q3"]) / 2.0) / (iqr / 1.349)
+        nl = neg_log10_normal_sf(z)
+        if counts:
+            ep = max(float(r["expected"][peak]), 0.0) if non_negative else float(r["expected"][peak])
+            pt = poisson_tail(y[peak], max(ep, 0.5), side == "dip")
+            nl = min(nl, -math.log10(max(pt, MIN_POSITIVE)))
+        out.append({
+            "start": start,
+            "end": end,
+            "kind": side,
+            "observed": plain_sum(y[start:end]),
+            "expected": plain_sum(exps),
+            "score": max(nl - math.log10(tests), 0.0),
+        })
+    return None, out
+
+
+def cusum_candidate(ts, direction):
+    """Kats CUSUMDetector math for one direction (numpy), as kats_parity.ref_cusum, with the
+    candidate's statistics whether or not Kats reports it. None where Kats has no candidate."""
+    import numpy as np
+    from scipy.stats import chi2
+
+    ts = np.asarray(ts, dtype=float)
+    n = len(ts)
+    if n < 3 or not np.all(np.isfinite(ts)) or np.std(ts) == 0:
+        return None
+    func = np.argmin if direction == "increase" else np.argmax
+    cp = min(int(func(np.cumsum(ts - np.mean(ts)))), n - 2)
+    it = 0
+    while it < CUSUM["max_iter"]:
+        it += 1
+        mu0, mu1 = np.mean(ts[: cp + 1]), np.mean(ts[cp + 1 :])
+        nxt = max(1, min(int(func(np.cumsum(ts - (mu0 + mu1) / 2))), n - 2))
+        if nxt == cp:
+            break
+        cp = nxt
+    mu0, mu1 = float(np.mean(ts[: cp + 1])), float(np.mean(ts[cp + 1 :]))
+    llr = float(kp._cusum_llr(ts, mu0, mu1, cp))
+    sig = llr > chi2.ppf(1 - CUSUM["threshold"], 2)
+    moved = (mu0 + CUSUM["min_abs_change"] < mu1) if direction == "increase" else (mu0 > mu1 + CUSUM["min_abs_change"])
+    with np.errstate(invalid="ignore"):
+        big = bool(abs(mu1 - mu0) > np.std(ts[:cp]) * CUSUM["delta_std_ratio"]) if cp > 0 else False
+    return {
+        "index": cp,
+        "direction": direction,
+        "mu0": mu0,
+        "mu1": mu1,
+        "llr": llr,
+        "p": float(1 - chi2.cdf(llr, 2)),
+        "stable": it != CUSUM["max_iter"],
+        "detected": bool(sig and moved and big),
+    }
+
+
+def cusum(ts):
+    """Kats CUSUMDetector.detector(): the reported candidates, increase first."""
+    return [c for d in ("increase", "decrease") if (c := cusum_candidate(ts, d)) and c["detected"]]
+
+
+def last_max_by_llr(cands):
+    best = None
+    for c in cands:  # Rust's max_by keeps the last of equal maxima
+        if best is None or c["llr"] >= best["llr"]:
+            best = c
+    return best
+
+
+def cusum_multi(y):
+    """lakesight's cusum_multi (src/detect/changepoint/cusum.rs): best-first binary segmentation,
+    each segment tested with Kats' single-change test above."""
+    n = len(y)
+
+    def ev(start, end):
+        seg = y[start:end]
+        ln = len(seg)
+        if ln < 3 or ln < 2 * MIN_SEGMENT:
+            return None
+        ok = [c for c in cusum(seg) if c["index"] + 1 >= MIN_SEGMENT and ln - c["index"] > MIN_SEGMENT]
+        best = last_max_by_llr(ok)
+        if best is not None:
+            best = dict(best, index=best["index"] + start)
+        return best
+
+    found = []
+    if n < 3:
+        return found
+    pending = [(0, n, ev(0, n))]
+    while len(found) < MAX_POINTS:
+        best_k = None
+        for k, (_s, _e, c) in enumerate(pending):
+            if c is not None and (best_k is None or c["llr"] >= pending[best_k][2]["llr"]):
+                best_k = k
+        if best_k is None:
+            break
+        # Rust swap_remove: the last element takes the removed one's place.
+        start, end, cp = pending[best_k]
+        pending[best_k] = pending[-1]
+        pending.pop()
+        split = cp["index"] + 1
+        found.append(cp)
+        pending.append((start, split, ev(start, split)))
+        pending.append((split, end, ev(split, end)))
+    return sorted(found, key=lambda c: c["index"])
+
+
+def shipped_changepoints(y):
+    """The shipped cusum detector (src/detect/changepoint/mod.rs Cusum::detect, CusumConfig
+    defaults) with ctx eval = every bucket."""
+    from scipy.stats import chi2
+
+    skip = precheck(y, 1)
+    if skip:
+        return skip, []
+    n = len(y)
+    cps = cusum_multi(y)
+    tail_start = cps[-1]["index"] + 1 if cps else 0
+    tail = y[tail_start:]
+    if len(tail) > MIN_SEGMENT:
+        fresh = last_max_by_llr([c for c in cusum(tail) if c["index"] + 1 >= MIN_SEGMENT])
+        if fresh is not None:
+            cps.append(dict(fresh, index=fresh["index"] + tail_start))
+    cps.sort(key=lambda c: c["index"])
+    out = []
+    for k, cp in enumerate(cps):
+        lo = 0 if k == 0 else cps[k - 1]["index"] + 1
+        hi = cps[k + 1]["index"] + 1 if k + 1 < len(cps) else n
+        mu0 = plain_mean(y[lo : cp["index"] + 1])
+        mu1 = plain_mean(y[cp["index"] + 1 : hi])
+        at = cp["index"] + 1  # confirm_buckets 1
+        if at >= n:
+            continue
+        if not (mu1 > mu0 if cp["direction"] == "increase" else mu1 < mu0):
+            continue
+        if abs(mu1 - mu0) / max(abs(mu0), 1.0) < MIN_REL_CHANGE:
+            continue
+        nl = float(-chi2.logsf(cp["llr"], 2) / math.log(10))
+        out.append({
+            "start": at,
+            "kind": cp["direction"],
+            "index": cp["index"],
+            "mu0": mu0,
+            "mu1": mu1,
+            "llr": cp["llr"],
+            "score": max(nl - math.log10(n), 0.0),
+        })
+    return None, out
+
+
+def mk_tests(y):
+    import pymannkendall as mk
+    from scipy.stats import norm
+
+    res = {}
+    for name, r in (("original", mk.original_test(y, alpha=ALPHA)), ("seasonal7", mk.seasonal_test(y, period=PERIOD, alpha=ALPHA))):
+        res[name] = {
+            "s": float(r.s),
+            "var_s": float(r.var_s),
+            "z": float(r.z),
+            "p": float(r.p),
+            "p_sf": float(2 * norm.sf(abs(r.z))),
+            "tau": float(r.Tau),
+            "slope": float(r.slope),
+            "intercept": float(r.intercept),
+            "trend": r.trend,
+        }
+    return res
+
+
+TREND_CONFIGS = {"default": (MIN_REL_PER_WEEK, TOP_N), "demo": (0.2, 3)}  # TrendConfig::default(); jobs/demo.toml
+
+
+def shipped_trend(y, tests, min_rel=MIN_REL_PER_WEEK):
+    """The shipped trend detector's detect (src/detect/trend/mod.rs, TrendConfig defaults, daily
+    buckets, ctx eval = every bucket): seasonal test (pymannkendall) when n >= 14."""
+    from scipy.stats import norm
+
+    skip = precheck(y, 1)
+    if skip:
+        return skip, None
+    n = len(y)
+    if n < max(MIN_POINTS, 4):
+        return "too_short", None
+    seasonal = n >= 2 * PERIOD
+    mk = tests["seasonal7" if seasonal else "original"]
+    slope = mk["slope"] / PERIOD if seasonal else mk["slope"]
+    z = mk["z"]
+    if mk["p_sf"] >= ALPHA or z == 0.0:
+        return None, None
+    rel = slope * 7.0 / max(abs(plain_mean(y)), 1.0)
+    if rel * z < 0 or abs(rel) < min_rel:
+        return None, None
+    score = max(float(-norm.logsf(abs(z)) / math.log(10)) - math.log10(2), 0.0)
+    return None, {"kind": "increasing" if z > 0 else "decreasing", "deviation": rel, "score": score, "p": min(1.0, float(2 * norm.sf(abs(z))))}
+
+
+def bh_select(found, judged, top_n=TOP_N):
+    """Trend select(): Benjamini-Hochberg (statsmodels multipletests fdr_bh) at alpha over the
+    `judged` series (series without a finding enter with p = 1), then top_n per direction."""
+    from statsmodels.stats.multitest import multipletests
+
+    ids = sorted(found)
+    if not ids:
+        return set()
+    m = max(judged, len(ids))
+    p = [found[i]["p"] for i in ids] + [1.0] * (m - len(ids))
+    reject = multipletests(p, alpha=ALPHA, method="fdr_bh")[0]
+    kept = [i for i, r in zip(ids, reject) if r]
+    sel = set()
+    for kind in ("increasing", "decreasing"):
+        g = sorted((i for i in kept if found[i]["kind"] == kind), key=lambda i: (-abs(found[i]["deviation"]), i))
+        sel.update(g[:top_n])
+    return sel
+
+
+def tails():
+    """(function, a, b, value) at fixture points, from scipy."""
+    from scipy import special
+    from scipy.stats import norm
+
+    rows = []
+    mus = [0.5, 1.0, 2.5, 6.5, 20.0, 42.0, 100.0, 1000.0, 9999.0]
+    for mu in mus:
+        ks = sorted({0, 1, 2, int(mu), int(mu) + 1, int(2 * mu) + 3, int(mu + 6 * math.sqrt(mu)) + 2, int(5 * mu) + 10, int(20 * mu) + 30})
+        for k in ks:
+            rows.append(("poisson_upper", float(k), mu, poisson_tail(k, mu, False)))
+            rows.append(("poisson_lower", float(k), mu, poisson_tail(k, mu, True)))
+    for mu in [10001.0, 2e4, 1e5, 1e6]:
+        for dz in [-4.0, -2.0, 0.0, 1.0, 3.0, 4.5]:
+            k = float(round(mu + dz * math.sqrt(mu)))
+            rows.append(("poisson_upper_wh", k, mu, poisson_tail(k, mu, False)))
+            rows.append(("poisson_lower_wh", k, mu, poisson_tail(k, mu, True)))
+    zs = [-6.0, -2.5, -1.0, -0.3, 0.0, 0.3, 1.0, 1.959963984540054, 2.5, 4.0, 6.0, 8.5, 12.0, 20.0, 29.5, 30.5, 37.0, 45.0, 100.0]
+    for z in zs:
+        rows.append(("neg_log10_normal_sf", z, 0.0, neg_log10_normal_sf(z)))
+        rows.append(("norm_cdf", z, 0.0, float(norm.cdf(z))))
+    for x in [-3.0, -1.0, -0.2, 0.0, 1e-8, 0.2, 0.5, 0.74, 0.76, 1.0, 2.0, 3.5, 5.0, 10.0, 20.0, 26.0]:
+        rows.append(("erfc", x, 0.0, float(special.erfc(x))))
+    for p in [1e-12, 1e-6, 0.001, 0.01, 0.025, 0.2, 0.5, 0.8, 0.975, 0.99, 0.999, 1 - 1e-9]:
+        rows.append(("norm_ppf", p, 0.0, float(norm.ppf(p))))
+    for x in [0.1, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 7.0, 10.5, 51.0, 101.0, 1001.0, 20001.0, 1e6]:
+        rows.append(("ln_gamma", x, 0.0, float(special.gammaln(x))))
+    # chi2(2) (the CUSUM p-value and score) is pinned through cusum.csv and changepoint_findings.csv.
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# fixture files
+# ----------------------------------------------------------------------------------------------
+
+
+def fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return " ".join(fmt(x) for x in v)
+    if isinstance(v, float):
+        return repr(v)
+    if hasattr(v, "item"):  # numpy scalar
+        return fmt(v.item())
+    return str(v)
+
+
+def versions() -> str:
+    import numpy
+    import pandas
+    import pymannkendall
+    import scipy
+    import statsmodels
+
+    kats = kp.load_kats()
+    if not kats:
+        raise SystemExit("Kats 0.2.0 is needed to produce the fixtures (it checks the ports); see benches/reference/README.md")
+    pmk = getattr(pymannkendall, "__version__", "1.4.3")
+    return (f"numpy {numpy.__version__}, pandas {pandas.__version__}, scipy {scipy.__version__}, "
+            f"statsmodels {statsmodels.__version__}, pymannkendall {pmk}, kats {kats}; "
+            f"Python {sys.version.split()[0]}")
+
+
+def write(outdir: Path, name: str, what: str, header, rows, vers: str) -> None:
+    with open(outdir / name, "w", newline="") as f:
+        f.write(f"# generated by benches/reference/parity_fixtures.py (seed {SEED}); {vers}\n")
+        f.write(f"# {what}\n")
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        for r in rows:
+            w.writerow([fmt(v) for v in r])
+
+
+def produce(outdir: Path) -> list[str]:
+    """Compute everything and write the fixtures; returns disagreements between Kats and the ports."""
+    import numpy as np
+
+    vers = versions()
+    corpus = generate()
+    problems = []
+    outdir.mkdir(parents=True, exist_ok=True)
+    write(outdir, "corpus.csv", "series: id, category, injected, values (space-separated)",
+          ["id", "category", "injected", "values"],
+          [(sid, cat, meta, [float(v) for v in y]) for sid, cat, y, meta in corpus], vers)
+
+    rows_o, rows_of, rows_c, rows_m, rows_cf, rows_t, rows_tf = [], [], [], [], [], [], []
+    trend_found, judged, trend_skips = {}, {}, {}
+    for sid, _cat, y, _meta in corpus:
+        # (a) outliers
+        r = iqr_rule(y)
+        if r is not None:
+            kats = kp.kats_outliers(y)
+            if kats != r["inclusive"]:
+                problems.append(f"outliers id {sid}: Kats OutlierDetector {kats} vs statsmodels+IQR port {r['inclusive']}")
+            strength, strict = r["strength"], r["strict"]
+            if np.all(y == y[0]):
+                # A flat series: statsmodels' SVD end-line leaves ~1e-15 residuals at the ends (the
+                # moving average is exact), so its "strength" and strict flags are roundoff. The
+                # fixture says so; lakesight must report no strength and no strict flag there.
+                strength, strict = ROUNDOFF, ROUNDOFF
+            rows_o.append((sid, strength, r["removed"], r["q1"], r["q3"], r["lower_limit"], r["upper_limit"], r["inclusive"], strict, kats))
+        for cfg, dirs in OUTLIER_CONFIGS.items():
+            skip, found = shipped_outliers(y, dirs)
+            if skip:
+                rows_of.append((cfg, sid, "", "", f"skip:{skip}", None, None, None))
+            for a in found:
+                rows_of.append((cfg, sid, a["start"], a["end"], a["kind"], a["observed"], a["expected"], a["score"]))
+        # (b) change points
+        kats_cps = {d: (i, llr) for i, d, llr, _p in kp.kats_cusum(y)}
+        port = {}
+        for d in ("increase", "decrease"):
+            c = cusum_candidate(y, d)
+            if c is None:
+                continue
+            port[d] = c
+            ki = kats_cps.get(d, (None,))[0]
+            if c["detected"] and (ki is None or ki != c["index"] or not math.isclose(kats_cps[d][1], c["llr"], rel_tol=1e-9)):
+                problems.append(f"cusum id {sid} {d}: Kats CUSUMDetector {kats_cps.get(d)} vs numpy port ({c['index']}, {c['llr']})")
+            rows_c.append((sid, d, c["index"], c["mu0"], c["mu1"], c["llr"], c["p"], c["stable"], c["detected"], ki))
+        for d in kats_cps:
+            if d not in port or not port[d]["detected"]:
+                problems.append(f"cusum id {sid} {d}: Kats CUSUMDetector reports {kats_cps[d]}, the numpy port does not")
+        for k, c in enumerate(cusum_multi(y)):
+            rows_m.append((sid, k, c["index"], c["direction"], c["llr"]))
+        skip, found = shipped_changepoints(y)
+        if skip:
+            rows_cf.append((sid, "", f"skip:{skip}", None, None, None, None, None))
+        for a in found:
+            rows_cf.append((sid, a["start"], a["kind"], a["index"], a["mu0"], a["mu1"], a["llr"], a["score"]))
+        # (c) trend
+        t = mk_tests(y)
+        for name, m in t.items():
+            rows_t.append((sid, name, m["s"], m["var_s"], m["z"], m["p"], m["p_sf"], m["tau"], m["slope"], m["intercept"], m["trend"]))
+        for cfg, (min_rel, _top) in TREND_CONFIGS.items():
+            skip, f = shipped_trend(y, t, min_rel)
+            if skip:
+                trend_skips[sid] = skip
+            else:
+                judged[cfg] = judged.get(cfg, 0) + 1
+                if f:
+                    trend_found.setdefault(cfg, {})[sid] = f
+    for cfg, (_min_rel, top_n) in TREND_CONFIGS.items():
+        found = trend_found.get(cfg, {})
+        selected = bh_select(found, judged.get(cfg, 0), top_n)
+        for sid, _cat, _y, _meta in corpus:
+            if sid in trend_skips:
+                rows_tf.append((cfg, sid, f"skip:{trend_skips[sid]}", None, None, None, None))
+            elif sid in found:
+                f = found[sid]
+                rows_tf.append((cfg, sid, f["kind"], f["deviation"], f["score"], f["p"], sid in selected))
+
+    write(outdir, "outliers.csv", "statsmodels seasonal_decompose(period=7, extrapolate_trend='freq') + Kats 0.2.0 IQR rule, iqr_mult 3; "
+          "inclusive = Kats 0.2.0 fences, strict = shipped default; kats = Kats OutlierDetector itself; "
+          "'roundoff': on a flat series statsmodels' SVD end-line leaves ~1e-15 residuals, the reference value is roundoff and lakesight must give none",
+          ["id", "strength", "removed", "q1", "q3", "lower_limit", "upper_limit", "inclusive", "strict", "kats"], rows_o, vers)
+    write(outdir, "outlier_findings.csv", "shipped seasonal_iqr (SeasonalIqrConfig defaults; directions spike | spike+dip) over every bucket; "
+          "gates and score with scipy.stats poisson/norm tails",
+          ["config", "id", "start", "end", "kind", "observed", "expected", "score"], rows_of, vers)
+    write(outdir, "cusum.csv", "Kats CUSUMDetector math (numpy port, checked against Kats 0.2.0: kats_index), threshold 0.01, "
+          "max_iter 10, delta_std_ratio 1, min_abs_change 0: the candidate per direction",
+          ["id", "direction", "index", "mu0", "mu1", "llr", "p", "stable", "detected", "kats_index"], rows_c, vers)
+    write(outdir, "cusum_multi.csv", "lakesight cusum_multi (best-first binary segmentation, min_segment 7, max_points 3) over the numpy "
+          "port of Kats' single-change test", ["id", "k", "index", "direction", "llr"], rows_m, vers)
+    write(outdir, "changepoint_findings.csv", "shipped cusum detector (CusumConfig defaults) over every bucket; score from scipy chi2(2).logsf",
+          ["id", "start", "kind", "index", "mu0", "mu1", "llr", "score"], rows_cf, vers)
+    write(outdir, "trend.csv", "pymannkendall original_test(alpha 0.05) and seasonal_test(period 7); p = pymannkendall's, "
+          "p_sf = 2*scipy norm.sf(|z|)", ["id", "test", "s", "var_s", "z", "p", "p_sf", "tau", "slope", "intercept", "trend"], rows_t, vers)
+    write(outdir, "trend_findings.csv", f"shipped trend detector over every bucket, config default = TrendConfig defaults "
+          f"(min_rel_change_per_week 0.1, top_n 10), demo = jobs/demo.toml (0.2, top_n 3); selected = statsmodels "
+          f"multipletests fdr_bh at 0.05 over the judged series {judged}, then top_n per direction",
+          ["config", "id", "kind", "deviation", "score", "p", "selected"], rows_tf, vers)
+    write(outdir, "tails.csv", "scipy.stats poisson sf/cdf, norm logsf/cdf/ppf; scipy.special erfc, gammaln",
+          ["function", "a", "b", "value"], tails(), vers)
+    log(f"wrote fixtures to {outdir}: {len(corpus)} series")
+    return problems
+
+
+# ----------------------------------------------------------------------------------------------
+# comparison (the same spec as tests/it/parity.rs)
+# ----------------------------------------------------------------------------------------------
+
+EXACT = None
+# outliers.csv marker: the reference value is floating-point roundoff; lakesight must give none ("").
+ROUNDOFF = "roundoff"
+# file -> (key columns, {column: (relative, absolute) tolerance, or EXACT}); unlisted columns exact.
+SPEC = {
+    "outliers.csv": (["id"], {"strength": (1e-9, 1e-12), "q1": (1e-9, 1e-10), "q3": (1e-9, 1e-10),
+                              "lower_limit": (1e-9, 1e-10), "upper_limit": (1e-9, 1e-10)}),
+    "outlier_findings.csv": (["config", "id", "start"], {"observed": (1e-12, 0.0), "expected": (1e-9, 1e-9), "score": (1e-9, 1e-9)}),
+    "cusum.csv": (["id", "direction"], {"mu0": (1e-12, 1e-12), "mu1": (1e-12, 1e-12), "llr": (1e-9, 1e-9), "p": (0.0, 1e-12)}),
+    "cusum_multi.csv": (["id", "k"], {"llr": (1e-9, 1e-9)}),
+    "changepoint_findings.csv": (["id", "start"], {"mu0": (1e-12, 1e-12), "mu1": (1e-12, 1e-12), "llr": (1e-9, 1e-9), "score": (1e-9, 1e-9)}),
+    "trend.csv": (["id", "test"], {"z": (1e-12, 1e-15), "p": (0.0, 1e-14), "p_sf": (1e-9, 0.0), "tau": (1e-12, 1e-15),
+                                   "slope": (1e-12, 1e-15), "intercept": (1e-12, 1e-12)}),
+    "trend_findings.csv": (["config", "id"], {"deviation": (1e-12, 1e-15), "score": (1e-9, 1e-9), "p": (1e-9, 0.0)}),
+    "tails.csv": (["function", "a", "b"], {"value": (1e-9, 0.0)}),
+}
+LN_GAMMA = (1e-12, 1e-14)  # tails.csv rows ln_gamma: absolute at its zeros (x = 1, 2)
+WILSON_HILFERTY = (1e-3, 0.0)  # tails.csv rows poisson_*_wh
+
+
+def read_table(path: Path):
+    with open(path) as f:
+        lines = [ln for ln in f if not ln.startswith("#")]
+    return list(csv.DictReader(lines))
+
+
+def close(a: str, b: str, tol) -> bool:
+    if a == b:
+        return True
+    try:
+        x, y = float(a), float(b)
+    except ValueError:
+        return False
+    if math.isnan(x) and math.isnan(y):
+        return True
+    return abs(x - y) <= tol[0] * max(abs(x), abs(y)) + tol[1]
+
+
+def compare(ref_dir: Path, got_dir: Path) -> list[str]:
+    problems = []
+    for name, (keys, tols) in SPEC.items():
+        if not (got_dir / name).exists():
+            problems.append(f"{name}: missing in {got_dir}")
+            continue
+        ref = {tuple(r[k] for k in keys): r for r in read_table(ref_dir / name)}
+        got = {tuple(r[k] for k in keys): r for r in read_table(got_dir / name)}
+        for key in sorted(set(ref) | set(got)):
+            if key not in got:
+                problems.append(f"{name} {dict(zip(keys, key))}: reference row missing in lakesight's output: {ref[key]}")
+                continue
+            if key not in ref:
+                problems.append(f"{name} {dict(zip(keys, key))}: lakesight row not in the reference: {got[key]}")
+                continue
+            for col, rv in ref[key].items():
+                tol = tols.get(col, EXACT)
+                if name == "tails.csv" and ref[key]["function"].endswith("_wh"):
+                    tol = WILSON_HILFERTY
+                if name == "tails.csv" and ref[key]["function"] == "ln_gamma":
+                    tol = LN_GAMMA
+                gv = got[key].get(col, "")
+                if rv == ROUNDOFF:
+                    ok = gv == ""
+                else:
+                    ok = (gv == rv) if tol is EXACT else close(rv, gv, tol)
+                if not ok:
+                    problems.append(f"{name} {dict(zip(keys, key))} {col}: reference {rv!r}, lakesight {gv!r} (tolerance {tol or 'exact'})")
+    return problems
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(FIXTURES), help=f"where the fixtures go (default {FIXTURES})")
+    ap.add_argument("--verify", action="store_true", help="regenerate into a temp dir; fail if the committed fixtures differ")
+    ap.add_argument("--compare", metavar="DIR", help="lakesight's values (LAKESIGHT_PARITY_DUMP=DIR cargo test --test it parity)")
+    ap.add_argument("--no-venv", action="store_true")
+    ap.add_argument("--venv", default=str(kp.DEFAULT_VENV))
+    args = ap.parse_args()
+    reexec_in_venv(args)
+
+    if args.compare:
+        got = Path(args.compare)
+        if not got.is_dir():
+            print(f"{got}: not a directory", file=sys.stderr)
+            return 2
+        with tempfile.TemporaryDirectory() as tmp:
+            problems = produce(Path(tmp))
+            problems += compare(Path(tmp), got)
+    elif args.verify:
+        with tempfile.TemporaryDirectory() as tmp:
+            problems = produce(Path(tmp))
+            for name in ["corpus.csv", *SPEC]:
+                if not filecmp.cmp(Path(tmp) / name, Path(args.out) / name, shallow=False):
+                    problems.append(f"{name}: regenerated fixture differs from the committed {Path(args.out) / name}")
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            problems = produce(Path(tmp))
+            if not problems:
+                Path(args.out).mkdir(parents=True, exist_ok=True)
+                for name in ["corpus.csv", *SPEC]:
+                    shutil.copyfile(Path(tmp) / name, Path(args.out) / name)
+                log(f"copied the fixtures to {args.out}")
+    for p in problems:
+        print(f"DISAGREEMENT: {p}", file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} disagreement(s)", file=sys.stderr)
+        return 1
+    log("all agree")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
