@@ -267,8 +267,9 @@ pub enum SkipReason {
     Constant,
     /// The values contain NaN/inf that could not be filled.
     NonFinite,
-    /// Nothing before the evaluated buckets in a family that measures an entity's whole activity
-    /// (a new principal, host or domain): without a baseline there is no normal to deviate from.
+    /// Nothing in the first half of the history before the evaluated buckets, in a family that
+    /// measures an entity's whole activity (a new principal, host or domain): without a settled
+    /// baseline there is no normal to deviate from.
     NewEntity,
 }
 

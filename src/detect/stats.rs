@@ -103,7 +103,7 @@ pub(super) fn np_percentile_sorted(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// `np.median` of finite values (mean of the two middle values for an even count).
-pub(super) fn median(v: &mut [f64]) -> Option<f64> {
+pub fn median(v: &mut [f64]) -> Option<f64> {
     let n = v.len();
     if n == 0 {
         return None;

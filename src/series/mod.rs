@@ -99,8 +99,9 @@ pub struct SeriesTemplate {
     /// MITRE ATT&CK technique ids this family's anomalies suggest.
     pub mitre: Vec<String>,
     /// `-- baseline: required`: the value is the entity's whole activity, so a series that is all
-    /// zeros before the evaluated buckets is a new entity (a joiner, a new host), not an outlier;
-    /// such a cut is skipped (`new_entity`). Families that count a kind of event (errors, failed
+    /// zeros in the first half of its history before the evaluated buckets is a new entity (a
+    /// joiner, a new host) without a settled normal, not an outlier; such a cut is skipped
+    /// (`new_entity`). Families that count a kind of event (errors, failed
     /// logins) leave it unset: their first event is still judged against an expectation of zero.
     pub baseline_required: bool,
     /// The SQL body with placeholders.

@@ -46,6 +46,17 @@ pub struct IpInsightsJob {
     pub min_baseline_pairs: usize,
     /// At most this many findings per day, lowest scores first.
     pub max_findings_per_day: usize,
+    /// Days at the end of each baseline held out to learn what a *benign* new pair scores: a
+    /// second model trained without them scores the pairs that were new on those days, and a
+    /// new pair of the analysed day is a finding only when its score lies below that benign
+    /// distribution at the rate `false_findings_per_1000` (as well as below `threshold`).
+    /// 0 = no calibration (the threshold alone decides).
+    pub calibration_days: usize,
+    /// Expected false findings per 1,000 new pairs judged (with calibration).
+    pub false_findings_per_1000: f64,
+    /// Fewest held-out new pairs to calibrate on; a day with fewer is judged by the threshold
+    /// alone, and the manifest says so.
+    pub min_calibration_pairs: usize,
     /// Write the embeddings table (`embeddings/dt=…/`).
     pub embeddings: bool,
     /// Model hyper-parameters (`[ip_insights.model]`).
@@ -58,6 +69,9 @@ impl Default for IpInsightsJob {
             threshold: 0.0,
             min_baseline_pairs: 20,
             max_findings_per_day: 100,
+            calibration_days: 3,
+            false_findings_per_1000: 1.0,
+            min_calibration_pairs: 20,
             embeddings: true,
             model: IpInsightsParams::default(),
         }
@@ -73,6 +87,12 @@ impl IpInsightsJob {
         }
         if self.max_findings_per_day == 0 {
             e.push("ip_insights.max_findings_per_day: must be at least 1".into());
+        }
+        if !(self.false_findings_per_1000 > 0.0 && self.false_findings_per_1000 <= 1000.0) {
+            e.push(format!(
+                "ip_insights.false_findings_per_1000: {} must be within (0, 1000]",
+                self.false_findings_per_1000
+            ));
         }
         e
     }
@@ -112,6 +132,43 @@ pub struct DayStats {
     /// Why the day was not judged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// What benign new pairs scored on the held-out days (absent without calibration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
+    /// Why the day was judged by the threshold alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uncalibrated: Option<String>,
+}
+
+/// The benign new pairs' score distribution of one analysed day.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Calibration {
+    /// Held-out new pairs scored.
+    pub pairs: usize,
+    /// Their median score.
+    pub median: f64,
+    /// Their robust scale (1.4826 × the median absolute deviation).
+    pub scale: f64,
+    /// The score below which a new pair is a finding: median + scale · Φ⁻¹(budget / 1000).
+    pub cutoff: f64,
+}
+
+impl Calibration {
+    /// Fit a normal law robustly (median, scaled MAD) to `scores`, cut at `budget_per_1000`.
+    /// Hand-written: two medians. Robust because the held-out days may hold an attack too.
+    pub fn fit(scores: &[f64], budget_per_1000: f64) -> Option<Calibration> {
+        let mut finite: Vec<f64> = scores.iter().copied().filter(|v| v.is_finite()).collect();
+        let median = crate::detect::stats::median(&mut finite)?;
+        let mut dev: Vec<f64> = finite.iter().map(|v| (v - median).abs()).collect();
+        let scale = (1.4826 * crate::detect::stats::median(&mut dev)?).max(1e-6);
+        let cutoff = median + scale * crate::detect::stats::norm_ppf(budget_per_1000 / 1000.0);
+        Some(Calibration {
+            pairs: finite.len(),
+            median,
+            scale,
+            cutoff,
+        })
+    }
 }
 
 /// What the stage returns.
@@ -287,6 +344,18 @@ pub async fn run(
             continue;
         }
         let model = IpInsights::train(&train, &job.model);
+        let cutoff = match calibrate(&set, &addr, job, d, baseline_days) {
+            Ok(c) => {
+                let cut = c.cutoff;
+                st.calibration = Some(c);
+                cut.min(job.threshold)
+            }
+            Err(why) => {
+                tracing::warn!(%dt, "IP Insights: judged by the threshold alone: {why}");
+                st.uncalibrated = Some(why);
+                job.threshold
+            }
+        };
         // Each entity's usual score: the mean over its baseline pairs (the finding's "expected").
         let mut usual: HashMap<String, (f64, usize)> = HashMap::new();
         for (e, a) in &distinct {
@@ -304,7 +373,7 @@ pub async fn run(
             }
             st.new_pairs += 1;
             let score = model.score(&entity_of(&set, i), addr[i].unwrap_or(0));
-            if score < job.threshold {
+            if score < cutoff {
                 judged.push((score, i));
             }
         }
@@ -319,7 +388,7 @@ pub async fn run(
                 .map(|(_, a)| std::net::Ipv4Addr::from(*a).to_string())
                 .take(5)
                 .collect();
-            let f = finding(run_id, &set, *i, d, *score, expected, job.threshold, &known, &model.report);
+            let f = finding(run_id, &set, *i, d, *score, expected, cutoff, &known, &model.report);
             let s = &set.series[*i];
             out.plots.push((
                 f.finding_id.clone(),
@@ -352,6 +421,47 @@ pub async fn run(
     }
     out.stats.ms = started.elapsed().as_millis();
     Ok(out)
+}
+
+/// The benign new pairs' scores for analysed day `d`: a model trained on the baseline without its
+/// last `calibration_days` scores the pairs that were new on each of those days (not seen since
+/// the baseline began); the scores are fitted by [`Calibration::fit`].
+fn calibrate(set: &SeriesSet, addr: &[Option<u32>], job: &IpInsightsJob, d: usize, baseline_days: usize) -> Result<Calibration, String> {
+    let h = job.calibration_days;
+    if h == 0 {
+        return Err("calibration_days = 0".into());
+    }
+    if h >= baseline_days {
+        return Err(format!(
+            "calibration_days = {h} leaves no baseline of {baseline_days} days to train on"
+        ));
+    }
+    let b0 = d - baseline_days;
+    let active = |i: usize, r: std::ops::Range<usize>| set.series[i].values[r].iter().any(|v| *v > 0.0);
+    let train: Vec<(String, u32)> = (0..set.series.len())
+        .filter(|&i| active(i, b0..d - h))
+        .filter_map(|i| Some((entity_of(set, i), addr[i]?)))
+        .collect();
+    let mut held_out: Vec<usize> = Vec::new();
+    for dd in d - h..d {
+        held_out.extend((0..set.series.len()).filter(|&i| set.series[i].values[dd] > 0.0 && addr[i].is_some() && !active(i, b0..dd)));
+    }
+    if held_out.len() < job.min_calibration_pairs {
+        return Err(format!(
+            "{} new pairs on the {h} held-out days, fewer than ip_insights.min_calibration_pairs = {}",
+            held_out.len(),
+            job.min_calibration_pairs
+        ));
+    }
+    if train.iter().collect::<BTreeSet<_>>().len() < job.min_baseline_pairs {
+        return Err("too few pairs before the held-out days to train on".into());
+    }
+    let m = IpInsights::train(&train, &job.model);
+    let scores: Vec<f64> = held_out
+        .iter()
+        .map(|&i| m.score(&entity_of(set, i), addr[i].unwrap_or(0)))
+        .collect();
+    Calibration::fit(&scores, job.false_findings_per_1000).ok_or_else(|| "no finite held-out score".into())
 }
 
 /// The entity IP Insights models: the principal, qualified by account when there is one (the same
@@ -482,4 +592,27 @@ fn embeddings(
         Arc::new(vectors.finish()),
     ];
     RecordBatch::try_new(embeddings_schema(), cols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Proves the calibration's cutoff: for held-out scores that are a standard normal's quantiles
+    /// shifted to median 2 and scaled by 3, the fitted median and scale come back within 2%, and the
+    /// cutoff at 1 per 1,000 lies at 2 + 3·Φ⁻¹(0.001) = −7.27; one wild score does not move it.
+    #[test]
+    fn calibration_cuts_the_benign_score_law_at_the_budget() {
+        let n = 400;
+        let mut scores: Vec<f64> = (1..=n)
+            .map(|i| 2.0 + 3.0 * crate::detect::stats::norm_ppf(i as f64 / (n + 1) as f64))
+            .collect();
+        let c = Calibration::fit(&scores, 1.0).unwrap();
+        assert!((c.median - 2.0).abs() < 0.02 && (c.scale / 3.0 - 1.0).abs() < 0.02, "{c:?}");
+        assert!((c.cutoff - (2.0 + 3.0 * -3.090_232)).abs() < 0.1, "{c:?}");
+        scores.push(-1e6);
+        let wild = Calibration::fit(&scores, 1.0).unwrap();
+        assert!((wild.cutoff - c.cutoff).abs() < 0.1, "{wild:?}");
+        assert!(Calibration::fit(&[f64::NAN], 1.0).is_none());
+    }
 }

@@ -67,6 +67,74 @@ pub struct SeriesStats {
     pub rollup: Option<crate::series::rollup::RollupStats>,
     /// Milliseconds in detectors.
     pub detect_ms: u128,
+    /// Days on which most of the family's entities deviated together (see [`split_fleet_events`]).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub fleet_events: Vec<FleetEventStats>,
+}
+
+/// A fleet-wide event as the manifest records it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FleetEventStats {
+    /// Detector.
+    pub detector: String,
+    /// Day.
+    pub dt: String,
+    /// Entities that deviated.
+    pub entities: usize,
+    /// Anomalies folded into the note.
+    pub anomalies: usize,
+}
+
+/// Fewest entities, and least share of the entities judged, that deviating on one day make a
+/// fleet-wide event rather than that many entity findings.
+pub const FLEET_MIN_ENTITIES: usize = 5;
+/// See [`FLEET_MIN_ENTITIES`].
+pub const FLEET_SHARE: f64 = 0.5;
+
+/// One fleet-wide event found by [`split_fleet_events`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetEvent {
+    /// Day index (bucket index / buckets per day).
+    pub day: usize,
+    /// Distinct entities (series) with an anomaly that day.
+    pub entities: usize,
+    /// Anomalies that day.
+    pub anomalies: usize,
+}
+
+/// Take out the days on which at least [`FLEET_MIN_ENTITIES`] entities and at least
+/// [`FLEET_SHARE`] of the `judged` ones deviated together. Why: an outage makes every service
+/// role retry and fail in the same hours, a release moves every deployer at once; each entity's
+/// own baseline calls that surprising, but it is one event of the fleet, not N compromised
+/// identities, and N findings for it would bury a real one. An attack on a few entities (one
+/// user brute-forced, one role used from a stolen key) stays an entity finding; a campaign that
+/// touches most of a family's entities at once is still reported, as the event note.
+pub fn split_fleet_events(found: Vec<(usize, Anomaly)>, judged: usize, per_day: usize) -> (Vec<(usize, Anomaly)>, Vec<FleetEvent>) {
+    let mut by_day: BTreeMap<usize, (std::collections::BTreeSet<usize>, usize)> = BTreeMap::new();
+    for (i, a) in &found {
+        let e = by_day.entry(a.start / per_day).or_default();
+        e.0.insert(*i);
+        e.1 += 1;
+    }
+    let fleet: BTreeMap<usize, FleetEvent> = by_day
+        .into_iter()
+        .filter(|(_, (ents, _))| ents.len() >= FLEET_MIN_ENTITIES && ents.len() as f64 >= FLEET_SHARE * judged as f64)
+        .map(|(day, (ents, n))| {
+            (
+                day,
+                FleetEvent {
+                    day,
+                    entities: ents.len(),
+                    anomalies: n,
+                },
+            )
+        })
+        .collect();
+    let kept = found
+        .into_iter()
+        .filter(|(_, a)| !fleet.contains_key(&(a.start / per_day)))
+        .collect();
+    (kept, fleet.into_values().collect())
 }
 
 /// The series stage of a job: its families, their templates and their detectors.
@@ -184,6 +252,23 @@ impl Stage for SeriesStage {
                 }
                 let judged = st.analysed.get(dname).copied().unwrap_or(0);
                 let selected = det.select(found, judged);
+                let (selected, events) = split_fleet_events(selected, judged, per_day.max(1));
+                for ev in events {
+                    let dt = crate::series::dt(day0_ms + (ev.day * per_day.max(1)) as i64 * sc.bucket.ms());
+                    let w = format!(
+                        "series {key}, {dname}, {dt}: {} of {} entities deviated together — a fleet-wide event (an \
+                         outage, a deployment), reported as this note instead of {} findings",
+                        ev.entities, judged, ev.anomalies
+                    );
+                    tracing::warn!("{w}");
+                    out.warnings.push(w);
+                    st.fleet_events.push(FleetEventStats {
+                        detector: dname.clone(),
+                        dt,
+                        entities: ev.entities,
+                        anomalies: ev.anomalies,
+                    });
+                }
                 let n = selected.len();
                 for (i, a) in selected {
                     let s = &set.series[i];
@@ -225,7 +310,8 @@ impl Stage for SeriesStage {
 
 /// Judge each window (an analysed day, or any run of buckets) of one series on the series cut at
 /// that window's end, as the nightly run of that day judged it. With `baseline_required`, a
-/// window with nothing before it is skipped (`NewEntity`). Anomalies of all windows; the skip
+/// window whose history is all zeros in its first half is skipped (`NewEntity`): the entity
+/// appeared within the baseline and has no settled normal yet (a joiner's first weeks ramp up). Anomalies of all windows; the skip
 /// reason when no window could be judged.
 pub fn judge_days(
     det: &dyn Detector,
@@ -238,7 +324,7 @@ pub fn judge_days(
     let mut all = Vec::new();
     let mut last_err = None;
     for w in windows {
-        if baseline_required && s.values[..w.start.min(s.values.len())].iter().all(|v| *v == 0.0) {
+        if baseline_required && s.values[..(w.start / 2).min(s.values.len())].iter().all(|v| *v == 0.0) {
             last_err = Some(SkipReason::NewEntity);
             continue;
         }
@@ -260,5 +346,71 @@ pub fn judge_days(
     match (all.is_empty(), last_err) {
         (true, Some(e)) => Err(e),
         _ => Ok(all),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::{Evidence, Severity, Subject};
+
+    #[derive(Debug)]
+    struct Plain;
+    impl Evidence for Plain {
+        fn family(&self) -> &'static str {
+            "outlier"
+        }
+        fn to_json(&self) -> serde_json::Value {
+            serde_json::Value::Null
+        }
+        fn severity(&self, _: &Anomaly) -> Severity {
+            Severity::graded(0.0, (3.0, 2.0, 1.0))
+        }
+        fn title(&self, _: &Anomaly, _: &Subject<'_>) -> String {
+            String::new()
+        }
+    }
+
+    fn at(series: usize, bucket: usize) -> (usize, Anomaly) {
+        (
+            series,
+            Anomaly {
+                start: bucket,
+                end: bucket + 1,
+                observed: 1.0,
+                expected: 0.0,
+                lower: 0.0,
+                upper: 0.0,
+                score: 5.0,
+                confidence: 0.7,
+                deviation: 4.0,
+                kind: "spike",
+                evidence: Arc::new(Plain),
+            },
+        )
+    }
+
+    /// Proves the fleet rule's two thresholds: six of ten entities on one day (hour buckets 48–71)
+    /// become one event, while on another day four entities (below FLEET_MIN_ENTITIES) and, in a
+    /// larger fleet, six of twenty (below FLEET_SHARE) stay entity findings.
+    #[test]
+    fn most_of_the_fleet_deviating_on_one_day_is_one_event() {
+        let mut found: Vec<(usize, Anomaly)> = (0..6).map(|i| at(i, 50 + i)).collect();
+        found.push(at(0, 51)); // a second stretch of one entity the same day
+        found.extend((0..4).map(|i| at(i, 80)));
+        let (kept, events) = split_fleet_events(found.clone(), 10, 24);
+        assert_eq!(
+            events,
+            vec![FleetEvent {
+                day: 2,
+                entities: 6,
+                anomalies: 7
+            }]
+        );
+        assert_eq!(kept.len(), 4);
+        assert!(kept.iter().all(|(_, a)| a.start == 80));
+        let (kept, events) = split_fleet_events(found, 20, 24);
+        assert!(events.is_empty());
+        assert_eq!(kept.len(), 11);
     }
 }
