@@ -8,12 +8,17 @@ What it writes (one CSV per check; `#` lines are metadata, the first names the l
   outliers.csv             statsmodels seasonal_decompose(period 7, extrapolate_trend="freq") + the
                            Kats 0.2.0 strength/IQR rule, iqr_mult 3: residual quartiles, fences,
                            inclusive flags (Kats 0.2.0) and strict flags (the shipped default), and
-                           Kats' own OutlierDetector flags (inclusive; must equal the port's)
+                           Kats' own OutlierDetector flags (inclusive; must equal the port's);
+                           alpha = the NB2 dispersion by moments of the count series
   outlier_findings.csv     the shipped seasonal_iqr detector (SeasonalIqrConfig defaults; `spike`
-                           and jobs/nightly.toml's `spike+dip`) over the whole series: strict flags
-                           above, lakesight's relative gate and Bonferroni-corrected Poisson gate
-                           with scipy.stats.poisson tails, runs merged, score from scipy's normal
-                           and Poisson log-tails
+                           and jobs/nightly.toml's `spike+dip` over the whole series, and
+                           `spike+dip` over the last 14 buckets with the dispersion from the ones
+                           before): strict flags above, lakesight's relative gate, runs merged, and
+                           the false-finding budget (score >= 3 - log10(false_findings_per_1000));
+                           score = -log10 of the less surprising of scipy's normal tail and, for
+                           counts, the scipy.stats.nbinom tail (poisson when alpha is 0), minus
+                           log10(buckets judged). The header lists the buckets the NB tail
+                           suppresses that a Poisson tail would flag (regeneration fails if none)
   cusum.csv                Kats CUSUMDetector math (numpy port; Kats 0.2.0's own CUSUMDetector must
                            report the same points, its index is stored as kats_index) with the
                            shipped parameters (threshold 0.01, max_iter 10, delta_std_ratio 1,
@@ -22,7 +27,8 @@ What it writes (one CSV per check; `#` lines are metadata, the first names the l
                            max_points 3) re-written over the numpy port of Kats' single-change test
   changepoint_findings.csv the shipped cusum detector (CusumConfig defaults = jobs/nightly.toml):
                            binary segmentation + newest-regime test, regime means, min_rel_change
-                           0.5, score = -log10 chi2(2).sf(llr) (scipy) - log10(buckets judged)
+                           0.5, score = -log10 chi2(2).sf(llr) (scipy) - log10(buckets judged),
+                           reported only when score >= 3 - log10(false_findings_per_1000)
   trend.csv                pymannkendall original_test and seasonal_test(period 7), alpha 0.05
   trend_findings.csv       the shipped trend detector (TrendConfig defaults: seasonal test, alpha
                            0.05, min_rel_change_per_week 0.1, top_n 10; and jobs/demo.toml's 0.2 /
@@ -30,6 +36,9 @@ What it writes (one CSV per check; `#` lines are metadata, the first names the l
                            multipletests(method="fdr_bh") over the judged series, then top_n per
                            direction
   tails.csv                the tail functions the gates and scores use, from scipy.stats/special
+  nb_tails.csv             ln_reg_inc_beta (ln scipy.special.betainc) and ln_neg_binomial_tail (ln
+                           scipy.stats.nbinom sf/cdf, logsf/logcdf where those underflow) for
+                           alpha 0.01-2 and mu 0.5-500, Poisson below alpha 1e-6
 
 Modes
   parity_fixtures.py [--out DIR]      regenerate (default tests/fixtures/parity); fails (exit 1) when
@@ -45,7 +54,8 @@ Tolerances (the same in tests/it/parity.rs): flags, indices, directions, kinds, 
 reasons, BH decisions exact; regime means 1e-12 relative; llr, scores, p-values from tails 1e-9
 relative (+1e-9 absolute for scores; ln_gamma 1e-12 relative + 1e-14 absolute); decomposition quartiles/fences 1e-9 relative (+1e-10
 absolute); pymannkendall's own p (2*(1-Phi), cancellation in the tail) 1e-14 absolute; the
-Wilson-Hilferty Poisson tail (mu > 1e4, an approximation) 1e-3 relative.
+Wilson-Hilferty Poisson tail (mu > 1e4, an approximation) 1e-3 relative; logs of probabilities
+(nb_tails.csv) 1e-9 relative + 1e-12 absolute; the NB dispersion alpha 1e-9 relative + 1e-12 absolute.
 Exit status: 0 agreement, 1 disagreement, 2 missing inputs.
 """
 
@@ -76,11 +86,23 @@ MIN_HISTORY = 14  # stages::series default_min_history
 MIN_POSITIVE = 2.2250738585072014e-308  # f64::MIN_POSITIVE
 CATEGORIES = ["plain", "spikes", "level_shift", "trend", "spike_and_shift", "two_shifts"]
 
-# SeasonalIqrConfig::default(): strict fences, iqr_mult 3, min_rel_deviation 0.5, max_count_p_value
-# 1e-3, no min_abs_deviation; directions ["spike"] (default) or ["spike", "dip"] (nightly.toml).
-OUTLIER_CONFIGS = {"spike": ("spike",), "spike_dip": ("spike", "dip")}
+# SeasonalIqrConfig::default(): strict fences, iqr_mult 3, min_rel_deviation 0.5,
+# false_findings_per_1000 1, no min_abs_deviation; directions ["spike"] (default) or ["spike", "dip"]
+# (nightly.toml).
+# Each config: (directions, buckets judged: None = every bucket, N = the last N, the buckets before
+# them being the baseline the NB dispersion is measured on, as in a nightly run).
+OUTLIER_CONFIGS = {"spike": (("spike",), None), "spike_dip": (("spike", "dip"), None), "spike_dip_last14": (("spike", "dip"), 14)}
 MIN_REL_DEVIATION = 0.5
-MAX_COUNT_P = 1e-3
+# The false-finding budget (SeasonalIqrConfig and CusumConfig false_findings_per_1000, default 1):
+# a flag / change needs score >= 3 - log10(budget).
+FALSE_FINDINGS_PER_1000 = 1.0
+MIN_SCORE = 3.0 - math.log10(FALSE_FINDINGS_PER_1000)
+COUNT_FLOOR = 0.5  # outlier::COUNT_FLOOR, the smallest expected value a count law is given
+NB_POISSON_BELOW = 1e-6  # stats::ln_neg_binomial_tail: dispersion below this is Poisson
+NB_BASELINE_MIN = 8  # SeasonalIqr: dispersion from the buckets before eval when there are >= 8
+# Overdispersed counts appended to the corpus: Poisson(mean * G), G ~ Gamma(shape, mean 1), i.e.
+# NB2 with alpha = 1 / shape.
+OVERDISPERSED_SHAPE = 2.5
 # CusumConfig::default() (= jobs/nightly.toml's changepoints).
 CUSUM = dict(threshold=0.01, max_iter=10, delta_std_ratio=1.0, min_abs_change=0.0)
 MAX_POINTS, MIN_SEGMENT, MIN_REL_CHANGE = 3, 7, 0.5
@@ -181,6 +203,37 @@ def generate():
     base = len(out)
     for k, (name, y) in enumerate(edges):
         out.append((base + k, name, np.asarray(y, dtype=float), name))
+    out += overdispersed(len(out))
+    return out
+
+
+def overdispersed(base: int):
+    """Gamma-Poisson counts (NB2, alpha = 1/OVERDISPERSED_SHAPE = 0.4) with a weekly pattern, at
+    levels 4 to 400, half with injected spikes: the shipped outlier detector's NB tail with alpha > 0
+    judges them, and on ordinary busy days it keeps quiet where a Poisson tail would flag. Own
+    generator (seed + 2), appended after the edge cases, so the series above do not move."""
+    import numpy as np
+
+    rng = np.random.default_rng(SEED + 2)
+    t = np.arange(LENGTH)
+    out = []
+    for k, level in enumerate([4.0, 12.0, 30.0, 80.0, 150.0, 400.0, 25.0, 60.0]):
+        weekday = rng.normal(0, 1, PERIOD)
+        weekday = weekday / (np.abs(weekday).max() + 1e-9)
+        mean = level * (1 + 0.3 * weekday[t % PERIOD])
+        g = rng.gamma(OVERDISPERSED_SHAPE, 1.0 / OVERDISPERSED_SHAPE, LENGTH)
+        y = rng.poisson(mean * g).astype(float)
+        meta = [f"gamma_poisson:shape {OVERDISPERSED_SHAPE}"]
+        spikes = k % 2 == 1
+        if spikes:
+            # one in the last two weeks (judged against the baseline before them); on every other
+            # such series one more, smaller, in the baseline, which inflates the dispersion by moments
+            for lo, hi, mult in [(LENGTH - 14, LENGTH, (20, 40))] + ([(0, LENGTH - 14, (8, 15))] if k % 4 == 3 else []):
+                at = int(rng.integers(lo, hi))
+                size = float(round(rng.uniform(*mult) * level))
+                y[at] += size
+                meta.append(f"spike@{at}:{size:+.0f}")
+        out.append((base + k, "overdispersed_spikes" if spikes else "overdispersed", y, ";".join(meta)))
     return out
 
 
@@ -254,29 +307,93 @@ def poisson_tail(k: float, mu: float, lower: bool) -> float:
     return float(poisson.cdf(k, mu)) if lower else float(poisson.sf(k - 1, mu))
 
 
+def ln_nb_tail(k: float, mu: float, alpha: float, lower: bool):
+    """ln P(X >= k) (ln P(X <= k) when lower) for X ~ NB2(mean mu, dispersion alpha) from
+    scipy.stats.nbinom(n = 1/alpha, p = n/(n + mu)): sf(k - 1) / cdf(k), k floored at 0; the
+    Poisson law (scipy.stats.poisson, floored at f64::MIN_POSITIVE as the Rust does) below alpha
+    1e-6. Where scipy's tail underflows, its logsf/logcdf if finite, else None (no reference)."""
+    from scipy.stats import nbinom
+
+    if not (math.isfinite(mu) and math.isfinite(k)) or mu <= 0:
+        return 0.0 if lower or k <= 0 else -math.inf
+    k = math.floor(max(k, 0.0))
+    if not alpha >= NB_POISSON_BELOW:
+        return math.log(max(poisson_tail(k, mu, lower), MIN_POSITIVE))
+    if not lower and k <= 0:
+        return 0.0
+    n = 1.0 / alpha
+    p = n / (n + mu)
+    v = float(nbinom.cdf(k, n, p)) if lower else float(nbinom.sf(k - 1, n, p))
+    if v > 0:
+        return math.log(v)
+    lv = float(nbinom.logcdf(k, n, p)) if lower else float(nbinom.logsf(k - 1, n, p))
+    return lv if math.isfinite(lv) else None
+
+
+def nb_dispersion(y, expected, idx, floor: float) -> float:
+    """stats::nb_dispersion: NB2 alpha by moments, sum((y - mu)^2 - mu) / sum(mu^2) over idx with
+    mu = max(expected, floor), summed left to right; 0 when not positive (Poisson)."""
+    num, den = 0.0, 0.0
+    for i in idx:
+        mu = max(float(expected[i]), floor)
+        d = float(y[i]) - mu
+        num += d * d - mu
+        den += mu * mu
+    if den > 0 and num > 0 and math.isfinite(num / den):
+        return num / den
+    return 0.0
+
+
 def neg_log10_normal_sf(z: float) -> float:
     from scipy.stats import norm
 
     return float(-norm.logsf(z) / math.log(10))
 
 
-def shipped_outliers(y, directions):
+def shipped_outliers(y, directions, last=None):
     """The shipped seasonal_iqr detector (src/detect/outlier/mod.rs SeasonalIqr::detect) with ctx
-    eval = every bucket, over the reference rule above; tails from scipy."""
+    eval = every bucket (last None) or the last `last` buckets, over the reference rule above;
+    tails from scipy. Returns (skip, runs,
+    suppressed): suppressed = buckets that pass every gate under a Poisson tail (alpha 0) but not
+    under the NB tail with the series' dispersion (the NB path's effect, for coverage)."""
     skip = precheck(y, 2)
     if skip:
-        return skip, []
+        return skip, [], ([], [])
     r = iqr_rule(y)
     if r is None:
-        return "too_short", []
+        return "too_short", [], ([], [])
     n = len(y)
     iqr = max(r["q3"] - r["q1"], 1e-9)
     non_negative = bool((y >= 0).all())
     counts = non_negative and bool((y == y.round()).all())
-    tests = n
+    base = max(n - last, 0) if last else 0  # ctx.eval = base..n
+    tests = n - base
     strict = set(r["strict"])
+    # The dispersion over the buckets before eval, or over all buckets when fewer than 8 precede it.
+    alpha = 0.0
+    if counts:
+        alpha = nb_dispersion(y, r["expected"], range(base) if base >= NB_BASELINE_MIN else range(n), COUNT_FLOOR)
+
+    def expected_at(i):
+        return max(float(r["expected"][i]), 0.0) if non_negative else float(r["expected"][i])
+
+    def score_at(i, side, a):
+        z = abs(r["resid"][i] - (r["q1"] + r["q3"]) / 2.0) / (iqr / 1.349)
+        nl = neg_log10_normal_sf(z)
+        if counts and a is not None:  # a None: the normal tail alone (coverage only)
+            ln_p = ln_nb_tail(float(y[i]), max(expected_at(i), COUNT_FLOOR), a, side == "dip")
+            if ln_p is None:
+                # scipy underflows: the NB surprise is beyond ~300, it decides only if the normal one is too.
+                if nl > 290:
+                    raise SystemExit(f"no scipy reference for the NB tail at bucket {i} (normal surprise {nl})")
+                ln_p = -math.inf
+            nl = min(nl, -ln_p / math.log(10))
+        return max(nl - math.log10(tests), 0.0)
+
     flagged = []
-    for i in range(n):
+    suppressed = []
+    nb_bound = []  # flagged buckets whose score is the NB tail's (alpha > 0), for coverage
+    for i in range(base, n):
         if i not in strict:
             continue
         side = "spike" if r["resid"][i] >= r["upper_limit"] else "dip"
@@ -287,8 +404,12 @@ def shipped_outliers(y, directions):
         floor = 1.0 if counts else iqr
         if dev < 0.0 or dev < MIN_REL_DEVIATION * max(abs(exp), floor):
             continue
-        if counts and poisson_tail(y[i], max(exp, 0.5), side == "dip") * tests > MAX_COUNT_P:
+        if score_at(i, side, alpha) < MIN_SCORE:
+            if counts and alpha > 0 and score_at(i, side, 0.0) >= MIN_SCORE:
+                suppressed.append(i)
             continue
+        if counts and alpha > 0 and score_at(i, side, alpha) < score_at(i, side, None):
+            nb_bound.append(i)
         flagged.append((i, side))
     out = []
     k = 0
@@ -304,21 +425,15 @@ def shipped_outliers(y, directions):
         for j in range(start, end):  # Rust's max_by keeps the last of equal maxima
             if abs(r["resid"][j]) >= abs(r["resid"][peak]):
                 peak = j
-        z = abs(r["resid"][peak] - (r["q1"] + r["q3"]) / 2.0) / (iqr / 1.349)
-        nl = neg_log10_normal_sf(z)
-        if counts:
-            ep = max(float(r["expected"][peak]), 0.0) if non_negative else float(r["expected"][peak])
-            pt = poisson_tail(y[peak], max(ep, 0.5), side == "dip")
-            nl = min(nl, -math.log10(max(pt, MIN_POSITIVE)))
         out.append({
             "start": start,
             "end": end,
             "kind": side,
             "observed": plain_sum(y[start:end]),
             "expected": plain_sum(exps),
-            "score": max(nl - math.log10(tests), 0.0),
+            "score": score_at(peak, side, alpha),
         })
-    return None, out
+    return None, out, (suppressed, nb_bound)
 
 
 def cusum_candidate(ts, direction):
@@ -441,6 +556,9 @@ def shipped_changepoints(y):
         if abs(mu1 - mu0) / max(abs(mu0), 1.0) < MIN_REL_CHANGE:
             continue
         nl = float(-chi2.logsf(cp["llr"], 2) / math.log(10))
+        score = max(nl - math.log10(n), 0.0)
+        if score < MIN_SCORE:  # the false-finding budget
+            continue
         out.append({
             "start": at,
             "kind": cp["direction"],
@@ -448,7 +566,7 @@ def shipped_changepoints(y):
             "mu0": mu0,
             "mu1": mu1,
             "llr": cp["llr"],
-            "score": max(nl - math.log10(n), 0.0),
+            "score": score,
         })
     return None, out
 
@@ -550,6 +668,44 @@ def tails():
     return rows
 
 
+def nb_tails():
+    """(function, a, b, c, value) at fixture points: ln_reg_inc_beta (a, b, x) = ln
+    scipy.special.betainc; ln_nb_upper / ln_nb_lower (k, mu, alpha) = ln_nb_tail above (scipy.stats
+    nbinom, Poisson below alpha 1e-6). Points where scipy has no finite value are left out."""
+    from scipy import special
+
+    rows = []
+    for a in [0.5, 1.0, 2.5, 7.0, 30.0, 200.0, 2000.0]:
+        for b in [0.5, 1.0, 3.0, 20.0, 1000.0]:
+            for x in [1e-4, 0.01, 0.05, 0.3, 0.5, 0.6, 0.9, 0.99, 0.9999]:
+                v = float(special.betainc(a, b, x))
+                if v > 0:
+                    rows.append(("ln_reg_inc_beta", a, b, x, math.log(v)))
+    # The Rust unit test's points (stats.rs), from SciPy 1.14 there.
+    for a, b, x in [(2.5, 3.0, 0.4), (0.5, 0.5, 0.1), (50.0, 3.0, 0.2), (3.0, 1e3, 0.001)]:
+        rows.append(("ln_reg_inc_beta", a, b, x, math.log(float(special.betainc(a, b, x)))))
+    for alpha in [1e-7, 1e-6, 0.01, 0.05, 0.1, 0.3, 0.4, 0.7, 1.0, 2.0]:
+        for mu in [0.5, 1.2, 3.0, 6.5, 10.0, 42.0, 150.0, 500.0]:
+            sd = math.sqrt(mu + alpha * mu * mu)
+            ks = sorted({0, 1, 2, int(mu / 3), int(mu), int(mu) + 1, int(mu + 2 * sd) + 1, int(mu + 6 * sd) + 2,
+                         int(5 * mu) + 10, int(20 * mu) + 30, int(100 * mu) + 50})
+            for k in ks:
+                for name, lower in (("ln_nb_upper", False), ("ln_nb_lower", True)):
+                    v = ln_nb_tail(float(k), mu, alpha, lower)
+                    if v is not None and math.isfinite(v):
+                        rows.append((name, float(k), mu, alpha, v))
+    for k, mu, alpha, lower in [(12.0, 6.5, 0.3, False), (2.0, 6.5, 0.3, True), (144.0, 9.3, 0.4, False),
+                                (40.0, 1.2, 2.0, False), (805.0, 42.0, 0.1, False)]:
+        rows.append(("ln_nb_lower" if lower else "ln_nb_upper", k, mu, alpha, ln_nb_tail(k, mu, alpha, lower)))
+    # Duplicates (a point in both lists) once.
+    seen, out = set(), []
+    for r in rows:
+        if r[:4] not in seen:
+            seen.add(r[:4])
+            out.append(r)
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # fixture files
 # ----------------------------------------------------------------------------------------------
@@ -609,6 +765,7 @@ def produce(outdir: Path) -> list[str]:
 
     rows_o, rows_of, rows_c, rows_m, rows_cf, rows_t, rows_tf = [], [], [], [], [], [], []
     trend_found, judged, trend_skips = {}, {}, {}
+    nb_suppressed, nb_bound = {}, {}
     for sid, _cat, y, _meta in corpus:
         # (a) outliers
         r = iqr_rule(y)
@@ -622,9 +779,14 @@ def produce(outdir: Path) -> list[str]:
                 # moving average is exact), so its "strength" and strict flags are roundoff. The
                 # fixture says so; lakesight must report no strength and no strict flag there.
                 strength, strict = ROUNDOFF, ROUNDOFF
-            rows_o.append((sid, strength, r["removed"], r["q1"], r["q3"], r["lower_limit"], r["upper_limit"], r["inclusive"], strict, kats))
-        for cfg, dirs in OUTLIER_CONFIGS.items():
-            skip, found = shipped_outliers(y, dirs)
+            non_negative = bool((y >= 0).all())
+            alpha = (nb_dispersion(y, r["expected"], range(len(y)), COUNT_FLOOR)
+                     if non_negative and bool((y == y.round()).all()) else None)
+            rows_o.append((sid, strength, r["removed"], r["q1"], r["q3"], r["lower_limit"], r["upper_limit"], r["inclusive"], strict, kats, alpha))
+        for cfg, (dirs, last) in OUTLIER_CONFIGS.items():
+            skip, found, (suppressed, bound) = shipped_outliers(y, dirs, last)
+            nb_suppressed.setdefault(cfg, []).extend((sid, i) for i in suppressed)
+            nb_bound.setdefault(cfg, []).extend((sid, i) for i in bound)
             if skip:
                 rows_of.append((cfg, sid, "", "", f"skip:{skip}", None, None, None))
             for a in found:
@@ -675,17 +837,29 @@ def produce(outdir: Path) -> list[str]:
 
     write(outdir, "outliers.csv", "statsmodels seasonal_decompose(period=7, extrapolate_trend='freq') + Kats 0.2.0 IQR rule, iqr_mult 3; "
           "inclusive = Kats 0.2.0 fences, strict = shipped default; kats = Kats OutlierDetector itself; "
-          "'roundoff': on a flat series statsmodels' SVD end-line leaves ~1e-15 residuals, the reference value is roundoff and lakesight must give none",
-          ["id", "strength", "removed", "q1", "q3", "lower_limit", "upper_limit", "inclusive", "strict", "kats"], rows_o, vers)
-    write(outdir, "outlier_findings.csv", "shipped seasonal_iqr (SeasonalIqrConfig defaults; directions spike | spike+dip) over every bucket; "
-          "gates and score with scipy.stats poisson/norm tails",
+          "'roundoff': on a flat series statsmodels' SVD end-line leaves ~1e-15 residuals, the reference value is roundoff and lakesight must give none; "
+          "alpha (count series) = NB2 dispersion by moments over all buckets around the strict rule's expected value, floor 0.5",
+          ["id", "strength", "removed", "q1", "q3", "lower_limit", "upper_limit", "inclusive", "strict", "kats", "alpha"], rows_o, vers)
+    for cfg in OUTLIER_CONFIGS:
+        if not nb_suppressed.get(cfg):
+            problems.append(f"outlier_findings {cfg}: no flag is suppressed by the NB tail that a Poisson tail keeps; "
+                            "the corpus no longer covers the NB path")
+    if not any(nb_bound.values()):
+        problems.append("outlier_findings: no flag's score is the NB tail's with alpha > 0; the corpus no longer covers the NB score")
+    write(outdir, "outlier_findings.csv", "shipped seasonal_iqr (SeasonalIqrConfig defaults: false_findings_per_1000 1; directions spike | "
+          "spike+dip over every bucket; spike+dip over the last 14 buckets, dispersion from the buckets before them); gates and score with scipy.stats nbinom (dispersion by moments; poisson below 1e-6)/norm tails; "
+          "buckets the NB tail suppresses that a Poisson tail would flag (id:bucket): "
+          + "; ".join(f"{c} " + " ".join(f"{sid}:{i}" for sid, i in nb_suppressed.get(c, [])) for c in OUTLIER_CONFIGS)
+          + "; flagged buckets scored by the NB tail (alpha > 0, less surprising than the normal tail): "
+          + "; ".join(f"{c} " + " ".join(f"{sid}:{i}" for sid, i in nb_bound.get(c, [])) for c in OUTLIER_CONFIGS),
           ["config", "id", "start", "end", "kind", "observed", "expected", "score"], rows_of, vers)
     write(outdir, "cusum.csv", "Kats CUSUMDetector math (numpy port, checked against Kats 0.2.0: kats_index), threshold 0.01, "
           "max_iter 10, delta_std_ratio 1, min_abs_change 0: the candidate per direction",
           ["id", "direction", "index", "mu0", "mu1", "llr", "p", "stable", "detected", "kats_index"], rows_c, vers)
     write(outdir, "cusum_multi.csv", "lakesight cusum_multi (best-first binary segmentation, min_segment 7, max_points 3) over the numpy "
           "port of Kats' single-change test", ["id", "k", "index", "direction", "llr"], rows_m, vers)
-    write(outdir, "changepoint_findings.csv", "shipped cusum detector (CusumConfig defaults) over every bucket; score from scipy chi2(2).logsf",
+    write(outdir, "changepoint_findings.csv", "shipped cusum detector (CusumConfig defaults: false_findings_per_1000 1, so score >= 3) "
+          "over every bucket; score from scipy chi2(2).logsf",
           ["id", "start", "kind", "index", "mu0", "mu1", "llr", "score"], rows_cf, vers)
     write(outdir, "trend.csv", "pymannkendall original_test(alpha 0.05) and seasonal_test(period 7); p = pymannkendall's, "
           "p_sf = 2*scipy norm.sf(|z|)", ["id", "test", "s", "var_s", "z", "p", "p_sf", "tau", "slope", "intercept", "trend"], rows_t, vers)
@@ -695,6 +869,9 @@ def produce(outdir: Path) -> list[str]:
           ["config", "id", "kind", "deviation", "score", "p", "selected"], rows_tf, vers)
     write(outdir, "tails.csv", "scipy.stats poisson sf/cdf, norm logsf/cdf/ppf; scipy.special erfc, gammaln",
           ["function", "a", "b", "value"], tails(), vers)
+    write(outdir, "nb_tails.csv", "ln_reg_inc_beta(a, b, c=x) = ln scipy.special.betainc; ln_nb_upper/lower(a=k, b=mu, c=alpha) = "
+          "ln scipy.stats.nbinom(1/alpha, p=n/(n+mu)).sf(k-1) / .cdf(k) (logsf/logcdf where those underflow; poisson below alpha 1e-6)",
+          ["function", "a", "b", "c", "value"], nb_tails(), vers)
     log(f"wrote fixtures to {outdir}: {len(corpus)} series")
     return problems
 
@@ -709,7 +886,7 @@ ROUNDOFF = "roundoff"
 # file -> (key columns, {column: (relative, absolute) tolerance, or EXACT}); unlisted columns exact.
 SPEC = {
     "outliers.csv": (["id"], {"strength": (1e-9, 1e-12), "q1": (1e-9, 1e-10), "q3": (1e-9, 1e-10),
-                              "lower_limit": (1e-9, 1e-10), "upper_limit": (1e-9, 1e-10)}),
+                              "lower_limit": (1e-9, 1e-10), "upper_limit": (1e-9, 1e-10), "alpha": (1e-9, 1e-12)}),
     "outlier_findings.csv": (["config", "id", "start"], {"observed": (1e-12, 0.0), "expected": (1e-9, 1e-9), "score": (1e-9, 1e-9)}),
     "cusum.csv": (["id", "direction"], {"mu0": (1e-12, 1e-12), "mu1": (1e-12, 1e-12), "llr": (1e-9, 1e-9), "p": (0.0, 1e-12)}),
     "cusum_multi.csv": (["id", "k"], {"llr": (1e-9, 1e-9)}),
@@ -718,6 +895,8 @@ SPEC = {
                                    "slope": (1e-12, 1e-15), "intercept": (1e-12, 1e-12)}),
     "trend_findings.csv": (["config", "id"], {"deviation": (1e-12, 1e-15), "score": (1e-9, 1e-9), "p": (1e-9, 0.0)}),
     "tails.csv": (["function", "a", "b"], {"value": (1e-9, 0.0)}),
+    # ln of a probability: 1e-9 relative, and 1e-12 absolute (= 1e-12 relative on the probability) near ln 1 = 0.
+    "nb_tails.csv": (["function", "a", "b", "c"], {"value": (1e-9, 1e-12)}),
 }
 LN_GAMMA = (1e-12, 1e-14)  # tails.csv rows ln_gamma: absolute at its zeros (x = 1, 2)
 WILSON_HILFERTY = (1e-3, 0.0)  # tails.csv rows poisson_*_wh

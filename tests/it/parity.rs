@@ -17,7 +17,8 @@
 //! closed form (last-bit differences). pymannkendall's own p = 2·(1 − Φ(|z|)) loses everything
 //! below ~1e-16 to cancellation, so it is compared with 1e-14 absolute, and our p with scipy's
 //! 2·norm.sf(|z|) at 1e-9 relative. The Wilson–Hilferty Poisson tail (μ > 1e4) is an
-//! approximation: 1e-3 relative.
+//! approximation: 1e-3 relative. Logs of probabilities (incomplete beta, negative binomial tails)
+//! 1e-9 relative + 1e-12 absolute (the absolute part is 1e-12 relative on the probability near 1).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -27,7 +28,9 @@ use lakesight::detect::changepoint::cusum::{cusum, cusum_candidate, cusum_multi,
 use lakesight::detect::changepoint::{ChangeDirection, ChangeMethod, Cusum, CusumConfig};
 use lakesight::detect::outlier::decompose::{kats_outliers_with, Decomp};
 use lakesight::detect::outlier::{poisson_tail, SeasonalIqr, SeasonalIqrConfig, Side};
-use lakesight::detect::stats::{erfc, ln_gamma, neg_log10_normal_sf, norm_cdf, norm_ppf};
+use lakesight::detect::stats::{
+    erfc, ln_gamma, ln_neg_binomial_tail, ln_reg_inc_beta, nb_dispersion, neg_log10_normal_sf, norm_cdf, norm_ppf,
+};
 use lakesight::detect::trend::mann_kendall::{mann_kendall, seasonal_mann_kendall, MkResult, Trend};
 use lakesight::detect::trend::{MannKendallTrend, TrendConfig};
 use lakesight::detect::{Anomaly, Detector, SeriesContext, SkipReason};
@@ -200,6 +203,17 @@ fn day_ctx(n: usize) -> SeriesContext {
     }
 }
 
+/// The last `last` buckets judged, the ones before them the baseline (as in a nightly run).
+fn tail_ctx(n: usize, last: usize) -> SeriesContext {
+    SeriesContext {
+        eval: n.saturating_sub(last)..n,
+        ..day_ctx(n)
+    }
+}
+
+/// `outlier::COUNT_FLOOR`: the smallest expected value the count law is given.
+const COUNT_FLOOR: f64 = 0.5;
+
 fn series(y: &[f64]) -> Series {
     Series {
         key: vec![Some("parity".into())],
@@ -223,8 +237,10 @@ fn skip_row(cols: &[(&str, String)], e: SkipReason) -> Row {
 /// and fences agree within the stated tolerances. On the flat series (`edge_flat_five`) the
 /// reference's strength and strict flags are roundoff of statsmodels' SVD end-line (it flags the
 /// three buckets at each end); the fixture marks them `roundoff` and this proves lakesight reports
-/// no strength and no strict flag there, while matching Kats' inclusive flag-everything.
-/// Fixture: `outliers.csv`.
+/// no strength and no strict flag there, while matching Kats' inclusive flag-everything. Column
+/// `alpha` (count series only): `nb_dispersion` over every bucket around the decomposition's
+/// expected values, floor 0.5 — the NB2 dispersion `SeasonalIqr` uses when the whole series is
+/// judged — equals the Python sum of the same moments. Fixture: `outliers.csv`.
 #[test]
 fn outlier_flags_match_statsmodels_and_kats_under_shipped_fences() {
     let cfg = SeasonalIqrConfig::default();
@@ -240,6 +256,9 @@ fn outlier_flags_match_statsmodels_and_kats_under_shipped_fences() {
         ) else {
             continue;
         };
+        let y = &c.values;
+        let counts = y.iter().all(|v| *v >= 0.0 && v.fract() == 0.0);
+        let alpha = counts.then(|| nb_dispersion(y, &st.expected, 0..y.len(), COUNT_FLOOR));
         got.push(row(&[
             ("id", c.id.to_string()),
             ("strength", opt(st.strength)),
@@ -251,6 +270,7 @@ fn outlier_flags_match_statsmodels_and_kats_under_shipped_fences() {
             ("inclusive", list(&inc.outliers)),
             ("strict", list(&st.outliers)),
             ("kats", list(&inc.outliers)),
+            ("alpha", opt(alpha)),
         ]));
     }
     let q = Tol::Close(1e-9, 1e-10);
@@ -263,25 +283,35 @@ fn outlier_flags_match_statsmodels_and_kats_under_shipped_fences() {
             ("q3", q),
             ("lower_limit", q),
             ("upper_limit", q),
+            ("alpha", Tol::Close(1e-9, 1e-12)),
         ],
         got,
     );
 }
 
 /// Proves: the shipped `seasonal_iqr` detector (`SeasonalIqrConfig::default()`, directions
-/// `spike`, and jobs/nightly.toml's `spike` + `dip`), judging every bucket of each corpus series,
-/// reports exactly the runs (start, end, kind) — and skips exactly the series, for the same
-/// reason — that the reference composition reports: the statsmodels/Kats strict flags above, then
-/// lakesight's relative gate and the Bonferroni-corrected Poisson gate computed with scipy 1.10.1
-/// `poisson.sf`/`cdf`, runs merged; and that observed, expected and the score (−log10 of the
-/// less surprising of scipy's normal and Poisson tails, minus log10 of the buckets judged)
-/// agree. The gates and score are lakesight's; what the reference pins is their building blocks
-/// and tail numerics. Fixture: `outlier_findings.csv`.
+/// `spike`, and jobs/nightly.toml's `spike` + `dip`), judging every bucket of each corpus series
+/// (and, `spike_dip_last14`, only the last 14 with the NB dispersion from the buckets before
+/// them), reports exactly the runs (start, end, kind) — and skips exactly the series, for the
+/// same reason — that the reference composition reports: the statsmodels/Kats strict flags above,
+/// then lakesight's relative gate and the false-finding budget (`false_findings_per_1000` 1: score
+/// ≥ 3), runs merged; and that observed, expected and the score agree — −log10 of the less
+/// surprising of scipy 1.10.1's normal tail of the robust z and, on count series, the negative
+/// binomial tail (`nbinom` with the dispersion by moments; `poisson` when it is 0), minus log10 of
+/// the buckets judged. The corpus' gamma–Poisson series make the NB tail (α > 0) both suppress
+/// flags a Poisson tail would keep and set scores (the fixture's header lists the buckets). The
+/// gates and score are lakesight's; what the reference pins is their building blocks and tail
+/// numerics. Fixture: `outlier_findings.csv`.
 #[test]
 fn shipped_outlier_detector_matches_the_reference_gates() {
-    let configs = [("spike", vec![Side::Spike]), ("spike_dip", vec![Side::Spike, Side::Dip])];
+    assert_eq!(SeasonalIqrConfig::default().false_findings_per_1000, 1.0, "regenerate the fixtures");
+    let configs = [
+        ("spike", vec![Side::Spike], None),
+        ("spike_dip", vec![Side::Spike, Side::Dip], None),
+        ("spike_dip_last14", vec![Side::Spike, Side::Dip], Some(14)),
+    ];
     let mut got = Vec::new();
-    for (name, directions) in configs {
+    for (name, directions, last) in configs {
         let d = SeasonalIqr::new(
             "outliers",
             SeasonalIqrConfig {
@@ -291,7 +321,9 @@ fn shipped_outlier_detector_matches_the_reference_gates() {
         );
         for c in corpus() {
             let key = [("config", name.to_string()), ("id", c.id.to_string())];
-            match d.detect(&series(&c.values), &day_ctx(c.values.len())) {
+            let n = c.values.len();
+            let ctx = last.map_or_else(|| day_ctx(n), |l| tail_ctx(n, l));
+            match d.detect(&series(&c.values), &ctx) {
                 Err(e) => got.push(skip_row(&key, e)),
                 Ok(found) => got.extend(found.iter().map(|a: &Anomaly| {
                     let mut r = row(&key);
@@ -416,11 +448,12 @@ fn cusum_binary_segmentation_matches_the_reference_procedure() {
 /// change points, `min_rel_change` 0.5, `confirm_buckets` 1), judging every bucket of each corpus
 /// series, reports exactly the findings (start, kind, Kats index) and skips exactly the series
 /// the reference composition does, with the same regime means and LLR, and a score equal to
-/// −log10 of scipy 1.10.1's `chi2(2).logsf(llr)` minus log10 of the buckets judged.
-/// Fixture: `changepoint_findings.csv`.
+/// −log10 of scipy 1.10.1's `chi2(2).logsf(llr)` minus log10 of the buckets judged, at least 3
+/// (the false-finding budget, `false_findings_per_1000` 1). Fixture: `changepoint_findings.csv`.
 #[test]
 fn shipped_changepoint_detector_matches_the_reference() {
     shipped_cusum_params();
+    assert_eq!(CusumConfig::default().false_findings_per_1000, 1.0, "regenerate the fixtures");
     let d = Cusum::new("changepoints", CusumConfig::default());
     let mut got = Vec::new();
     for c in corpus() {
@@ -633,4 +666,41 @@ fn check_subset(name: &str, got: Vec<Row>, tol: Tol) {
     }
     assert!(!got.is_empty());
     assert!(problems.is_empty(), "{name} ({tol:?}):\n{}", problems.join("\n"));
+}
+
+/// Proves: `ln_reg_inc_beta(a, b, x)` equals ln scipy 1.10.1 `special.betainc(a, b, x)` on a grid
+/// of a 0.5–2000, b 0.5–1000, x 1e-4–0.9999 (both sides of the continued fraction's switch), and
+/// `ln_neg_binomial_tail(k, μ, α, lower)` equals ln `stats.nbinom(n = 1/α, p = n/(n + μ))`
+/// `.sf(k − 1)` (upper, P(X ≥ k)) / `.cdf(k)` (lower) for α 0.01–2 (overdispersed) and μ 0.5–500,
+/// k from 0 to 100 μ — `logsf`/`logcdf` where the tail underflows, points where scipy has no finite
+/// value left out — and the Poisson law (`stats.poisson`) for α 1e-7, below the 1e-6 switch; all
+/// within 1e-9 relative + 1e-12 absolute. Fixture: `nb_tails.csv`.
+#[test]
+fn incomplete_beta_and_negative_binomial_tails_match_scipy() {
+    let t = read("nb_tails.csv");
+    let mut got = Vec::new();
+    for r in &t.rows {
+        let (a, b, c): (f64, f64, f64) = (r["a"].parse().unwrap(), r["b"].parse().unwrap(), r["c"].parse().unwrap());
+        let v = match r["function"].as_str() {
+            "ln_reg_inc_beta" => ln_reg_inc_beta(a, b, c),
+            "ln_nb_upper" => ln_neg_binomial_tail(a, b, c, false),
+            "ln_nb_lower" => ln_neg_binomial_tail(a, b, c, true),
+            other => panic!("nb_tails.csv: unknown function {other}"),
+        };
+        let mut g = row(&[("value", f(v))]);
+        for k in ["function", "a", "b", "c"] {
+            g.insert(k.into(), r[k].clone());
+        }
+        got.push(g);
+    }
+    assert!(t
+        .rows
+        .iter()
+        .any(|r| r["function"] == "ln_nb_upper" && r["c"].parse::<f64>().unwrap() >= 1.0));
+    check(
+        "nb_tails.csv",
+        &["function", "a", "b", "c"],
+        &[("value", Tol::Close(1e-9, 1e-12))],
+        got,
+    );
 }
