@@ -369,10 +369,12 @@ def shipped_outliers(y, directions, last=None):
     base = max(n - last, 0) if last else 0  # ctx.eval = base..n
     tests = n - base
     strict = set(r["strict"])
-    # The dispersion over the buckets before eval, or over all buckets when fewer than 8 precede it.
+    # The dispersion over the buckets before eval (all buckets when fewer than 8 precede it),
+    # leaving out the buckets beyond the fences, so one spike cannot hide the next.
     alpha = 0.0
     if counts:
-        alpha = nb_dispersion(y, r["expected"], range(base) if base >= NB_BASELINE_MIN else range(n), COUNT_FLOOR)
+        idx = range(base) if base >= NB_BASELINE_MIN else range(n)
+        alpha = nb_dispersion(y, r["expected"], [i for i in idx if i not in strict], COUNT_FLOOR)
 
     def expected_at(i):
         return max(float(r["expected"][i]), 0.0) if non_negative else float(r["expected"][i])
