@@ -1,16 +1,18 @@
-//! Event builders: one JSON object per OCSF event, in the column paths of each source version.
+//! Event draws: what each generated OCSF event is made of, in the order the RNG draws it.
+//!
+//! An event here is the handful of values the generator drew (a principal, an API, an address,
+//! uuid bits…), not its columns: [`super::columns`] turns a task's sorted events into Arrow
+//! columns of the source's schema, formatting derived text straight into the buffers.
+
+use std::borrow::Cow;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Value};
 
 use super::scenarios::{idp_user, Scenario, ScenarioKind, DAY_MS, HOUR_MS};
-use super::world::{self, pick_weighted, zipf, ApiClass, Host, Principal, APIS, FINDING_TYPES};
+use super::world::{self, pick_weighted, zipf, Host, Principal, APIS, FINDING_TYPES};
 use super::{GenCtx, Task};
-use crate::lake::ocsf::{SourceKind, SourceVersion};
-
-/// An event and its time (epoch ms), for sorting.
-pub type Ev = (i64, Value);
+use crate::lake::ocsf::SourceKind;
 
 /// Hour-of-day weights for people (UTC office hours) and for machines (flat with a nightly batch).
 pub(crate) const HUMAN_HOURS: [f64; 24] = [
@@ -26,361 +28,260 @@ fn time_in_day<R: Rng>(rng: &mut R, day_ms: i64, hours: &[f64; 24]) -> i64 {
     day_ms + h * HOUR_MS + rng.random_range(0..HOUR_MS)
 }
 
-fn uuid<R: Rng>(rng: &mut R) -> String {
-    let a: u128 = rng.random();
-    let s = format!("{a:032x}");
-    format!("{}-{}-4{}-a{}-{}", &s[0..8], &s[8..12], &s[13..16], &s[17..20], &s[20..32])
+/// A uuid's 128 random bits, drawn where the event is made (the draw order is part of the lake)
+/// and formatted only when the column is built ([`fmt_uuid`]).
+fn uuid<R: Rng>(rng: &mut R) -> u128 {
+    rng.random()
 }
 
-fn product(kind: SourceKind, v: SourceVersion, name: &str, feature: &str, version: &str) -> Value {
-    let profiles = match kind {
-        SourceKind::VpcFlow => json!(["cloud", "security_control"]),
-        _ if v == SourceVersion::V2 => json!(["cloud", "datetime"]),
-        _ => json!(["cloud"]),
-    };
-    json!({
-        "product": {"version": version, "name": name, "vendor_name": "AWS", "feature": {"name": feature}},
-        "profiles": profiles,
-        "version": v.ocsf_version(),
+/// The uuid text of `a`: its 32 hex digits as `8-4-4-4-12`, with the version and variant
+/// nibbles overwritten (`4`, `a`), as the generator always wrote them.
+pub(crate) fn fmt_uuid(a: u128, buf: &mut [u8; 36]) -> &str {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = [0u8; 32];
+    for (i, h) in hex.iter_mut().enumerate() {
+        *h = HEX[((a >> (124 - 4 * i)) & 0xf) as usize];
+    }
+    buf[0..8].copy_from_slice(&hex[0..8]);
+    buf[8] = b'-';
+    buf[9..13].copy_from_slice(&hex[8..12]);
+    buf[13] = b'-';
+    buf[14] = b'4';
+    buf[15..18].copy_from_slice(&hex[13..16]);
+    buf[18] = b'-';
+    buf[19] = b'a';
+    buf[20..23].copy_from_slice(&hex[17..20]);
+    buf[23] = b'-';
+    buf[24..36].copy_from_slice(&hex[20..32]);
+    std::str::from_utf8(buf).unwrap_or("")
+}
+
+/// A string of an event: borrowed from the world where it can be, owned where it is drawn.
+pub type Str<'a> = Cow<'a, str>;
+
+/// One generated event, as the draws that make it: the task's constants (version, region,
+/// account, VPC) are not repeated per event but given when the columns are built
+/// ([`super::columns`]), and derived text (type names, ARNs, uuids) is formatted straight into
+/// the Arrow buffers there.
+#[derive(Debug, Clone)]
+pub enum Event<'a> {
+    /// A CloudTrail management event.
+    Api(ApiCall<'a>),
+    /// A VPC Flow record.
+    Flow(Flow<'a>),
+    /// A Route 53 resolver query.
+    Dns(DnsQuery<'a>),
+    /// A Security Hub finding.
+    Finding(Finding<'a>),
+    /// An identity-provider logon.
+    Auth(Auth<'a>),
+}
+
+/// An event and its time (epoch ms), for sorting.
+pub type Ev<'a> = (i64, Event<'a>);
+
+/// A CloudTrail management event (API Activity, Authentication or Account Change by `api.class`).
+#[derive(Debug, Clone)]
+pub struct ApiCall<'a> {
+    /// Epoch ms.
+    pub time: i64,
+    /// Who called.
+    pub principal: &'a Principal,
+    /// What was called.
+    pub api: &'a world::Api,
+    /// From where.
+    pub ip: Str<'a>,
+    /// `(errorCode, errorMessage)` of a failed call.
+    pub error: Option<(&'static str, &'static str)>,
+    /// The S3 bucket of an S3 call, and the number in its object key `data/NNNNNN.csv`.
+    pub bucket: Option<(Str<'a>, u32)>,
+    /// `metadata.uid` (CloudTrail eventID).
+    pub uid: u128,
+    /// `api.request.uid`.
+    pub request_uid: u128,
+}
+
+/// One end of a flow.
+#[derive(Debug, Clone)]
+pub struct FlowEnd<'a> {
+    /// Address.
+    pub ip: Str<'a>,
+    /// Port.
+    pub port: u16,
+    /// The instance behind the address, when it is one of ours.
+    pub host: Option<&'a Host>,
+}
+
+/// A VPC Flow record.
+#[derive(Debug, Clone)]
+pub struct Flow<'a> {
+    /// Epoch ms.
+    pub time: i64,
+    /// Source.
+    pub src: FlowEnd<'a>,
+    /// Destination.
+    pub dst: FlowEnd<'a>,
+    /// Bytes.
+    pub bytes: i64,
+    /// Packets.
+    pub packets: i64,
+    /// Accepted (else rejected).
+    pub accepted: bool,
+    /// Outbound (else inbound).
+    pub outbound: bool,
+}
+
+/// A Route 53 resolver query.
+#[derive(Debug, Clone)]
+pub struct DnsQuery<'a> {
+    /// Epoch ms.
+    pub time: i64,
+    /// The asking instance.
+    pub host: &'a Host,
+    /// The name asked for.
+    pub hostname: Str<'a>,
+    /// The A record, or `None` for NXDOMAIN.
+    pub answer: Option<Str<'a>>,
+}
+
+/// A Security Hub finding.
+#[derive(Debug, Clone)]
+pub struct Finding<'a> {
+    /// Epoch ms.
+    pub time: i64,
+    /// `(product, feature, type)` from [`FINDING_TYPES`].
+    pub product: &'a str,
+    /// Feature (product name as Security Hub shows it).
+    pub feature: &'a str,
+    /// Finding type path.
+    pub ftype: &'a str,
+    /// The instance the finding is about.
+    pub resource: &'a str,
+    /// The finding id's uuid.
+    pub uid: u128,
+}
+
+/// An identity-provider Authentication (3002, OCSF 1.1.0) event.
+#[derive(Debug, Clone)]
+pub struct Auth<'a> {
+    /// Epoch ms.
+    pub time: i64,
+    /// `metadata.uid`.
+    pub uid: u128,
+    /// User name (an e-mail address).
+    pub user: Str<'a>,
+    /// Source address.
+    pub ip: Str<'a>,
+    /// Source country.
+    pub country: &'static str,
+    /// Logon succeeded.
+    pub ok: bool,
+    /// With MFA.
+    pub mfa: bool,
+}
+
+/// One CloudTrail management event. Draws, in this order: the S3 object key (S3 calls only),
+/// then the event and request uuids.
+pub fn cloudtrail<'a, R: Rng>(
+    rng: &mut R,
+    t: i64,
+    p: &'a Principal,
+    api: &'a world::Api,
+    ip: impl Into<Str<'a>>,
+    error: Option<(&'static str, &'static str)>,
+    bucket: Option<&str>,
+) -> Event<'a> {
+    let bucket = bucket.map(|b| (Str::Owned(b.to_string()), rng.random_range(0..1_000_000)));
+    let uid = uuid(rng);
+    let request_uid = uuid(rng);
+    Event::Api(ApiCall {
+        time: t,
+        principal: p,
+        api,
+        ip: ip.into(),
+        error,
+        bucket,
+        uid,
+        request_uid,
     })
 }
 
-fn class_fields(
-    obj: &mut Value,
-    v: SourceVersion,
-    class_uid: i32,
-    class_name: &str,
-    cat_uid: i32,
-    cat_name: &str,
-    activity_id: i32,
-    activity_name: &str,
-    severity_id: i32,
-) {
-    let sev = ["Unknown", "Informational", "Low", "Medium", "High", "Critical", "Fatal"];
-    let m = obj.as_object_mut().expect("event is an object");
-    m.insert("class_uid".into(), json!(class_uid));
-    m.insert("class_name".into(), json!(class_name));
-    m.insert("category_uid".into(), json!(cat_uid));
-    m.insert("category_name".into(), json!(cat_name));
-    m.insert("activity_id".into(), json!(activity_id));
-    m.insert("activity_name".into(), json!(activity_name));
-    m.insert("type_uid".into(), json!(class_uid as i64 * 100 + activity_id as i64));
-    m.insert("type_name".into(), json!(format!("{class_name}: {activity_name}")));
-    m.insert("severity_id".into(), json!(severity_id));
-    m.insert("severity".into(), json!(sev.get(severity_id as usize).copied().unwrap_or("Other")));
-    let _ = v;
-}
-
-fn add_time(obj: &mut Value, v: SourceVersion, t: i64) {
-    let m = obj.as_object_mut().expect("event is an object");
-    m.insert("time".into(), json!(t));
-    if v == SourceVersion::V2 {
-        m.insert("time_dt".into(), json!(t));
-    }
-}
-
-/// One CloudTrail management event.
-#[allow(clippy::too_many_arguments)]
-pub fn cloudtrail<R: Rng>(
-    rng: &mut R,
-    v: SourceVersion,
+/// One VPC Flow record; `src` and `dst` are (address, port, our instance behind it).
+pub fn vpc_flow<'a>(
     t: i64,
-    region: &str,
-    account: &str,
-    p: &Principal,
-    api: &world::Api,
-    ip: &str,
-    error: Option<(&str, &str)>,
-    bucket: Option<&str>,
-) -> Value {
-    let v1 = v == SourceVersion::V1;
-    let user = if v1 {
-        json!({"type": p.kind, "name": p.name, "uid": p.principal_id, "uuid": p.arn, "account_uid": account, "credential_uid": p.access_key})
-    } else {
-        json!({"type": p.kind, "name": p.name, "uid_alt": p.principal_id, "uid": p.arn, "account": {"uid": account}, "credential_uid": p.access_key})
-    };
-    let session = if v1 {
-        json!({"created_time": t - 1_800_000, "mfa": p.human, "issuer": if p.human { Value::Null } else { json!(p.arn) }})
-    } else {
-        json!({"created_time_dt": t - 1_800_000, "is_mfa": p.human, "issuer": if p.human { Value::Null } else { json!(p.arn) }})
-    };
-    let mut unmapped = serde_json::Map::new();
-    unmapped.insert("recipientAccountId".into(), json!(account));
-    unmapped.insert("eventType".into(), json!("AwsApiCall"));
-    unmapped.insert("managementEvent".into(), json!("true"));
-    let mut resources = Value::Null;
-    if let Some(b) = bucket {
-        unmapped.insert("requestParameters.bucketName".into(), json!(b));
-        unmapped.insert(
-            "requestParameters.key".into(),
-            json!(format!("data/{:06}.csv", rng.random_range(0..1_000_000))),
-        );
-        resources = if v1 {
-            json!([{"uid": format!("arn:aws:s3:::{b}"), "account_uid": account, "type": "AWS::S3::Bucket"}])
-        } else {
-            json!([{"uid": format!("arn:aws:s3:::{b}"), "owner": {"account": {"uid": account}}, "type": "AWS::S3::Bucket"}])
-        };
-    }
-    let status = if error.is_some() { "Failure" } else { "Success" };
-    let mut e = json!({
-        "metadata": {
-            "product": {"version": "1.08", "name": "CloudTrail", "vendor_name": "AWS", "feature": {"name": "Management"}},
-            "uid": uuid(rng),
-            "profiles": ["cloud"],
-            "version": v.ocsf_version(),
-        },
-        "cloud": {"region": region, "provider": "AWS"},
-        "api": {
-            "response": {"error": error.map(|e| e.0), "message": error.map(|e| e.1)},
-            "operation": api.operation,
-            "service": {"name": api.service},
-            "request": {"uid": uuid(rng)},
-        },
-        "resources": resources,
-        "actor": {"user": user, "session": session, "invoked_by": Value::Null, "idp": {"name": Value::Null}},
-        "http_request": {"user_agent": p.user_agent},
-        "src_endpoint": {"ip": ip},
-        "status": status,
-        "unmapped": unmapped,
-    });
-    if !v1 {
-        e["metadata"]["event_code"] = json!("AwsApiCall");
-        e["metadata"]["profiles"] = json!(["cloud", "datetime"]);
-    } else {
-        e["status_id"] = json!(if error.is_some() { 2 } else { 1 });
-    }
-    add_time(&mut e, v, t);
-    let (class_uid, class_name, cat_uid, cat_name, act_name) = match api.class {
-        ApiClass::Api => {
-            let an = ["Unknown", "Create", "Read", "Update", "Delete"][api.activity_id as usize];
-            if v1 {
-                (3005, "API Activity", 3, "Audit Activity", an)
-            } else {
-                (6003, "API Activity", 6, "Application Activity", an)
-            }
-        }
-        ApiClass::Auth => (
-            3002,
-            "Authentication",
-            3,
-            if v1 { "Audit Activity" } else { "Identity & Access Management" },
-            "Logon",
-        ),
-        ApiClass::AccountChange => (
-            3001,
-            "Account Change",
-            3,
-            if v1 { "Audit Activity" } else { "Identity & Access Management" },
-            if api.activity_id == 1 { "Create" } else { "Attach Policy" },
-        ),
-    };
-    let activity_id = match api.class {
-        ApiClass::AccountChange if api.activity_id != 1 => 7,
-        _ => api.activity_id,
-    };
-    if api.class != ApiClass::Api {
-        e["user"] = if v1 {
-            json!({"uid": p.principal_id, "uuid": p.arn, "name": p.name})
-        } else {
-            json!({"uid": p.arn, "uid_alt": p.principal_id, "name": p.name})
-        };
-        e["dst_endpoint"] = json!({"svc_name": api.service});
-        e[if v1 { "mfa" } else { "is_mfa" }] = json!(p.human);
-    }
-    class_fields(&mut e, v, class_uid, class_name, cat_uid, cat_name, activity_id, act_name, 1);
-    if !v1 {
-        e["observables"] = json!([{"name": "src_endpoint.ip", "value": ip, "type": "IP Address", "type_id": 2}]);
-    }
-    e
-}
-
-/// One VPC Flow record.
-#[allow(clippy::too_many_arguments)]
-pub fn vpc_flow(
-    v: SourceVersion,
-    t: i64,
-    region: &str,
-    account: &str,
-    vpc: &str,
-    src: (&str, u16, Option<&Host>),
-    dst: (&str, u16, Option<&Host>),
+    src: (impl Into<Str<'a>>, u16, Option<&'a Host>),
+    dst: (impl Into<Str<'a>>, u16, Option<&'a Host>),
     bytes: i64,
     packets: i64,
     accepted: bool,
     outbound: bool,
-) -> Value {
-    let v1 = v == SourceVersion::V1;
-    let ep = |ip: &str, port: u16, h: Option<&Host>| match h {
-        Some(h) => {
-            json!({"port": port, "ip": ip, "interface_uid": h.eni, "vpc_uid": vpc, "instance_uid": h.instance, "subnet_uid": h.subnet})
-        }
-        None => json!({"port": port, "ip": ip}),
-    };
-    let cloud = if v1 {
-        json!({"account_uid": account, "region": region, "zone": format!("{region}a"), "provider": "AWS"})
-    } else {
-        json!({"account": {"uid": account}, "region": region, "zone": format!("{region}a"), "provider": "AWS"})
-    };
-    let mut e = json!({
-        "metadata": product(SourceKind::VpcFlow, v, "Amazon VPC", "Flowlogs", "5"),
-        "cloud": cloud,
-        "src_endpoint": ep(src.0, src.1, src.2),
-        "dst_endpoint": ep(dst.0, dst.1, dst.2),
-        "connection_info": {"protocol_num": 6, "tcp_flags": if accepted { 19 } else { 2 }, "protocol_ver": "IPv4",
-            "direction": if outbound { "Outbound" } else { "Inbound" }, "direction_id": if outbound { 2 } else { 1 },
-            "boundary": "-", "boundary_id": 99},
-        "traffic": {"packets": packets, "bytes": bytes},
-        "status_code": "OK",
-        "disposition": if accepted { "Allowed" } else { "Blocked" },
-    });
-    add_time(&mut e, v, t);
-    if v1 {
-        e["start_time"] = json!(t);
-        e["end_time"] = json!(t + 60_000);
-        e["disposition_id"] = json!(if accepted { 1 } else { 2 });
-    } else {
-        e["start_time_dt"] = json!(t);
-        e["end_time_dt"] = json!(t + 60_000);
-        e["action"] = json!(if accepted { "Allowed" } else { "Denied" });
-        e["action_id"] = json!(if accepted { 1 } else { 2 });
-    }
-    let (aid, an) = if accepted { (6, "Traffic") } else { (5, "Refuse") };
-    class_fields(&mut e, v, 4001, "Network Activity", 4, "Network Activity", aid, an, 1);
-    e
+) -> Event<'a> {
+    Event::Flow(Flow {
+        time: t,
+        src: FlowEnd {
+            ip: src.0.into(),
+            port: src.1,
+            host: src.2,
+        },
+        dst: FlowEnd {
+            ip: dst.0.into(),
+            port: dst.1,
+            host: dst.2,
+        },
+        bytes,
+        packets,
+        accepted,
+        outbound,
+    })
 }
 
 /// One Route 53 resolver query.
-#[allow(clippy::too_many_arguments)]
-pub fn route53(v: SourceVersion, t: i64, region: &str, account: &str, vpc: &str, h: &Host, hostname: &str, answer: Option<&str>) -> Value {
-    let v1 = v == SourceVersion::V1;
-    let cloud = if v1 {
-        json!({"account_uid": account, "region": region, "provider": "AWS"})
-    } else {
-        json!({"account": {"uid": account}, "region": region, "provider": "AWS"})
-    };
-    let answers = match answer {
-        Some(a) => json!([{"type": "A", "rdata": a, "class": "IN"}]),
-        None => Value::Null,
-    };
-    let mut e = json!({
-        "metadata": product(SourceKind::Route53, v, "Route 53", "Resolver Query Logs", "1.100000"),
-        "cloud": cloud,
-        "src_endpoint": {"vpc_uid": vpc, "ip": h.ip, "port": 40000 + (t % 20000) as i32, "instance_uid": h.instance},
-        "query": {"hostname": hostname, "type": "A", "class": "IN"},
-        "answers": answers,
-        "connection_info": {"protocol_name": "UDP", "direction": "Unknown", "direction_id": 0},
-        "rcode_id": if answer.is_some() { 0 } else { 3 },
-        "rcode": if answer.is_some() { "NoError" } else { "NXDomain" },
-        "disposition": "Unknown",
-    });
-    add_time(&mut e, v, t);
-    if v1 {
-        e["disposition_id"] = json!(0);
-    } else {
-        e["action"] = json!("Allowed");
-        e["action_id"] = json!(1);
-    }
-    class_fields(&mut e, v, 4003, "DNS Activity", 4, "Network Activity", 2, "Response", 1);
-    e
+pub fn route53<'a>(t: i64, h: &'a Host, hostname: impl Into<Str<'a>>, answer: Option<Str<'a>>) -> Event<'a> {
+    Event::Dns(DnsQuery {
+        time: t,
+        host: h,
+        hostname: hostname.into(),
+        answer,
+    })
 }
 
-/// One Security Hub finding of `(product, feature, type)`.
-#[allow(clippy::too_many_arguments)]
-pub fn finding<R: Rng>(
+/// One Security Hub finding of `(product, feature, type)` about instance `resource`. Draws the
+/// finding id's uuid.
+pub fn finding<'a, R: Rng>(rng: &mut R, t: i64, ft: (&'a str, &'a str, &'a str), resource: &'a str) -> Event<'a> {
+    Event::Finding(Finding {
+        time: t,
+        product: ft.0,
+        feature: ft.1,
+        ftype: ft.2,
+        resource,
+        uid: uuid(rng),
+    })
+}
+
+/// One identity-provider Authentication (3002, OCSF 1.1.0) event. Draws its uuid.
+pub fn idp_auth<'a, R: Rng>(
     rng: &mut R,
-    v: SourceVersion,
     t: i64,
-    region: &str,
-    account: &str,
-    ft: (&str, &str, &str),
-    resource: &str,
-) -> Value {
-    let (prod, feature, ftype) = ft;
-    let uid = format!("arn:aws:securityhub:{region}:{account}:finding/{}", uuid(rng));
-    let title = ftype.rsplit('/').next().unwrap_or(ftype).to_string();
-    let sev = if ftype.contains("TTPs") || ftype.contains("Unusual") {
-        4
-    } else {
-        3
-    };
-    let product_arn = format!(
-        "arn:aws:securityhub:{region}::product/aws/{}",
-        feature.to_lowercase().replace(' ', "-")
-    );
-    let mut e = if v == SourceVersion::V1 {
-        json!({
-            "metadata": {"product": {"version": "2018-10-08", "feature": {"uid": product_arn, "name": feature}, "uid": product_arn, "vendor_name": "AWS", "name": prod},
-                         "profiles": ["cloud"], "version": v.ocsf_version()},
-            "confidence": 80,
-            "cloud": {"account_uid": account, "region": region, "provider": "AWS"},
-            "resources": [{"type": "AwsEc2Instance", "uid": resource, "cloud_partition": "aws", "region": region}],
-            "finding": {"created_time": t, "uid": uid, "desc": format!("{title} detected"), "title": title, "modified_time": t,
-                        "first_seen_time": t, "last_seen_time": t, "types": [ftype]},
-            "state_id": 1, "state": "New",
-        })
-    } else {
-        let mut e = json!({
-            "metadata": {"product": {"version": "2018-10-08", "feature": {"uid": product_arn, "name": feature}, "uid": product_arn, "vendor_name": "AWS", "name": prod},
-                         "profiles": ["cloud", "datetime"], "version": v.ocsf_version(), "log_version": "2018-10-08", "processed_time_dt": t},
-            "confidence_score": 80,
-            "cloud": {"account": {"uid": account}, "region": region, "provider": "AWS"},
-            "finding_info": {"created_time_dt": t, "uid": uid, "desc": format!("{title} detected"), "title": title, "modified_time_dt": t,
-                             "first_seen_time_dt": t, "last_seen_time_dt": t, "types": [ftype]},
-            "message": format!("{title} detected"),
-            "status": "New",
-        });
-        if prod == "GuardDuty" || prod == "Macie" {
-            e["resources"] = json!([{"type": "AwsEc2Instance", "uid": resource, "cloud_partition": "aws", "region": region, "owner": {"account": {"uid": account}}}]);
-        } else {
-            e["resource"] = json!({"type": "AwsEc2Instance", "uid": resource, "cloud_partition": "aws", "region": region});
-        }
-        e
-    };
-    add_time(&mut e, v, t);
-    let (class_uid, class_name) = match (v, prod) {
-        (SourceVersion::V1, _) => (2001, "Security Finding"),
-        (_, "GuardDuty" | "Macie") => (2004, "Detection Finding"),
-        (_, "Inspector") => (2002, "Vulnerability Finding"),
-        _ => (2003, "Compliance Finding"),
-    };
-    class_fields(&mut e, v, class_uid, class_name, 2, "Findings", 1, "Create", sev);
-    e
-}
-
-/// One identity-provider Authentication (3002, OCSF 1.1.0) event.
-pub fn idp_auth<R: Rng>(rng: &mut R, t: i64, user: &str, ip: &str, country: &str, ok: bool, mfa: bool) -> Value {
-    let mut e = json!({
-        "metadata": {"product": {"version": "2024.01", "name": "Okta", "vendor_name": "Okta"}, "uid": uuid(rng), "profiles": ["datetime"], "version": "1.1.0"},
-        "cloud": {"provider": "Okta", "region": Value::Null, "account": {"uid": "external"}},
-        "user": {"uid": format!("00u{}", &user.len().to_string()), "name": user, "email_addr": user, "type_id": 1},
-        "src_endpoint": {"ip": ip, "location": {"country": country, "city": Value::Null}},
-        "http_request": {"user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Safari/605.1.15"},
-        "service": {"name": "Okta Dashboard", "uid": "0oa1dashboard"},
-        "auth_protocol": "SAML", "auth_protocol_id": 5,
-        "is_mfa": mfa,
-        "status": if ok { "Success" } else { "Failure" },
-        "status_id": if ok { 1 } else { 2 },
-        "status_detail": if ok { Value::Null } else { json!("INVALID_CREDENTIALS") },
-    });
-    add_time(&mut e, SourceVersion::V2, t);
-    class_fields(
-        &mut e,
-        SourceVersion::V2,
-        3002,
-        "Authentication",
-        3,
-        "Identity & Access Management",
-        1,
-        "Logon",
-        if ok { 1 } else { 3 },
-    );
-    e
+    user: impl Into<Str<'a>>,
+    ip: impl Into<Str<'a>>,
+    country: &'static str,
+    ok: bool,
+    mfa: bool,
+) -> Event<'a> {
+    Event::Auth(Auth {
+        time: t,
+        uid: uuid(rng),
+        user: user.into(),
+        ip: ip.into(),
+        country,
+        ok,
+        mfa,
+    })
 }
 
 /// The background events of one task.
-pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, n: usize, day_ms: i64, region: &str) -> Vec<Ev> {
+pub fn background<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, n: usize, day_ms: i64) -> Vec<Ev<'a>> {
     let w = ctx.world;
-    let v = t.version;
     let mut out = Vec::with_capacity(n + 64);
     match t.kind {
         SourceKind::CloudTrailMgmt => {
@@ -400,7 +301,7 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, n: usize, da
                     None
                 };
                 let bucket = api.service.starts_with("s3").then_some(bucket_data.as_str());
-                out.push((time, cloudtrail(rng, v, time, region, &acct.id, p, api, ip, err, bucket)));
+                out.push((time, cloudtrail(rng, time, p, api, ip, err, bucket)));
             }
         }
         SourceKind::VpcFlow => {
@@ -414,11 +315,7 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, n: usize, da
                     let port = [443u16, 5432, 6379, 8080, 443][rng.random_range(0..5)];
                     let bytes = (rng.random::<f64>() * 9.0).exp() as i64 + 200;
                     vpc_flow(
-                        v,
                         time,
-                        region,
-                        &acct.id,
-                        &acct.vpc,
                         (&h.ip, 32768 + rng.random_range(0..28000), Some(h)),
                         (&d.ip, port, Some(d)),
                         bytes,
@@ -430,11 +327,7 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, n: usize, da
                     let d = &w.external_ips[zipf(rng, w.external_ips.len(), 1.05)];
                     let bytes = (rng.random::<f64>() * 11.0).exp() as i64 + 300;
                     vpc_flow(
-                        v,
                         time,
-                        region,
-                        &acct.id,
-                        &acct.vpc,
                         (&h.ip, 32768 + rng.random_range(0..28000), Some(h)),
                         (d, 443, None),
                         bytes,
@@ -452,12 +345,8 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, n: usize, da
                     );
                     let port = [22u16, 23, 3389, 445, 8080, 1433][rng.random_range(0..6)];
                     vpc_flow(
-                        v,
                         time,
-                        region,
-                        &acct.id,
-                        &acct.vpc,
-                        (&s, 40000 + rng.random_range(0..20000), None),
+                        (s, 40000 + rng.random_range(0..20000), None),
                         (&h.ip, port, Some(h)),
                         44,
                         1,
@@ -482,10 +371,7 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, n: usize, da
                     rng.random_range(0..255),
                     rng.random_range(1..255)
                 );
-                out.push((
-                    time,
-                    route53(v, time, region, &acct.id, &acct.vpc, h, d, ok.then_some(ans.as_str())),
-                ));
+                out.push((time, route53(time, h, d, ok.then_some(Str::Owned(ans)))));
             }
         }
         SourceKind::ShFindings => {
@@ -496,7 +382,7 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, n: usize, da
                 for _ in 0..k {
                     let time = time_in_day(rng, day_ms, &MACHINE_HOURS);
                     let h = &acct.hosts[rng.random_range(0..acct.hosts.len())];
-                    out.push((time, finding(rng, v, time, region, &acct.id, (prod, feature, ftype), &h.instance)));
+                    out.push((time, finding(rng, time, (prod, feature, ftype), &h.instance)));
                 }
             }
         }
@@ -509,7 +395,7 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, n: usize, da
                 let time = time_in_day(rng, day_ms, &HUMAN_HOURS);
                 let ok = !rng.random_bool(0.03);
                 let ip = &p.ips[0];
-                out.push((time, idp_auth(rng, time, &idp_user(&p.name), ip, "US", ok, ok)));
+                out.push((time, idp_auth(rng, time, idp_user(&p.name), ip, "US", ok, ok)));
             }
         }
     }
@@ -540,9 +426,8 @@ pub fn poisson<R: Rng>(rng: &mut R, mean: f64) -> usize {
 }
 
 /// Append the attack events that fall into this task.
-pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, region: &str, out: &mut Vec<Ev>) {
+pub fn inject<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, region: &str, out: &mut Vec<Ev<'a>>) {
     let w = ctx.world;
-    let v = t.version;
     let day_end = day_ms + DAY_MS;
     let days = ctx.cfg.days as i64;
     for s in &ctx.plan.scenarios {
@@ -551,7 +436,7 @@ pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, reg
             continue;
         }
         if s.strength.is_some() {
-            inject_dial(ctx, t, rng, day_ms, region, s, out);
+            inject_dial(ctx, t, rng, day_ms, s, out);
             continue;
         }
         let acct = &w.accounts[t.account];
@@ -567,10 +452,7 @@ pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, reg
                 let bucket = format!("{}-finance-exports", acct.id);
                 for _ in 0..n {
                     let time = rng.random_range(s.window_start_ms..s.window_end_ms);
-                    out.push((
-                        time,
-                        cloudtrail(rng, v, time, region, &acct.id, p, api, &p.ips[0], None, Some(&bucket)),
-                    ));
+                    out.push((time, cloudtrail(rng, time, p, api, &p.ips[0], None, Some(&bucket))));
                 }
             }
             ScenarioKind::NewIpCredentialUse if s.window_start_ms >= day_ms && s.window_start_ms < day_end => {
@@ -593,10 +475,7 @@ pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, reg
                     let api = APIS.iter().find(|a| a.operation == op).expect("api in list");
                     let time = rng.random_range(s.window_start_ms..s.window_end_ms);
                     let bucket = api.service.starts_with("s3").then(|| format!("{}-app-data", acct.id));
-                    out.push((
-                        time,
-                        cloudtrail(rng, v, time, region, &acct.id, p, api, &ip, None, bucket.as_deref()),
-                    ));
+                    out.push((time, cloudtrail(rng, time, p, api, ip.clone(), None, bucket.as_deref())));
                 }
             }
             ScenarioKind::FindingLevelShift | ScenarioKind::FindingTrend if day_ms >= s.window_start_ms && day_ms < s.window_end_ms => {
@@ -616,7 +495,7 @@ pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, reg
                 for _ in 0..poisson(rng, extra) {
                     let time = time_in_day(rng, day_ms, &MACHINE_HOURS);
                     let h = &acct.hosts[rng.random_range(0..acct.hosts.len())];
-                    out.push((time, finding(rng, v, time, region, &acct.id, (prod, feat, ftype), &h.instance)));
+                    out.push((time, finding(rng, time, (prod, feat, ftype), &h.instance)));
                 }
             }
             ScenarioKind::BruteForce if s.window_start_ms >= day_ms && s.window_start_ms < day_end => {
@@ -625,7 +504,7 @@ pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, reg
                 let n = (300.0 * ctx.legacy_scale().sqrt()) as usize;
                 for _ in 0..n {
                     let time = rng.random_range(s.window_start_ms..s.window_end_ms);
-                    out.push((time, idp_auth(rng, time, &user, &ip, "RU", false, false)));
+                    out.push((time, idp_auth(rng, time, user.clone(), ip.clone(), "RU", false, false)));
                 }
             }
             ScenarioKind::Beaconing => {
@@ -642,13 +521,9 @@ pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, reg
                     out.push((
                         time,
                         vpc_flow(
-                            v,
                             time,
-                            region,
-                            &acct.id,
-                            &acct.vpc,
                             (&h.ip, 49152 + rng.random_range(0..16000), Some(h)),
-                            (&dst, 443, None),
+                            (dst.clone(), 443, None),
                             bytes,
                             8,
                             true,
@@ -671,13 +546,9 @@ pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, reg
                     out.push((
                         time,
                         vpc_flow(
-                            v,
                             time,
-                            region,
-                            &acct.id,
-                            &acct.vpc,
                             (&h.ip, 51000, Some(h)),
-                            (&dst, 443, None),
+                            (dst.clone(), 443, None),
                             bytes,
                             bytes / 1400,
                             true,
@@ -699,11 +570,7 @@ pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, reg
                         out.push((
                             time,
                             vpc_flow(
-                                v,
                                 time,
-                                region,
-                                &acct.id,
-                                &acct.vpc,
                                 (&h.ip, 50000 + i as u16, Some(h)),
                                 (&d.ip, port, Some(d)),
                                 if ok { 4000 } else { 60 },
@@ -728,10 +595,7 @@ pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, reg
                     let time = rng.random_range(s.window_start_ms..s.window_end_ms);
                     let hostname = format!("{name}.{tld}.");
                     let ok = rng.random_bool(0.1);
-                    out.push((
-                        time,
-                        route53(v, time, region, &acct.id, &acct.vpc, h, &hostname, ok.then_some("185.100.87.3")),
-                    ));
+                    out.push((time, route53(time, h, hostname, ok.then_some(Str::Borrowed("185.100.87.3")))));
                 }
             }
             _ => {}
@@ -741,9 +605,8 @@ pub fn inject(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, reg
 
 /// Append the events of one `--scenarios` instance that fall into this task (its sizes were fixed
 /// by [`super::scenarios::plan_dial`]).
-fn inject_dial(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, region: &str, s: &Scenario, out: &mut Vec<Ev>) {
+fn inject_dial<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, s: &Scenario, out: &mut Vec<Ev<'a>>) {
     let w = ctx.world;
-    let v = t.version;
     let day_end = day_ms + DAY_MS;
     let starts_today = s.window_start_ms >= day_ms && s.window_start_ms < day_end;
     let acct = &w.accounts[t.account];
@@ -769,7 +632,7 @@ fn inject_dial(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, re
             let ip = ctx.principal_ip(t.account, pi, day, rng);
             for _ in 0..k as usize {
                 let time = rng.random_range(s.window_start_ms..s.window_end_ms);
-                out.push((time, cloudtrail(rng, v, time, region, &acct.id, p, api, &ip, None, Some(&bucket))));
+                out.push((time, cloudtrail(rng, time, p, api, ip.clone(), None, Some(&bucket))));
             }
         }
         ScenarioKind::NewIpCredentialUse if starts_today => {
@@ -793,10 +656,7 @@ fn inject_dial(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, re
                 let api = APIS.iter().find(|a| a.operation == OPS[i % OPS.len()]).expect("api in list");
                 let time = rng.random_range(s.window_start_ms..s.window_end_ms);
                 let bucket = api.service.starts_with("s3").then(|| format!("{}-app-data", acct.id));
-                out.push((
-                    time,
-                    cloudtrail(rng, v, time, region, &acct.id, p, api, &ip, None, bucket.as_deref()),
-                ));
+                out.push((time, cloudtrail(rng, time, p, api, ip.clone(), None, bucket.as_deref())));
             }
         }
         ScenarioKind::FindingLevelShift | ScenarioKind::FindingTrend if day_ms >= s.window_start_ms && day_ms < s.window_end_ms => {
@@ -817,14 +677,14 @@ fn inject_dial(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, re
             for _ in 0..poisson(rng, extra) {
                 let time = time_in_day(rng, day_ms, &MACHINE_HOURS);
                 let h = &acct.hosts[rng.random_range(0..acct.hosts.len())];
-                out.push((time, finding(rng, v, time, region, &acct.id, (prod, feat, ftype), &h.instance)));
+                out.push((time, finding(rng, time, (prod, feat, ftype), &h.instance)));
             }
         }
         ScenarioKind::BruteForce if starts_today => {
             let (user, ip) = (ent("user_name"), ent("src_ip"));
             for _ in 0..k as usize {
                 let time = rng.random_range(s.window_start_ms..s.window_end_ms);
-                out.push((time, idp_auth(rng, time, &user, &ip, "RU", false, false)));
+                out.push((time, idp_auth(rng, time, user.clone(), ip.clone(), "RU", false, false)));
             }
         }
         ScenarioKind::Exfiltration if starts_today => {
@@ -839,13 +699,9 @@ fn inject_dial(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, re
                 out.push((
                     time,
                     vpc_flow(
-                        v,
                         time,
-                        region,
-                        &acct.id,
-                        &acct.vpc,
                         (&h.ip, 51000, Some(h)),
-                        (&dst, 443, None),
+                        (dst.clone(), 443, None),
                         bytes,
                         bytes / 1400 + 1,
                         true,
@@ -866,13 +722,9 @@ fn inject_dial(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, re
                 out.push((
                     at,
                     vpc_flow(
-                        v,
                         at,
-                        region,
-                        &acct.id,
-                        &acct.vpc,
                         (&h.ip, 49152 + rng.random_range(0..16000), Some(h)),
-                        (&dst, 443, None),
+                        (dst.clone(), 443, None),
                         bytes,
                         8,
                         true,
@@ -901,11 +753,7 @@ fn inject_dial(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, re
                     out.push((
                         time,
                         vpc_flow(
-                            v,
                             time,
-                            region,
-                            &acct.id,
-                            &acct.vpc,
                             (&h.ip, 50000 + i as u16, Some(h)),
                             (&d.ip, port, Some(d)),
                             if ok { 4000 } else { 60 },
@@ -930,10 +778,7 @@ fn inject_dial(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, re
                 }
                 let time = rng.random_range(s.window_start_ms..s.window_end_ms);
                 let ok = rng.random_bool(0.1);
-                out.push((
-                    time,
-                    route53(v, time, region, &acct.id, &acct.vpc, h, &hostname, ok.then_some("185.100.87.3")),
-                ));
+                out.push((time, route53(time, h, hostname, ok.then_some(Str::Borrowed("185.100.87.3")))));
             }
         }
         _ => {}

@@ -529,10 +529,9 @@ fn part_share(total: usize, t: &Task) -> usize {
 }
 
 /// The background events of one task in the realistic world.
-pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, region: &str) -> Vec<Ev> {
+pub fn background<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64) -> Vec<Ev<'a>> {
     let w = ctx.world;
     let r = ctx.real();
-    let v = t.version;
     let day = t.day;
     let seed = ctx.cfg.seed;
     let ds = day.to_string();
@@ -586,7 +585,7 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64,
                         None
                     };
                     let b = api.service.starts_with("s3").then_some(bucket.as_str());
-                    out.push((time, cloudtrail(rng, v, time, region, &acct.id, pr, api, ip, err, b)));
+                    out.push((time, cloudtrail(rng, time, pr, api, ip.to_string(), err, b)));
                 }
             }
         }
@@ -611,11 +610,7 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64,
                         let port = [443u16, 5432, 6379, 8080, 443][rng.random_range(0..5)];
                         let bytes = (rng.random::<f64>() * 9.0).exp() as i64 + 200;
                         vpc_flow(
-                            v,
                             time,
-                            region,
-                            &acct.id,
-                            &acct.vpc,
                             (&host.ip, 32768 + rng.random_range(0..28000), Some(host)),
                             (&d.ip, port, Some(d)),
                             bytes,
@@ -627,11 +622,7 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64,
                         let d = &w.external_ips[(zipf(rng, n_ext, 1.05) + hh.offset) % n_ext];
                         let bytes = (rng.random::<f64>() * 11.0).exp() as i64 + 300;
                         vpc_flow(
-                            v,
                             time,
-                            region,
-                            &acct.id,
-                            &acct.vpc,
                             (&host.ip, 32768 + rng.random_range(0..28000), Some(host)),
                             (d, 443, None),
                             bytes,
@@ -649,12 +640,8 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64,
                         );
                         let port = [22u16, 23, 3389, 445, 8080, 1433][rng.random_range(0..6)];
                         vpc_flow(
-                            v,
                             time,
-                            region,
-                            &acct.id,
-                            &acct.vpc,
-                            (&s, 40000 + rng.random_range(0..20000), None),
+                            (s, 40000 + rng.random_range(0..20000), None),
                             (&host.ip, port, Some(host)),
                             44,
                             1,
@@ -672,11 +659,7 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64,
                         out.push((
                             time,
                             vpc_flow(
-                                v,
                                 time,
-                                region,
-                                &acct.id,
-                                &acct.vpc,
                                 (&host.ip, 50000 + rng.random_range(0..10000), Some(host)),
                                 (&d.ip, 22, Some(d)),
                                 5200,
@@ -724,16 +707,7 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64,
                     );
                     out.push((
                         time,
-                        route53(
-                            v,
-                            time,
-                            region,
-                            &acct.id,
-                            &acct.vpc,
-                            host,
-                            &w.domains[d],
-                            ok.then_some(ans.as_str()),
-                        ),
+                        route53(time, host, &w.domains[d], ok.then_some(super::events::Str::Owned(ans))),
                     ));
                 }
             }
@@ -747,7 +721,7 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64,
                 for _ in 0..poisson(rng, mean * noise) {
                     let time = profile_time(rng, day_ms, &MACHINE_HOURS);
                     let h = &acct.hosts[rng.random_range(0..acct.hosts.len())];
-                    out.push((time, finding(rng, v, time, region, &acct.id, (prod, feature, ftype), &h.instance)));
+                    out.push((time, finding(rng, time, (prod, feature, ftype), &h.instance)));
                 }
             }
         }
@@ -776,7 +750,7 @@ pub fn background(ctx: &GenCtx<'_>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64,
                         let fail = if in_incident(time) { 0.25 } else { super::rates::IDP_FAILURE_SHARE };
                         let ok = !rng.random_bool(fail);
                         let ip = pick_ip(rng, &ips);
-                        let e = idp_auth(rng, time, &user, ip, "US", ok, ok);
+                        let e = idp_auth(rng, time, user.clone(), ip.to_string(), "US", ok, ok);
                         if !kept(time) {
                             continue;
                         }
