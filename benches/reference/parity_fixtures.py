@@ -99,6 +99,7 @@ FALSE_FINDINGS_PER_1000 = 1.0
 MIN_SCORE = 3.0 - math.log10(FALSE_FINDINGS_PER_1000)
 COUNT_FLOOR = 0.5  # outlier::COUNT_FLOOR, the smallest expected value a count law is given
 NB_POISSON_BELOW = 1e-6  # stats::ln_neg_binomial_tail: dispersion below this is Poisson
+RARE_SPIKE_DAYS = 2  # SeasonalIqr: fence-flagged baseline buckets on at most this many days leave alpha
 NB_BASELINE_MIN = 8  # SeasonalIqr: dispersion from the buckets before eval when there are >= 8
 # Overdispersed counts appended to the corpus: Poisson(mean * G), G ~ Gamma(shape, mean 1), i.e.
 # NB2 with alpha = 1 / shape.
@@ -370,11 +371,14 @@ def shipped_outliers(y, directions, last=None):
     tests = n - base
     strict = set(r["strict"])
     # The dispersion over the buckets before eval (all buckets when fewer than 8 precede it),
-    # leaving out the buckets beyond the fences, so one spike cannot hide the next.
+    # leaving out the buckets beyond the fences when they fall on at most RARE_SPIKE_DAYS days
+    # (daily buckets: one bucket a day), so one spike cannot hide the next while recurring
+    # bursts stay the entity's normal.
     alpha = 0.0
     if counts:
         idx = range(base) if base >= NB_BASELINE_MIN else range(n)
-        alpha = nb_dispersion(y, r["expected"], [i for i in idx if i not in strict], COUNT_FLOOR)
+        rare = len([i for i in idx if i in strict]) <= RARE_SPIKE_DAYS
+        alpha = nb_dispersion(y, r["expected"], [i for i in idx if not (rare and i in strict)], COUNT_FLOOR)
 
     def expected_at(i):
         return max(float(r["expected"][i]), 0.0) if non_negative else float(r["expected"][i])

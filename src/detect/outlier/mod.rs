@@ -15,9 +15,9 @@
 //!   entity-days judged on data with nothing to find. A bucket's p-value is the larger (less
 //!   surprising) of two tails: for count series, a negative binomial with the expected value as
 //!   mean and the dispersion the series showed over its baseline (Var = μ + αμ², α by moments
-//!   over the baseline buckets within the fences — a bursty principal's 30 calls are not
-//!   surprising, a steady one's are, and one past spike does not hide the next; α = 0 is
-//!   Poisson), and
+//!   over the baseline, leaving out buckets beyond the fences when they fall on at most two days
+//!   — a bursty principal's 30 calls are not surprising, a steady one's are, one past spike does
+//!   not hide the next, and bursts recurring on many days stay normal; α = 0 is Poisson), and
 //!   for every series the normal tail of the residual's robust z (residual from the quartiles'
 //!   midpoint over IQR / 1.349). Multiplied by the buckets judged in the cut (Bonferroni: 24 for
 //!   an hourly day), it must be at most budget / 1000, so the expected false findings per
@@ -134,6 +134,10 @@ fn d_rel() -> f64 {
 fn d_budget() -> f64 {
     1.0
 }
+
+/// Spikes on at most this many days of the baseline are left out of the count law's dispersion;
+/// bursts on more days are the entity's normal.
+pub const RARE_SPIKE_DAYS: usize = 2;
 
 /// The smallest expected value a count law is given (an expectation of 0 would make any event
 /// infinitely surprising).
@@ -451,13 +455,18 @@ impl Detector for SeasonalIqr {
         let min_score = 3.0 - self.cfg.false_findings_per_1000.log10();
         let expected_at = |i: usize| if non_negative { r.expected[i].max(0.0) } else { r.expected[i] };
         // The count law's dispersion, from the buckets before the evaluated ones (all buckets
-        // when there are too few of those), leaving out those beyond the fences: by moments, one
-        // earlier spike (or an attack still in the baseline) would otherwise inflate it enough to
-        // hide the next one (a 33× spike went unreported at α 2.6 against a true 0.4).
+        // when there are too few of those). Buckets beyond the fences are left out when they fall
+        // on at most RARE_SPIKE_DAYS days: by moments, one earlier spike (or an attack still in
+        // the baseline) would otherwise inflate it enough to hide the next one (a 33× spike went
+        // unreported at α 2.6 against a true 0.4). Bursts on more days than that are the entity's
+        // normal (a sync job failing every weekday) and stay in.
         let alpha = if counts {
             let base = ctx.eval.start.min(y.len());
             let idx = if base >= 8 { 0..base } else { 0..y.len() };
-            stats::nb_dispersion(y, &r.expected, idx.filter(|i| !r.is_outlier[*i]), COUNT_FLOOR)
+            let per_day = (86_400_000 / ctx.bucket.ms().max(1)).max(1) as usize;
+            let spike_days: std::collections::BTreeSet<usize> = idx.clone().filter(|i| r.is_outlier[*i]).map(|i| i / per_day).collect();
+            let rare = spike_days.len() <= RARE_SPIKE_DAYS;
+            stats::nb_dispersion(y, &r.expected, idx.filter(|i| !(rare && r.is_outlier[*i])), COUNT_FLOOR)
         } else {
             0.0
         };
