@@ -311,8 +311,8 @@ impl Stage for SeriesStage {
 /// Judge each window (an analysed day, or any run of buckets) of one series on the series cut at
 /// that window's end, as the nightly run of that day judged it. With `baseline_required`, a
 /// window whose history is all zeros in its first half is skipped (`NewEntity`): the entity
-/// appeared within the baseline and has no settled normal yet (a joiner's first weeks ramp up). Anomalies of all windows; the skip
-/// reason when no window could be judged.
+/// appeared within the baseline and has no settled normal yet (a joiner's first weeks ramp up).
+/// Anomalies of all windows; the skip reason when no window could be judged.
 pub fn judge_days(
     det: &dyn Detector,
     s: &crate::series::Series,
@@ -323,6 +323,7 @@ pub fn judge_days(
 ) -> Result<Vec<Anomaly>, SkipReason> {
     let mut all = Vec::new();
     let mut last_err = None;
+    let mut judged_any = false;
     for w in windows {
         if baseline_required && s.values[..(w.start / 2).min(s.values.len())].iter().all(|v| *v == 0.0) {
             last_err = Some(SkipReason::NewEntity);
@@ -339,12 +340,17 @@ pub fn judge_days(
             min_history,
         };
         match det.detect(&cut, &ctx) {
-            Ok(a) => all.extend(a),
+            Ok(a) => {
+                judged_any = true;
+                all.extend(a)
+            }
             Err(e) => last_err = Some(e),
         }
     }
-    match (all.is_empty(), last_err) {
-        (true, Some(e)) => Err(e),
+    // Judged when any window was: whether it found something must not decide whether the series
+    // counts as judged (the false-finding rate's denominator).
+    match (judged_any, last_err) {
+        (false, Some(e)) => Err(e),
         _ => Ok(all),
     }
 }
