@@ -265,6 +265,25 @@ def _cusum_llr(ts, mu0, mu1, cp):
     return -2 * (part(ts[: cp + 1], mu0) + part(ts[cp + 1 :], mu1))
 
 
+def _cusum_locate(ts, direction, max_iter):
+    """Kats CUSUMDetector's change-point location for one direction: the cumulative-sum extremum,
+    refined until it stops moving. Returns (index, iterations); ts a float array of length >= 3."""
+    import numpy as np
+
+    n = len(ts)
+    func = np.argmin if direction == "increase" else np.argmax
+    cp = min(int(func(np.cumsum(ts - np.mean(ts)))), n - 2)
+    it = 0
+    while it < max_iter:
+        it += 1
+        mu0, mu1 = np.mean(ts[: cp + 1]), np.mean(ts[cp + 1 :])
+        nxt = max(1, min(int(func(np.cumsum(ts - (mu0 + mu1) / 2))), n - 2))
+        if nxt == cp:
+            break
+        cp = nxt
+    return cp, it
+
+
 def ref_cusum(ts, threshold=0.01, max_iter=10, delta_std_ratio=1.0, min_abs_change=0.0):
     """Direct numpy port of Kats CUSUMDetector (0.2.0 and later) math, no interest window / magnitude check.
 
@@ -278,16 +297,7 @@ def ref_cusum(ts, threshold=0.01, max_iter=10, delta_std_ratio=1.0, min_abs_chan
         return []
     out = []
     for direction in ("increase", "decrease"):
-        func = np.argmin if direction == "increase" else np.argmax
-        cp = min(int(func(np.cumsum(ts - np.mean(ts)))), n - 2)
-        it = 0
-        while it < max_iter:
-            it += 1
-            mu0, mu1 = np.mean(ts[: cp + 1]), np.mean(ts[cp + 1 :])
-            nxt = max(1, min(int(func(np.cumsum(ts - (mu0 + mu1) / 2))), n - 2))
-            if nxt == cp:
-                break
-            cp = nxt
+        cp, _ = _cusum_locate(ts, direction, max_iter)
         mu0, mu1 = np.mean(ts[: cp + 1]), np.mean(ts[cp + 1 :])
         llr = _cusum_llr(ts, mu0, mu1, cp)
         p = 1 - chi2.cdf(llr, 2)

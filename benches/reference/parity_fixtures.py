@@ -452,16 +452,7 @@ def cusum_candidate(ts, direction):
     n = len(ts)
     if n < 3 or not np.all(np.isfinite(ts)) or np.std(ts) == 0:
         return None
-    func = np.argmin if direction == "increase" else np.argmax
-    cp = min(int(func(np.cumsum(ts - np.mean(ts)))), n - 2)
-    it = 0
-    while it < CUSUM["max_iter"]:
-        it += 1
-        mu0, mu1 = np.mean(ts[: cp + 1]), np.mean(ts[cp + 1 :])
-        nxt = max(1, min(int(func(np.cumsum(ts - (mu0 + mu1) / 2))), n - 2))
-        if nxt == cp:
-            break
-        cp = nxt
+    cp, it = kp._cusum_locate(ts, direction, CUSUM["max_iter"])
     mu0, mu1 = float(np.mean(ts[: cp + 1])), float(np.mean(ts[cp + 1 :]))
     llr = float(kp._cusum_llr(ts, mu0, mu1, cp))
     sig = llr > chi2.ppf(1 - CUSUM["threshold"], 2)

@@ -453,6 +453,7 @@ impl Detector for SeasonalIqr {
         // Tests judged in this cut, for the Bonferroni correction.
         let tests = ctx.eval.len().max(1) as f64;
         let min_score = 3.0 - self.cfg.false_findings_per_1000.log10();
+        // A count series cannot be expected below zero, whatever the extrapolated trend says.
         let expected_at = |i: usize| if non_negative { r.expected[i].max(0.0) } else { r.expected[i] };
         // The count law's dispersion, from the buckets before the evaluated ones (all buckets
         // when there are too few of those). Buckets beyond the fences are left out when they fall
@@ -490,8 +491,7 @@ impl Detector for SeasonalIqr {
             if !self.cfg.directions.contains(&side) {
                 continue;
             }
-            // A count series cannot be expected below zero, whatever the extrapolated trend says.
-            let expected = if non_negative { r.expected[i].max(0.0) } else { r.expected[i] };
+            let expected = expected_at(i);
             let dev = (y[i] - expected).abs();
             let floor = if counts { 1.0 } else { iqr };
             if dev < self.cfg.min_abs_deviation.unwrap_or(0.0) || dev < self.cfg.min_rel_deviation * expected.abs().max(floor) {
@@ -514,10 +514,7 @@ impl Detector for SeasonalIqr {
             }
             k += 1;
             let observed: f64 = y[start..end].iter().sum();
-            let expected: f64 = r.expected[start..end]
-                .iter()
-                .map(|e| if non_negative { e.max(0.0) } else { *e })
-                .sum();
+            let expected: f64 = (start..end).map(expected_at).sum();
             let peak = (start..end)
                 .max_by(|a, b| {
                     r.resid[*a]
