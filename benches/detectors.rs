@@ -47,6 +47,7 @@ fn bench(c: &mut Criterion) {
             bucket,
             eval: n - per_day..n,
             min_history: 7,
+            values: lakesight::series::Values::Infer,
         };
         let dets: Vec<(&str, Box<dyn Detector>)> = vec![
             ("outlier", Box::new(SeasonalIqr::new("outliers", SeasonalIqrConfig::default()))),

@@ -5,7 +5,7 @@
 //! entity-days per detector on benign lakes (same world and seeds, nothing injected).
 //!
 //! ```sh
-//! cargo run --example quality -- [--seeds 1,2] [--strengths 1,3,9] [--events-per-day 20000] [--days 28]
+//! cargo run --example quality -- [--seeds 1,2] [--strengths 1,3,9] [--events-per-day 20000] [--days 28] [--accounts 2]
 //! ```
 //! (`benches/quality/run.sh` runs it and writes `benches/quality/results.md`.)
 
@@ -34,13 +34,13 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: &str) -> Vec<
     v.split(',').filter_map(|x| x.trim().parse().ok()).collect()
 }
 
-async fn one(seed: u64, strength: Option<f64>, epd: u64, days: u32) -> Result<QualityReport, Box<dyn std::error::Error>> {
+async fn one(seed: u64, strength: Option<f64>, accounts: u32, epd: u64, days: u32) -> Result<QualityReport, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let spec = match strength {
         Some(s) => KINDS.iter().map(|(k, n)| format!("{k}={s}:{n}")).collect::<Vec<_>>().join(","),
         None => String::new(),
     };
-    Ok(measure(dir.path(), seed, &spec, epd, days).await?)
+    Ok(measure(dir.path(), seed, &spec, accounts, epd, days).await?)
 }
 
 #[tokio::main]
@@ -50,27 +50,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let strengths: Vec<f64> = arg(&args, "--strengths", "1,3,9");
     let epd = arg::<u64>(&args, "--events-per-day", "20000").first().copied().unwrap_or(20_000);
     let days = arg::<u32>(&args, "--days", "28").first().copied().unwrap_or(28);
+    let accounts = arg::<u32>(&args, "--accounts", "2").first().copied().unwrap_or(2);
     let benign_only = args.iter().any(|a| a == "--benign-only");
     let t0 = std::time::Instant::now();
     let mut attacked = QualityReport::default();
     let mut benign = QualityReport::default();
     for &seed in &seeds {
         eprintln!("seed {seed}: benign lake");
-        benign.merge(one(seed, None, epd, days).await?);
+        benign.merge(one(seed, None, accounts, epd, days).await?);
         if benign_only {
             continue;
         }
         for &s in &strengths {
             eprintln!("seed {seed}: strength {s}");
-            attacked.merge(one(seed, Some(s), epd, days).await?);
+            attacked.merge(one(seed, Some(s), accounts, epd, days).await?);
         }
     }
     let recall = attacked.recall();
     println!(
-        "# Detection quality ({} seeds: {:?}; strengths {:?}; realistic world, {} events/day, {} days, the last half judged; {:.0} s)\n",
+        "# Detection quality ({} seeds: {:?}; strengths {:?}; realistic world, {} accounts, {} events/day, {} days, the last half judged; {:.0} s)\n",
         seeds.len(),
         seeds,
         strengths,
+        accounts,
         epd,
         days,
         t0.elapsed().as_secs_f64()

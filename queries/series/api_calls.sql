@@ -5,6 +5,7 @@
 -- key: activity_name = activity_name
 -- entity: principal
 -- measure: API calls
+-- values: counts
 -- baseline: required
 -- mitre: T1530, T1078.004
 SELECT accountid, principal, activity_name,

@@ -5,6 +5,7 @@
 -- filter: status = 'Failure'
 -- entity: principal
 -- measure: failed API calls
+-- values: counts
 -- mitre: T1580, T1069
 SELECT accountid, principal,
        date_trunc({{bucket}}, time) AS bucket_start,

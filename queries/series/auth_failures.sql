@@ -5,6 +5,7 @@
 -- filter: status_id = 2
 -- entity: user_name
 -- measure: failed logins
+-- values: counts
 -- mitre: T1110
 SELECT accountid, user_name,
        date_trunc({{bucket}}, time) AS bucket_start,

@@ -4,6 +4,7 @@
 -- key: src_instance = src_instance
 -- entity: src_instance
 -- measure: DNS queries
+-- values: counts
 -- baseline: required
 -- mitre: T1568.002, T1071.004
 SELECT accountid, src_instance,

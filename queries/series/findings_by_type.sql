@@ -4,6 +4,7 @@
 -- key: finding_type = feature || ' | ' || finding_type_raw
 -- entity: finding_type
 -- measure: findings
+-- values: counts
 -- mitre: T1190
 SELECT accountid, feature || ' | ' || finding_type_raw AS finding_type,
        date_trunc({{bucket}}, time) AS bucket_start,

@@ -6,6 +6,7 @@
 -- entity: src_instance
 -- measure: bytes out
 -- baseline: required
+-- values: amounts
 -- mitre: T1048, T1041
 SELECT accountid, src_instance,
        date_trunc({{bucket}}, time) AS bucket_start,

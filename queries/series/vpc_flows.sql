@@ -5,6 +5,7 @@
 -- filter: action_id = 1
 -- entity: src_instance
 -- measure: flows
+-- values: counts
 -- baseline: required
 -- mitre: T1021, T1046
 SELECT accountid, src_instance,

@@ -86,6 +86,8 @@ pub struct SeriesContext {
     pub eval: Range<usize>,
     /// Minimum buckets of history before the series is analysed.
     pub min_history: usize,
+    /// What the values are (the template's `-- values:`), which picks the outlier law.
+    pub values: crate::series::Values,
 }
 
 /// One anomalous stretch of a series.
@@ -412,6 +414,7 @@ mod bad_input {
                     bucket: Bucket::Day,
                     eval: n.saturating_sub(7)..n,
                     min_history: 14,
+                    values: crate::series::Values::Infer,
                 };
                 let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| det.detect(&s, &ctx)));
                 let got = got.unwrap_or_else(|_| panic!("{dname} panicked on {case}"));
@@ -448,6 +451,7 @@ mod bad_input {
                 bucket: Bucket::Day,
                 eval: 35..60,
                 min_history: 14,
+                values: crate::series::Values::Infer,
             };
             let a = det.detect(&s, &ctx).unwrap();
             assert!(

@@ -219,16 +219,23 @@ impl QualityReport {
     }
 }
 
-/// One benchmark lake: a realistic-world sample lake under `dir` (`seed`, `events_per_day`, `days`
-/// from 2025-03-01) with the scenarios of `spec` (`kind=strength:count,…`; empty = benign), the
+/// One benchmark lake: a realistic-world sample lake under `dir` (`seed`, `accounts`,
+/// `events_per_day` in all, `days` from 2025-03-01) with the scenarios of `spec` (`kind=strength:count,…`; empty = benign), the
 /// demo job over its second half (14-day baselines), scored against its labels.
-pub async fn measure(dir: &std::path::Path, seed: u64, spec: &str, events_per_day: u64, days: u32) -> Result<QualityReport, String> {
+pub async fn measure(
+    dir: &std::path::Path,
+    seed: u64,
+    spec: &str,
+    accounts: u32,
+    events_per_day: u64,
+    days: u32,
+) -> Result<QualityReport, String> {
     let start = chrono::NaiveDate::from_ymd_opt(2025, 3, 1).ok_or("date")?;
     let cfg = SampleLakeConfig {
         out: dir.join("lake"),
         days,
         start,
-        accounts: 2,
+        accounts,
         regions: vec!["us-east-1".into(), "eu-west-1".into()],
         events_per_day,
         seed,

@@ -79,6 +79,22 @@ impl Bucket {
     }
 }
 
+/// What a series' values are, which decides the law its outliers are judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Values {
+    /// Not declared: non-negative whole numbers are taken as counts, anything else as a measure
+    /// judged only by its residual's robust spread.
+    #[default]
+    Infer,
+    /// Counts of events (calls, flows, queries): a negative binomial over the entity's baseline.
+    Counts,
+    /// Amounts that add up sizes (bytes, seconds): whole numbers too, but one large item moves
+    /// them by a factor, so they are judged on a log scale with a hurdle for idle buckets
+    /// (the detectors' amount law), never by a count law.
+    Amounts,
+}
+
 /// A parsed series template.
 #[derive(Debug, Clone)]
 pub struct SeriesTemplate {
@@ -104,6 +120,8 @@ pub struct SeriesTemplate {
     /// (`new_entity`). Families that count a kind of event (errors, failed
     /// logins) leave it unset: their first event is still judged against an expectation of zero.
     pub baseline_required: bool,
+    /// `-- values: counts | amounts`: which law judges the values (see [`Values`]).
+    pub values: Values,
     /// The SQL body with placeholders.
     pub body: String,
 }
@@ -154,6 +172,7 @@ impl SeriesTemplate {
             measure: "events".into(),
             mitre: Vec::new(),
             baseline_required: false,
+            values: Values::Infer,
             body: String::new(),
         };
         let mut body = Vec::new();
@@ -161,7 +180,18 @@ impl SeriesTemplate {
             match line.strip_prefix("-- ").and_then(|l| l.split_once(':')) {
                 Some((k, v))
                     if body.is_empty()
-                        && ["description", "view", "key", "filter", "entity", "measure", "mitre", "baseline"].contains(&k.trim()) =>
+                        && [
+                            "description",
+                            "view",
+                            "key",
+                            "filter",
+                            "entity",
+                            "measure",
+                            "mitre",
+                            "baseline",
+                            "values",
+                        ]
+                        .contains(&k.trim()) =>
                 {
                     let v = v.trim();
                     match k.trim() {
@@ -180,6 +210,13 @@ impl SeriesTemplate {
                             "optional" => t.baseline_required = false,
                             other => return Err(err(format!("baseline: {other:?} is neither \"required\" nor \"optional\""))),
                         },
+                        "values" => {
+                            t.values = match v {
+                                "counts" => Values::Counts,
+                                "amounts" => Values::Amounts,
+                                other => return Err(err(format!("values: {other:?} is neither \"counts\" nor \"amounts\""))),
+                            }
+                        }
                         _ => {}
                     }
                 }

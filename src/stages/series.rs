@@ -235,7 +235,17 @@ impl Stage for SeriesStage {
                 let results: Vec<Result<Vec<Anomaly>, SkipReason>> = set
                     .series
                     .par_iter()
-                    .map(|s| judge_days(det.as_ref(), s, &windows, sc.bucket, sc.min_history, set.template.baseline_required))
+                    .map(|s| {
+                        judge_days(
+                            det.as_ref(),
+                            s,
+                            &windows,
+                            sc.bucket,
+                            sc.min_history,
+                            set.template.baseline_required,
+                            set.template.values,
+                        )
+                    })
                     .collect();
                 let mut found = Vec::new();
                 for (i, r) in results.into_iter().enumerate() {
@@ -312,7 +322,8 @@ impl Stage for SeriesStage {
 /// that window's end, as the nightly run of that day judged it. With `baseline_required`, a
 /// window whose history is all zeros in its first half is skipped (`NewEntity`): the entity
 /// appeared within the baseline and has no settled normal yet (a joiner's first weeks ramp up).
-/// Anomalies of all windows; the skip reason when no window could be judged.
+/// `values` is the template's declared kind of value (it picks the outlier law). Anomalies of
+/// all windows; the skip reason when no window could be judged.
 pub fn judge_days(
     det: &dyn Detector,
     s: &crate::series::Series,
@@ -320,6 +331,7 @@ pub fn judge_days(
     bucket: Bucket,
     min_history: usize,
     baseline_required: bool,
+    values: crate::series::Values,
 ) -> Result<Vec<Anomaly>, SkipReason> {
     let mut all = Vec::new();
     let mut last_err = None;
@@ -338,6 +350,7 @@ pub fn judge_days(
             bucket,
             eval: w.clone(),
             min_history,
+            values,
         };
         match det.detect(&cut, &ctx) {
             Ok(a) => {

@@ -200,6 +200,7 @@ fn day_ctx(n: usize) -> SeriesContext {
         bucket: Bucket::Day,
         eval: 0..n,
         min_history: 14,
+        values: lakesight::series::Values::Infer,
     }
 }
 

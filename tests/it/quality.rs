@@ -18,7 +18,7 @@ use lakesight::runtime::quality::measure;
 async fn quality_slice_on_the_realistic_world() {
     let dir = tempfile::tempdir().unwrap();
     let spec = "finding_level_shift=9:2,finding_trend=9:2,new_ip_credential_use=9:3,dga_dns=9:2";
-    let r = measure(dir.path(), 1, spec, 8000, 28).await.unwrap();
+    let r = measure(dir.path(), 1, spec, 2, 8000, 28).await.unwrap();
     assert_eq!(r.instances.len(), 9, "{:?}", r.instances);
     for i in r.instances.iter().filter(|i| i.kind != "new_ip_credential_use") {
         assert!(i.found, "not found: {i:?}");

@@ -188,17 +188,24 @@ async fn findings_are_readable_partitioned_parquet_and_reruns_replace_them() {
     }
 }
 
+/// Each finding's investigation SQL, run exactly as shipped (its `LIMIT` included, and shown not
+/// to cut: fewer rows than the limit), returns the events behind the finding: they add up to the
+/// series values of its window. For the injected bulk download, the rows are the injected events
+/// themselves: every GetObject on the `-finance-exports` bucket (only the scenario writes it) is
+/// among the rows of the finding about that principal.
 #[tokio::test]
 async fn every_investigation_sql_lists_exactly_the_events_behind_its_finding() {
     let out = tempfile::tempdir().unwrap();
     let r = run_demo(out.path()).await;
     assert!(!r.findings.is_empty());
     let e = engine(&demo_like().url()).await;
+    let limit = lakesight::findings::investigate::LIMIT as i64;
     let mut changepoints = 0;
     for f in &r.findings {
-        let sql = f
-            .investigation_sql
-            .replace(&format!("LIMIT {}", lakesight::findings::investigate::LIMIT), "");
+        let sql = &f.investigation_sql;
+        assert!(sql.trim_end().ends_with(&format!("LIMIT {limit}")), "{sql}");
+        let rows = scalar_i64(&e, &format!("SELECT count(*) FROM ({sql}) x")).await;
+        assert!(rows < limit, "{}: the LIMIT cut the rows: {sql}", f.title);
         if f.detector_family == "changepoint" {
             // Before and after the change, side by side: each regime's events add up to the
             // series values of its window, and the two windows are as long as each other.
@@ -226,7 +233,6 @@ async fn every_investigation_sql_lists_exactly_the_events_behind_its_finding() {
             changepoints += 1;
             continue;
         }
-        let n = scalar_i64(&e, &format!("SELECT count(*) FROM ({sql}) x")).await;
         // The events in the finding's window add up to the series values there (for outliers that
         // is the observed value itself).
         let ev: serde_json::Value = serde_json::from_str(&f.evidence).unwrap();
@@ -234,7 +240,7 @@ async fn every_investigation_sql_lists_exactly_the_events_behind_its_finding() {
         let got = if f.series_family == "vpc_bytes_out" {
             scalar_i64(&e, &format!("SELECT sum(bytes) FROM ({sql}) x")).await as f64
         } else {
-            n as f64
+            rows as f64
         };
         assert_eq!(got, in_window, "{}: {}", f.title, f.investigation_sql);
         if f.detector_family == "outlier" {
@@ -242,6 +248,31 @@ async fn every_investigation_sql_lists_exactly_the_events_behind_its_finding() {
         }
     }
     assert!(changepoints > 0, "the demo lake's level shift gives at least one change point");
+
+    // The bulk download: the rows of a finding whose window covers it hold every injected event.
+    let labels = demo_like().labels();
+    let s3 = scenario(&labels, "s3_bulk_download");
+    let principal = s3["entities"]["principal"].as_str().unwrap();
+    let (w0, w1) = (s3["window_start_ms"].as_i64().unwrap(), s3["window_end_ms"].as_i64().unwrap());
+    let bucket = format!("{}-finance-exports", s3["account"].as_str().unwrap());
+    let injected = scalar_i64(
+        &e,
+        &format!("SELECT count(*) FROM lakesight.api_activity WHERE bucket = '{bucket}' AND operation = 'GetObject'"),
+    )
+    .await;
+    assert!(injected > 0, "the demo lake holds the injected download");
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.detector_family == "outlier" && f.entity == principal && f.window_start_ms <= w0 && f.window_end_ms >= w1)
+        .unwrap_or_else(|| panic!("no outlier finding on {principal} covering the download"));
+    let sql = &f.investigation_sql;
+    let got = scalar_i64(
+        &e,
+        &format!("SELECT count(*) FROM ({sql}) x WHERE bucket = '{bucket}' AND operation = 'GetObject'"),
+    )
+    .await;
+    assert_eq!(got, injected, "{}: {sql}", f.title);
 }
 
 #[tokio::test]

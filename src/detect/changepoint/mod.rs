@@ -585,6 +585,7 @@ mod tests {
             bucket: Bucket::Day,
             eval,
             min_history: 14,
+            values: crate::series::Values::Infer,
         }
     }
 
@@ -737,6 +738,7 @@ mod tests {
             bucket: Bucket::Day,
             eval: 0..3,
             min_history: 1,
+            values: crate::series::Values::Infer,
         };
         let _ = d.detect(&series(vec![0.0, 0.0, 9.0]), &tiny);
         let _ = Cusum::new(

@@ -24,7 +24,11 @@
 //!   entity-day hold whatever the bucket width and however many entities the lake has;
 //! - the score is −log10 of that corrected p-value of the peak bucket (at least
 //!   3 − log10(budget) for every finding), so findings of one detector rank by surprise across
-//!   series, and a byte count is not judged by a count law.
+//!   series;
+//! - a series whose template declares `-- values: amounts` (bytes, durations: sums of sizes) is
+//!   never judged by the count law, though its values are whole numbers: its p-value is the
+//!   larger of the residual's normal tail and a hurdle law on the log scale over the entity's
+//!   baseline ([`stats::ln_amount_tail`]: how often it is non-zero, and how large it is when it is).
 
 pub mod decompose;
 
@@ -35,7 +39,7 @@ use std::sync::Arc;
 use super::{
     capitalise, confidence_of, fmt_num, precheck, stats, Anomaly, Detector, Evidence, SeriesContext, Severity, SkipReason, Subject,
 };
-use crate::series::Series;
+use crate::series::{Series, Values};
 use decompose::{iqr_fences, kats_outliers_with, Decomp, Decomposition, OutlierResult};
 
 /// Decomposition model (Kats `decomp`).
@@ -449,7 +453,12 @@ impl Detector for SeasonalIqr {
         .ok_or(SkipReason::TooShort)?;
         let iqr = (r.q3 - r.q1).max(1e-9);
         let non_negative = y.iter().all(|v| *v >= 0.0);
-        let counts = non_negative && y.iter().all(|v| v.fract() == 0.0);
+        let whole = non_negative && y.iter().all(|v| v.fract() == 0.0);
+        let (counts, amounts) = match ctx.values {
+            Values::Infer => (whole, false),
+            Values::Counts => (whole, false),
+            Values::Amounts => (false, non_negative),
+        };
         // Tests judged in this cut, for the Bonferroni correction.
         let tests = ctx.eval.len().max(1) as f64;
         let min_score = 3.0 - self.cfg.false_findings_per_1000.log10();
@@ -461,9 +470,10 @@ impl Detector for SeasonalIqr {
         // the baseline) would otherwise inflate it enough to hide the next one (a 33× spike went
         // unreported at α 2.6 against a true 0.4). Bursts on more days than that are the entity's
         // normal (a sync job failing every weekday) and stay in.
+        let base = ctx.eval.start.min(y.len());
+        let baseline = if base >= 8 { 0..base } else { 0..y.len() };
         let alpha = if counts {
-            let base = ctx.eval.start.min(y.len());
-            let idx = if base >= 8 { 0..base } else { 0..y.len() };
+            let idx = baseline.clone();
             let per_day = (86_400_000 / ctx.bucket.ms().max(1)).max(1) as usize;
             let spike_days: std::collections::BTreeSet<usize> = idx.clone().filter(|i| r.is_outlier[*i]).map(|i| i / per_day).collect();
             let rare = spike_days.len() <= RARE_SPIKE_DAYS;
@@ -472,12 +482,15 @@ impl Detector for SeasonalIqr {
             0.0
         };
         // −log10 of the corrected p-value of bucket i: the less surprising of the count law's
-        // tail (counts) and the normal tail of the residual's robust z.
+        // tail (counts) or the amount law's (amounts) and the normal tail of the residual's robust z.
         let score_at = |i: usize, side: Side| {
             let z = (r.resid[i] - (r.q1 + r.q3) / 2.0).abs() / (iqr / 1.349);
             let mut surprise = stats::neg_log10_normal_sf(z);
             if counts {
                 let ln_p = stats::ln_neg_binomial_tail(y[i], expected_at(i).max(COUNT_FLOOR), alpha, side == Side::Dip);
+                surprise = surprise.min(-ln_p / std::f64::consts::LN_10);
+            } else if amounts {
+                let ln_p = stats::ln_amount_tail(y[i], y[baseline.clone()].iter().copied(), side == Side::Dip);
                 surprise = surprise.min(-ln_p / std::f64::consts::LN_10);
             }
             (surprise - tests.log10()).max(0.0)
@@ -585,6 +598,7 @@ mod tests {
             bucket: Bucket::Day,
             eval: eval_from..n,
             min_history: 14,
+            values: crate::series::Values::Infer,
         }
     }
 
@@ -697,6 +711,7 @@ mod tests {
             bucket: Bucket::Hour,
             eval: n - 24..n,
             min_history: 14,
+            values: crate::series::Values::Infer,
         };
         let clean = Series {
             key: vec![],

@@ -350,6 +350,7 @@ mod tests {
             bucket: Bucket::Day,
             eval: n - 1..n,
             min_history: 14,
+            values: crate::series::Values::Infer,
         }
     }
 
@@ -458,6 +459,7 @@ mod tests {
                     bucket: Bucket::Day,
                     eval: day..day + 1,
                     min_history: 14,
+                    values: crate::series::Values::Infer,
                 };
                 found.extend(d.detect(&cut, &c).unwrap().into_iter().map(|a| (i, a)));
             }
@@ -525,6 +527,7 @@ mod tests {
             bucket: Bucket::Day,
             eval: 0..0,
             min_history: 14,
+            values: crate::series::Values::Infer,
         };
         assert_eq!(d.detect(&series(vec![]), &empty).unwrap_err(), SkipReason::TooShort);
         // min_history below min_points: min_points decides.
@@ -532,6 +535,7 @@ mod tests {
             bucket: Bucket::Day,
             eval: 9..10,
             min_history: 7,
+            values: crate::series::Values::Infer,
         };
         let y: Vec<f64> = (0..10).map(|i| i as f64).collect();
         assert_eq!(d.detect(&series(y), &short_ok).unwrap_err(), SkipReason::TooShort);
