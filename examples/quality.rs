@@ -123,6 +123,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             f.title.replace('|', "\\|")
         );
     }
+    // A sample of each series' false findings (the 3 highest and the 3 lowest scores), to see what
+    // kind of benign behaviour each one is.
+    println!("\n### Each series' false findings: highest and lowest scores (benign lakes)\n\n| detector | series | score | title |\n|---|---|---|---|");
+    let mut by_series: BTreeMap<(String, String), Vec<_>> = BTreeMap::new();
+    for f in &worst {
+        by_series.entry((f.detector.clone(), f.series.clone())).or_default().push(f);
+    }
+    for v in by_series.values() {
+        let picks: Vec<_> = if v.len() <= 6 {
+            v.iter().collect()
+        } else {
+            v[..3].iter().chain(&v[v.len() - 3..]).collect()
+        };
+        for f in picks {
+            println!(
+                "| {} | {} | {:.2} | {} |",
+                f.detector,
+                f.series,
+                f.score,
+                f.title.replace('|', "\\|")
+            );
+        }
+    }
     println!("\n## False findings per 1,000 entity-days (attacked lakes, findings on unlabelled entities)\n");
     println!("| detector | false findings | entity-days judged | per 1,000 |\n|---|---|---|---|");
     for (d, f) in &attacked.false_per_detector {

@@ -67,6 +67,17 @@ impl DetectorConfig {
         }
     }
 
+    /// The findings per 1,000 entity-days the detector may raise on data with nothing to find
+    /// (its `false_findings_per_1000`; the trend detector's BH selection has no such setting and
+    /// counts as the default, 1).
+    pub fn false_findings_per_1000(&self) -> f64 {
+        match self {
+            DetectorConfig::SeasonalIqr(c) => c.false_findings_per_1000,
+            DetectorConfig::Cusum(c) => c.false_findings_per_1000,
+            DetectorConfig::Trend(_) => 1.0,
+        }
+    }
+
     /// Build the runtime detector.
     pub fn build(&self, name: &str) -> Box<dyn Detector> {
         match self {
