@@ -542,6 +542,56 @@ pub fn ln_amount_tail(y: f64, baseline: impl Iterator<Item = f64>, lower: bool) 
     }
 }
 
+/// What an entity's count series does when it is active at all: the share of its baseline
+/// buckets that are non-zero and a negative binomial fitted to its non-zero counts (median as the
+/// mean, robust to one past burst; dispersion by moments around it). The law of a *quiet* bucket
+/// (one the seasonal model expects next to nothing in): P(X ≥ y) = P(active) · P(NB ≥ y), with
+/// P(active) = (k + ½)/(n + 1) for k non-zero of n baseline buckets. With fewer than three non-zero
+/// buckets the size is not judged, only the activity: an entity that woke up is not, by its count
+/// alone, surprising — first activity is the UEBA features' and the hunts' question.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ActiveCounts {
+    /// Baseline buckets.
+    pub n: usize,
+    /// Non-zero baseline buckets.
+    pub k: usize,
+    /// Median of the non-zero counts.
+    pub mean: f64,
+    /// NB2 dispersion of the non-zero counts around `mean`.
+    pub alpha: f64,
+}
+
+impl ActiveCounts {
+    /// Fit to the baseline counts.
+    pub fn fit(baseline: &[f64]) -> ActiveCounts {
+        let mut nz: Vec<f64> = baseline.iter().copied().filter(|v| v.is_finite() && *v > 0.0).collect();
+        let n = baseline.iter().filter(|v| v.is_finite()).count();
+        let k = nz.len();
+        let mean = median(&mut nz).unwrap_or(0.0);
+        let alpha = if k >= 3 {
+            nb_dispersion(&nz, &vec![mean; k], 0..k, COUNT_LAW_FLOOR)
+        } else {
+            0.0
+        };
+        ActiveCounts { n, k, mean, alpha }
+    }
+
+    /// ln P(X ≥ y) under the active-entity law.
+    pub fn ln_tail(&self, y: f64) -> f64 {
+        if y <= 0.0 {
+            return 0.0;
+        }
+        let ln_active = ((self.k as f64 + 0.5) / (self.n as f64 + 1.0)).ln();
+        if self.k < 3 {
+            return ln_active;
+        }
+        ln_active + ln_neg_binomial_tail(y, self.mean.max(COUNT_LAW_FLOOR), self.alpha, false)
+    }
+}
+
+/// The smallest mean a count law is given here (as the outlier detector's floor).
+const COUNT_LAW_FLOOR: f64 = 0.5;
+
 /// ln P(X ≥ k) (ln P(X ≤ k) when `lower`) for X negative binomial with mean `mu` and dispersion
 /// `alpha` (Var X = μ + α μ², the NB2 law of count regression; α → 0 is Poisson), k ≥ 0 an
 /// integer. With r = 1/α and q = μ/(r+μ): P(X ≥ k) = I_q(k, r) and P(X ≤ k) = I_{1−q}(r, k+1).
@@ -683,6 +733,24 @@ pub(super) mod tests {
         let zero = ln_amount_tail(0.0, steady.iter().copied(), true).exp();
         assert!((zero - 0.5 / 15.0).abs() < 1e-12, "{zero}");
         assert_eq!(ln_amount_tail(0.0, steady.iter().copied(), false), 0.0);
+    }
+
+    #[test]
+    fn a_quiet_bucket_is_judged_by_what_the_entity_does_when_active() {
+        // Active on 4 of 14 days with about 30 calls: another 33-call day is ordinary
+        // (p ≈ 4.5/15 · P(NB ≥ 33) ≫ 1e-3), 400 calls are not.
+        let b = [0.0, 0.0, 28.0, 0.0, 0.0, 31.0, 0.0, 0.0, 0.0, 35.0, 0.0, 0.0, 30.0, 0.0];
+        let a = ActiveCounts::fit(&b);
+        assert_eq!((a.n, a.k), (14, 4));
+        assert!((a.mean - 30.5).abs() < 1e-12, "{a:?}");
+        let p33 = a.ln_tail(33.0).exp();
+        assert!(p33 > 0.05 && p33 < 4.5 / 15.0, "{p33}");
+        assert!(a.ln_tail(400.0) / std::f64::consts::LN_10 < -20.0);
+        // Awake on 2 days only: the size is not judged, P = P(active) = 2.5/15.
+        let b2 = [0.0, 0.0, 28.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0, 0.0, 0.0, 0.0, 0.0];
+        let p = ActiveCounts::fit(&b2).ln_tail(500.0).exp();
+        assert!((p - 2.5 / 15.0).abs() < 1e-12, "{p}");
+        assert_eq!(ActiveCounts::fit(&b2).ln_tail(0.0), 0.0);
     }
 
     #[test]

@@ -25,6 +25,12 @@
 //! - the score is −log10 of that corrected p-value of the peak bucket (at least
 //!   3 − log10(budget) for every finding), so findings of one detector rank by surprise across
 //!   series;
+//! - a spike in a quiet bucket (expected below one event: a night hour, a dormant user's day) is
+//!   also judged as what the entity does when it is active at all — how often its baseline
+//!   buckets are non-zero, and a negative binomial of its non-zero counts — and the less
+//!   surprising of that and the count law is kept ([`stats::ActiveCounts`]): a user back from
+//!   leave with an ordinary day's 33 calls is not a 10^-16 event, while 400 downloads from a
+//!   principal whose active hours hold 5 still are;
 //! - a series whose template declares `-- values: amounts` (bytes, durations: sums of sizes) is
 //!   never judged by the count law, though its values are whole numbers: its p-value is the
 //!   larger of the residual's normal tail and a hurdle law on the log scale over the entity's
@@ -142,6 +148,10 @@ fn d_budget() -> f64 {
 /// Spikes on at most this many days of the baseline are left out of the count law's dispersion;
 /// bursts on more days are the entity's normal.
 pub const RARE_SPIKE_DAYS: usize = 2;
+
+/// Below this expected count a bucket is "quiet" (the decomposition expects next to nothing) and
+/// its count is also judged as the entity's activity when it is active: see [`stats::ln_active_count_tail`].
+pub const QUIET_EXPECTED: f64 = 1.0;
 
 /// The smallest expected value a count law is given (an expectation of 0 would make any event
 /// infinitely surprising).
@@ -481,13 +491,24 @@ impl Detector for SeasonalIqr {
         } else {
             0.0
         };
+        // The entity's activity when it is active, for quiet buckets (counts only).
+        let active = if counts {
+            Some(stats::ActiveCounts::fit(&y[baseline.clone()]))
+        } else {
+            None
+        };
         // −log10 of the corrected p-value of bucket i: the less surprising of the count law's
         // tail (counts) or the amount law's (amounts) and the normal tail of the residual's robust z.
         let score_at = |i: usize, side: Side| {
             let z = (r.resid[i] - (r.q1 + r.q3) / 2.0).abs() / (iqr / 1.349);
             let mut surprise = stats::neg_log10_normal_sf(z);
             if counts {
-                let ln_p = stats::ln_neg_binomial_tail(y[i], expected_at(i).max(COUNT_FLOOR), alpha, side == Side::Dip);
+                let mut ln_p = stats::ln_neg_binomial_tail(y[i], expected_at(i).max(COUNT_FLOOR), alpha, side == Side::Dip);
+                if let (Some(a), Side::Spike) = (&active, side) {
+                    if expected_at(i) < QUIET_EXPECTED {
+                        ln_p = ln_p.max(a.ln_tail(y[i]));
+                    }
+                }
                 surprise = surprise.min(-ln_p / std::f64::consts::LN_10);
             } else if amounts {
                 let ln_p = stats::ln_amount_tail(y[i], y[baseline.clone()].iter().copied(), side == Side::Dip);
