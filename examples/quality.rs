@@ -146,6 +146,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
+    // Score distributions: the findings that found an instance (attacked lakes) against the false
+    // findings (benign lakes), per detector.
+    println!("\n## Scores: findings of injected instances vs false findings\n\n| detector | findings | n | min | 10% | median | 90% | max |\n|---|---|---|---|---|---|---|---|");
+    let quantiles = |v: &mut Vec<f64>| -> String {
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+        format!(
+            "{} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2}",
+            v.len(),
+            q(0.0),
+            q(0.1),
+            q(0.5),
+            q(0.9),
+            q(1.0)
+        )
+    };
+    let mut false_scores: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for f in &benign.false_findings {
+        false_scores.entry(f.detector.clone()).or_default().push(f.score);
+    }
+    let detectors: std::collections::BTreeSet<&String> = attacked.found_scores.keys().chain(false_scores.keys()).collect();
+    for d in detectors {
+        for (what, v) in [("injected", attacked.found_scores.get(d)), ("false (benign)", false_scores.get(d))] {
+            match v {
+                Some(v) if !v.is_empty() => println!("| {d} | {what} | {} |", quantiles(&mut v.clone())),
+                _ => println!("| {d} | {what} | 0 | | | | | |"),
+            }
+        }
+    }
     println!("\n## False findings per 1,000 entity-days (attacked lakes, findings on unlabelled entities)\n");
     println!("| detector | false findings | entity-days judged | per 1,000 |\n|---|---|---|---|");
     for (d, f) in &attacked.false_per_detector {

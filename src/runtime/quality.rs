@@ -91,6 +91,9 @@ pub struct QualityReport {
     pub false_per_series: BTreeMap<String, FalseFindings>,
     /// Every false finding.
     pub false_findings: Vec<FalseFinding>,
+    /// Scores of the findings that found an instance (its family, entity and window), per
+    /// detector: with the false findings' scores, how well a detector's score separates the two.
+    pub found_scores: BTreeMap<String, Vec<f64>>,
 }
 
 fn identifying(s: &serde_json::Value) -> BTreeSet<String> {
@@ -132,11 +135,23 @@ pub fn score(result: &RunResult, labels: &serde_json::Value) -> QualityReport {
         );
         // Kinds labelled `network` are meant for the hunts (not built yet): outliers count too.
         let family_ok = |f: &Finding| f.detector_family == family || (family == "network" && f.detector_family == "outlier");
-        let found = result
+        let hits: Vec<&Finding> = result
             .findings
             .iter()
             .zip(&keys)
-            .any(|(f, k)| family_ok(f) && f.window_start_ms < we && f.window_end_ms > ws && !k.is_disjoint(&ents));
+            .filter(|(f, k)| family_ok(f) && f.window_start_ms < we && f.window_end_ms > ws && !k.is_disjoint(&ents))
+            .map(|(f, _)| f)
+            .collect();
+        let found = !hits.is_empty();
+        // The instance's best finding per detector (one score per instance and detector).
+        let mut best: BTreeMap<&str, f64> = BTreeMap::new();
+        for f in hits {
+            let b = best.entry(f.detector.as_str()).or_insert(f64::NEG_INFINITY);
+            *b = b.max(f.score);
+        }
+        for (d, sc) in best {
+            report.found_scores.entry(d.to_string()).or_default().push(sc);
+        }
         report.instances.push(InstanceResult {
             id: s["id"].as_str().unwrap_or_default().to_string(),
             kind: s["kind"].as_str().unwrap_or_default().to_string(),
@@ -210,6 +225,9 @@ impl QualityReport {
             let e = self.false_per_series.entry(d).or_default();
             e.false_findings += f.false_findings;
             e.entity_days += f.entity_days;
+        }
+        for (d, v) in other.found_scores {
+            self.found_scores.entry(d).or_default().extend(v);
         }
         for (d, f) in other.false_per_detector {
             let e = self.false_per_detector.entry(d).or_default();

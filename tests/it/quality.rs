@@ -3,14 +3,15 @@
 //! scenario kinds at strength 9, scored by key against its labels (`runtime::quality`).
 //!
 //! What it proves: at this strength the level shifts, trends and DGA bursts are each found (recall
-//! 100%, the target), and the trend detector stays within the target budget of 1 false finding
-//! per 1,000 entity-days. Not met yet, and held as regression bounds at about 1.5× (2× for the
-//! small IP Insights counts) today's measured figures so that a change making them worse fails
-//! here: the outlier detector's false rate (about 10 per 1,000 entity-days on this world), and IP
-//! Insights, which since its cutoff is calibrated on the day's benign new pairs raises far fewer
-//! false findings (about 60 per 1,000 new pairs, from about 500) but finds only some new-IP
-//! credential uses: the attacker's network is as new to the principal as a hotel's, and the
-//! model has no other context (user agent, hours, API mix: the UEBA issue).
+//! 100%, the target); every instance a budgeted detector found was found by a finding above its
+//! gate; the trend and change-point detectors stay within the target budget of 1 false finding
+//! per 1,000 entity-days (none on this lake's 112). Not met yet, and held as regression bounds at
+//! about 1.5× today's measured figures so that a change making them worse fails here: the
+//! outlier detector's false rate (3.4 per 1,000 entity-days on this lake; 3.45 over five benign
+//! lakes, mostly release-day bursts of deploy roles and quiet hours of people), and IP Insights
+//! (48 per 1,000 new pairs), which finds only some new-IP credential uses: the attacker's network
+//! is as new to the principal as a hotel's, and the model has no other context (user agent,
+//! hours, API mix: the UEBA issue).
 
 use lakesight::runtime::quality::measure;
 
@@ -22,6 +23,15 @@ async fn quality_slice_on_the_realistic_world() {
     assert_eq!(r.instances.len(), 9, "{:?}", r.instances);
     for i in r.instances.iter().filter(|i| i.kind != "new_ip_credential_use") {
         assert!(i.found, "not found: {i:?}");
+    }
+    // Every instance found by a budgeted detector was found by a finding that cleared its gate
+    // (score ≥ 3 − log10(budget) = 3 at the default budget of 1 per 1,000).
+    for d in ["changepoints", "outliers"] {
+        let v = r
+            .found_scores
+            .get(d)
+            .unwrap_or_else(|| panic!("no {d} finding found an instance: {:?}", r.found_scores));
+        assert!(!v.is_empty() && v.iter().all(|s| *s >= 3.0), "{d}: {v:?}");
     }
     let new_ip = r.instances.iter().filter(|i| i.kind == "new_ip_credential_use" && i.found).count();
     assert!(new_ip >= 1, "no new-IP credential use found: {:?}", r.instances);
@@ -39,9 +49,14 @@ async fn quality_slice_on_the_realistic_world() {
         f.per_1000()
     };
     assert!(rate("trends") <= 1.0, "trends: {:?}", r.false_per_detector["trends"]);
-    assert!(rate("outliers") <= 16.0, "outliers: {:?}", r.false_per_detector["outliers"]);
     assert!(
-        rate("ip_insights") <= 120.0,
+        rate("changepoints") <= 1.0,
+        "changepoints: {:?}",
+        r.false_per_detector["changepoints"]
+    );
+    assert!(rate("outliers") <= 5.0, "outliers: {:?}", r.false_per_detector["outliers"]);
+    assert!(
+        rate("ip_insights") <= 72.0,
         "ip_insights: {:?}",
         r.false_per_detector["ip_insights"]
     );
