@@ -126,6 +126,10 @@ enum Cmd {
         /// Buckets of history before the first judged one.
         #[arg(long)]
         min_history: Option<usize>,
+        /// What the values are: `counts` (events) or `amounts` (bytes, seconds: judged on a log
+        /// scale); by default whole non-negative numbers are taken as counts.
+        #[arg(long)]
+        values: Option<String>,
         /// Write the CSV here instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
@@ -406,6 +410,7 @@ async fn main() -> Result<()> {
             bucket,
             every,
             min_history,
+            values,
             output,
         } => {
             use lakesight::runtime::detect_file::{detect_file, detectors_from, DetectFileOptions};
@@ -433,11 +438,18 @@ async fn main() -> Result<()> {
                 }
                 dets.retain(|k, _| detector.contains(k));
             }
+            let values = match values.as_deref() {
+                None => lakesight::series::Values::Infer,
+                Some("counts") => lakesight::series::Values::Counts,
+                Some("amounts") => lakesight::series::Values::Amounts,
+                Some(other) => bail!("--values {other:?}: use counts or amounts"),
+            };
             let per_day = (86_400_000 / bucket.ms()) as usize;
             let opts = DetectFileOptions {
                 bucket,
                 every: every.unwrap_or(per_day),
                 min_history: min_history.unwrap_or(2 * bucket.period().min(7 * per_day)),
+                values,
             };
             for s in parsed.iter().filter(|s| s.filled > 0) {
                 eprintln!("warning: series {:?}: {} empty value(s) interpolated", s.name, s.filled);

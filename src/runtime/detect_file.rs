@@ -24,6 +24,9 @@ pub struct DetectFileOptions {
     pub every: usize,
     /// Buckets of history before the first judged window.
     pub min_history: usize,
+    /// What the values are (`--values counts|amounts`; inferred when not said): a CSV of byte sums
+    /// is judged by the amount law only when it says so.
+    pub values: crate::series::Values,
 }
 
 /// Per detector: what it flagged, and how that compares with the labels.
@@ -103,15 +106,7 @@ pub fn detect_file(series: &[CsvSeries], detectors: &BTreeMap<String, DetectorCo
         for (name, det) in &built {
             let mut f = vec![f64::NAN; n];
             let st = summary.entry(name.clone()).or_default();
-            match judge_days(
-                det.as_ref(),
-                &s,
-                &windows,
-                opts.bucket,
-                opts.min_history,
-                false,
-                crate::series::Values::Infer,
-            ) {
+            match judge_days(det.as_ref(), &s, &windows, opts.bucket, opts.min_history, false, opts.values) {
                 Ok(found) => {
                     for a in det.select(found.into_iter().map(|a| (0, a)).collect(), 1) {
                         for i in a.1.start..a.1.end.min(n) {
@@ -241,6 +236,7 @@ mod tests {
                 bucket: Bucket::Day,
                 every: 1,
                 min_history: 21,
+                values: crate::series::Values::Infer,
             },
         );
         let s = &r.summary["o"];
@@ -249,6 +245,41 @@ mod tests {
         let row = r.csv.lines().find(|l| l.starts_with(",40,d40,")).unwrap();
         assert!(row.contains(",1,1,"), "{row}");
         assert!(r.summary_text().contains("point precision 1.000"), "{}", r.summary_text());
+    }
+
+    /// Proves `values` reaches the detector: daily byte sums that range over 100× (1 kB, 10 kB,
+    /// 100 kB days) and then a 1 MB day. Judged as counts, the negative binomial calls 1 MB
+    /// improbable and the day is flagged; declared amounts, 1 MB is within the series' spread on
+    /// the log scale and nothing is flagged.
+    #[test]
+    fn declared_amounts_are_judged_on_the_log_scale() {
+        let mut text = String::from("timestamp,value\n");
+        for i in 0..50 {
+            let v = if i == 45 {
+                1_000_000.0
+            } else {
+                [1_000.0, 10_000.0, 100_000.0][i % 3]
+            };
+            text.push_str(&format!("d{i},{v}\n"));
+        }
+        let series = parse(&text, "bytes.csv").unwrap();
+        let dets = detectors_from(Some("[detectors.o]\ntype = \"seasonal_iqr\"\n"), "job").unwrap();
+        let run = |values| {
+            detect_file(
+                &series,
+                &dets,
+                DetectFileOptions {
+                    bucket: Bucket::Day,
+                    every: 1,
+                    min_history: 21,
+                    values,
+                },
+            )
+        };
+        let counts = run(crate::series::Values::Infer);
+        assert_eq!(counts.summary["o"].flagged, 1, "{:?}\n{}", counts.summary["o"], counts.csv);
+        let amounts = run(crate::series::Values::Amounts);
+        assert_eq!(amounts.summary["o"].flagged, 0, "{:?}\n{}", amounts.summary["o"], amounts.csv);
     }
 
     #[test]
