@@ -113,16 +113,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut worst = benign.false_findings.clone();
     worst.sort_by(|a, b| b.score.total_cmp(&a.score));
-    println!("\n### The highest-scoring false findings (benign lakes)\n\n| detector | series | score | title |\n|---|---|---|---|");
-    for f in worst.iter().take(12) {
+    let row = |f: &lakesight::runtime::quality::FalseFinding| {
         println!(
             "| {} | {} | {:.2} | {} |",
             f.detector,
             f.series,
             f.score,
             f.title.replace('|', "\\|")
-        );
-    }
+        )
+    };
+    println!("\n### The highest-scoring false findings (benign lakes)\n\n| detector | series | score | title |\n|---|---|---|---|");
+    worst.iter().take(12).for_each(row);
     // A sample of each series' false findings (the 3 highest and the 3 lowest scores), to see what
     // kind of benign behaviour each one is.
     println!("\n### Each series' false findings: highest and lowest scores (benign lakes)\n\n| detector | series | score | title |\n|---|---|---|---|");
@@ -136,15 +137,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             v[..3].iter().chain(&v[v.len() - 3..]).collect()
         };
-        for f in picks {
-            println!(
-                "| {} | {} | {:.2} | {} |",
-                f.detector,
-                f.series,
-                f.score,
-                f.title.replace('|', "\\|")
-            );
-        }
+        picks.into_iter().for_each(|f| row(f));
     }
     // Score distributions: the findings that found an instance (attacked lakes) against the false
     // findings (benign lakes), per detector.

@@ -440,9 +440,7 @@ async fn main() -> Result<()> {
             }
             let values = match values.as_deref() {
                 None => lakesight::series::Values::Infer,
-                Some("counts") => lakesight::series::Values::Counts,
-                Some("amounts") => lakesight::series::Values::Amounts,
-                Some(other) => bail!("--values {other:?}: use counts or amounts"),
+                Some(v) => v.parse().map_err(|e| anyhow::anyhow!("--values: {e}"))?,
             };
             let per_day = (86_400_000 / bucket.ms()) as usize;
             let opts = DetectFileOptions {

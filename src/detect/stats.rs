@@ -507,38 +507,64 @@ pub const AMOUNT_MIN_LOG_SCALE: f64 = 0.25;
 /// larger transfer moves the sum by a factor, not by a few "events"; judged as Poisson counts a
 /// 76 kB day of a host expected at 0.5 bytes scored 10^-117 (the benchmark's top false finding).
 pub fn ln_amount_tail(y: f64, baseline: impl Iterator<Item = f64>, lower: bool) -> f64 {
-    let mut n = 0usize;
-    let mut logs = Vec::new();
-    for v in baseline.filter(|v| v.is_finite()) {
-        n += 1;
-        if v > 0.0 {
-            logs.push(v.ln());
+    AmountLaw::fit(baseline).ln_tail(y, lower)
+}
+
+/// The amount law of [`ln_amount_tail`] fitted once to a baseline, so that every bucket of a cut
+/// is judged without refitting (medians of the logs are sorts).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AmountLaw {
+    /// P(non-zero) = (k + ½)/(n + 1).
+    p_nz: f64,
+    /// (median of the non-zero logs, their scale, ν), when there are at least three of them.
+    size: Option<(f64, f64, f64)>,
+}
+
+impl AmountLaw {
+    /// Fit to the baseline amounts (non-finite ones left out).
+    pub fn fit(baseline: impl Iterator<Item = f64>) -> AmountLaw {
+        let mut n = 0usize;
+        let mut logs = Vec::new();
+        for v in baseline.filter(|v| v.is_finite()) {
+            n += 1;
+            if v > 0.0 {
+                logs.push(v.ln());
+            }
+        }
+        let k = logs.len();
+        let size = (k >= 3).then(|| {
+            let m = median(&mut logs).unwrap_or(0.0);
+            let mut dev: Vec<f64> = logs.iter().map(|l| (l - m).abs()).collect();
+            let mad = 1.4826 * median(&mut dev).unwrap_or(0.0);
+            (m, mad.max(AMOUNT_MIN_LOG_SCALE) * (1.0 + 1.0 / k as f64).sqrt(), (k - 1) as f64)
+        });
+        AmountLaw {
+            p_nz: (k as f64 + 0.5) / (n as f64 + 1.0),
+            size,
         }
     }
-    let k = logs.len();
-    let p_nz = (k as f64 + 0.5) / (n as f64 + 1.0);
-    // ln P(size beyond y | non-zero), on the requested side.
-    let ln_size_tail = |lower: bool| -> f64 {
-        if k < 3 || y <= 0.0 {
-            return 0.0;
-        }
-        let m = median(&mut logs.clone()).unwrap_or(0.0);
-        let mut dev: Vec<f64> = logs.iter().map(|l| (l - m).abs()).collect();
-        let mad = 1.4826 * median(&mut dev).unwrap_or(0.0);
-        let s = mad.max(AMOUNT_MIN_LOG_SCALE) * (1.0 + 1.0 / k as f64).sqrt();
-        let t = (y.ln() - m) / s;
-        ln_student_t_sf(if lower { -t } else { t }, (k - 1) as f64)
-    };
-    if !lower {
-        if y <= 0.0 {
-            0.0
+
+    /// ln P(X ≥ y) (ln P(X ≤ y) when `lower`).
+    pub fn ln_tail(&self, y: f64, lower: bool) -> f64 {
+        // ln P(size beyond y | non-zero), on the requested side.
+        let ln_size_tail = |lower: bool| match self.size {
+            Some((m, s, nu)) if y > 0.0 => {
+                let t = (y.ln() - m) / s;
+                ln_student_t_sf(if lower { -t } else { t }, nu)
+            }
+            _ => 0.0,
+        };
+        if !lower {
+            if y <= 0.0 {
+                0.0
+            } else {
+                self.p_nz.ln() + ln_size_tail(false)
+            }
+        } else if y <= 0.0 {
+            (1.0 - self.p_nz).ln()
         } else {
-            p_nz.ln() + ln_size_tail(false)
+            ((1.0 - self.p_nz) + self.p_nz * ln_size_tail(true).exp()).min(1.0).ln()
         }
-    } else if y <= 0.0 {
-        (1.0 - p_nz).ln()
-    } else {
-        ((1.0 - p_nz) + p_nz * ln_size_tail(true).exp()).min(1.0).ln()
     }
 }
 
@@ -569,7 +595,7 @@ impl ActiveCounts {
         let k = nz.len();
         let mean = median(&mut nz).unwrap_or(0.0);
         let alpha = if k >= 3 {
-            nb_dispersion(&nz, &vec![mean; k], 0..k, COUNT_LAW_FLOOR)
+            nb_dispersion(&nz, &vec![mean; k], 0..k, COUNT_FLOOR)
         } else {
             0.0
         };
@@ -585,12 +611,13 @@ impl ActiveCounts {
         if self.k < 3 {
             return ln_active;
         }
-        ln_active + ln_neg_binomial_tail(y, self.mean.max(COUNT_LAW_FLOOR), self.alpha, false)
+        ln_active + ln_neg_binomial_tail(y, self.mean.max(COUNT_FLOOR), self.alpha, false)
     }
 }
 
-/// The smallest mean a count law is given here (as the outlier detector's floor).
-const COUNT_LAW_FLOOR: f64 = 0.5;
+/// The smallest expected value a count law is given (an expectation of 0 would make any event
+/// infinitely surprising).
+pub const COUNT_FLOOR: f64 = 0.5;
 
 /// ln P(X ≥ k) (ln P(X ≤ k) when `lower`) for X negative binomial with mean `mu` and dispersion
 /// `alpha` (Var X = μ + α μ², the NB2 law of count regression; α → 0 is Poisson), k ≥ 0 an

@@ -229,16 +229,7 @@ mod tests {
         }
         let series = parse(&text, "t.csv").unwrap();
         let dets = detectors_from(Some("[detectors.o]\ntype = \"seasonal_iqr\"\n"), "job").unwrap();
-        let r = detect_file(
-            &series,
-            &dets,
-            DetectFileOptions {
-                bucket: Bucket::Day,
-                every: 1,
-                min_history: 21,
-                values: crate::series::Values::Infer,
-            },
-        );
+        let r = detect_file(&series, &dets, every_day(crate::series::Values::Infer));
         let s = &r.summary["o"];
         assert_eq!((s.judged, s.flagged, s.true_positives), (39, 1, 1), "{s:?}\n{}", r.csv);
         assert_eq!((s.events, s.events_found), (1, 1));
@@ -264,22 +255,21 @@ mod tests {
         }
         let series = parse(&text, "bytes.csv").unwrap();
         let dets = detectors_from(Some("[detectors.o]\ntype = \"seasonal_iqr\"\n"), "job").unwrap();
-        let run = |values| {
-            detect_file(
-                &series,
-                &dets,
-                DetectFileOptions {
-                    bucket: Bucket::Day,
-                    every: 1,
-                    min_history: 21,
-                    values,
-                },
-            )
-        };
+        let run = |values| detect_file(&series, &dets, every_day(values));
         let counts = run(crate::series::Values::Infer);
         assert_eq!(counts.summary["o"].flagged, 1, "{:?}\n{}", counts.summary["o"], counts.csv);
         let amounts = run(crate::series::Values::Amounts);
         assert_eq!(amounts.summary["o"].flagged, 0, "{:?}\n{}", amounts.summary["o"], amounts.csv);
+    }
+
+    /// Daily buckets, every day judged after three weeks of history.
+    fn every_day(values: crate::series::Values) -> DetectFileOptions {
+        DetectFileOptions {
+            bucket: Bucket::Day,
+            every: 1,
+            min_history: 21,
+            values,
+        }
     }
 
     #[test]

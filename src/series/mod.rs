@@ -95,6 +95,19 @@ pub enum Values {
     Amounts,
 }
 
+impl std::str::FromStr for Values {
+    type Err = String;
+
+    /// `counts` or `amounts` (a template's `-- values:`, the CLI's `--values`).
+    fn from_str(s: &str) -> Result<Values, String> {
+        match s {
+            "counts" => Ok(Values::Counts),
+            "amounts" => Ok(Values::Amounts),
+            other => Err(format!("{other:?} is neither \"counts\" nor \"amounts\"")),
+        }
+    }
+}
+
 /// A parsed series template.
 #[derive(Debug, Clone)]
 pub struct SeriesTemplate {
@@ -210,13 +223,7 @@ impl SeriesTemplate {
                             "optional" => t.baseline_required = false,
                             other => return Err(err(format!("baseline: {other:?} is neither \"required\" nor \"optional\""))),
                         },
-                        "values" => {
-                            t.values = match v {
-                                "counts" => Values::Counts,
-                                "amounts" => Values::Amounts,
-                                other => return Err(err(format!("values: {other:?} is neither \"counts\" nor \"amounts\""))),
-                            }
-                        }
+                        "values" => t.values = v.parse().map_err(|e| err(format!("values: {e}")))?,
                         _ => {}
                     }
                 }

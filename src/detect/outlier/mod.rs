@@ -34,7 +34,7 @@
 //! - a series whose template declares `-- values: amounts` (bytes, durations: sums of sizes) is
 //!   never judged by the count law, though its values are whole numbers: its p-value is the
 //!   larger of the residual's normal tail and a hurdle law on the log scale over the entity's
-//!   baseline ([`stats::ln_amount_tail`]: how often it is non-zero, and how large it is when it is).
+//!   baseline ([`stats::AmountLaw`]: how often it is non-zero, and how large it is when it is).
 
 pub mod decompose;
 
@@ -47,6 +47,7 @@ use super::{
 };
 use crate::series::{Series, Values};
 use decompose::{iqr_fences, kats_outliers_with, Decomp, Decomposition, OutlierResult};
+use stats::COUNT_FLOOR;
 
 /// Decomposition model (Kats `decomp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -150,12 +151,8 @@ fn d_budget() -> f64 {
 pub const RARE_SPIKE_DAYS: usize = 2;
 
 /// Below this expected count a bucket is "quiet" (the decomposition expects next to nothing) and
-/// its count is also judged as the entity's activity when it is active: see [`stats::ln_active_count_tail`].
+/// its count is also judged as the entity's activity when it is active: see [`stats::ActiveCounts`].
 pub const QUIET_EXPECTED: f64 = 1.0;
-
-/// The smallest expected value a count law is given (an expectation of 0 would make any event
-/// infinitely surprising).
-const COUNT_FLOOR: f64 = 0.5;
 
 pub use super::stats::poisson_tail;
 
@@ -465,8 +462,7 @@ impl Detector for SeasonalIqr {
         let non_negative = y.iter().all(|v| *v >= 0.0);
         let whole = non_negative && y.iter().all(|v| v.fract() == 0.0);
         let (counts, amounts) = match ctx.values {
-            Values::Infer => (whole, false),
-            Values::Counts => (whole, false),
+            Values::Infer | Values::Counts => (whole, false),
             Values::Amounts => (false, non_negative),
         };
         // Tests judged in this cut, for the Bonferroni correction.
@@ -491,12 +487,10 @@ impl Detector for SeasonalIqr {
         } else {
             0.0
         };
-        // The entity's activity when it is active, for quiet buckets (counts only).
-        let active = if counts {
-            Some(stats::ActiveCounts::fit(&y[baseline.clone()]))
-        } else {
-            None
-        };
+        // The entity's activity when it is active, for quiet buckets (counts only), and the amount
+        // law (amounts only): each fitted once per cut.
+        let active = counts.then(|| stats::ActiveCounts::fit(&y[baseline.clone()]));
+        let amount = amounts.then(|| stats::AmountLaw::fit(y[baseline.clone()].iter().copied()));
         // −log10 of the corrected p-value of bucket i: the less surprising of the count law's
         // tail (counts) or the amount law's (amounts) and the normal tail of the residual's robust z.
         let score_at = |i: usize, side: Side| {
@@ -510,9 +504,8 @@ impl Detector for SeasonalIqr {
                     }
                 }
                 surprise = surprise.min(-ln_p / std::f64::consts::LN_10);
-            } else if amounts {
-                let ln_p = stats::ln_amount_tail(y[i], y[baseline.clone()].iter().copied(), side == Side::Dip);
-                surprise = surprise.min(-ln_p / std::f64::consts::LN_10);
+            } else if let Some(a) = &amount {
+                surprise = surprise.min(-a.ln_tail(y[i], side == Side::Dip) / std::f64::consts::LN_10);
             }
             (surprise - tests.log10()).max(0.0)
         };
