@@ -134,6 +134,37 @@ enum Cmd {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Score the rows of a Parquet or CSV table with the UEBA isolation forest (numeric columns are
+    /// the features); one output row per input row: id, score, anomaly_score, rank, anomaly.
+    Score {
+        /// The model (only `iforest`).
+        #[arg(long, default_value = "iforest")]
+        model: String,
+        /// The table (`.parquet`/`.parq`, otherwise CSV with a header row).
+        #[arg(long)]
+        input: PathBuf,
+        /// A column carried through to the output as the row's id (not a feature).
+        #[arg(long)]
+        id: Option<String>,
+        /// Trees.
+        #[arg(long, default_value_t = 100)]
+        trees: usize,
+        /// Rows per tree (default min(256, rows)).
+        #[arg(long)]
+        max_samples: Option<usize>,
+        /// Share of the features each tree draws.
+        #[arg(long, default_value_t = 1.0)]
+        max_features: f64,
+        /// Expected share of anomalies (sets the cut); default: sklearn's "auto" (score < −0.5).
+        #[arg(long)]
+        contamination: Option<f64>,
+        /// Seed of the random draws.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Write the CSV here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Generate ./demo/lake if absent, run jobs/demo.toml over it into ./demo/out, print a summary.
     Demo {
         /// Folder for the demo lake and output.
@@ -453,6 +484,39 @@ async fn main() -> Result<()> {
                 eprintln!("warning: series {:?}: {} empty value(s) interpolated", s.name, s.filled);
             }
             let r = detect_file(&parsed, &dets, opts);
+            match output {
+                Some(p) => std::fs::write(&p, &r.csv).with_context(|| format!("writing {}", p.display()))?,
+                None => print!("{}", r.csv),
+            }
+            eprint!("{}", r.summary_text());
+        }
+        Cmd::Score {
+            model,
+            input,
+            id,
+            trees,
+            max_samples,
+            max_features,
+            contamination,
+            seed,
+            output,
+        } => {
+            use lakesight::detect::iforest::{Contamination, IforestConfig, MaxSamples};
+            if model != "iforest" {
+                bail!("--model {model:?}: only iforest is known");
+            }
+            let cfg = IforestConfig {
+                n_estimators: trees,
+                max_samples: max_samples.map_or(MaxSamples::Auto, MaxSamples::Count),
+                max_features,
+                contamination: contamination.map_or(Contamination::Auto, Contamination::Fraction),
+                seed,
+            };
+            let errs = cfg.validate();
+            if !errs.is_empty() {
+                bail!("score: {}", errs.join("; "));
+            }
+            let r = lakesight::runtime::score_file::score_file(&input, id.as_deref(), &cfg)?;
             match output {
                 Some(p) => std::fs::write(&p, &r.csv).with_context(|| format!("writing {}", p.display()))?,
                 None => print!("{}", r.csv),

@@ -33,6 +33,7 @@
 //! pymannkendall and (when it installs) Kats 0.2.0 itself.
 
 pub mod changepoint;
+pub mod iforest;
 pub mod ip_insights;
 pub mod outlier;
 pub mod stats;

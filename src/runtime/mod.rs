@@ -10,5 +10,6 @@ pub mod detect_file;
 pub mod plan;
 pub mod quality;
 pub mod run;
+pub mod score_file;
 
 pub use crate::clock::{Clock, FixedClock, SystemClock};

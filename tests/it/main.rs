@@ -9,6 +9,7 @@ mod features;
 mod glue;
 mod golden;
 mod iceberg;
+mod iforest;
 mod ip_insights;
 mod lake;
 mod layers;
