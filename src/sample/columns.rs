@@ -534,7 +534,9 @@ fn cloudtrail(o: &mut Cols<'_>, xs: &[&ApiCall<'_>], c: &RowCtx<'_>) -> Res<()> 
     })?;
     o.put("http_request", |f| {
         strukt(f, n, None, |h| {
-            h.put("user_agent", |f| strs(f, n, xs.iter().map(|x| Some(x.principal.user_agent))))
+            h.put("user_agent", |f| {
+                strs(f, n, xs.iter().map(|x| Some(x.agent.unwrap_or(x.principal.user_agent))))
+            })
         })
     })?;
     o.put("src_endpoint", |f| {

@@ -97,6 +97,8 @@ pub struct ApiCall<'a> {
     pub bucket: Option<(Str<'a>, u32)>,
     /// `metadata.uid` (CloudTrail eventID).
     pub uid: u128,
+    /// A user agent other than the principal's own (an attacker's tooling).
+    pub agent: Option<&'static str>,
     /// `api.request.uid`.
     pub request_uid: u128,
 }
@@ -203,6 +205,7 @@ pub fn cloudtrail<'a, R: Rng>(
         bucket,
         uid,
         request_uid,
+        agent: None,
     })
 }
 
@@ -657,6 +660,34 @@ fn inject_dial<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64
                 let time = rng.random_range(s.window_start_ms..s.window_end_ms);
                 let bucket = api.service.starts_with("s3").then(|| format!("{}-app-data", acct.id));
                 out.push((time, cloudtrail(rng, time, p, api, ip.clone(), None, bucket.as_deref())));
+            }
+        }
+        ScenarioKind::NightDiscovery | ScenarioKind::IamPersistence | ScenarioKind::SecretsEnumeration if starts_today => {
+            use super::scenarios::{IAM_PERSISTENCE_OPS, NIGHT_DISCOVERY_OPS, SECRETS_OPS};
+            let pi = acct
+                .principals
+                .iter()
+                .position(|p| Some(&p.arn) == s.entities.get("principal"))
+                .expect("planned principal");
+            let p = &acct.principals[pi];
+            let ops = match s.kind {
+                ScenarioKind::NightDiscovery => NIGHT_DISCOVERY_OPS,
+                ScenarioKind::IamPersistence => IAM_PERSISTENCE_OPS,
+                _ => SECRETS_OPS,
+            };
+            let (ip, agent) = match s.entities.get("src_ip") {
+                Some(ip) => (ip.clone(), s.entities.get("user_agent").map(|_| world::ATTACKER_AGENT)),
+                None => (ctx.principal_ip(t.account, pi, day, rng), None),
+            };
+            for i in 0..k as usize {
+                let api = world::api_named(ops[i % ops.len()]).expect("scenario operation is known");
+                let time = rng.random_range(s.window_start_ms..s.window_end_ms);
+                let bucket = api.service.starts_with("s3").then(|| format!("{}-app-data", acct.id));
+                let mut ev = cloudtrail(rng, time, p, api, ip.clone(), None, bucket.as_deref());
+                if let Event::Api(a) = &mut ev {
+                    a.agent = agent;
+                }
+                out.push((time, ev));
             }
         }
         ScenarioKind::FindingLevelShift | ScenarioKind::FindingTrend if day_ms >= s.window_start_ms && day_ms < s.window_end_ms => {

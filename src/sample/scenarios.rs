@@ -33,7 +33,54 @@ pub enum ScenarioKind {
     LateralMovement,
     /// DNS queries to many never-seen, random-looking domains (T1568.002).
     DgaDns,
+    /// A role's credentials used at night from a new network and user agent for discovery across
+    /// services (T1580, with T1078.004); `--scenarios` only.
+    NightDiscovery,
+    /// A person who never wrote to IAM creates a user and access keys and attaches policies
+    /// (T1098); `--scenarios` only.
+    IamPersistence,
+    /// A principal that never touched Secrets Manager enumerates secrets, keys, parameters and
+    /// bucket policies (T1552); `--scenarios` only.
+    SecretsEnumeration,
 }
+
+/// Operations of the UEBA scenarios, called in this order (cycled) — so a weak instance is its
+/// first few: identity, then the breadth of discovery.
+pub const NIGHT_DISCOVERY_OPS: &[&str] = &[
+    "GetCallerIdentity",
+    "ListUsers",
+    "ListRoles",
+    "GetAccountAuthorizationDetails",
+    "ListBuckets",
+    "DescribeInstances",
+    "ListAttachedRolePolicies",
+    "DescribeSecurityGroups",
+    "ListFunctions20150331",
+    "DescribeDBInstances",
+    "ListAccessKeys",
+    "DescribeLogGroups",
+    "ListSecrets",
+    "ListKeys",
+];
+/// See [`NIGHT_DISCOVERY_OPS`].
+pub const IAM_PERSISTENCE_OPS: &[&str] = &[
+    "CreateAccessKey",
+    "AttachUserPolicy",
+    "CreateUser",
+    "PutUserPolicy",
+    "CreateLoginProfile",
+    "ListAccessKeys",
+];
+/// See [`NIGHT_DISCOVERY_OPS`].
+pub const SECRETS_OPS: &[&str] = &[
+    "ListSecrets",
+    "GetSecretValue",
+    "ListKeys",
+    "GetParametersByPath",
+    "GetBucketPolicy",
+    "Decrypt",
+    "GetSecretValue",
+];
 
 /// One injected scenario: the ground truth a detector is scored against.
 #[derive(Debug, Clone, Serialize)]
@@ -276,7 +323,7 @@ pub fn rfc3339(ms: i64) -> String {
 
 impl ScenarioKind {
     /// Every kind, in the order of the default plan.
-    pub const ALL: [ScenarioKind; 9] = [
+    pub const ALL: [ScenarioKind; 12] = [
         ScenarioKind::S3BulkDownload,
         ScenarioKind::FindingLevelShift,
         ScenarioKind::FindingTrend,
@@ -286,6 +333,9 @@ impl ScenarioKind {
         ScenarioKind::Exfiltration,
         ScenarioKind::LateralMovement,
         ScenarioKind::DgaDns,
+        ScenarioKind::NightDiscovery,
+        ScenarioKind::IamPersistence,
+        ScenarioKind::SecretsEnumeration,
     ];
 
     /// The kind's name in `labels.json` and on the command line (`s3_bulk_download`).
@@ -300,6 +350,9 @@ impl ScenarioKind {
             ScenarioKind::Exfiltration => "exfiltration",
             ScenarioKind::LateralMovement => "lateral_movement",
             ScenarioKind::DgaDns => "dga_dns",
+            ScenarioKind::NightDiscovery => "night_discovery",
+            ScenarioKind::IamPersistence => "iam_persistence",
+            ScenarioKind::SecretsEnumeration => "secrets_enumeration",
         }
     }
 }
@@ -377,6 +430,9 @@ struct Candidate {
 /// | `dga_dns` | strength × the instance's usual distinct domains a day, new random names, in two hours |
 /// | `beaconing` | strength × the instance's usual daily flows to its top external address, evenly spaced, per day for up to 3 days |
 /// | `lateral_movement` | strength × the instance's usual distinct internal peers in the hour, on admin ports |
+/// | `night_discovery` | strength discovery calls (rounded) by a role, at night, from a new network and user agent |
+/// | `iam_persistence` | strength IAM write calls by a person who never wrote to IAM, in its busiest hours |
+/// | `secrets_enumeration` | strength secrets/keys/parameters calls by a principal that never read secrets |
 ///
 /// Entities are distinct over the whole plan; days are spread over the second half of the lake
 /// (trends start in the first half), so there is history before each instance.
@@ -433,6 +489,60 @@ pub fn plan_dial(ctx: &GenCtx<'_>, specs: &[ScenarioSpec]) -> Result<Plan, Strin
                                 baseline: ctx.principal_day_mean(account, region, day, p),
                                 hours: h0..h0 + 2,
                             }
+                        }
+                    }
+                    ScenarioKind::NightDiscovery | ScenarioKind::IamPersistence | ScenarioKind::SecretsEnumeration => {
+                        // Night discovery: a service role; IAM persistence: a person who never
+                        // writes to IAM; secrets: anyone who never reads secrets.
+                        let fits = |p: usize| {
+                            let pr = &acct.principals[p];
+                            match sp.kind {
+                                ScenarioKind::NightDiscovery => !pr.human,
+                                ScenarioKind::IamPersistence => {
+                                    pr.human
+                                        && ["CreateUser", "CreateAccessKey", "AttachRolePolicy"]
+                                            .iter()
+                                            .all(|op| ctx.principal_api_share(account, p, op) == 0.0)
+                                }
+                                _ => ctx.principal_api_share(account, p, "GetSecretValue") == 0.0,
+                            }
+                        };
+                        let pool: Vec<usize> = (0..acct.principals.len()).filter(|&p| fits(p)).collect();
+                        if pool.is_empty() {
+                            continue;
+                        }
+                        let p = pool[rng.random_range(0..pool.len())];
+                        let pr = &acct.principals[p];
+                        let mut entities = vec![("principal", pr.arn.clone()), ("principal_name", pr.name.clone())];
+                        let hours = match sp.kind {
+                            ScenarioKind::NightDiscovery => {
+                                entities.push(("src_ip", world::attacker_ip(&mut rng)));
+                                entities.push(("user_agent", world::ATTACKER_AGENT.to_string()));
+                                let h0 = rng.random_range(1..4u32);
+                                h0..h0 + 2
+                            }
+                            // In the principal's busiest two hours, from its own address: a
+                            // stolen session or an insider, not a new network.
+                            _ => {
+                                let h0 = (0..23u32)
+                                    .max_by(|&a, &b| {
+                                        ctx.principal_hour_share(account, p, a..a + 2).total_cmp(&ctx.principal_hour_share(
+                                            account,
+                                            p,
+                                            b..b + 2,
+                                        ))
+                                    })
+                                    .unwrap_or(10);
+                                h0..h0 + 2
+                            }
+                        };
+                        Candidate {
+                            account,
+                            key: format!("principal {}", pr.arn),
+                            entities,
+                            day,
+                            baseline: ctx.principal_day_mean(account, region, day, p),
+                            hours,
                         }
                     }
                     ScenarioKind::BruteForce => {
@@ -580,6 +690,44 @@ fn dial_instance(ctx: &GenCtx<'_>, sp: &ScenarioSpec, c: Candidate, region: &str
                     name("principal_name"),
                     name("src_ip")
                 ),
+            )
+        }
+        ScenarioKind::NightDiscovery | ScenarioKind::IamPersistence | ScenarioKind::SecretsEnumeration => {
+            let k = s.round().max(1.0);
+            let (mitre, what) = match sp.kind {
+                ScenarioKind::NightDiscovery => (
+                    "T1580",
+                    format!(
+                        "{}'s credentials make {k} discovery calls at night from {} with a new user agent",
+                        name("principal_name"),
+                        name("src_ip")
+                    ),
+                ),
+                ScenarioKind::IamPersistence => (
+                    "T1098",
+                    format!(
+                        "{}, who never wrote to IAM, makes {k} calls creating users and access keys and attaching policies",
+                        name("principal_name")
+                    ),
+                ),
+                _ => (
+                    "T1552",
+                    format!(
+                        "{}, which never read secrets, makes {k} calls enumerating secrets, keys, parameters and bucket policies",
+                        name("principal_name")
+                    ),
+                ),
+            };
+            (
+                "ueba",
+                SourceKind::CloudTrailMgmt,
+                acct.id.clone(),
+                start,
+                end,
+                mitre,
+                "API calls by the principal per day (for reference; strength is the number of calls)",
+                k,
+                what,
             )
         }
         ScenarioKind::BruteForce => {

@@ -135,6 +135,30 @@ pub const APIS: &[Api] = &[
     api!("monitoring.amazonaws.com", "PutMetricData", 1, Api, 2.0),
 ];
 
+/// Operations only the UEBA scenarios call (attackers' discovery, persistence and credential
+/// access); the background never does, so in the realistic world they are first-seen by anyone.
+pub const ATTACK_APIS: &[Api] = &[
+    api!("iam.amazonaws.com", "GetAccountAuthorizationDetails", 2, Api, 0.0),
+    api!("iam.amazonaws.com", "ListAttachedRolePolicies", 2, Api, 0.0),
+    api!("iam.amazonaws.com", "ListAccessKeys", 2, Api, 0.0),
+    api!("iam.amazonaws.com", "AttachUserPolicy", 3, AccountChange, 0.0),
+    api!("iam.amazonaws.com", "PutUserPolicy", 3, AccountChange, 0.0),
+    api!("iam.amazonaws.com", "CreateLoginProfile", 1, AccountChange, 0.0),
+    api!("secretsmanager.amazonaws.com", "ListSecrets", 2, Api, 0.0),
+    api!("kms.amazonaws.com", "ListKeys", 2, Api, 0.0),
+    api!("s3.amazonaws.com", "GetBucketPolicy", 2, Api, 0.0),
+    api!("ssm.amazonaws.com", "GetParametersByPath", 2, Api, 0.0),
+    api!("rds.amazonaws.com", "DescribeDBInstances", 2, Api, 0.0),
+];
+
+/// The operation named `op` among [`APIS`] and [`ATTACK_APIS`].
+pub fn api_named(op: &str) -> Option<&'static Api> {
+    APIS.iter().chain(ATTACK_APIS).find(|a| a.operation == op)
+}
+
+/// A scripting user agent no principal of the background uses.
+pub const ATTACKER_AGENT: &str = "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#5.15.0 md/arch#x86_64 lang/python#3.10.12";
+
 /// Security Hub finding types of the background, `(product, feature, type, daily rate per account)`.
 pub const FINDING_TYPES: &[(&str, &str, &str, f64)] = &[
     (
