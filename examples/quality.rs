@@ -6,6 +6,7 @@
 //!
 //! ```sh
 //! cargo run --example quality -- [--seeds 1,2] [--strengths 1,3,9] [--events-per-day 20000] [--days 28] [--accounts 2]
+//!     [--kinds night_discovery,iam_persistence] [--benign-only]
 //! ```
 //! (`benches/quality/run.sh` runs it and writes `benches/quality/results.md`.)
 
@@ -22,6 +23,9 @@ const KINDS: &[(&str, u32)] = &[
     ("brute_force", 3),
     ("exfiltration", 3),
     ("dga_dns", 3),
+    ("night_discovery", 2),
+    ("iam_persistence", 2),
+    ("secrets_enumeration", 2),
 ];
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: &str) -> Vec<T> {
@@ -34,10 +38,22 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: &str) -> Vec<
     v.split(',').filter_map(|x| x.trim().parse().ok()).collect()
 }
 
-async fn one(seed: u64, strength: Option<f64>, accounts: u32, epd: u64, days: u32) -> Result<QualityReport, Box<dyn std::error::Error>> {
+async fn one(
+    seed: u64,
+    strength: Option<f64>,
+    kinds: &[String],
+    accounts: u32,
+    epd: u64,
+    days: u32,
+) -> Result<QualityReport, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let spec = match strength {
-        Some(s) => KINDS.iter().map(|(k, n)| format!("{k}={s}:{n}")).collect::<Vec<_>>().join(","),
+        Some(s) => KINDS
+            .iter()
+            .filter(|(k, _)| kinds.is_empty() || kinds.iter().any(|x| x == k))
+            .map(|(k, n)| format!("{k}={s}:{n}"))
+            .collect::<Vec<_>>()
+            .join(","),
         None => String::new(),
     };
     Ok(measure(dir.path(), seed, &spec, accounts, epd, days).await?)
@@ -52,18 +68,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let days = arg::<u32>(&args, "--days", "28").first().copied().unwrap_or(28);
     let accounts = arg::<u32>(&args, "--accounts", "2").first().copied().unwrap_or(2);
     let benign_only = args.iter().any(|a| a == "--benign-only");
+    // Only these kinds (default: all of KINDS, injected together so no family loses another's).
+    let only: Vec<String> = arg(&args, "--kinds", "");
     let t0 = std::time::Instant::now();
     let mut attacked = QualityReport::default();
     let mut benign = QualityReport::default();
     for &seed in &seeds {
         eprintln!("seed {seed}: benign lake");
-        benign.merge(one(seed, None, accounts, epd, days).await?);
+        benign.merge(one(seed, None, &only, accounts, epd, days).await?);
         if benign_only {
             continue;
         }
         for &s in &strengths {
             eprintln!("seed {seed}: strength {s}");
-            attacked.merge(one(seed, Some(s), accounts, epd, days).await?);
+            attacked.merge(one(seed, Some(s), &only, accounts, epd, days).await?);
         }
     }
     let recall = attacked.recall();
@@ -82,7 +100,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         strengths.iter().map(|s| format!("strength {s}")).collect::<Vec<_>>().join(" | ")
     );
     println!("|---|{}---|", "---|".repeat(strengths.len()));
-    let kinds: Vec<&str> = KINDS.iter().map(|(k, _)| *k).collect();
+    let kinds: Vec<&str> = KINDS
+        .iter()
+        .map(|(k, _)| *k)
+        .filter(|k| only.is_empty() || only.iter().any(|x| x == k))
+        .collect();
     for k in &kinds {
         let mut cells = Vec::new();
         let mut limit = None;

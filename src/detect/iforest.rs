@@ -232,19 +232,41 @@ const LEAF: u32 = u32::MAX;
 #[derive(Debug, Clone)]
 struct Tree {
     nodes: Vec<Node>,
+    /// The rows it was grown on, sorted (for out-of-bag scores).
+    drawn: Vec<u32>,
+    /// Features of the tree that were constant over its rows, with their value.
+    constant: Vec<(u32, f64)>,
+    /// Features of the tree that varied over its rows.
+    varying: usize,
 }
 
 impl Tree {
     /// Expected path length of `x` had it been among each node's rows when the node's threshold was
     /// drawn (the node's feature kept): beyond the node's range `[lo, hi]` on the split feature, a
     /// uniform threshold over `[lo, x]` separates `x` alone with probability `(x − hi)/(x − lo)`
-    /// (mirrored below `lo`), ending its path at depth + 1. Inside every range it is `path_length`.
+    /// (mirrored below `lo`), ending its path at depth + 1; and a feature constant over the tree's
+    /// rows on which `x` differs is one every node on its path could have drawn (see below). Inside every
+    /// range and on every constant it is `path_length`.
     fn path_length_extended(&self, x: &[f64]) -> f64 {
+        // Features constant over the tree's rows that `x` does not share: with `x` among the
+        // rows they would vary, so every node on its path would draw one of them with probability
+        // m/(K + m) (K features varying) and isolate `x` there (any threshold between the
+        // constant and `x` does).
+        let m = self
+            .constant
+            .iter()
+            .filter(|(f, v)| (x[*f as usize] - v).abs() > FEATURE_THRESHOLD)
+            .count();
+        let qc = if m > 0 { m as f64 / (self.varying + m) as f64 } else { 0.0 };
         let (mut i, mut reach, mut e, mut depth) = (0usize, 1.0f64, 0.0f64, 0.0f64);
         loop {
             let n = self.nodes[i];
             if n.feature == LEAF {
                 return e + reach * n.value;
+            }
+            if qc > 0.0 {
+                e += reach * qc * (depth + 1.0);
+                reach *= 1.0 - qc;
             }
             let v = x[n.feature as usize];
             let q = if v > n.hi {
@@ -348,7 +370,12 @@ fn grow(m: &Matrix, idx: &mut [usize], feats: &[usize], max_depth: usize, rng: &
         todo.push((left, lo, lo + i, depth + 1));
         todo.push((left + 1, lo + i, hi, depth + 1));
     }
-    Tree { nodes }
+    Tree {
+        nodes,
+        drawn: Vec::new(),
+        constant: Vec::new(),
+        varying: 0,
+    }
 }
 
 /// A fitted forest.
@@ -392,7 +419,23 @@ impl IsolationForest {
                 } else {
                     sample(&mut rng, d, n_feats).into_vec()
                 };
-                grow(m, &mut idx, &feats, max_depth, &mut rng)
+                let mut drawn: Vec<u32> = idx.iter().map(|&i| i as u32).collect();
+                drawn.sort_unstable();
+                let constant: Vec<(u32, f64)> = feats
+                    .iter()
+                    .filter_map(|&f| {
+                        let v0 = m.data[idx[0] * d + f];
+                        let max = idx.iter().map(|&r| m.data[r * d + f]).fold(f64::NEG_INFINITY, f64::max);
+                        let min = idx.iter().map(|&r| m.data[r * d + f]).fold(f64::INFINITY, f64::min);
+                        (max <= min + FEATURE_THRESHOLD).then_some((f as u32, v0))
+                    })
+                    .collect();
+                let varying = feats.len() - constant.len();
+                let mut t = grow(m, &mut idx, &feats, max_depth, &mut rng);
+                t.drawn = drawn;
+                t.constant = constant;
+                t.varying = varying;
+                t
             })
             .collect();
         let mut forest = Self {
@@ -469,11 +512,13 @@ impl IsolationForest {
     /// a value beyond everything the trees were grown on is more isolated than the training range's
     /// extreme, by how far beyond it lies. scikit-learn has no such score (its trees send such a
     /// value to the extreme leaf, so it scores like the most extreme training row — why a forest
-    /// fitted on a baseline cannot rank a first-ever burst above the baseline's busiest day). Equal to
-    /// `score_samples` for a row inside the range of every node it visits; a row of the training
-    /// cloud that a tree did not draw leaves a deep node's range a little, so its score moves a
-    /// little (ranks agree with `score_samples`, Spearman > 0.95 in the tests). Features constant
-    /// over a tree's rows are never split on and carry no signal either way.
+    /// fitted on a baseline cannot rank a first-ever burst above the baseline's busiest day). A
+    /// feature constant over a tree's rows (never non-zero before: first-seen operations in a
+    /// steady fleet) counts too: a row that differs on it would have given every node on its path
+    /// that feature to split on. Equal to `score_samples` for a row inside the range of every node it visits and equal to
+    /// every constant; a row of the training cloud that a tree did not draw leaves a deep node's
+    /// range a little, so its score moves a little (ranks agree with `score_samples`, Spearman >
+    /// 0.95 in the tests).
     pub fn score_extended(&self, m: &Matrix) -> Result<Vec<f64>, IforestError> {
         if m.cols() != self.cols {
             return Err(IforestError::Width {
@@ -494,9 +539,50 @@ impl IsolationForest {
         Ok(out)
     }
 
+    /// [`Self::score_extended`] of the rows the forest was fitted on (`m` must be that matrix),
+    /// each row scored only by the trees that did not draw it — what an unseen row like it would
+    /// score. In-sample scores flatter a training outlier (the trees that drew it isolate it at
+    /// once), which would put a cut calibrated on them too high. A row every tree drew (ψ = n) is
+    /// scored by all trees.
+    pub fn oob_score_extended(&self, m: &Matrix) -> Result<Vec<f64>, IforestError> {
+        if m.cols() != self.cols {
+            return Err(IforestError::Width {
+                fitted: self.cols,
+                given: m.cols(),
+            });
+        }
+        let c = average_path_length(self.psi as f64);
+        let mut out = vec![0.0; m.rows()];
+        out.par_chunks_mut(SCORE_CHUNK).enumerate().for_each(|(ci, chunk)| {
+            for (i, o) in chunk.iter_mut().enumerate() {
+                let r = ci * SCORE_CHUNK + i;
+                let x = m.row(r);
+                let (mut sum, mut k) = (0.0, 0usize);
+                for t in &self.trees {
+                    if t.drawn.binary_search(&(r as u32)).is_err() {
+                        sum += t.path_length_extended(x);
+                        k += 1;
+                    }
+                }
+                if k == 0 {
+                    sum = self.trees.iter().map(|t| t.path_length_extended(x)).sum();
+                    k = self.trees.len();
+                }
+                let h = sum / k as f64;
+                *o = if c > 0.0 { -(2f64).powf(-h / c) } else { -1.0 };
+            }
+        });
+        Ok(out)
+    }
+
     /// sklearn's `offset_`: `score_samples` below it is anomalous.
     pub fn offset(&self) -> f64 {
         self.offset
+    }
+
+    /// Trees.
+    pub fn trees(&self) -> usize {
+        self.trees.len()
     }
 
     /// Rows each tree saw.
@@ -644,6 +730,46 @@ mod tests {
         assert!(ex[0] > ex[1] && ex[1] > ex[2], "{ex:?}");
         assert!(ex[2] < -0.75, "{ex:?}");
         assert!(ex.iter().zip(&sk).all(|(e, s)| e <= s), "{ex:?} {sk:?}");
+    }
+
+    #[test]
+    fn a_value_on_a_feature_constant_in_training_isolates_the_row() {
+        // Feature 3 is always 0 in training (nobody ever did it); a row with 3 there is stranger
+        // than any training row under the extended score, and the same as 0 to sklearn's.
+        let rows: Vec<Vec<f64>> = blob(400, 6)
+            .into_iter()
+            .map(|mut r| {
+                r[3] = 0.0;
+                r
+            })
+            .collect();
+        let f = IsolationForest::fit(&Matrix::from_rows(&rows).unwrap(), &IforestConfig::default()).unwrap();
+        let probe = Matrix::from_rows(&[vec![0.0, 0.0, 0.0, 0.0], vec![0.0, 0.0, 0.0, 3.0]]).unwrap();
+        let sk = f.score_samples(&probe).unwrap();
+        let ex = f.score_extended(&probe).unwrap();
+        assert_eq!(sk[0], sk[1]);
+        assert!((ex[0] - sk[0]).abs() < 0.02, "{ex:?} {sk:?}");
+        // One constant of four features: at each node on its path, a quarter of the draws would
+        // have isolated it.
+        let train = f.score_extended(&Matrix::from_rows(&rows).unwrap()).unwrap();
+        let strangest = train.iter().copied().fold(f64::INFINITY, f64::min);
+        assert!(ex[1] < strangest, "{} vs {strangest}", ex[1]);
+    }
+
+    #[test]
+    fn out_of_bag_scores_score_a_training_row_as_an_unseen_copy() {
+        let mut rows = blob(1000, 5);
+        rows.push(vec![2.0, 2.0, 2.0, 2.0]);
+        let m = Matrix::from_rows(&rows).unwrap();
+        let f = IsolationForest::fit(&m, &IforestConfig::default()).unwrap();
+        let inb = f.score_extended(&m).unwrap();
+        let oob = f.oob_score_extended(&m).unwrap();
+        // Out of bag, the outlier scores like an unseen copy of itself (in-sample it is no
+        // stranger here: the range-aware score isolates it at once either way).
+        let copy = f.score_extended(&Matrix::from_rows(&[vec![2.0, 2.0, 2.0, 2.0]]).unwrap()).unwrap()[0];
+        assert!((oob[1000] - copy).abs() < 0.05, "{} {copy}", oob[1000]);
+        let rho = spearman(&inb, &oob).unwrap();
+        assert!(rho > 0.9, "{rho}");
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub const TECHNIQUES: &[(&str, &str, &[&str])] = &[
     ("T1071.004", "Application Layer Protocol: DNS", &["Command and Control"]),
     ("T1071.001", "Application Layer Protocol: Web Protocols", &["Command and Control"]),
     ("T1110", "Brute Force", &["Credential Access"]),
+    ("T1098", "Account Manipulation", &["Persistence", "Privilege Escalation"]),
+    ("T1552", "Unsecured Credentials", &["Credential Access"]),
+    ("T1087.004", "Account Discovery: Cloud Account", &["Discovery"]),
 ];
 
 /// Distinct tactics of `techniques`, in first-seen order.

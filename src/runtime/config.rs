@@ -46,6 +46,9 @@ pub struct JobConfig {
     /// IP Insights over (principal, source IP) pairs (`[ip_insights]`; absent = off).
     #[serde(default)]
     pub ip_insights: Option<crate::stages::ip_insights::IpInsightsJob>,
+    /// The UEBA isolation forest over each principal's day (`[ueba]`; absent = off).
+    #[serde(default)]
+    pub ueba: Option<crate::stages::ueba::UebaJob>,
 }
 
 /// `[rollup]`: the rollup store (see `series::rollup`).
@@ -284,6 +287,12 @@ impl JobConfig {
             errs.extend(ip.validate());
             if self.detectors.contains_key(crate::stages::ip_insights::DETECTOR) {
                 errs.push("detectors.ip_insights: the name is taken by [ip_insights]".into());
+            }
+        }
+        if let Some(u) = &self.ueba {
+            errs.extend(u.validate());
+            if self.detectors.contains_key(crate::stages::ueba::DETECTOR) {
+                errs.push("detectors.ueba: the name is taken by [ueba]".into());
             }
         }
         if !valid_ident(&self.output.embeddings_table) {

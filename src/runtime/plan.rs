@@ -38,6 +38,9 @@ pub fn stages(cfg: &JobConfig, catalog: &SeriesCatalog) -> Vec<Box<dyn Stage>> {
             table: cfg.output.embeddings_table.clone(),
         }));
     }
+    if let Some(job) = &cfg.ueba {
+        v.push(Box::new(ueba::UebaStage { job: job.clone() }));
+    }
     v
 }
 

@@ -11,7 +11,8 @@
 //! the next night, a trend judged over days). A finding is *false* when none of its key values is
 //! any instance's identifying entity. The denominator of the false rate is the entity-days the
 //! detector judged: series analysed × days for the series detectors (an hourly series judged on
-//! one day is one entity-day), new (principal, address) pairs judged for IP Insights.
+//! one day is one entity-day), new (principal, address) pairs judged for IP Insights, principal-days
+//! judged for UEBA.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -180,11 +181,23 @@ pub fn score(result: &RunResult, labels: &serde_json::Value) -> QualityReport {
             .or_default()
             .entity_days += ip.days.values().map(|d| d.new_pairs).sum::<usize>();
     }
+    if let Some(u) = result.manifest.stage::<crate::stages::ueba::UebaStats>("ueba") {
+        let n: usize = u.judged.values().sum();
+        let det = crate::stages::ueba::DETECTOR;
+        report.false_per_detector.entry(det.to_string()).or_default().entity_days += n;
+        report
+            .false_per_series
+            .entry(format!("{det} principal-days"))
+            .or_default()
+            .entity_days += n;
+    }
     for (f, k) in result.findings.iter().zip(&keys) {
         if k.is_disjoint(&all_labelled) {
             report.false_per_detector.entry(f.detector.clone()).or_default().false_findings += 1;
             let series = if f.detector == crate::stages::ip_insights::DETECTOR {
                 "pairs".to_string()
+            } else if f.detector == crate::stages::ueba::DETECTOR {
+                "principal-days".to_string()
             } else {
                 format!("{}/{}", f.series_family, f.bucket)
             };

@@ -12,6 +12,8 @@
 //! * [`features`]: the per-principal daily behaviour table (UEBA input).
 //! * [`ip_insights`]: the IP Insights model over (principal, source IP) pairs, its findings and
 //!   its embeddings table.
+//! * [`ueba`]: an isolation forest over each principal's day (novelty against its own history and
+//!   its peer group's), with findings that say which behaviour stood out.
 //!
 //! Why stages return tables instead of writing them: the sink registers tables in Glue before any
 //! file lands and publishes every file atomically, in one place, after all stages succeeded.
@@ -19,6 +21,7 @@
 pub mod features;
 pub mod ip_insights;
 pub mod series;
+pub mod ueba;
 
 use async_trait::async_trait;
 

@@ -144,3 +144,41 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
     );
     assert!(!out.exists(), "a dry run wrote {}", out.display());
 }
+
+/// `lakesight score` ranks a CSV's rows with the isolation forest: the one row far from the others
+/// is rank 1 and, with `--contamination 0.005` (one row in 201), the only anomaly, its id carried
+/// through; a missing file is a clear error.
+#[test]
+fn score_ranks_a_csv_and_names_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("principal,events,new_operations\n");
+    for i in 0..200 {
+        text.push_str(&format!("user/u{i},{},{}\n", 100 + (i * 37) % 23, i % 2));
+    }
+    text.push_str("role/stolen,104,14\n");
+    let input = dir.path().join("days.csv");
+    std::fs::write(&input, text).unwrap();
+    let o = bin()
+        .args(["score", "--model", "iforest", "--id", "principal", "--contamination", "0.005", "--input"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = out.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 201);
+    let first = rows.iter().find(|r| r[3] == "1").unwrap();
+    assert_eq!(first[0], "role/stolen");
+    assert_eq!(
+        rows.iter().filter(|r| r[4] == "true").map(|r| r[0]).collect::<Vec<_>>(),
+        vec!["role/stolen"]
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("201 row(s), 2 feature(s)"));
+    let o = bin().args(["score", "--input", "/nonexistent/x.parquet"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("/nonexistent/x.parquet"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

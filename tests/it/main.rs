@@ -21,3 +21,4 @@ mod sample_world;
 mod samples;
 mod servers;
 mod spine;
+mod ueba;

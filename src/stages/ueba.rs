@@ -1,0 +1,1270 @@
+//! The UEBA stage: an isolation forest over each principal's day, judged against the principal's
+//! own history and its peer group's, that says *why* a day stands out.
+//!
+//! Input: `queries/features/principal_items.sql`, the operations, source addresses, user agents,
+//! regions and active hours each principal touched per day (with events, failures and deletes),
+//! read once over the baseline and the analysed days. From it, per principal-day, [`FEATURES`]:
+//! volume against the principal's usual, first-seen operations, services, /24 networks, user
+//! agents and regions against its trailing `history_days`, operations new to its whole peer group
+//! (account × principal type: IAM user, assumed role, federated, AWS service), the share of events
+//! in hours it is usually quiet (its own circular hour profile), failure and delete rates. Being
+//! new is not a feature (in a steady fleet every joiner would stand out for joining). A principal with fewer than `min_history_days` of history is judged against
+//! its peer group instead (its novelty counts what the group never did, its usual volume is the
+//! group's) and flagged new — cold start needs no special model.
+//!
+//! The forest ([`crate::detect::iforest`], scikit-learn semantics, seeded) is fitted on the pooled
+//! principal-days of the baseline (all principals; days with at least `min_history_days` of lake
+//! history before them), and the analysed days are scored with its range-aware score
+//! ([`IsolationForest::score_extended`]), so a first-ever burst ranks beyond the baseline's most
+//! extreme day instead of level with it. The cut is the baseline's own score at the false-finding
+//! budget: the `1 − b/1000` quantile of the baseline principal-days' scores, so about `b` in 1,000
+//! benign principal-days become findings if the analysed days behave like the baseline.
+//!
+//! Each finding names the features that made the day stand out (how rare its value was among the
+//! baseline's principal-days), with the principal's own usual value and its peer group's, the
+//! first-seen operations, networks and agents by name, a MITRE technique from what deviated
+//! (IAM writes → T1098, secrets and keys → T1552, discovery → T1580, a new network or agent →
+//! T1078.004), a plot of the principal's daily score, and an investigation SQL listing the day's
+//! events with the first-seen operations first.
+//!
+//! Why not rollups yet: the items are read for the whole window each night (a principal-day is a
+//! few dozen rows), which the nightly cost still grows with; keeping them in the rollup store is
+//! listed on the issue as what remains.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{PlannedQuery, Stage, StageContext, StageError, StageOutput, Window};
+use crate::detect::iforest::{IforestConfig, IsolationForest, Matrix};
+use crate::detect::Overlay;
+use crate::findings::plot::PlotSpec;
+use crate::findings::{mitre, Finding};
+use crate::lake::SqlRunner;
+use crate::series::{dt, render, Bucket, SeriesError, SeriesTemplate};
+use crate::sql::quote_literal;
+use crate::table::{DayRows, TableOutput, TableSpec};
+
+/// The template, compiled in.
+const TEMPLATE: &str = include_str!("../../queries/features/principal_items.sql");
+/// Family name of the template.
+pub const FAMILY: &str = "principal_items";
+/// Detector name of the findings.
+pub const DETECTOR: &str = "ueba";
+const DAY_MS: i64 = 86_400_000;
+
+/// The features of a principal-day, in matrix order, and what each measures.
+pub const FEATURES: &[(&str, &str)] = &[
+    ("events_vs_usual", "ln((1 + events) / (1 + usual daily events))"),
+    ("operations", "ln(1 + distinct operations)"),
+    (
+        "novelty",
+        "ln(1 + first-seen operations, services, networks, agents, regions + 2 × peer-new operations)",
+    ),
+    ("new_operations", "operations not seen in its history"),
+    ("new_services", "services not seen in its history"),
+    ("new_networks", "source /24 networks not seen in its history"),
+    ("new_user_agents", "user agents not seen in its history"),
+    (
+        "peer_new_operations",
+        "operations no principal of its peer group used in the history",
+    ),
+    ("off_hours_share", "share of events in hours it is usually quiet"),
+    ("failure_rate_vs_usual", "failure rate − its usual failure rate"),
+    ("delete_rate", "Delete calls / calls"),
+];
+
+/// Index of `off_hours_share` in [`FEATURES`].
+const OFF_HOURS: usize = 8;
+
+/// `[ueba]` in the job file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UebaJob {
+    /// Days of a principal's own history its novelty is judged against.
+    pub history_days: u32,
+    /// Fewer days of history than this: judged against the peer group, flagged new; and the
+    /// first days of the lake are not used to fit (everything is new there).
+    pub min_history_days: u32,
+    /// The cut: about this many findings per 1,000 benign principal-days.
+    pub false_findings_per_1000: f64,
+    /// Fewer baseline principal-days than this: no forest (a warning says why).
+    pub min_training_rows: usize,
+    /// The forest (scikit-learn's defaults; `seed` fixes every draw).
+    pub forest: IforestConfig,
+    /// Table of every judged principal-day's features and score (`<table>/dt=…/`), for analysts
+    /// and for `lakesight score` on their own terms.
+    pub table: String,
+}
+
+impl Default for UebaJob {
+    fn default() -> Self {
+        Self {
+            history_days: 28,
+            min_history_days: 7,
+            false_findings_per_1000: 1.0,
+            min_training_rows: 100,
+            forest: IforestConfig::default(),
+            table: "ueba_days".into(),
+        }
+    }
+}
+
+impl UebaJob {
+    /// Every problem (empty = valid), each naming its field.
+    pub fn validate(&self) -> Vec<String> {
+        let mut errs = Vec::new();
+        if self.history_days == 0 {
+            errs.push("ueba.history_days: must be at least 1".into());
+        }
+        if self.min_history_days == 0 || self.min_history_days > self.history_days {
+            errs.push(format!(
+                "ueba.min_history_days: must be in 1..=history_days ({}), got {}",
+                self.history_days, self.min_history_days
+            ));
+        }
+        if !(self.false_findings_per_1000 > 0.0 && self.false_findings_per_1000 < 1000.0) {
+            errs.push(format!(
+                "ueba.false_findings_per_1000: must be in (0, 1000), got {}",
+                self.false_findings_per_1000
+            ));
+        }
+        if self.min_training_rows < 2 {
+            errs.push("ueba.min_training_rows: must be at least 2".into());
+        }
+        errs.extend(self.forest.validate().into_iter().map(|e| format!("ueba.forest.{e}")));
+        if !crate::sql::valid_ident(&self.table) {
+            errs.push(format!("ueba.table: {:?} is not a valid identifier", self.table));
+        }
+        errs
+    }
+}
+
+/// The parsed template.
+pub fn template() -> Result<SeriesTemplate, SeriesError> {
+    SeriesTemplate::parse(FAMILY, TEMPLATE)
+}
+
+/// What the stage did, for the manifest (`ueba`).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct UebaStats {
+    /// Principal-days the forest was fitted on.
+    pub training_rows: usize,
+    /// Principal-days judged per analysed day.
+    pub judged: BTreeMap<String, usize>,
+    /// Of those, principals judged against their peer group (new).
+    pub new_principals: BTreeMap<String, usize>,
+    /// Findings per analysed day.
+    pub findings: BTreeMap<String, usize>,
+    /// The anomaly-score cut (2^(−E[h]/c), higher = stranger).
+    pub cut: f64,
+    /// Rows per tree.
+    pub max_samples: usize,
+    /// Milliseconds: query, features, forest.
+    pub query_ms: u128,
+    /// See `query_ms`.
+    pub features_ms: u128,
+    /// See `query_ms`.
+    pub forest_ms: u128,
+    /// Why nothing was judged, if so.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub warning: Option<String>,
+}
+
+/// What one principal touched on one day.
+#[derive(Debug, Clone, Default)]
+struct DayItems {
+    /// `service:operation` → (events, failures, deletes).
+    ops: BTreeMap<String, (f64, f64, f64)>,
+    ips: BTreeMap<String, f64>,
+    agents: BTreeMap<String, f64>,
+    regions: BTreeMap<String, f64>,
+    hours: [f64; 24],
+}
+
+impl DayItems {
+    fn events(&self) -> f64 {
+        self.ops.values().map(|v| v.0).sum()
+    }
+}
+
+/// One principal over the window.
+#[derive(Debug, Clone)]
+struct Principal {
+    account: Option<String>,
+    principal: String,
+    ptype: String,
+    days: Vec<Option<DayItems>>,
+}
+
+/// The /24 of an IPv4 address, the /48 of an IPv6 one, the text otherwise.
+fn network(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => {
+            let o = a.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        Ok(std::net::IpAddr::V6(a)) => {
+            let s = a.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+        Err(_) => ip.to_string(),
+    }
+}
+
+fn service_of(op: &str) -> &str {
+    op.split_once(':').map_or(op, |(s, _)| s)
+}
+
+/// Reads the items over `[start_ms, end_ms)` (whole days).
+async fn read_items(runner: &dyn SqlRunner, start_ms: i64, end_ms: i64) -> Result<Vec<Principal>, SeriesError> {
+    let t = template()?;
+    let sql = render(&t, Bucket::Day, start_ms, end_ms);
+    let label = format!("ueba_{FAMILY}");
+    let shape = |reason: String| SeriesError::Shape {
+        family: label.clone(),
+        reason,
+    };
+    let batches = runner.run_sql(&label, &sql).await.map_err(|e| SeriesError::Query {
+        family: label.clone(),
+        source: e,
+    })?;
+    let days = ((end_ms - start_ms) / DAY_MS).max(0) as usize;
+    let mut index: HashMap<(Option<String>, String), usize> = HashMap::new();
+    let mut out: Vec<Principal> = Vec::new();
+    for b in &batches {
+        let s = b.schema();
+        let col = |name: &str, to: &DataType| {
+            let i = s.index_of(name).map_err(|_| shape(format!("lacks column {name}")))?;
+            arrow::compute::cast(b.column(i), to).map_err(|e| shape(format!("{name}: {e}")))
+        };
+        let (acc, pr, pt, day, kind, item) = (
+            col("accountid", &DataType::Utf8)?,
+            col("principal", &DataType::Utf8)?,
+            col("principal_type", &DataType::Utf8)?,
+            col("bucket_start", &DataType::Timestamp(TimeUnit::Millisecond, None))?,
+            col("kind", &DataType::Utf8)?,
+            col("item", &DataType::Utf8)?,
+        );
+        let (ev, fa, de) = (
+            col("events", &DataType::Float64)?,
+            col("failures", &DataType::Float64)?,
+            col("deletes", &DataType::Float64)?,
+        );
+        let (acc, pr, pt, day, kind, item) = (
+            acc.as_string::<i32>(),
+            pr.as_string::<i32>(),
+            pt.as_string::<i32>(),
+            day.as_primitive::<TimestampMillisecondType>(),
+            kind.as_string::<i32>(),
+            item.as_string::<i32>(),
+        );
+        let num = |c: &arrow::array::ArrayRef, r: usize| {
+            let c = c.as_primitive::<Float64Type>();
+            if c.is_valid(r) && c.value(r).is_finite() {
+                c.value(r)
+            } else {
+                0.0
+            }
+        };
+        for r in 0..b.num_rows() {
+            if pr.is_null(r) || day.is_null(r) || kind.is_null(r) || item.is_null(r) {
+                continue;
+            }
+            let ms = day.value(r);
+            if ms < start_ms || ms >= end_ms {
+                continue;
+            }
+            let d = ((ms - start_ms) / DAY_MS) as usize;
+            let key = (acc.is_valid(r).then(|| acc.value(r).to_string()), pr.value(r).to_string());
+            let i = *index.entry(key.clone()).or_insert_with(|| {
+                out.push(Principal {
+                    account: key.0.clone(),
+                    principal: key.1.clone(),
+                    ptype: if pt.is_valid(r) { pt.value(r).to_string() } else { String::new() },
+                    days: vec![None; days],
+                });
+                out.len() - 1
+            });
+            let di = out[i].days[d].get_or_insert_with(DayItems::default);
+            let it = item.value(r).to_string();
+            let e = num(&ev, r);
+            match kind.value(r) {
+                "operation" => {
+                    let v = di.ops.entry(it).or_default();
+                    v.0 += e;
+                    v.1 += num(&fa, r);
+                    v.2 += num(&de, r);
+                }
+                "src_ip" => *di.ips.entry(it).or_default() += e,
+                "user_agent" => *di.agents.entry(it).or_default() += e,
+                "region" => *di.regions.entry(it).or_default() += e,
+                "hour" => {
+                    if let Ok(h) = it.parse::<usize>() {
+                        if h < 24 {
+                            di.hours[h] += e;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    // A principal-day with no operation rows (only hours, say) has no events: drop it.
+    for p in &mut out {
+        for d in p.days.iter_mut() {
+            if d.as_ref().is_some_and(|x| x.events() <= 0.0) {
+                *d = None;
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.account, &a.principal).cmp(&(&b.account, &b.principal)));
+    Ok(out)
+}
+
+/// One principal-day's features and what explains them.
+#[derive(Debug, Clone)]
+struct Row {
+    principal: usize,
+    day: usize,
+    x: Vec<f64>,
+    events: f64,
+    usual_events: f64,
+    new_ops: Vec<String>,
+    new_networks: Vec<String>,
+    new_agents: Vec<String>,
+    new_regions: Vec<String>,
+    peer_new_ops: Vec<String>,
+    is_new: bool,
+}
+
+/// Items last seen (day index) per kind.
+#[derive(Debug, Default, Clone)]
+struct Seen {
+    ops: HashMap<String, usize>,
+    services: HashMap<String, usize>,
+    nets: HashMap<String, usize>,
+    agents: HashMap<String, usize>,
+    regions: HashMap<String, usize>,
+}
+
+impl Seen {
+    fn add(&mut self, d: usize, it: &DayItems) {
+        for op in it.ops.keys() {
+            self.ops.insert(op.clone(), d);
+            self.services.insert(service_of(op).to_string(), d);
+        }
+        for ip in it.ips.keys() {
+            self.nets.insert(network(ip), d);
+        }
+        for a in it.agents.keys() {
+            self.agents.insert(a.clone(), d);
+        }
+        for r in it.regions.keys() {
+            self.regions.insert(r.clone(), d);
+        }
+    }
+}
+
+fn new_in<'a>(items: impl Iterator<Item = &'a String>, seen: &HashMap<String, usize>, from: usize) -> Vec<String> {
+    let mut v: Vec<String> = items.filter(|i| seen.get(*i).is_none_or(|&d| d < from)).cloned().collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn median_of(mut v: Vec<f64>) -> f64 {
+    crate::detect::stats::median(&mut v).unwrap_or(0.0)
+}
+
+/// The features of every principal-day from `first_day` on (days before it only feed history).
+fn features(ps: &[Principal], days: usize, first_day: usize, job: &UebaJob) -> Vec<Row> {
+    let hist = job.history_days as usize;
+    let min_hist = job.min_history_days as usize;
+    let mut own: Vec<Seen> = vec![Seen::default(); ps.len()];
+    let mut peers: HashMap<(Option<String>, String), Seen> = HashMap::new();
+    let mut rows = Vec::new();
+    for d in 0..days {
+        let from = d.saturating_sub(hist);
+        // Peer groups' usual daily events and hour profiles over the history (for new principals).
+        let mut peer_events: HashMap<(Option<String>, String), Vec<f64>> = HashMap::new();
+        let mut peer_hours: HashMap<(Option<String>, String), [f64; 24]> = HashMap::new();
+        if d >= first_day {
+            for p in ps {
+                let g = (p.account.clone(), p.ptype.clone());
+                for it in p.days[from..d].iter().flatten() {
+                    peer_events.entry(g.clone()).or_default().push(it.events());
+                    let h = peer_hours.entry(g.clone()).or_insert([0.0; 24]);
+                    for (a, b) in h.iter_mut().zip(&it.hours) {
+                        *a += b;
+                    }
+                }
+            }
+        }
+        for (i, p) in ps.iter().enumerate() {
+            let Some(it) = &p.days[d] else { continue };
+            if d < first_day {
+                continue;
+            }
+            let g = (p.account.clone(), p.ptype.clone());
+            let active: Vec<&DayItems> = p.days[from..d].iter().flatten().collect();
+            let first_active = p.days.iter().position(Option::is_some).unwrap_or(d);
+            let is_new = d - first_active < min_hist;
+            let peer_seen = peers.get(&g).cloned().unwrap_or_default();
+            let seen = if is_new { &peer_seen } else { &own[i] };
+            let new_ops = new_in(it.ops.keys(), &seen.ops, from);
+            let services: BTreeSet<String> = it.ops.keys().map(|o| service_of(o).to_string()).collect();
+            let new_services = new_in(services.iter(), &seen.services, from);
+            let nets: BTreeSet<String> = it.ips.keys().map(|ip| network(ip)).collect();
+            let new_networks = new_in(nets.iter(), &seen.nets, from);
+            let new_agents = new_in(it.agents.keys(), &seen.agents, from);
+            let new_regions = new_in(it.regions.keys(), &seen.regions, from);
+            let peer_new_ops = new_in(it.ops.keys(), &peer_seen.ops, from);
+            let events = it.events();
+            let usual_events = if is_new || active.is_empty() {
+                median_of(peer_events.get(&g).cloned().unwrap_or_default())
+            } else {
+                median_of(active.iter().map(|a| a.events()).collect())
+            };
+            // Hour profile: own (or the group's), smoothed over ±1 hour on the circle.
+            let mut prof = [0.0; 24];
+            if is_new {
+                prof = peer_hours.get(&g).copied().unwrap_or([0.0; 24]);
+            } else {
+                for a in &active {
+                    for (x, y) in prof.iter_mut().zip(&a.hours) {
+                        *x += y;
+                    }
+                }
+            }
+            let total: f64 = prof.iter().sum();
+            let smooth: Vec<f64> = (0..24)
+                .map(|h| 0.25 * prof[(h + 23) % 24] + 0.5 * prof[h] + 0.25 * prof[(h + 1) % 24])
+                .collect();
+            let quiet = |h: usize| total <= 0.0 || smooth[h] / total < 1.0 / 96.0;
+            let off = (0..24).filter(|&h| quiet(h)).map(|h| it.hours[h]).sum::<f64>() / events.max(1.0);
+            let failures: f64 = it.ops.values().map(|v| v.1).sum();
+            let deletes: f64 = it.ops.values().map(|v| v.2).sum();
+            let usual_fail = if active.is_empty() {
+                0.0
+            } else {
+                median_of(
+                    active
+                        .iter()
+                        .map(|a| a.ops.values().map(|v| v.1).sum::<f64>() / a.events().max(1.0))
+                        .collect(),
+                )
+            };
+            let fr = failures / events.max(1.0);
+            let novelty =
+                (new_ops.len() + new_services.len() + new_networks.len() + new_agents.len() + new_regions.len() + 2 * peer_new_ops.len())
+                    as f64;
+            let x = vec![
+                ((1.0 + events) / (1.0 + usual_events)).ln(),
+                (it.ops.len() as f64).ln_1p(),
+                novelty.ln_1p(),
+                new_ops.len() as f64,
+                new_services.len() as f64,
+                new_networks.len() as f64,
+                new_agents.len() as f64,
+                peer_new_ops.len() as f64,
+                off,
+                fr - usual_fail,
+                deletes / events.max(1.0),
+            ];
+            rows.push(Row {
+                principal: i,
+                day: d,
+                x: x.into_iter().map(|v| if v.is_finite() { v } else { 0.0 }).collect(),
+                events,
+                usual_events,
+                new_ops,
+                new_networks,
+                new_agents,
+                new_regions,
+                peer_new_ops,
+                is_new,
+            });
+        }
+        // Day d becomes history.
+        for (i, p) in ps.iter().enumerate() {
+            if let Some(it) = &p.days[d] {
+                own[i].add(d, it);
+                peers.entry((p.account.clone(), p.ptype.clone())).or_default().add(d, it);
+            }
+        }
+    }
+    rows
+}
+
+/// Whether an anomaly score makes a finding: strictly above the cut, and never at or below
+/// scikit-learn's own "auto" line (0.5), so a fleet whose days all score alike has none.
+fn above(score: f64, cut: f64) -> bool {
+    score > cut.max(0.5) + 1e-9
+}
+
+/// numpy's linear percentile of sorted `s` at share `q` in [0, 1].
+fn quantile_sorted(s: &[f64], q: f64) -> f64 {
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (s.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
+}
+
+/// The ATT&CK technique of what deviated.
+fn techniques(r: &Row) -> Vec<String> {
+    let ops: Vec<&str> = r.new_ops.iter().chain(&r.peer_new_ops).map(String::as_str).collect();
+    fn op<'a>(o: &&'a str) -> &'a str {
+        o.split_once(':').map_or(*o, |(_, x)| x)
+    }
+    fn svc<'a>(o: &&'a str) -> &'a str {
+        service_of(o)
+    }
+    let mut t = Vec::new();
+    if ops
+        .iter()
+        .any(|o| svc(o).starts_with("iam") && ["Create", "Attach", "Put", "Update", "Add"].iter().any(|p| op(o).starts_with(p)))
+    {
+        t.push("T1098");
+    }
+    if ops.iter().any(|o| {
+        svc(o).starts_with("secretsmanager")
+            || (svc(o).starts_with("ssm") && op(o).starts_with("GetParameter"))
+            || (svc(o).starts_with("kms") && (op(o) == "ListKeys" || op(o) == "Decrypt"))
+    }) {
+        t.push("T1552");
+    }
+    if ops
+        .iter()
+        .filter(|o| ["List", "Describe", "Get"].iter().any(|p| op(o).starts_with(p)))
+        .count()
+        >= 2
+    {
+        t.push("T1580");
+        if ops.iter().any(|o| svc(o).starts_with("iam") && op(o).starts_with("List")) {
+            t.push("T1087.004");
+        }
+    }
+    if !r.new_networks.is_empty() || !r.new_agents.is_empty() || t.is_empty() {
+        t.push("T1078.004");
+    }
+    t.into_iter().map(String::from).collect()
+}
+
+/// What the stage produced.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Findings of the analysed days.
+    pub findings: Vec<Finding>,
+    /// A plot per finding.
+    pub plots: Vec<(String, PlotSpec)>,
+    /// Every judged principal-day with its features and score, per analysed day.
+    pub days: Vec<DayRows>,
+    /// For the manifest.
+    pub stats: UebaStats,
+}
+
+/// Schema of the UEBA days table (without its `dt` partition column).
+pub fn days_schema() -> SchemaRef {
+    let mut fields = vec![
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("account_id", DataType::Utf8, true),
+        Field::new("principal", DataType::Utf8, false),
+        Field::new("principal_type", DataType::Utf8, false),
+        Field::new("score", DataType::Float64, false),
+        Field::new("cut", DataType::Float64, false),
+        Field::new("finding", DataType::Boolean, false),
+        Field::new("new_principal", DataType::Boolean, false),
+    ];
+    fields.extend(FEATURES.iter().map(|(n, _)| Field::new(*n, DataType::Float64, false)));
+    Arc::new(Schema::new(fields))
+}
+
+/// The UEBA days table as the DDL, Glue and the sink know it.
+pub fn days_table_spec(table: &str) -> TableSpec {
+    let described: Vec<String> = FEATURES.iter().map(|(n, d)| format!("--   {n:<22} {d}\n")).collect();
+    TableSpec {
+        table: table.into(),
+        description: "lakesight UEBA: every judged principal-day, its features and isolation-forest score".into(),
+        folder: "ueba_days".into(),
+        schema: days_schema(),
+        enums: Vec::new(),
+        ddl_comment: format!(
+            "-- lakesight UEBA days for Athena: one row per account, principal and analysed UTC day.\n\
+             -- score = 2^(-E[h]/c(psi)) of the isolation forest (higher = stranger); finding = score above cut.\n\
+             -- Features (src/stages/ueba.rs):\n{}",
+            described.concat()
+        ),
+    }
+}
+
+/// Run the stage's work over `w`.
+pub async fn run(runner: &dyn SqlRunner, run_id: &str, w: &Window, job: &UebaJob) -> Result<Outcome, SeriesError> {
+    let t0 = std::time::Instant::now();
+    let ps = read_items(runner, w.day0_ms, w.end_ms).await?;
+    let query_ms = t0.elapsed().as_millis();
+    let mut o = judge(&ps, run_id, w, job)?;
+    o.stats.query_ms = query_ms;
+    Ok(o)
+}
+
+/// Features, forest, cut and findings over principals already read.
+fn judge(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Outcome, SeriesError> {
+    let mut o = Outcome::default();
+    let days = ((w.end_ms - w.day0_ms) / DAY_MS).max(0) as usize;
+    let eval = ((w.eval_ms - w.day0_ms) / DAY_MS).max(0) as usize;
+    let first = (job.min_history_days as usize).min(eval);
+    let t1 = std::time::Instant::now();
+    let rows = features(ps, days, first, job);
+    o.stats.features_ms = t1.elapsed().as_millis();
+    let (train, judged): (Vec<&Row>, Vec<&Row>) = rows.iter().partition(|r| r.day < eval);
+    for r in &judged {
+        let day = dt(w.day0_ms + r.day as i64 * DAY_MS);
+        *o.stats.judged.entry(day.clone()).or_default() += 1;
+        if r.is_new {
+            *o.stats.new_principals.entry(day).or_default() += 1;
+        }
+    }
+    o.stats.training_rows = train.len();
+    if train.len() < job.min_training_rows {
+        let msg = format!(
+            "ueba: {} baseline principal-day(s) with {} day(s) of history, fewer than ueba.min_training_rows = {}; nothing judged",
+            train.len(),
+            job.min_history_days,
+            job.min_training_rows
+        );
+        tracing::warn!("{msg}");
+        o.stats.warning = Some(msg);
+        return Ok(o);
+    }
+    let t2 = std::time::Instant::now();
+    let d = FEATURES.len();
+    let tm = Matrix::new(train.iter().flat_map(|r| r.x.iter().copied()).collect(), d).map_err(|e| SeriesError::Shape {
+        family: FAMILY.into(),
+        reason: e.to_string(),
+    })?;
+    let forest = IsolationForest::fit(&tm, &job.forest).map_err(|e| SeriesError::Shape {
+        family: FAMILY.into(),
+        reason: e.to_string(),
+    })?;
+
+    let forest_err = |e: crate::detect::iforest::IforestError| SeriesError::Shape {
+        family: FAMILY.into(),
+        reason: e.to_string(),
+    };
+    // Baseline rows out of bag (as an unseen day would score), analysed rows by every tree.
+    let judged_m = Matrix::new(judged.iter().flat_map(|r| r.x.iter().copied()).collect(), d).map_err(forest_err)?;
+    let oob = forest.oob_score_extended(&tm).map_err(forest_err)?;
+    let new = forest.score_extended(&judged_m).map_err(forest_err)?;
+    let (mut a, mut b) = (oob.into_iter(), new.into_iter());
+    // `rows` holds the baseline rows first (days in order), then the analysed ones.
+    let scores: Vec<f64> = rows
+        .iter()
+        .map(|r| if r.day < eval { a.next() } else { b.next() }.map_or(0.0, |s| -s))
+        .collect();
+    o.stats.forest_ms = t2.elapsed().as_millis();
+    o.stats.max_samples = forest.max_samples();
+    let mut base: Vec<f64> = rows.iter().zip(&scores).filter(|(r, _)| r.day < eval).map(|(_, s)| *s).collect();
+    base.sort_by(f64::total_cmp);
+    let cut = quantile_sorted(&base, 1.0 - job.false_findings_per_1000 / 1000.0);
+    o.stats.cut = cut;
+    // Per feature, the baseline's sorted values (how rare a value is) and per peer group.
+    let cols: Vec<Vec<f64>> = (0..d)
+        .map(|j| {
+            let mut v: Vec<f64> = train.iter().map(|r| r.x[j]).collect();
+            v.sort_by(f64::total_cmp);
+            v
+        })
+        .collect();
+    let mut by_principal: HashMap<usize, Vec<(usize, f64)>> = HashMap::new();
+    for (r, s) in rows.iter().zip(&scores) {
+        by_principal.entry(r.principal).or_default().push((r.day, *s));
+    }
+    for (r, &s) in rows.iter().zip(&scores) {
+        if r.day < eval || !above(s, cut) {
+            continue;
+        }
+        let f = finding(run_id, w, ps, job, r, s, cut, &cols, &rows, &train, &forest);
+        *o.stats.findings.entry(f.dt.clone()).or_default() += 1;
+        let mut values = vec![0.0; r.day + 1];
+        for &(dd, sc) in &by_principal[&r.principal] {
+            if dd <= r.day {
+                values[dd] = sc;
+            }
+        }
+        o.plots.push((
+            f.finding_id.clone(),
+            PlotSpec {
+                title: f.title.clone(),
+                measure: "UEBA anomaly score".into(),
+                start_ms: w.day0_ms,
+                bucket_ms: DAY_MS,
+                values,
+                window: (r.day, r.day + 1),
+                band: (0.0, cut),
+                overlay: Overlay::Points,
+            },
+        ));
+        o.findings.push(f);
+    }
+    o.days = days_rows(ps, run_id, w, &rows, &scores, cut, eval, days).map_err(|e| SeriesError::Shape {
+        family: FAMILY.into(),
+        reason: e.to_string(),
+    })?;
+    Ok(o)
+}
+
+/// The analysed days' rows of the days table (every analysed day, empty when nobody acted).
+#[allow(clippy::too_many_arguments)]
+fn days_rows(
+    ps: &[Principal],
+    run_id: &str,
+    w: &Window,
+    rows: &[Row],
+    scores: &[f64],
+    cut: f64,
+    eval: usize,
+    days: usize,
+) -> Result<Vec<DayRows>, arrow::error::ArrowError> {
+    let schema = days_schema();
+    let mut out = Vec::new();
+    for d in eval..days {
+        let sel: Vec<(&Row, f64)> = rows.iter().zip(scores).filter(|(r, _)| r.day == d).map(|(r, s)| (r, *s)).collect();
+        let p = |r: &Row| &ps[r.principal];
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec![run_id; sel.len()])),
+            Arc::new(StringArray::from(sel.iter().map(|(r, _)| p(r).account.clone()).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(
+                sel.iter().map(|(r, _)| p(r).principal.clone()).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(sel.iter().map(|(r, _)| p(r).ptype.clone()).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from(sel.iter().map(|(_, s)| *s).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from(vec![cut; sel.len()])),
+            Arc::new(BooleanArray::from(sel.iter().map(|(_, s)| above(*s, cut)).collect::<Vec<_>>())),
+            Arc::new(BooleanArray::from(sel.iter().map(|(r, _)| r.is_new).collect::<Vec<_>>())),
+        ];
+        for j in 0..FEATURES.len() {
+            cols.push(Arc::new(Float64Array::from(sel.iter().map(|(r, _)| r.x[j]).collect::<Vec<_>>())));
+        }
+        out.push(DayRows {
+            dt: dt(w.day0_ms + d as i64 * DAY_MS),
+            batch: RecordBatch::try_new(schema.clone(), cols)?,
+        });
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finding(
+    run_id: &str,
+    w: &Window,
+    ps: &[Principal],
+    job: &UebaJob,
+    r: &Row,
+    score: f64,
+    cut: f64,
+    cols: &[Vec<f64>],
+    rows: &[Row],
+    train: &[&Row],
+    forest: &IsolationForest,
+) -> Finding {
+    let p = &ps[r.principal];
+    let history = job.history_days as usize;
+    let (start_ms, end_ms) = (w.day0_ms + r.day as i64 * DAY_MS, w.day0_ms + (r.day as i64 + 1) * DAY_MS);
+    let day = dt(start_ms);
+    // How rare each feature's value is among the baseline's principal-days (share at least as high).
+    // Ties (values beyond every baseline day) go to the feature furthest beyond its baseline's
+    // spread; one that never moved before (a first-ever kind of novelty) comes first.
+    let mut rare: Vec<(usize, f64, f64)> = (0..FEATURES.len())
+        .map(|j| {
+            let v = r.x[j];
+            let at_least = cols[j].len() - cols[j].partition_point(|&b| b < v);
+            let (p50, p99) = (quantile_sorted(&cols[j], 0.5), quantile_sorted(&cols[j], 0.99));
+            let excess = (v - p99) / (p99 - p50).max(1e-9);
+            (j, at_least as f64 / cols[j].len().max(1) as f64, excess)
+        })
+        .filter(|&(j, share, _)| share < 0.05 && r.x[j] > quantile_sorted(&cols[j], 0.5))
+        .collect();
+    rare.sort_by(|a, b| a.1.total_cmp(&b.1).then(b.2.total_cmp(&a.2)));
+    rare.truncate(6);
+    let hist_from = r.day.saturating_sub(history);
+    let own_usual = |j: usize| {
+        median_of(
+            rows.iter()
+                .filter(|x| x.principal == r.principal && x.day < r.day && x.day >= hist_from)
+                .map(|x| x.x[j])
+                .collect(),
+        )
+    };
+    let peer_usual = |j: usize| {
+        median_of(
+            train
+                .iter()
+                .filter(|x| x.principal != r.principal)
+                .filter(|x| ps[x.principal].account == p.account && ps[x.principal].ptype == p.ptype)
+                .map(|x| x.x[j])
+                .collect(),
+        )
+    };
+    let top: Vec<serde_json::Value> = rare
+        .iter()
+        .map(|&(j, share, _)| {
+            serde_json::json!({
+                "name": FEATURES[j].0,
+                "value": r.x[j],
+                "baseline": own_usual(j),
+                "peer_group": peer_usual(j),
+                "share_of_baseline_days_at_least": share,
+            })
+        })
+        .collect();
+    let techniques = techniques(r);
+    let mut reasons = Vec::new();
+    if !r.new_ops.is_empty() {
+        reasons.push(format!("{} first-seen operation(s)", r.new_ops.len()));
+    }
+    if !r.new_networks.is_empty() {
+        reasons.push(format!("new network(s) {}", r.new_networks.join(", ")));
+    }
+    if !r.new_agents.is_empty() {
+        reasons.push(format!("{} new user agent(s)", r.new_agents.len()));
+    }
+    if r.x[OFF_HOURS] >= 0.5 {
+        reasons.push(format!("{:.0}% of calls in its usual quiet hours", 100.0 * r.x[OFF_HOURS]));
+    }
+    if reasons.is_empty() {
+        reasons.push(format!("{:.0} calls against its usual {:.0}", r.events, r.usual_events));
+    }
+    let who = if r.is_new {
+        format!("{} (new: judged against its peer group {:?})", p.principal, p.ptype)
+    } else {
+        p.principal.clone()
+    };
+    let severity = if score >= cut + 0.1 {
+        ("High", 4)
+    } else if score >= cut + 0.05 {
+        ("Medium", 3)
+    } else {
+        ("Low", 2)
+    };
+    let first_ops: Vec<String> = r
+        .new_ops
+        .iter()
+        .chain(&r.peer_new_ops)
+        .map(|o| o.split_once(':').map_or(o.as_str(), |(_, x)| x).to_string())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let order = if first_ops.is_empty() {
+        "time".to_string()
+    } else {
+        format!(
+            "CASE WHEN operation IN ({}) THEN 0 ELSE 1 END, time",
+            first_ops.iter().map(|o| quote_literal(o)).collect::<Vec<_>>().join(", ")
+        )
+    };
+    let account_filter = match &p.account {
+        Some(a) => format!("accountid = {} AND ", quote_literal(a)),
+        None => String::new(),
+    };
+    let investigation_sql = format!(
+        "-- {who} on {day}: every API call, first-seen operations first\n\
+         SELECT time, operation, service, src_ip, user_agent, region, status, error\n\
+         FROM lakesight.api_activity\n\
+         WHERE eventday = {}\n  AND {account_filter}principal = {}\n\
+         ORDER BY {order}\nLIMIT 1000",
+        quote_literal(&day.replace('-', "")),
+        quote_literal(&p.principal),
+    );
+    let mut id = sha2::Sha256::default();
+    for part in [DETECTOR, p.account.as_deref().unwrap_or("\u{0}NULL"), &p.principal] {
+        sha2::Digest::update(&mut id, part.as_bytes());
+        sha2::Digest::update(&mut id, [0]);
+    }
+    sha2::Digest::update(&mut id, start_ms.to_le_bytes());
+    let finding_id = hex::encode(&sha2::Digest::finalize(id)[..16]);
+    Finding {
+        finding_id,
+        run_id: run_id.into(),
+        detector: DETECTOR.into(),
+        detector_family: "ueba".into(),
+        series_family: FAMILY.into(),
+        bucket: "day".into(),
+        severity: severity.0.into(),
+        severity_id: severity.1,
+        score: score * 10.0,
+        confidence: if r.is_new { 0.5 } else { 0.8 },
+        entity_type: "principal".into(),
+        entity: p.principal.clone(),
+        account_id: p.account.clone(),
+        entity_keys: serde_json::json!({"accountid": p.account, "principal": p.principal}).to_string(),
+        window_start_ms: start_ms,
+        window_end_ms: end_ms,
+        observed: score,
+        expected: cut,
+        lower_bound: f64::NAN,
+        upper_bound: cut,
+        deviation: score - cut,
+        kind: if r.is_new {
+            "new_principal".into()
+        } else {
+            "unusual_behaviour".into()
+        },
+        top_features: serde_json::Value::Array(top.clone()).to_string(),
+        title: format!("{who} behaved unlike itself on {day}: {}", reasons.join("; ")),
+        description: format!(
+            "On {day}, {who} made {:.0} API call(s) (usually {:.0}). The isolation forest over its day scores {score:.3} \
+             (2^(−E[h]/c); the baseline's principal-days exceed {cut:.3} about {} in 1,000 times). First-seen operations: {}. \
+             New networks: {}. New user agents: {}. Check whether these calls were the principal's own work.",
+            r.events,
+            r.usual_events,
+            job.false_findings_per_1000,
+            if r.new_ops.is_empty() {
+                "none".into()
+            } else {
+                r.new_ops.join(", ")
+            },
+            if r.new_networks.is_empty() {
+                "none".into()
+            } else {
+                r.new_networks.join(", ")
+            },
+            if r.new_agents.is_empty() {
+                "none".into()
+            } else {
+                r.new_agents.join(", ")
+            },
+        ),
+        evidence: serde_json::json!({
+            "keys": {"accountid": p.account, "principal": p.principal},
+            "window": [start_ms, end_ms],
+            "score": score,
+            "cut": cut,
+            "principal_type": p.ptype,
+            "new_principal": r.is_new,
+            "features": FEATURES.iter().zip(&r.x).map(|((n, _), v)| (n.to_string(), *v)).collect::<BTreeMap<_, _>>(),
+            "top_features": top,
+            "first_seen": {
+                "operations": r.new_ops,
+                "peer_group_operations": r.peer_new_ops,
+                "networks": r.new_networks,
+                "user_agents": r.new_agents,
+                "regions": r.new_regions,
+            },
+            "events": r.events,
+            "usual_events": r.usual_events,
+            "values_in_window": [r.events],
+            "model": {"trees": forest.trees(), "max_samples": forest.max_samples(), "training_rows": train.len()},
+        })
+        .to_string(),
+        investigation_sql,
+        mitre_tactics: mitre::tactics(&techniques),
+        mitre_techniques: techniques,
+        source_view: "api_activity".into(),
+        plot: None,
+        dt: day,
+    }
+}
+
+/// The UEBA stage (`[ueba]`).
+#[derive(Debug)]
+pub struct UebaStage {
+    /// Its settings.
+    pub job: UebaJob,
+}
+
+#[async_trait]
+impl Stage for UebaStage {
+    fn name(&self) -> &'static str {
+        "ueba"
+    }
+
+    fn detectors(&self) -> Vec<String> {
+        vec![DETECTOR.into()]
+    }
+
+    fn queries(&self, w: &Window) -> Vec<PlannedQuery> {
+        let view = template().map(|t| t.view).unwrap_or_default();
+        vec![PlannedQuery {
+            label: format!("ueba_{FAMILY}"),
+            view,
+            from: super::day(w.day0_ms),
+            to: super::day(w.end_ms - 1),
+            detectors: vec![DETECTOR.into()],
+        }]
+    }
+
+    fn tables(&self) -> Vec<TableSpec> {
+        vec![days_table_spec(&self.job.table)]
+    }
+
+    async fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
+        let mut out = StageOutput::default();
+        let view = template()?.view;
+        let stats = if !ctx.has_view(&view) {
+            let w = format!("ueba: the lake has no table for view lakesight.{view} (no CloudTrail); stage skipped");
+            tracing::warn!("{w}");
+            out.warnings.push(w.clone());
+            UebaStats {
+                warning: Some(w),
+                ..Default::default()
+            }
+        } else {
+            ctx.check_cancel("ueba")?;
+            let o = run(ctx.runner, ctx.run_id, &ctx.window, &self.job).await?;
+            if let Some(w) = &o.stats.warning {
+                out.warnings.push(w.clone());
+            }
+            out.findings = o.findings;
+            if !o.days.is_empty() {
+                out.tables.push(TableOutput {
+                    spec: days_table_spec(&self.job.table),
+                    days: o.days,
+                });
+            }
+            if ctx.plots {
+                out.plots = o.plots;
+            }
+            out.timings_ms.push(("ueba_query".into(), o.stats.query_ms));
+            out.timings_ms.push(("ueba_features".into(), o.stats.features_ms));
+            out.timings_ms.push(("ueba_forest".into(), o.stats.forest_ms));
+            o.stats
+        };
+        out.manifest.push(("ueba".into(), serde_json::to_value(&stats).unwrap_or_default()));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAYS: usize = 28;
+
+    fn items(ops: &[(&str, f64)], ip: &str, agent: &str, hours: &[usize]) -> DayItems {
+        let mut it = DayItems::default();
+        let total: f64 = ops.iter().map(|o| o.1).sum();
+        for (op, n) in ops {
+            it.ops.insert(op.to_string(), (*n, 0.0, 0.0));
+        }
+        it.ips.insert(ip.into(), total);
+        it.agents.insert(agent.into(), total);
+        it.regions.insert("us-east-1".into(), total);
+        for (k, h) in hours.iter().enumerate() {
+            // Spread the events over the hours given.
+            it.hours[*h] += total / hours.len() as f64 + if k == 0 { total % hours.len() as f64 } else { 0.0 };
+        }
+        it
+    }
+
+    /// 40 people reading S3 and EC2 in office hours, 20 roles writing S3 around the clock, with
+    /// volumes that vary by principal and day; nobody ever touches IAM.
+    fn fleet() -> Vec<Principal> {
+        let mut ps = Vec::new();
+        for p in 0..60usize {
+            let human = p < 40;
+            let days = (0..DAYS)
+                .map(|d| {
+                    let n = 20.0 + ((p * 7 + d * 3) % 11) as f64;
+                    Some(if human {
+                        items(
+                            &[("s3:GetObject", n), ("ec2:DescribeInstances", (n / 4.0).round())],
+                            &format!("10.0.{p}.5"),
+                            "console",
+                            &[9, 10, 11, 14, 15, 16],
+                        )
+                    } else {
+                        items(
+                            &[("s3:PutObject", n * 3.0)],
+                            &format!("10.1.{p}.9"),
+                            "sdk",
+                            &(0..24).collect::<Vec<_>>(),
+                        )
+                    })
+                })
+                .collect();
+            ps.push(Principal {
+                account: Some("111122223333".into()),
+                principal: format!("{}{p}", if human { "user/u" } else { "role/r" }),
+                ptype: if human { "IAMUser".into() } else { "AssumedRole".into() },
+                days,
+            });
+        }
+        ps
+    }
+
+    fn window() -> Window {
+        Window {
+            day0_ms: 0,
+            eval_ms: 14 * DAY_MS,
+            end_ms: DAYS as i64 * DAY_MS,
+            baseline_days: 14,
+        }
+    }
+
+    #[test]
+    fn a_first_ever_burst_of_iam_writes_at_night_is_found_and_explained() {
+        let mut ps = fleet();
+        // Day 20: user 3's credentials create a user and keys at 03:00 from a new network.
+        let day = ps[3].days[20].as_mut().unwrap();
+        for op in ["iam:CreateUser", "iam:CreateAccessKey", "iam:AttachUserPolicy"] {
+            day.ops.insert(op.into(), (2.0, 0.0, 0.0));
+        }
+        day.ips.insert("203.0.113.7".into(), 6.0);
+        day.hours[3] += 6.0;
+        let o = judge(&ps, "r1", &window(), &UebaJob::default()).unwrap();
+        assert_eq!(o.stats.judged.values().sum::<usize>(), 60 * 14);
+        let hit = o
+            .findings
+            .iter()
+            .find(|f| f.entity == "user/u3" && f.window_start_ms == 20 * DAY_MS)
+            .unwrap_or_else(|| panic!("not found; findings: {:?}", o.findings.iter().map(|f| &f.title).collect::<Vec<_>>()));
+        // Steady benign days: at most the budget's share of 840 judged principal-days, rounded up.
+        assert!(
+            o.findings.len() <= 2,
+            "{:?}",
+            o.findings.iter().map(|f| &f.title).collect::<Vec<_>>()
+        );
+        assert!(hit.mitre_techniques.contains(&"T1098".to_string()), "{:?}", hit.mitre_techniques);
+        assert!(
+            hit.mitre_techniques.contains(&"T1078.004".to_string()),
+            "{:?}",
+            hit.mitre_techniques
+        );
+        assert!(hit.title.contains("3 first-seen operation(s)"), "{}", hit.title);
+        assert!(hit.title.contains("203.0.113.0/24"), "{}", hit.title);
+        let top: serde_json::Value = serde_json::from_str(&hit.top_features).unwrap();
+        let names: Vec<&str> = top.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        assert!(names.contains(&"peer_new_operations"), "{names:?}");
+        let peer = top.as_array().unwrap().iter().find(|t| t["name"] == "peer_new_operations").unwrap();
+        assert_eq!(
+            (peer["value"].as_f64(), peer["baseline"].as_f64(), peer["peer_group"].as_f64()),
+            (Some(3.0), Some(0.0), Some(0.0))
+        );
+        assert!(
+            hit.investigation_sql
+                .contains("ORDER BY CASE WHEN operation IN ('AttachUserPolicy', 'CreateAccessKey', 'CreateUser') THEN 0 ELSE 1 END, time"),
+            "{}",
+            hit.investigation_sql
+        );
+        assert!(hit.investigation_sql.contains("principal = 'user/u3'"), "{}", hit.investigation_sql);
+        assert_eq!(o.plots.iter().filter(|p| p.0 == hit.finding_id).count(), 1);
+        // The days table: every analysed day, every judged principal-day, the finding marked.
+        assert_eq!(o.days.len(), 14);
+        assert_eq!(o.days.iter().map(|d| d.batch.num_rows()).sum::<usize>(), 60 * 14);
+        let marked: usize = o
+            .days
+            .iter()
+            .map(|d| d.batch.column_by_name("finding").unwrap().as_boolean().true_count())
+            .sum();
+        assert_eq!(marked, o.findings.len());
+    }
+
+    #[test]
+    fn a_new_principal_doing_what_its_peers_do_is_judged_against_them_and_not_found() {
+        let mut ps = fleet();
+        // A joiner from day 18 with the people's usual work.
+        let mut joiner = ps[0].clone();
+        joiner.principal = "user/joiner".into();
+        for d in 0..18 {
+            joiner.days[d] = None;
+        }
+        ps.push(joiner);
+        let w = window();
+        let rows = features(&ps, DAYS, 7, &UebaJob::default());
+        let r = rows
+            .iter()
+            .find(|r| ps[r.principal].principal == "user/joiner" && r.day == 18)
+            .unwrap();
+        assert!(r.is_new);
+        // Against its peer group nothing it did is new (the same address and agent as user 0's).
+        assert!(r.new_ops.is_empty() && r.peer_new_ops.is_empty(), "{r:?}");
+        let o = judge(&ps, "r1", &w, &UebaJob::default()).unwrap();
+        assert!(
+            o.findings.iter().all(|f| f.entity != "user/joiner"),
+            "{:?}",
+            o.findings.iter().map(|f| &f.title).collect::<Vec<_>>()
+        );
+        // Days 18–24 are its first seven (min_history_days): judged as new on each.
+        assert_eq!(o.stats.new_principals.values().sum::<usize>(), 7, "{:?}", o.stats.new_principals);
+    }
+
+    #[test]
+    fn too_little_history_and_constant_behaviour_are_defined_outcomes() {
+        // One principal, one day of history per analysed day: too few rows to fit; a warning.
+        let mut ps = fleet();
+        ps.truncate(1);
+        let o = judge(&ps, "r1", &window(), &UebaJob::default()).unwrap();
+        assert!(o.findings.is_empty());
+        assert!(
+            o.stats
+                .warning
+                .as_deref()
+                .unwrap_or("")
+                .contains("fewer than ueba.min_training_rows"),
+            "{:?}",
+            o.stats.warning
+        );
+        // Sixty principals that do exactly the same every day: every feature constant, one score,
+        // and nothing above the cut.
+        let same: Vec<Principal> = (0..60)
+            .map(|p| Principal {
+                account: None,
+                principal: format!("role/r{p}"),
+                ptype: "AssumedRole".into(),
+                days: vec![Some(items(&[("s3:PutObject", 10.0)], "10.0.0.1", "sdk", &[1, 2])); DAYS],
+            })
+            .collect();
+        let o = judge(&same, "r1", &window(), &UebaJob::default()).unwrap();
+        assert!(
+            o.findings.is_empty(),
+            "{:?}",
+            o.findings.iter().map(|f| &f.title).collect::<Vec<_>>()
+        );
+        assert_eq!(o.stats.training_rows, 60 * 7);
+        // No principal-day at all (an empty lake window).
+        let o = judge(&[], "r1", &window(), &UebaJob::default()).unwrap();
+        assert!(o.findings.is_empty() && o.stats.warning.is_some());
+    }
+
+    #[test]
+    fn networks_techniques_and_settings() {
+        assert_eq!(network("198.51.100.23"), "198.51.100.0/24");
+        assert_eq!(network("2001:db8:1:2::5"), "2001:db8:1::/48");
+        assert_eq!(network("not-an-ip"), "not-an-ip");
+        let row = |ops: &[&str], nets: &[&str]| Row {
+            principal: 0,
+            day: 0,
+            x: vec![0.0; FEATURES.len()],
+            events: 1.0,
+            usual_events: 1.0,
+            new_ops: ops.iter().map(|s| s.to_string()).collect(),
+            new_networks: nets.iter().map(|s| s.to_string()).collect(),
+            new_agents: vec![],
+            new_regions: vec![],
+            peer_new_ops: vec![],
+            is_new: false,
+        };
+        assert_eq!(techniques(&row(&["secretsmanager:GetSecretValue"], &[])), vec!["T1552"]);
+        assert_eq!(
+            techniques(&row(&["iam:ListUsers", "ec2:DescribeInstances"], &["1.2.3.0/24"])),
+            vec!["T1580", "T1087.004", "T1078.004"]
+        );
+        assert_eq!(techniques(&row(&[], &[])), vec!["T1078.004"]);
+        let bad = UebaJob {
+            history_days: 0,
+            false_findings_per_1000: 0.0,
+            ..Default::default()
+        };
+        assert_eq!(bad.validate().len(), 3, "{:?}", bad.validate());
+        assert!(UebaJob::default().validate().is_empty());
+        let t = template().unwrap();
+        assert_eq!(t.view, "api_activity");
+    }
+}

@@ -1,0 +1,70 @@
+//! The UEBA stage in the nightly job (issue #13): its days table on the demo lake, and its defined
+//! outcome on a lake without CloudTrail. Recall and the false-finding rate on the realistic world
+//! are measured in `quality.rs`; the stage's numerics in `src/stages/ueba.rs`'s unit tests.
+
+use lakesight::runtime::run::{run, RunOverrides};
+use lakesight::runtime::FixedClock;
+use lakesight::sample::{generate, VersionMode};
+use lakesight::series::SeriesCatalog;
+use lakesight::stages::ueba::UebaStats;
+
+use crate::common::{config, files_under, read_parquet};
+use crate::spine::{demo_job, demo_like};
+
+/// On the demo lake, the stage judges every analysed day's principals and writes each judged
+/// principal-day, with its features and score, to `ueba_days/dt=…/`: the rows on disk are exactly
+/// the manifest's judged counts, every row's score is a probability-like number in (0, 1], and the
+/// rows marked `finding` are the UEBA findings of the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_days_table_holds_every_judged_principal_day() {
+    let out = tempfile::tempdir().unwrap();
+    let cfg = demo_job(demo_like().path(), out.path());
+    assert!(cfg.ueba.is_some(), "jobs/demo.toml runs UEBA");
+    let c = SeriesCatalog::builtin().unwrap();
+    let r = run(&cfg, &c, &RunOverrides::default(), &FixedClock(1_743_400_000_000))
+        .await
+        .unwrap();
+    let st = r.manifest.stage::<UebaStats>("ueba").unwrap();
+    assert!(st.warning.is_none(), "{st:?}");
+    assert_eq!(st.judged.len(), 15, "{st:?}");
+    assert!(st.training_rows >= 100, "{st:?}");
+    let files: Vec<_> = files_under(&out.path().join("ueba_days"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    let (mut rows, mut marked) = (0usize, 0usize);
+    for f in &files {
+        for b in read_parquet(f) {
+            rows += b.num_rows();
+            use arrow::array::AsArray;
+            marked += b.column_by_name("finding").unwrap().as_boolean().true_count();
+            let s = b.column_by_name("score").unwrap().as_primitive::<arrow::datatypes::Float64Type>();
+            assert!(s.values().iter().all(|v| *v > 0.0 && *v <= 1.0), "{s:?}");
+        }
+    }
+    assert_eq!(rows, st.judged.values().sum::<usize>());
+    let found = r.findings.iter().filter(|f| f.detector == "ueba").count();
+    assert_eq!(marked, found);
+    assert!(out.path().join("ueba_days_table.sql").exists(), "{:?}", files_under(out.path()));
+}
+
+/// A lake without CloudTrail: the stage is skipped with a warning in the manifest and the run's
+/// warnings, and the rest of the job runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lake_without_cloudtrail_skips_the_stage_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    generate(&config(lake.clone(), VersionMode::V2, 30, 4_000)).unwrap();
+    std::fs::remove_dir_all(lake.join("aws/CLOUD_TRAIL_MGMT")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let cfg = demo_job(&lake, out.path());
+    let c = SeriesCatalog::builtin().unwrap();
+    let r = run(&cfg, &c, &RunOverrides::default(), &FixedClock(1_743_400_000_000))
+        .await
+        .unwrap();
+    let st = r.manifest.stage::<UebaStats>("ueba").unwrap();
+    let w = st.warning.unwrap_or_default();
+    assert!(w.contains("no CloudTrail") && w.contains("skipped"), "{w}");
+    assert!(r.findings.iter().all(|f| f.detector != "ueba"));
+    assert!(r.findings.iter().any(|f| f.detector != "ueba"), "the other stages still ran");
+}
