@@ -21,8 +21,12 @@ Datasets: the standard sets of scikit-learn's "Comparing anomaly detection algor
 (blobs, two blobs of unequal spread, moons, each with 15% uniform outliers), a 10-d Gaussian with
 a wider Gaussian's points as outliers, and two sets bundled with scikit-learn in the ODDS manner
 (breast cancer: all benign + 20 malignant drawn at random; wine: classes 0 and 1 + 10 of class 2).
-The lake's UEBA feature matrix is `lake_features.csv` when given with --lake-features FILE
-(an export of the features table; its label column marks the injected scenarios' principal-days).
+The lake's UEBA feature matrix is `lake_features.csv` when given with --lake-features FILE: the
+`ueba_days` table of a run over a realistic-world lake (`lakesight sample-lake --world realistic
+--days 28 --accounts 2 --events-per-day 8000 --seed 1 --scenarios
+night_discovery=8:2,iam_persistence=4:2,secrets_enumeration=4:2`, the last 14 days analysed), its
+feature columns plus a label marking the scenarios' principal-days (1,003 rows, 6 labelled).
+`--verify` checks it only when given the same file.
 
 Seed 20261204; versions are written into each fixture's first line.
 """
