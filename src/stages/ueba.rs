@@ -878,9 +878,10 @@ fn finding(
          SELECT time, operation, service, src_ip, user_agent, region, status, error\n\
          FROM lakesight.api_activity\n\
          WHERE eventday = {}\n  AND {account_filter}principal = {}\n\
-         ORDER BY {order}\nLIMIT 1000",
+         ORDER BY {order}\nLIMIT {}",
         quote_literal(&day.replace('-', "")),
         quote_literal(&p.principal),
+        crate::findings::investigate::LIMIT,
     );
     let mut id = sha2::Sha256::default();
     for part in [DETECTOR, p.account.as_deref().unwrap_or("\u{0}NULL"), &p.principal] {

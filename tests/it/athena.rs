@@ -158,10 +158,10 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
     );
     assert!(a_file == b_file, "features from Athena differ from the embedded engine's");
 
-    // One UNLOAD per series, one for the features and one for the IP Insights pairs, all
-    // SUCCEEDED, in the manifest with bytes scanned and cost.
+    // One UNLOAD per series, one for the features, one for the IP Insights pairs and one for the
+    // UEBA items, all SUCCEEDED, in the manifest with bytes scanned and cost.
     let a = got.manifest.athena.as_ref().expect("manifest has the Athena queries");
-    let extra = 2;
+    let extra = 3;
     assert_eq!(a.queries.len(), cfg.series.len() + extra);
     assert_eq!(
         got.manifest

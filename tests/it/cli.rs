@@ -137,9 +137,12 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
         line.contains("reads lakesight.api_activity ") && line.ends_with("2025-03-14 .. 2025-03-28 -> outliers"),
         "{text}"
     );
-    assert!(text.contains("  features\n") && text.contains("  ip_insights\n"), "{text}");
     assert!(
-        text.contains("findings/dt=<day>/detector=<changepoints|ip_insights|outliers|trends>"),
+        text.contains("  features\n") && text.contains("  ip_insights\n") && text.contains("  ueba\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("findings/dt=<day>/detector=<changepoints|ip_insights|outliers|trends|ueba>"),
         "{text}"
     );
     assert!(!out.exists(), "a dry run wrote {}", out.display());
@@ -159,7 +162,16 @@ fn score_ranks_a_csv_and_names_a_missing_file() {
     let input = dir.path().join("days.csv");
     std::fs::write(&input, text).unwrap();
     let o = bin()
-        .args(["score", "--model", "iforest", "--id", "principal", "--contamination", "0.005", "--input"])
+        .args([
+            "score",
+            "--model",
+            "iforest",
+            "--id",
+            "principal",
+            "--contamination",
+            "0.005",
+            "--input",
+        ])
         .arg(&input)
         .output()
         .unwrap();

@@ -32,7 +32,12 @@ async fn the_findings_table_is_created_in_glue_on_the_first_run_and_kept_up_to_d
     let actions: Vec<(&str, &str)> = r.manifest.glue.iter().map(|g| (g.table.as_str(), g.action.as_str())).collect();
     assert_eq!(
         actions,
-        [("findings", "created"), ("features", "created"), ("embeddings", "created")]
+        [
+            ("findings", "created"),
+            ("features", "created"),
+            ("embeddings", "created"),
+            ("ueba_days", "created")
+        ]
     );
 
     let conf = moto_sdk_config().await;
