@@ -6,7 +6,7 @@
 //!
 //! ```sh
 //! cargo run --example quality -- [--seeds 1,2] [--strengths 1,3,9] [--events-per-day 20000] [--days 28] [--accounts 2]
-//!     [--kinds night_discovery,iam_persistence] [--benign-only]
+//!     [--kinds night_discovery,iam_persistence] [--benign-only | --attacked-only]
 //! ```
 //! (`benches/quality/run.sh` runs it and writes `benches/quality/results.md`.)
 
@@ -35,7 +35,11 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: &str) -> Vec<
         .and_then(|i| args.get(i + 1))
         .map(String::as_str)
         .unwrap_or(default);
-    v.split(',').filter_map(|x| x.trim().parse().ok()).collect()
+    v.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .filter_map(|x| x.parse().ok())
+        .collect()
 }
 
 async fn one(
@@ -68,14 +72,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let days = arg::<u32>(&args, "--days", "28").first().copied().unwrap_or(28);
     let accounts = arg::<u32>(&args, "--accounts", "2").first().copied().unwrap_or(2);
     let benign_only = args.iter().any(|a| a == "--benign-only");
+    // Skip the benign lakes (their figures measured by another run).
+    let attacked_only = args.iter().any(|a| a == "--attacked-only");
     // Only these kinds (default: all of KINDS, injected together so no family loses another's).
     let only: Vec<String> = arg(&args, "--kinds", "");
     let t0 = std::time::Instant::now();
     let mut attacked = QualityReport::default();
     let mut benign = QualityReport::default();
     for &seed in &seeds {
-        eprintln!("seed {seed}: benign lake");
-        benign.merge(one(seed, None, &only, accounts, epd, days).await?);
+        if !attacked_only {
+            eprintln!("seed {seed}: benign lake");
+            benign.merge(one(seed, None, &only, accounts, epd, days).await?);
+        }
         if benign_only {
             continue;
         }
