@@ -445,20 +445,16 @@ impl IsolationForest {
             offset: -0.5,
         };
         if let Contamination::Fraction(c) = cfg.contamination {
-            let scores = forest.score_samples(m)?;
-            forest.offset = percentile(&scores, 100.0 * c);
+            let mut scores = forest.score_samples(m)?;
+            scores.sort_by(f64::total_cmp);
+            forest.offset = crate::detect::stats::np_percentile_sorted(&scores, 100.0 * c);
         }
         Ok(forest)
     }
 
     /// Mean path length of each row over the trees.
     pub fn mean_path_lengths(&self, m: &Matrix) -> Result<Vec<f64>, IforestError> {
-        if m.cols() != self.cols {
-            return Err(IforestError::Width {
-                fitted: self.cols,
-                given: m.cols(),
-            });
-        }
+        self.check_width(m)?;
         let k = self.trees.len() as f64;
         let mut out = vec![0.0; m.rows()];
         // Tree-outer over a block of rows: one tree (≤ 8 kB at ψ = 256) stays in L1 while the
@@ -503,9 +499,28 @@ impl IsolationForest {
 
     /// sklearn's `score_samples`: −2^(−E[h(x)]/c(ψ)), lower = more abnormal.
     pub fn score_samples(&self, m: &Matrix) -> Result<Vec<f64>, IforestError> {
+        Ok(self.mean_path_lengths(m)?.into_iter().map(|h| self.score_of(h)).collect())
+    }
+
+    /// −2^(−h/c(ψ)); −1 when c(ψ) = 0 (ψ = 1: every path is 0).
+    fn score_of(&self, h: f64) -> f64 {
         let c = average_path_length(self.psi as f64);
-        let h = self.mean_path_lengths(m)?;
-        Ok(h.into_iter().map(|h| if c > 0.0 { -(2f64).powf(-h / c) } else { -1.0 }).collect())
+        if c > 0.0 {
+            -(2f64).powf(-h / c)
+        } else {
+            -1.0
+        }
+    }
+
+    fn check_width(&self, m: &Matrix) -> Result<(), IforestError> {
+        if m.cols() == self.cols {
+            Ok(())
+        } else {
+            Err(IforestError::Width {
+                fitted: self.cols,
+                given: m.cols(),
+            })
+        }
     }
 
     /// Like [`Self::score_samples`], with the range-aware path length of `Tree::path_length_extended`:
@@ -520,23 +535,7 @@ impl IsolationForest {
     /// range a little, so its score moves a little (ranks agree with `score_samples`, Spearman >
     /// 0.95 in the tests).
     pub fn score_extended(&self, m: &Matrix) -> Result<Vec<f64>, IforestError> {
-        if m.cols() != self.cols {
-            return Err(IforestError::Width {
-                fitted: self.cols,
-                given: m.cols(),
-            });
-        }
-        let c = average_path_length(self.psi as f64);
-        let k = self.trees.len() as f64;
-        let mut out = vec![0.0; m.rows()];
-        out.par_chunks_mut(SCORE_CHUNK).enumerate().for_each(|(ci, chunk)| {
-            for (i, o) in chunk.iter_mut().enumerate() {
-                let x = m.row(ci * SCORE_CHUNK + i);
-                let h = self.trees.iter().map(|t| t.path_length_extended(x)).sum::<f64>() / k;
-                *o = if c > 0.0 { -(2f64).powf(-h / c) } else { -1.0 };
-            }
-        });
-        Ok(out)
+        self.extended(m, false)
     }
 
     /// [`Self::score_extended`] of the rows the forest was fitted on (`m` must be that matrix),
@@ -545,13 +544,13 @@ impl IsolationForest {
     /// once), which would put a cut calibrated on them too high. A row every tree drew (ψ = n) is
     /// scored by all trees.
     pub fn oob_score_extended(&self, m: &Matrix) -> Result<Vec<f64>, IforestError> {
-        if m.cols() != self.cols {
-            return Err(IforestError::Width {
-                fitted: self.cols,
-                given: m.cols(),
-            });
-        }
-        let c = average_path_length(self.psi as f64);
+        self.extended(m, true)
+    }
+
+    /// The extended score of each row of `m`, by every tree or (`oob`) by the trees that did not
+    /// draw the row (all of them when every tree did).
+    fn extended(&self, m: &Matrix, oob: bool) -> Result<Vec<f64>, IforestError> {
+        self.check_width(m)?;
         let mut out = vec![0.0; m.rows()];
         out.par_chunks_mut(SCORE_CHUNK).enumerate().for_each(|(ci, chunk)| {
             for (i, o) in chunk.iter_mut().enumerate() {
@@ -559,7 +558,7 @@ impl IsolationForest {
                 let x = m.row(r);
                 let (mut sum, mut k) = (0.0, 0usize);
                 for t in &self.trees {
-                    if t.drawn.binary_search(&(r as u32)).is_err() {
+                    if !oob || t.drawn.binary_search(&(r as u32)).is_err() {
                         sum += t.path_length_extended(x);
                         k += 1;
                     }
@@ -568,8 +567,7 @@ impl IsolationForest {
                     sum = self.trees.iter().map(|t| t.path_length_extended(x)).sum();
                     k = self.trees.len();
                 }
-                let h = sum / k as f64;
-                *o = if c > 0.0 { -(2f64).powf(-h / c) } else { -1.0 };
+                *o = self.score_of(sum / k as f64);
             }
         });
         Ok(out)
@@ -589,18 +587,6 @@ impl IsolationForest {
     pub fn max_samples(&self) -> usize {
         self.psi
     }
-}
-
-/// numpy's default (linear) percentile of `v` at `q` in [0, 100].
-fn percentile(v: &[f64], q: f64) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    if s.is_empty() {
-        return f64::NAN;
-    }
-    let pos = q / 100.0 * (s.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
 }
 
 /// ROC AUC of `scores` (higher = more positive) against `labels`, ties counted half (Mann–Whitney).

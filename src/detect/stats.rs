@@ -85,7 +85,7 @@ fn np_lerp(a: f64, b: f64, t: f64) -> f64 {
 }
 
 /// `np.percentile(a, q)` with the default `method="linear"` on already sorted, finite data.
-pub(super) fn np_percentile_sorted(sorted: &[f64], q: f64) -> f64 {
+pub fn np_percentile_sorted(sorted: &[f64], q: f64) -> f64 {
     let n = sorted.len();
     if n == 0 {
         return f64::NAN;

@@ -178,8 +178,9 @@ pub fn score_batches(batches: &[RecordBatch], path: &str, id: Option<&str>, cfg:
         });
     }
     let d = features.len();
-    let (mut data, mut ids, mut ok) = (Vec::new(), Vec::new(), Vec::new());
-    let mut all_rows: Vec<Vec<f64>> = Vec::new();
+    // Per input row: its id, and the first feature that is empty, NaN or infinite (None: scored).
+    let (mut data, mut ids, mut bad) = (Vec::new(), Vec::new(), Vec::<Option<usize>>::new());
+    let mut row = Vec::with_capacity(d);
     for b in batches {
         let cols = features
             .iter()
@@ -203,32 +204,29 @@ pub fn score_batches(batches: &[RecordBatch], path: &str, id: Option<&str>, cfg:
             None => None,
         };
         for r in 0..b.num_rows() {
-            let row: Vec<f64> = cols
-                .iter()
-                .map(|c| {
-                    let c = c.as_primitive::<Float64Type>();
-                    if c.is_valid(r) {
-                        c.value(r)
-                    } else {
-                        f64::NAN
-                    }
-                })
-                .collect();
-            let finite = row.iter().all(|v| v.is_finite());
+            row.clear();
+            row.extend(cols.iter().map(|c| {
+                let c = c.as_primitive::<Float64Type>();
+                if c.is_valid(r) {
+                    c.value(r)
+                } else {
+                    f64::NAN
+                }
+            }));
             ids.push(match &id_col {
                 Some(c) if c.is_valid(r) => c.as_string::<i32>().value(r).to_string(),
                 Some(_) => String::new(),
-                None => (all_rows.len()).to_string(),
+                None => bad.len().to_string(),
             });
-            if finite {
+            let first_bad = row.iter().position(|v| !v.is_finite());
+            if first_bad.is_none() {
                 data.extend_from_slice(&row);
             }
-            ok.push(finite);
-            all_rows.push(row);
+            bad.push(first_bad);
         }
     }
-    let rows = ok.len();
-    let scored = ok.iter().filter(|&&o| o).count();
+    let rows = bad.len();
+    let scored = bad.iter().filter(|b| b.is_none()).count();
     if scored == 0 {
         return Err(ScoreError::NothingToFit { path: path.into(), rows });
     }
@@ -246,23 +244,19 @@ pub fn score_batches(batches: &[RecordBatch], path: &str, id: Option<&str>, cfg:
     for (r, &i) in order.iter().enumerate() {
         rank[i] = r + 1;
     }
-    let mut csv = String::from(if id.is_some() { "" } else { "row" });
-    if let Some(n) = id {
-        csv.push_str(&csv_field(n));
-    }
+    let mut csv = csv_field(id.unwrap_or("row"));
     csv.push_str(",score,anomaly_score,rank,anomaly,skipped\n");
     let (mut k, mut anomalies) = (0usize, 0usize);
-    for (i, &good) in ok.iter().enumerate() {
+    for (i, first_bad) in bad.iter().enumerate() {
         csv.push_str(&csv_field(&ids[i]));
-        if good {
+        if let Some(j) = first_bad {
+            let _ = writeln!(csv, ",,,,,{}", csv_field(&format!("{}: empty, NaN or infinite", features[*j])));
+        } else {
             let s = scores[k];
             let a = s < forest.offset();
             anomalies += usize::from(a);
             let _ = writeln!(csv, ",{s:.10},{:.10},{},{a},", -s, rank[k]);
             k += 1;
-        } else {
-            let bad = all_rows[i].iter().position(|v| !v.is_finite()).unwrap_or(0);
-            let _ = writeln!(csv, ",,,,,{}", csv_field(&format!("{}: empty, NaN or infinite", features[bad])));
         }
     }
     if rows > scored {

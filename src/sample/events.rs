@@ -445,11 +445,7 @@ pub fn inject<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64,
         let acct = &w.accounts[t.account];
         match s.kind {
             ScenarioKind::S3BulkDownload if s.window_start_ms >= day_ms && s.window_start_ms < day_end => {
-                let p = acct
-                    .principals
-                    .iter()
-                    .find(|p| Some(&p.arn) == s.entities.get("principal"))
-                    .expect("planned principal");
+                let p = &acct.principals[planned_principal(acct, s)];
                 let api = APIS.iter().find(|a| a.operation == "GetObject").expect("GetObject api");
                 let n = (400.0 * ctx.legacy_scale()) as usize;
                 let bucket = format!("{}-finance-exports", acct.id);
@@ -459,11 +455,7 @@ pub fn inject<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64,
                 }
             }
             ScenarioKind::NewIpCredentialUse if s.window_start_ms >= day_ms && s.window_start_ms < day_end => {
-                let p = acct
-                    .principals
-                    .iter()
-                    .find(|p| Some(&p.arn) == s.entities.get("principal"))
-                    .expect("planned principal");
+                let p = &acct.principals[planned_principal(acct, s)];
                 let ip = s.entities.get("ip").cloned().unwrap_or_default();
                 for op in [
                     "GetCallerIdentity",
@@ -606,6 +598,14 @@ pub fn inject<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64,
     }
 }
 
+/// Index in `acct` of the principal a scenario names (the plan drew it from that account).
+fn planned_principal(acct: &world::Account, s: &Scenario) -> usize {
+    acct.principals
+        .iter()
+        .position(|p| Some(&p.arn) == s.entities.get("principal"))
+        .expect("planned principal")
+}
+
 /// Append the events of one `--scenarios` instance that fall into this task (its sizes were fixed
 /// by [`super::scenarios::plan_dial`]).
 fn inject_dial<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64, s: &Scenario, out: &mut Vec<Ev<'a>>) {
@@ -624,11 +624,7 @@ fn inject_dial<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64
     };
     match s.kind {
         ScenarioKind::S3BulkDownload if starts_today => {
-            let pi = acct
-                .principals
-                .iter()
-                .position(|p| Some(&p.arn) == s.entities.get("principal"))
-                .expect("planned principal");
+            let pi = planned_principal(acct, s);
             let p = &acct.principals[pi];
             let api = APIS.iter().find(|a| a.operation == "GetObject").expect("GetObject api");
             let bucket = format!("{}-app-data", acct.id);
@@ -639,11 +635,7 @@ fn inject_dial<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64
             }
         }
         ScenarioKind::NewIpCredentialUse if starts_today => {
-            let p = acct
-                .principals
-                .iter()
-                .find(|p| Some(&p.arn) == s.entities.get("principal"))
-                .expect("planned principal");
+            let p = &acct.principals[planned_principal(acct, s)];
             let ip = ent("src_ip");
             const OPS: [&str; 8] = [
                 "GetCallerIdentity",
@@ -664,11 +656,7 @@ fn inject_dial<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64
         }
         ScenarioKind::NightDiscovery | ScenarioKind::IamPersistence | ScenarioKind::SecretsEnumeration if starts_today => {
             use super::scenarios::{IAM_PERSISTENCE_OPS, NIGHT_DISCOVERY_OPS, SECRETS_OPS};
-            let pi = acct
-                .principals
-                .iter()
-                .position(|p| Some(&p.arn) == s.entities.get("principal"))
-                .expect("planned principal");
+            let pi = planned_principal(acct, s);
             let p = &acct.principals[pi];
             let ops = match s.kind {
                 ScenarioKind::NightDiscovery => NIGHT_DISCOVERY_OPS,

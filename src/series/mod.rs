@@ -353,6 +353,24 @@ impl SeriesSet {
     }
 }
 
+/// Run a template over `[start_ms, end_ms)` as query `label` (logs, Athena statistics, and the
+/// family named in its errors) and return its rows as they come: for stages that read a table of
+/// their own from a template rather than a series set.
+pub async fn run_template(
+    runner: &dyn SqlRunner,
+    t: &SeriesTemplate,
+    label: &str,
+    bucket: Bucket,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<arrow::record_batch::RecordBatch>, SeriesError> {
+    let sql = render(t, bucket, start_ms, end_ms);
+    runner.run_sql(label, &sql).await.map_err(|e| SeriesError::Query {
+        family: label.to_string(),
+        source: e,
+    })
+}
+
 /// Run a template over `[start_ms, end_ms)` and build the series set.
 pub async fn build(
     engine: &dyn SqlRunner,

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{PlannedQuery, Stage, StageContext, StageError, StageOutput, Window};
 use crate::lake::SqlRunner;
-use crate::series::{dt, render, Bucket, SeriesError, SeriesTemplate};
+use crate::series::{dt, run_template, Bucket, SeriesError, SeriesTemplate};
 use crate::table::{DayRows, TableOutput, TableSpec};
 
 /// The template, compiled in.
@@ -60,17 +60,12 @@ pub fn schema() -> SchemaRef {
 /// Run the template over `[start_ms, end_ms)` (whole UTC days) and split the rows by day. Every day
 /// of the window gets an entry, empty when nobody acted (so a rerun replaces what was there).
 pub async fn build(runner: &dyn SqlRunner, run_id: &str, start_ms: i64, end_ms: i64) -> Result<Vec<DayRows>, SeriesError> {
-    let t = template()?;
-    let sql = render(&t, Bucket::Day, start_ms, end_ms);
     let label = format!("features_{FAMILY}");
+    let batches = run_template(runner, &template()?, &label, Bucket::Day, start_ms, end_ms).await?;
     let shape = |reason: String| SeriesError::Shape {
         family: label.clone(),
         reason,
     };
-    let batches = runner.run_sql(&label, &sql).await.map_err(|e| SeriesError::Query {
-        family: label.clone(),
-        source: e,
-    })?;
     let days = ((end_ms - start_ms) / Bucket::Day.ms()).max(0) as usize;
     // Per day: (account, principal, features).
     type Row = (Option<String>, String, Vec<f64>);

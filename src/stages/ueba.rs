@@ -41,11 +41,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{PlannedQuery, Stage, StageContext, StageError, StageOutput, Window};
 use crate::detect::iforest::{IforestConfig, IsolationForest, Matrix};
+use crate::detect::stats::np_percentile_sorted;
 use crate::detect::Overlay;
 use crate::findings::plot::PlotSpec;
 use crate::findings::{mitre, Finding};
 use crate::lake::SqlRunner;
-use crate::series::{dt, render, Bucket, SeriesError, SeriesTemplate};
+use crate::series::{dt, run_template, Bucket, SeriesError, SeriesTemplate};
 use crate::sql::quote_literal;
 use crate::table::{DayRows, TableOutput, TableSpec};
 
@@ -222,17 +223,12 @@ fn service_of(op: &str) -> &str {
 
 /// Reads the items over `[start_ms, end_ms)` (whole days).
 async fn read_items(runner: &dyn SqlRunner, start_ms: i64, end_ms: i64) -> Result<Vec<Principal>, SeriesError> {
-    let t = template()?;
-    let sql = render(&t, Bucket::Day, start_ms, end_ms);
     let label = format!("ueba_{FAMILY}");
+    let batches = run_template(runner, &template()?, &label, Bucket::Day, start_ms, end_ms).await?;
     let shape = |reason: String| SeriesError::Shape {
         family: label.clone(),
         reason,
     };
-    let batches = runner.run_sql(&label, &sql).await.map_err(|e| SeriesError::Query {
-        family: label.clone(),
-        source: e,
-    })?;
     let days = ((end_ms - start_ms) / DAY_MS).max(0) as usize;
     let mut index: HashMap<(Option<String>, String), usize> = HashMap::new();
     let mut out: Vec<Principal> = Vec::new();
@@ -388,6 +384,8 @@ fn features(ps: &[Principal], days: usize, first_day: usize, job: &UebaJob) -> V
     let mut own: Vec<Seen> = vec![Seen::default(); ps.len()];
     let mut peers: HashMap<(Option<String>, String), Seen> = HashMap::new();
     let mut rows = Vec::new();
+    // The first day each principal acted in the window.
+    let first_active: Vec<usize> = ps.iter().map(|p| p.days.iter().position(Option::is_some).unwrap_or(0)).collect();
     for d in 0..days {
         let from = d.saturating_sub(hist);
         // Peer groups' usual daily events and hour profiles over the history (for new principals).
@@ -412,8 +410,7 @@ fn features(ps: &[Principal], days: usize, first_day: usize, job: &UebaJob) -> V
             }
             let g = (p.account.clone(), p.ptype.clone());
             let active: Vec<&DayItems> = p.days[from..d].iter().flatten().collect();
-            let first_active = p.days.iter().position(Option::is_some).unwrap_or(d);
-            let is_new = d - first_active < min_hist;
+            let is_new = d - first_active[i] < min_hist;
             let peer_seen = peers.get(&g).cloned().unwrap_or_default();
             let seen = if is_new { &peer_seen } else { &own[i] };
             let new_ops = new_in(it.ops.keys(), &seen.ops, from);
@@ -505,16 +502,6 @@ fn features(ps: &[Principal], days: usize, first_day: usize, job: &UebaJob) -> V
 /// scikit-learn's own "auto" line (0.5), so a fleet whose days all score alike has none.
 fn above(score: f64, cut: f64) -> bool {
     score > cut.max(0.5) + 1e-9
-}
-
-/// numpy's linear percentile of sorted `s` at share `q` in [0, 1].
-fn quantile_sorted(s: &[f64], q: f64) -> f64 {
-    if s.is_empty() {
-        return f64::NAN;
-    }
-    let pos = q * (s.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
 }
 
 /// The ATT&CK technique of what deviated.
@@ -645,19 +632,13 @@ fn judge(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Ou
     }
     let t2 = std::time::Instant::now();
     let d = FEATURES.len();
-    let tm = Matrix::new(train.iter().flat_map(|r| r.x.iter().copied()).collect(), d).map_err(|e| SeriesError::Shape {
+    let shape = |reason: String| SeriesError::Shape {
         family: FAMILY.into(),
-        reason: e.to_string(),
-    })?;
-    let forest = IsolationForest::fit(&tm, &job.forest).map_err(|e| SeriesError::Shape {
-        family: FAMILY.into(),
-        reason: e.to_string(),
-    })?;
-
-    let forest_err = |e: crate::detect::iforest::IforestError| SeriesError::Shape {
-        family: FAMILY.into(),
-        reason: e.to_string(),
+        reason,
     };
+    let forest_err = |e: crate::detect::iforest::IforestError| shape(e.to_string());
+    let tm = Matrix::new(train.iter().flat_map(|r| r.x.iter().copied()).collect(), d).map_err(forest_err)?;
+    let forest = IsolationForest::fit(&tm, &job.forest).map_err(forest_err)?;
     // Baseline rows out of bag (as an unseen day would score), analysed rows by every tree.
     let judged_m = Matrix::new(judged.iter().flat_map(|r| r.x.iter().copied()).collect(), d).map_err(forest_err)?;
     let oob = forest.oob_score_extended(&tm).map_err(forest_err)?;
@@ -672,7 +653,7 @@ fn judge(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Ou
     o.stats.max_samples = forest.max_samples();
     let mut base: Vec<f64> = rows.iter().zip(&scores).filter(|(r, _)| r.day < eval).map(|(_, s)| *s).collect();
     base.sort_by(f64::total_cmp);
-    let cut = quantile_sorted(&base, 1.0 - job.false_findings_per_1000 / 1000.0);
+    let cut = np_percentile_sorted(&base, 100.0 - job.false_findings_per_1000 / 10.0);
     o.stats.cut = cut;
     // Per feature, the baseline's sorted values (how rare a value is) and per peer group.
     let cols: Vec<Vec<f64>> = (0..d)
@@ -713,10 +694,7 @@ fn judge(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Ou
         ));
         o.findings.push(f);
     }
-    o.days = days_rows(ps, run_id, w, &rows, &scores, cut, eval, days).map_err(|e| SeriesError::Shape {
-        family: FAMILY.into(),
-        reason: e.to_string(),
-    })?;
+    o.days = days_rows(ps, run_id, w, &rows, &scores, cut, eval, days).map_err(|e| shape(e.to_string()))?;
     Ok(o)
 }
 
@@ -785,11 +763,11 @@ fn finding(
         .map(|j| {
             let v = r.x[j];
             let at_least = cols[j].len() - cols[j].partition_point(|&b| b < v);
-            let (p50, p99) = (quantile_sorted(&cols[j], 0.5), quantile_sorted(&cols[j], 0.99));
+            let (p50, p99) = (np_percentile_sorted(&cols[j], 50.0), np_percentile_sorted(&cols[j], 99.0));
             let excess = (v - p99) / (p99 - p50).max(1e-9);
             (j, at_least as f64 / cols[j].len().max(1) as f64, excess)
         })
-        .filter(|&(j, share, _)| share < 0.05 && r.x[j] > quantile_sorted(&cols[j], 0.5))
+        .filter(|&(j, share, _)| share < 0.05 && r.x[j] > np_percentile_sorted(&cols[j], 50.0))
         .collect();
     rare.sort_by(|a, b| a.1.total_cmp(&b.1).then(b.2.total_cmp(&a.2)));
     rare.truncate(6);
