@@ -34,6 +34,7 @@
 
 pub mod changepoint;
 pub mod iforest;
+pub mod net;
 pub mod ip_insights;
 pub mod outlier;
 pub mod stats;

@@ -122,10 +122,9 @@ pub fn folder(t: &SeriesTemplate, bucket: Bucket, source: &str) -> String {
     format!("rollups/{}_{}/v={}", t.family, bucket.unit(), &hex::encode(h.finalize())[..12])
 }
 
-/// Rows in the canonical shape.
-fn canonical(t: &SeriesTemplate, b: &RecordBatch) -> Result<RecordBatch, String> {
+/// Rows in the stored shape `target` (columns picked by name and cast).
+fn canonical(target: &SchemaRef, b: &RecordBatch) -> Result<RecordBatch, String> {
     let s = b.schema();
-    let target = schema(t);
     let cols = target
         .fields()
         .iter()
@@ -134,7 +133,7 @@ fn canonical(t: &SeriesTemplate, b: &RecordBatch) -> Result<RecordBatch, String>
             arrow::compute::cast(b.column(i), f.data_type()).map_err(|e| format!("{}: {e}", f.name()))
         })
         .collect::<Result<Vec<ArrayRef>, String>>()?;
-    RecordBatch::try_new(target, cols).map_err(|e| e.to_string())
+    RecordBatch::try_new(target.clone(), cols).map_err(|e| e.to_string())
 }
 
 fn encode(batches: &[RecordBatch], schema: SchemaRef) -> Result<Vec<u8>, String> {
@@ -224,11 +223,39 @@ impl Rollup {
         end_ms: i64,
     ) -> Result<(SeriesSet, RollupStats), SeriesError> {
         let dir = folder(&t, bucket, &self.source);
-        let want = schema(&t);
-        let stored = self.stored(&dir).await?;
+        let label = format!("{}_{}", t.family, bucket.unit());
+        let render_range = |from: i64, to: i64| render(&t, bucket, from, to);
+        let (batches, stats) = self
+            .days(runner, &dir, &t.family, &label, &schema(&t), &render_range, start_ms, end_ms)
+            .await?;
+        let sql = render(&t, bucket, start_ms, end_ms);
+        Ok((assemble(t, bucket, start_ms, end_ms, &batches, sql)?, stats))
+    }
+
+    /// The rows of `[start_ms, end_ms)` in the stored shape `want` (whose `bucket_start` column, a
+    /// UTC timestamp, says which day a row belongs to): stored days are read, the others (and always
+    /// the last `recompute_days`) computed from the lake with `render(from, to)`, split by day and
+    /// stored.
+    #[allow(clippy::too_many_arguments)]
+    async fn days(
+        &self,
+        runner: &dyn SqlRunner,
+        dir: &str,
+        family: &str,
+        label: &str,
+        want: &SchemaRef,
+        render_range: &(dyn Fn(i64, i64) -> String + Send + Sync),
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<(Vec<RecordBatch>, RollupStats), SeriesError> {
+        let ts_col = want.index_of("bucket_start").map_err(|_| SeriesError::Shape {
+            family: family.to_string(),
+            reason: "stored shape lacks bucket_start".into(),
+        })?;
+        let stored = self.stored(dir).await?;
         let fresh_from = end_ms - self.recompute_days as i64 * DAY;
         let shape = |reason: String| SeriesError::Shape {
-            family: t.family.clone(),
+            family: family.to_string(),
             reason,
         };
         let mut stats = RollupStats::default();
@@ -239,7 +266,7 @@ impl Rollup {
             let dt = super::dt(day);
             let rel = format!("{dir}/dt={dt}.parquet");
             if day < fresh_from && stored.contains(&dt) {
-                match read(&self.location, &rel, &want).await {
+                match read(&self.location, &rel, want).await {
                     Ok(b) => {
                         batches.extend(b);
                         stats.days_reused += 1;
@@ -264,21 +291,20 @@ impl Rollup {
                 _ => ranges.push((d, d + DAY)),
             }
         }
-        let label = format!("{}_{}", t.family, bucket.unit());
         for (from, to) in ranges {
-            let sql = render(&t, bucket, from, to);
-            let got = runner.run_sql(&label, &sql).await.map_err(|e| SeriesError::Query {
-                family: t.family.clone(),
+            let sql = render_range(from, to);
+            let got = runner.run_sql(label, &sql).await.map_err(|e| SeriesError::Query {
+                family: family.to_string(),
                 source: e,
             })?;
             stats.queries += 1;
-            let got = got.iter().map(|b| canonical(&t, b)).collect::<Result<Vec<_>, _>>().map_err(shape)?;
+            let got = got.iter().map(|b| canonical(want, b)).collect::<Result<Vec<_>, _>>().map_err(shape)?;
             // Split by day and store each day, empty days included.
             let mut d = from;
             while d < to {
                 let mut day_rows = Vec::new();
                 for b in &got {
-                    let ts = b.column(t.keys.len()).as_primitive::<TimestampNanosecondType>();
+                    let ts = b.column(ts_col).as_primitive::<TimestampNanosecondType>();
                     let mask: arrow::array::BooleanArray = ts
                         .iter()
                         .map(|v| v.map(|ns| ns.div_euclid(1_000_000)).map(|ms| ms >= d && ms < d + DAY))
@@ -306,8 +332,48 @@ impl Rollup {
                 d += DAY;
             }
         }
-        let sql = render(&t, bucket, start_ms, end_ms);
-        Ok((assemble(t, bucket, start_ms, end_ms, &batches, sql)?, stats))
+        Ok((batches, stats))
+    }
+}
+
+/// A stage's own table template (not a series) over `[start_ms, end_ms)`, one row set per day,
+/// through the store when there is one: each row in the shape `want` (columns picked by name and
+/// cast; `bucket_start`, the day's UTC midnight, must be one), so a nightly run queries the lake
+/// for the new days only. `label` names the query and the store's folder
+/// (`rollups/<label>/v=<digest of source, SQL and shape>/`).
+pub async fn table_days(
+    rollup: Option<&Rollup>,
+    runner: &dyn SqlRunner,
+    t: &SeriesTemplate,
+    label: &str,
+    want: &SchemaRef,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<(Vec<RecordBatch>, Option<RollupStats>), SeriesError> {
+    let render_range = |from: i64, to: i64| render(t, Bucket::Day, from, to);
+    match rollup {
+        Some(r) => {
+            let mut h = Sha256::new();
+            h.update(r.source.as_bytes());
+            h.update([0]);
+            h.update(t.body.as_bytes());
+            h.update([0]);
+            h.update(format!("{want:?}").as_bytes());
+            let dir = format!("rollups/{label}/v={}", &hex::encode(h.finalize())[..12]);
+            r.days(runner, &dir, label, label, want, &render_range, start_ms, end_ms)
+                .await
+                .map(|(b, st)| (b, Some(st)))
+        }
+        None => {
+            let got = super::run_template(runner, t, label, Bucket::Day, start_ms, end_ms).await?;
+            let got = got.iter().map(|b| canonical(want, b)).collect::<Result<Vec<_>, _>>().map_err(|reason| {
+                SeriesError::Shape {
+                    family: label.to_string(),
+                    reason,
+                }
+            })?;
+            Ok((got, None))
+        }
     }
 }
 
