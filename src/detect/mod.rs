@@ -34,8 +34,8 @@
 
 pub mod changepoint;
 pub mod iforest;
-pub mod net;
 pub mod ip_insights;
+pub mod net;
 pub mod outlier;
 pub mod stats;
 pub mod trend;

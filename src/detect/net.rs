@@ -4,7 +4,7 @@
 //! Pure functions over plain values, so each is unit-tested on its own and the hunt stages
 //! (`stages::beaconing`, `stages::exfiltration`, `stages::lateral`, `stages::dns_hunt`) only read
 //! rows and decide. Hand-written where no crate of the field does it: CIDR matching uses `ipnet`
-//! (already in the tree through the AWS SDK), punycode `idna` (through `url`); the beacon
+//! (already in the tree through the AWS SDK), punycode labels (`xn--`) are compared as they are written; the beacon
 //! statistics and the bigram model are a few dozen lines each. The registrable-domain rule is a
 //! short list of multi-label public suffixes, not the whole Public Suffix List (a `psl` crate would
 //! add a dependency for names the lake's resolvers mostly never see; the hunts compare names
@@ -214,8 +214,8 @@ pub fn robust_z(history: &[f64], x: f64, rel_floor: f64) -> f64 {
 /// Multi-label public suffixes common in resolver logs (the registrable domain is one label
 /// more). Not the whole Public Suffix List: see the module docs.
 const MULTI_SUFFIXES: &[&str] = &[
-    "co.uk", "org.uk", "ac.uk", "gov.uk", "com.au", "net.au", "org.au", "co.jp", "ne.jp", "or.jp", "co.nz", "co.in",
-    "com.br", "com.cn", "com.sg", "com.hk", "co.kr", "co.za", "com.mx", "com.tr", "com.tw",
+    "co.uk", "org.uk", "ac.uk", "gov.uk", "com.au", "net.au", "org.au", "co.jp", "ne.jp", "or.jp", "co.nz", "co.in", "com.br", "com.cn",
+    "com.sg", "com.hk", "co.kr", "co.za", "com.mx", "com.tr", "com.tw",
 ];
 
 /// A DNS name as the hunts compare it: lower case, no trailing dot, punycode (`xn--`) labels as
@@ -304,7 +304,10 @@ impl Bigram {
         let mut counts: HashMap<(u8, u8), f64> = HashMap::new();
         let mut first: HashMap<u8, f64> = HashMap::new();
         for l in labels {
-            let b: Vec<u8> = std::iter::once(b'^').chain(l.bytes().map(sym)).chain(std::iter::once(b'$')).collect();
+            let b: Vec<u8> = std::iter::once(b'^')
+                .chain(l.bytes().map(sym))
+                .chain(std::iter::once(b'$'))
+                .collect();
             for w in b.windows(2) {
                 *counts.entry((w[0], w[1])).or_default() += 1.0;
                 *first.entry(w[0]).or_default() += 1.0;
@@ -331,7 +334,10 @@ impl Bigram {
     }
 
     fn score_inner(&self, label: &str, held_out: bool) -> f64 {
-        let b: Vec<u8> = std::iter::once(b'^').chain(label.bytes().map(sym)).chain(std::iter::once(b'$')).collect();
+        let b: Vec<u8> = std::iter::once(b'^')
+            .chain(label.bytes().map(sym))
+            .chain(std::iter::once(b'$'))
+            .collect();
         let mut own: HashMap<(u8, u8), f64> = HashMap::new();
         let mut own_first: HashMap<u8, f64> = HashMap::new();
         if held_out {
@@ -421,7 +427,10 @@ mod tests {
     #[test]
     fn robust_z_against_a_flat_and_a_noisy_history() {
         let flat = [100.0; 14];
-        assert!((robust_z(&flat, 300.0, 0.1) - 20.0).abs() < 1e-9, "MAD floored at 10% of the median");
+        assert!(
+            (robust_z(&flat, 300.0, 0.1) - 20.0).abs() < 1e-9,
+            "MAD floored at 10% of the median"
+        );
         let noisy = [80.0, 120.0, 95.0, 105.0, 90.0, 110.0, 100.0];
         let z = robust_z(&noisy, 100.0, 0.1);
         assert!(z.abs() < 1e-9);
@@ -434,7 +443,10 @@ mod tests {
         assert_eq!(normalise_name("xn--bcher-kva.example.").as_deref(), Some("xn--bcher-kva.example"));
         assert!(normalise_name("").is_none() && normalise_name(".").is_none());
         assert!(normalise_name(&format!("{}.com", "a".repeat(64))).is_none(), "label over 63");
-        assert!(normalise_name(&format!("{}com", "abcdefghi.".repeat(26))).is_none(), "name over 253");
+        assert!(
+            normalise_name(&format!("{}com", "abcdefghi.".repeat(26))).is_none(),
+            "name over 253"
+        );
         assert!(normalise_name("bad name.com").is_none() && normalise_name("a..b").is_none());
         assert_eq!(registrable("a.b.example.com"), "example.com");
         assert_eq!(registrable("a.b.example.co.uk"), "example.co.uk");
@@ -449,20 +461,79 @@ mod tests {
     #[test]
     fn the_bigram_model_tells_random_labels_from_the_lakes_names() {
         let names = [
-            "amazonaws", "github", "slack", "datadoghq", "okta", "google", "microsoft", "ubuntu", "docker",
-            "pagerduty", "salesforce", "atlassian", "zoom", "office", "windowsupdate", "cloudflare", "sentry",
-            "newrelic", "stripe", "twilio", "mongodb", "elastic", "grafana", "snowflake", "hashicorp", "api",
-            "login", "www", "mail", "static", "assets", "images", "status", "support", "updates", "security",
-            "metrics", "events", "telemetry", "storage", "download", "packages", "registry", "identity",
-            "monitoring", "analytics", "content", "delivery", "service", "platform", "console", "portal",
+            "amazonaws",
+            "github",
+            "slack",
+            "datadoghq",
+            "okta",
+            "google",
+            "microsoft",
+            "ubuntu",
+            "docker",
+            "pagerduty",
+            "salesforce",
+            "atlassian",
+            "zoom",
+            "office",
+            "windowsupdate",
+            "cloudflare",
+            "sentry",
+            "newrelic",
+            "stripe",
+            "twilio",
+            "mongodb",
+            "elastic",
+            "grafana",
+            "snowflake",
+            "hashicorp",
+            "api",
+            "login",
+            "www",
+            "mail",
+            "static",
+            "assets",
+            "images",
+            "status",
+            "support",
+            "updates",
+            "security",
+            "metrics",
+            "events",
+            "telemetry",
+            "storage",
+            "download",
+            "packages",
+            "registry",
+            "identity",
+            "monitoring",
+            "analytics",
+            "content",
+            "delivery",
+            "service",
+            "platform",
+            "console",
+            "portal",
         ];
         let m = Bigram::train(names.iter().copied());
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let random: Vec<f64> = (0..200)
-            .map(|_| (0..rng.random_range(10..18)).map(|_| (b'a' + rng.random_range(0..26u8)) as char).collect::<String>())
+            .map(|_| {
+                (0..rng.random_range(10..18))
+                    .map(|_| (b'a' + rng.random_range(0..26u8)) as char)
+                    .collect::<String>()
+            })
             .map(|l| m.score(&l))
             .collect();
-        let unseen = ["gitlab", "dropbox", "confluence", "jenkins", "artifactory", "terraform", "kubernetes", "notion"];
+        let unseen = [
+            "gitlab",
+            "dropbox",
+            "confluence",
+            "jenkins",
+            "artifactory",
+            "terraform",
+            "kubernetes",
+            "notion",
+        ];
         let unseen: Vec<f64> = unseen.iter().map(|l| m.score(l)).collect();
         // The cut as the DNS hunt sets it: a low quantile of the lake's own names scored held out.
         let mut held: Vec<f64> = names.iter().map(|l| m.score_held_out(l)).collect();

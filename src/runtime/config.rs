@@ -49,6 +49,9 @@ pub struct JobConfig {
     /// The UEBA isolation forest over each principal's day (`[ueba]`; absent = off).
     #[serde(default)]
     pub ueba: Option<crate::stages::ueba::UebaJob>,
+    /// The network and DNS hunts (`[hunts]` with `[hunts.beaconing]`, …; absent = off).
+    #[serde(default)]
+    pub hunts: Option<crate::stages::hunt::HuntsJob>,
 }
 
 /// `[rollup]`: the rollup store (see `series::rollup`).
@@ -293,6 +296,14 @@ impl JobConfig {
             errs.extend(u.validate());
             if self.detectors.contains_key(crate::stages::ueba::DETECTOR) {
                 errs.push("detectors.ueba: the name is taken by [ueba]".into());
+            }
+        }
+        if let Some(h) = &self.hunts {
+            errs.extend(h.validate());
+            for name in h.stages().iter().map(|s| s.name()) {
+                if self.detectors.contains_key(name) {
+                    errs.push(format!("detectors.{name}: the name is taken by [hunts.{name}]"));
+                }
             }
         }
         if !valid_ident(&self.output.embeddings_table) {

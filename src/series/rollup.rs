@@ -298,7 +298,11 @@ impl Rollup {
                 source: e,
             })?;
             stats.queries += 1;
-            let got = got.iter().map(|b| canonical(want, b)).collect::<Result<Vec<_>, _>>().map_err(shape)?;
+            let got = got
+                .iter()
+                .map(|b| canonical(want, b))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(shape)?;
             // Split by day and store each day, empty days included.
             let mut d = from;
             while d < to {
@@ -366,12 +370,14 @@ pub async fn table_days(
         }
         None => {
             let got = super::run_template(runner, t, label, Bucket::Day, start_ms, end_ms).await?;
-            let got = got.iter().map(|b| canonical(want, b)).collect::<Result<Vec<_>, _>>().map_err(|reason| {
-                SeriesError::Shape {
+            let got = got
+                .iter()
+                .map(|b| canonical(want, b))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|reason| SeriesError::Shape {
                     family: label.to_string(),
                     reason,
-                }
-            })?;
+                })?;
             Ok((got, None))
         }
     }

@@ -14,12 +14,20 @@
 //!   its embeddings table.
 //! * [`ueba`]: an isolation forest over each principal's day (novelty against its own history and
 //!   its peer group's), with findings that say which behaviour stood out.
+//! * the network and DNS hunts ([`hunt`] runs each): [`beaconing`], [`exfiltration`],
+//!   [`lateral`] movement and [`dns_hunt`] (DGA, tunnelling, NXDOMAIN bursts), over per-day tables
+//!   kept in the rollup store.
 //!
 //! Why stages return tables instead of writing them: the sink registers tables in Glue before any
 //! file lands and publishes every file atomically, in one place, after all stages succeeded.
 
+pub mod beaconing;
+pub mod dns_hunt;
+pub mod exfiltration;
 pub mod features;
+pub mod hunt;
 pub mod ip_insights;
+pub mod lateral;
 pub mod series;
 pub mod ueba;
 

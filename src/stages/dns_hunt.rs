@@ -1,0 +1,464 @@
+//! DNS hunt (`[hunts.dns]`): per resolving address and day, from Route 53 resolver logs
+//! (`queries/hunts/dns_names.sql`).
+//!
+//! * **DGA** (T1568.002): registrable domains no host of the fleet resolved during the baseline
+//!   whose first label looks random — a character-bigram model trained on the registrable and
+//!   subdomain labels the lake resolved during the baseline (no downloaded model), the cut at
+//!   the `random_quantile` of the baseline's own registrable labels scored held out, plus a
+//!   character-entropy floor. A host with at least `min_dga_domains` of them is flagged. CDN and
+//!   load-balancer names (`d1a2b3.cloudfront.net`) are random in their *subdomain* under a
+//!   well-known registrable domain, so they never count.
+//! * **Tunnelling** (T1071.004): many distinct long, high-entropy subdomains of one registrable
+//!   domain from one host (data encoded in the names), the domain rare in the fleet.
+//! * **NXDOMAIN burst** (T1568.002): a host's NXDOMAIN answers far above its own history.
+//!
+//! Names are lower-cased without the trailing dot; a malformed or over-long name
+//! ([`crate::detect::net::normalise_name`]) is a counted skip; punycode labels are compared as
+//! written. Domains in `hunts.allow_domains` (and their subdomains) are never judged.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow::array::Array;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use serde::{Deserialize, Serialize};
+
+use super::hunt::{col_day_ms, col_f64, col_str, daily_plot, eventday, Hit, Hunt, HuntContext, HuntOutcome, DAY_MS};
+use crate::detect::net::{entropy, normalise_name, registrable, registrable_label, robust_z, subdomain, Bigram};
+use crate::sql::{quote_literal, timestamp_literal};
+
+/// Detector name.
+pub const DETECTOR: &str = "dns";
+
+const TABLE: (&str, &str) = ("dns_names", include_str!("../../queries/hunts/dns_names.sql"));
+
+/// `[hunts.dns]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsJob {
+    /// DGA: random-looking new registrable domains a host needs in a day.
+    pub min_dga_domains: usize,
+    /// DGA: the bigram cut is this quantile of the baseline's registrable labels (held out).
+    pub random_quantile: f64,
+    /// DGA: labels shorter than this are not judged (too little text to tell).
+    pub min_label_len: usize,
+    /// DGA: character entropy (bits) a random-looking label needs at least.
+    pub min_entropy: f64,
+    /// Tunnelling: distinct long subdomains of one domain a host needs in a day.
+    pub min_tunnel_names: usize,
+    /// Tunnelling: a subdomain counts as long from this many characters.
+    pub min_subdomain_len: usize,
+    /// Tunnelling and DGA: the domain is used by at most this many hosts over the baseline.
+    pub max_sources: usize,
+    /// NXDOMAIN burst: answers a day needs at least.
+    pub min_nx: f64,
+    /// NXDOMAIN burst: robust z over the host's baseline days.
+    pub min_nx_z: f64,
+    /// Fewer history days than this since the host first appeared: not judged.
+    pub min_history_days: u32,
+}
+
+impl Default for DnsJob {
+    fn default() -> Self {
+        DnsJob {
+            min_dga_domains: 5,
+            random_quantile: 0.01,
+            min_label_len: 7,
+            min_entropy: 2.8,
+            min_tunnel_names: 30,
+            min_subdomain_len: 24,
+            max_sources: 2,
+            min_nx: 50.0,
+            min_nx_z: 10.0,
+            min_history_days: 5,
+        }
+    }
+}
+
+impl DnsJob {
+    /// Every problem, each naming its field.
+    pub fn validate(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        let p = "hunts.dns";
+        if self.min_dga_domains == 0 {
+            e.push(format!("{p}.min_dga_domains: must be at least 1"));
+        }
+        if !(self.random_quantile > 0.0 && self.random_quantile < 0.5) {
+            e.push(format!("{p}.random_quantile: must be in (0, 0.5), got {}", self.random_quantile));
+        }
+        if self.min_tunnel_names == 0 {
+            e.push(format!("{p}.min_tunnel_names: must be at least 1"));
+        }
+        if !(self.min_nx_z > 0.0 && self.min_nx_z.is_finite()) {
+            e.push(format!("{p}.min_nx_z: must be > 0, got {}", self.min_nx_z));
+        }
+        if self.max_sources == 0 {
+            e.push(format!("{p}.max_sources: must be at least 1"));
+        }
+        e
+    }
+}
+
+/// The hunt.
+#[derive(Debug, Clone)]
+pub struct DnsHunt(pub DnsJob);
+
+/// Stored shape of the table.
+pub fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("accountid", DataType::Utf8, true),
+        Field::new("src_ip", DataType::Utf8, true),
+        Field::new("src_instance", DataType::Utf8, true),
+        Field::new("hostname", DataType::Utf8, true),
+        Field::new("bucket_start", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
+        Field::new("queries", DataType::Float64, true),
+        Field::new("nx", DataType::Float64, true),
+    ]))
+}
+
+type Src = (Option<String>, String);
+
+#[derive(Default)]
+struct HostDay {
+    /// Registrable domain → (names, queries, nx).
+    regs: BTreeMap<String, (BTreeSet<String>, f64, f64)>,
+    nx: f64,
+    queries: f64,
+}
+
+fn allowed(reg: &str, allow: &[String]) -> bool {
+    allow.iter().any(|a| reg == a || reg.ends_with(&format!(".{a}")))
+}
+
+impl Hunt for DnsHunt {
+    fn name(&self) -> &'static str {
+        DETECTOR
+    }
+    fn table(&self) -> (&'static str, &'static str) {
+        TABLE
+    }
+    fn schema(&self) -> SchemaRef {
+        schema()
+    }
+    fn unit(&self) -> &'static str {
+        "host-days"
+    }
+
+    fn judge(&self, rows: &[RecordBatch], cx: &HuntContext<'_>) -> Result<HuntOutcome, String> {
+        let job = &self.0;
+        let mut o = HuntOutcome::default();
+        let days = cx.days();
+        let allow: Vec<String> = cx.job.allow_domains.iter().filter_map(|d| normalise_name(d)).collect();
+        let mut hosts: HashMap<Src, Vec<HostDay>> = HashMap::new();
+        let mut first: HashMap<Src, usize> = HashMap::new();
+        let mut instance: HashMap<Src, String> = HashMap::new();
+        // Registrable domain → (host, day) that resolved it.
+        let mut reg_users: HashMap<String, BTreeSet<(Src, usize)>> = HashMap::new();
+        for b in rows {
+            let (acct, src, inst, host) = (
+                col_str(b, "accountid")?,
+                col_str(b, "src_ip")?,
+                col_str(b, "src_instance")?,
+                col_str(b, "hostname")?,
+            );
+            let (day, q, nx) = (col_day_ms(b)?, col_f64(b, "queries")?, col_f64(b, "nx")?);
+            for i in 0..b.num_rows() {
+                let Some(d) = cx.day_of(day[i]) else { continue };
+                let s = if src.is_valid(i) { src.value(i).trim() } else { "" };
+                let ins = if inst.is_valid(i) { inst.value(i) } else { "" };
+                // A resolver log row without an address still has its instance: key on either.
+                let who = if s.is_empty() { ins } else { s };
+                if who.is_empty() {
+                    o.stats.skip("missing source address and instance");
+                    continue;
+                }
+                let k: Src = (acct.is_valid(i).then(|| acct.value(i).to_string()), who.to_string());
+                if !ins.is_empty() {
+                    instance.insert(k.clone(), ins.to_string());
+                }
+                let f = first.entry(k.clone()).or_insert(d);
+                *f = (*f).min(d);
+                let hd = &mut hosts
+                    .entry(k.clone())
+                    .or_insert_with(|| (0..days).map(|_| HostDay::default()).collect())[d];
+                hd.queries += q[i];
+                hd.nx += nx[i];
+                let Some(name) = (if host.is_valid(i) { normalise_name(host.value(i)) } else { None }) else {
+                    o.stats.skip("malformed or over-long query name");
+                    continue;
+                };
+                let reg = registrable(&name).to_string();
+                if allowed(&reg, &allow) {
+                    o.stats.skip("allow-listed domain");
+                    continue;
+                }
+                let e = hd.regs.entry(reg.clone()).or_default();
+                e.0.insert(name);
+                e.1 += q[i];
+                e.2 += nx[i];
+                reg_users.entry(reg).or_default().insert((k, d));
+            }
+        }
+        let mut srcs: Vec<&Src> = hosts.keys().collect();
+        srcs.sort();
+        for d in cx.first_eval()..days {
+            let day_ms = cx.day_ms(d);
+            let dt = super::day(day_ms);
+            let hist = cx.history(d);
+            // The fleet's baseline: registrable domains resolved, and the bigram model of its labels.
+            let mut seen: BTreeSet<&str> = BTreeSet::new();
+            let mut labels: BTreeSet<&str> = BTreeSet::new();
+            let mut reg_labels: BTreeSet<&str> = BTreeSet::new();
+            for hd in hosts.values() {
+                for h in hist.clone() {
+                    for (reg, (names, _, _)) in &hd[h].regs {
+                        if seen.insert(reg.as_str()) {
+                            reg_labels.insert(registrable_label(reg));
+                        }
+                        for n in names {
+                            labels.extend(subdomain(n, reg).split('.').filter(|l| !l.is_empty()));
+                        }
+                    }
+                }
+            }
+            labels.extend(reg_labels.iter().copied());
+            let model = Bigram::train(labels.iter().copied());
+            let mut held: Vec<f64> = reg_labels
+                .iter()
+                .filter(|l| l.len() >= job.min_label_len)
+                .map(|l| model.score_held_out(l))
+                .collect();
+            held.sort_by(f64::total_cmp);
+            let cut = if held.len() >= 20 {
+                crate::detect::stats::np_percentile_sorted(&held, 100.0 * job.random_quantile)
+            } else {
+                f64::NEG_INFINITY
+            };
+            if held.len() < 20 {
+                o.stats.skip("too few baseline names to train the DGA model");
+            }
+            let users_before = |reg: &str| -> usize {
+                reg_users
+                    .get(reg)
+                    .map(|s| {
+                        s.iter()
+                            .filter(|(_, x)| hist.contains(x))
+                            .map(|(k, _)| k)
+                            .collect::<BTreeSet<_>>()
+                            .len()
+                    })
+                    .unwrap_or(0)
+            };
+            let mut judged = 0;
+            let mut found = 0;
+            for k in &srcs {
+                let f = first[*k];
+                if d < f + job.min_history_days as usize {
+                    continue;
+                }
+                let hd = &hosts[*k][d];
+                if hd.queries <= 0.0 {
+                    continue;
+                }
+                judged += 1;
+                let (acct, src) = (*k).clone();
+                let inst = instance.get(*k).cloned().unwrap_or_default();
+                let keys = serde_json::json!({"accountid": acct, "src_ip": src, "src_instance": inst});
+                let daily = |g: &dyn Fn(&HostDay) -> f64| -> Vec<f64> { hosts[*k].iter().map(g).collect() };
+                // DGA.
+                let random: Vec<(&String, f64, f64)> = hd
+                    .regs
+                    .iter()
+                    .filter(|(reg, _)| !seen.contains(reg.as_str()))
+                    .map(|(reg, _)| (reg, registrable_label(reg)))
+                    .filter(|(_, l)| l.len() >= job.min_label_len && entropy(l) >= job.min_entropy)
+                    .map(|(reg, l)| (reg, model.score(l), hd.regs[reg].2))
+                    .filter(|(_, s, _)| *s < cut)
+                    .collect();
+                if random.len() >= job.min_dga_domains {
+                    let nx_share = random.iter().filter(|r| r.2 > 0.0).count() as f64 / random.len() as f64;
+                    let score = (0.5 + 0.3 * (1.0 - (job.min_dga_domains as f64 / random.len() as f64)) + 0.2 * nx_share).clamp(0.0, 1.0);
+                    let mut examples: Vec<&String> = random.iter().map(|r| r.0).collect();
+                    examples.truncate(20);
+                    let hit = Hit {
+                        detector: DETECTOR,
+                        kind: "dga",
+                        entity_type: "src_ip",
+                        entity: src.clone(),
+                        account: acct.clone(),
+                        keys: keys.clone(),
+                        id_extra: String::new(),
+                        day_ms,
+                        score,
+                        observed: random.len() as f64,
+                        expected: 0.0,
+                        upper: job.min_dga_domains as f64 - 1.0,
+                        title: format!(
+                            "{src}{} resolved {} random-looking domains new to the fleet on {dt}",
+                            if inst.is_empty() { String::new() } else { format!(" ({inst})") },
+                            random.len()
+                        ),
+                        description: format!(
+                            "On {dt}, {src} resolved {} registrable domains no host resolved in the {} baseline days whose names score \
+                             below the lake's own {:.0}th-percentile name (character-bigram model trained on the baseline's names); {:.0}% \
+                             of them returned NXDOMAIN. Examples: {}. Domain-generation malware tries many such names to find its server.",
+                            random.len(),
+                            hist.len(),
+                            100.0 * job.random_quantile,
+                            100.0 * nx_share,
+                            examples.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                        evidence: serde_json::json!({
+                            "domains": random.iter().map(|(r, s, nx)| serde_json::json!({"domain": r, "bigram_score": s, "nxdomain": nx})).collect::<Vec<_>>(),
+                            "bigram_cut": cut, "nxdomain_share": nx_share, "values_in_window": [random.len()],
+                        }),
+                        top: vec![
+                            serde_json::json!({"name": "random_new_domains", "value": random.len(), "baseline": 0}),
+                            serde_json::json!({"name": "nxdomain_share", "value": nx_share, "baseline": 0}),
+                        ],
+                        techniques: vec!["T1568.002"],
+                        view: "dns_activity",
+                        investigation_sql: dns_sql(
+                            &format!("{src} on {dt}: queries of the random-looking new domains"),
+                            &acct,
+                            &src,
+                            day_ms,
+                            &examples,
+                        ),
+                    };
+                    let fnd = hit.finding(cx.run_id);
+                    let plot = daily_plot(&fnd, "distinct domains resolved", cx, daily(&|h| h.regs.len() as f64), d, f64::NAN);
+                    o.findings.push((fnd, Some(plot)));
+                    found += 1;
+                }
+                // Tunnelling.
+                for (reg, (names, q, _)) in &hd.regs {
+                    let long: Vec<&String> = names
+                        .iter()
+                        .filter(|n| {
+                            let sub = subdomain(n, reg).replace('.', "");
+                            sub.len() >= job.min_subdomain_len && entropy(&sub) >= 3.5
+                        })
+                        .collect();
+                    if long.len() < job.min_tunnel_names || users_before(reg) > job.max_sources {
+                        continue;
+                    }
+                    let encoded: usize = long.iter().map(|n| subdomain(n, reg).len()).sum();
+                    let score = (0.5 + 0.5 * (1.0 - job.min_tunnel_names as f64 / long.len() as f64)).clamp(0.0, 1.0);
+                    let examples: Vec<&String> = long.iter().take(10).copied().collect();
+                    let hit = Hit {
+                        detector: DETECTOR,
+                        kind: "dns_tunnelling",
+                        entity_type: "src_ip",
+                        entity: src.clone(),
+                        account: acct.clone(),
+                        keys: serde_json::json!({"accountid": acct, "src_ip": src, "src_instance": inst, "domain": reg}),
+                        id_extra: reg.clone(),
+                        day_ms,
+                        score,
+                        observed: long.len() as f64,
+                        expected: 0.0,
+                        upper: job.min_tunnel_names as f64 - 1.0,
+                        title: format!("{src} sent {} long, random subdomains of {reg} on {dt} (DNS tunnelling?)", long.len()),
+                        description: format!(
+                            "On {dt}, {src} made {q:.0} queries under {reg}, {} of them distinct subdomains of {}+ high-entropy characters \
+                             ({encoded} characters in all); {} other host(s) resolved {reg} in the baseline. Data encoded in query names is \
+                             how DNS tunnels carry it out. Examples: {}.",
+                            long.len(),
+                            job.min_subdomain_len,
+                            users_before(reg),
+                            examples.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                        evidence: serde_json::json!({
+                            "domain": reg, "long_subdomains": long.len(), "characters": encoded, "queries": q,
+                            "examples": examples, "values_in_window": [long.len()],
+                        }),
+                        top: vec![serde_json::json!({"name": "long_subdomains", "value": long.len(), "baseline": 0})],
+                        techniques: vec!["T1071.004"],
+                        view: "dns_activity",
+                        investigation_sql: dns_sql(&format!("{src} on {dt}: queries under {reg}"), &acct, &src, day_ms, &[reg]),
+                    };
+                    let fnd = hit.finding(cx.run_id);
+                    o.findings.push((fnd, None));
+                    found += 1;
+                }
+                // NXDOMAIN burst.
+                let nx_hist: Vec<f64> = hist.clone().filter(|&h| h >= f).map(|h| hosts[*k][h].nx).collect();
+                let z = robust_z(&nx_hist, hd.nx, 0.25);
+                if hd.nx >= job.min_nx && z >= job.min_nx_z && random.len() < job.min_dga_domains {
+                    let usual = crate::detect::net::median(&nx_hist);
+                    let hit = Hit {
+                        detector: DETECTOR,
+                        kind: "nxdomain_burst",
+                        entity_type: "src_ip",
+                        entity: src.clone(),
+                        account: acct.clone(),
+                        keys: keys.clone(),
+                        id_extra: "nx".into(),
+                        day_ms,
+                        score: (0.5 + 0.5 * (z / (3.0 * job.min_nx_z)).min(1.0)).min(1.0),
+                        observed: hd.nx,
+                        expected: usual,
+                        upper: usual,
+                        title: format!("{src} got {:.0} NXDOMAIN answers on {dt}, usually {usual:.0}", hd.nx),
+                        description: format!(
+                            "On {dt}, {src} got {:.0} NXDOMAIN answers (robust z {z:.1} over its {} baseline days, usually {usual:.0}). \
+                             Many failed lookups come from domain-generation malware or a misconfigured resolver path.",
+                            hd.nx,
+                            nx_hist.len()
+                        ),
+                        evidence: serde_json::json!({"nxdomain": hd.nx, "usual": usual, "robust_z": z, "values_in_window": [hd.nx]}),
+                        top: vec![serde_json::json!({"name": "nxdomain", "value": hd.nx, "baseline": usual})],
+                        techniques: vec!["T1568.002"],
+                        view: "dns_activity",
+                        investigation_sql: dns_sql(&format!("{src} on {dt}: its queries"), &acct, &src, day_ms, &[]),
+                    };
+                    let fnd = hit.finding(cx.run_id);
+                    let plot = daily_plot(&fnd, "NXDOMAIN answers", cx, daily(&|h| h.nx), d, usual);
+                    o.findings.push((fnd, Some(plot)));
+                    found += 1;
+                }
+            }
+            o.stats.judged.insert(dt.clone(), judged);
+            o.stats.findings.insert(dt, found);
+        }
+        Ok(o)
+    }
+}
+
+/// Investigation SQL over one host's queries of a day (under `domains` when given).
+fn dns_sql(comment: &str, account: &Option<String>, src: &str, day_ms: i64, domains: &[&String]) -> String {
+    let mut conds = vec![
+        format!("eventday = {}", quote_literal(&eventday(day_ms))),
+        format!(
+            "time >= {} AND time < {}",
+            timestamp_literal(day_ms),
+            timestamp_literal(day_ms + DAY_MS)
+        ),
+        format!("(src_ip = {0} OR src_instance = {0})", quote_literal(src)),
+    ];
+    if let Some(a) = account {
+        conds.push(format!("accountid = {}", quote_literal(a)));
+    }
+    if !domains.is_empty() {
+        conds.push(format!(
+            "({})",
+            domains
+                .iter()
+                .map(|d| format!(
+                    "lower(query_hostname) = {} OR lower(query_hostname) LIKE {}",
+                    quote_literal(&format!("{d}.")),
+                    quote_literal(&format!("%.{d}."))
+                ))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        ));
+    }
+    format!(
+        "-- {}\nSELECT time, src_ip, src_instance, query_hostname, query_type, rcode, answer\nFROM lakesight.dns_activity\nWHERE {}\nORDER BY time\nLIMIT {}",
+        comment.replace(['\n', '\r'], " "),
+        conds.join("\n  AND "),
+        crate::findings::investigate::LIMIT
+    )
+}

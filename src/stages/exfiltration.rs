@@ -1,0 +1,339 @@
+//! Exfiltration hunt (`[hunts.exfiltration]`, T1048/T1041): bytes from private sources to
+//! external, non-allow-listed destinations, judged two ways against the source's own history.
+//!
+//! * **Daily**: the source's external bytes of the day against its usual day (robust z over the
+//!   baseline days, at least `min_ratio` × its median, above the absolute floor `min_bytes` so a
+//!   host that usually sends nothing does not raise a finding for a few kilobytes).
+//! * **Low and slow**: bytes to a destination the source never used before the trailing
+//!   `slow_days`, which no other source uses (`max_sources`), summed over those days — each day
+//!   may be unremarkable, their sum to a brand-new destination is not. Reported on the day the
+//!   sum first crosses `slow_ratio` × the source's usual daily external bytes (and the floor).
+//!
+//! Nightly backups to S3 or a partner are not flagged: list their ranges in `hunts.allow_cidrs`,
+//! and even unlisted they are the source's usual days and an old destination.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use serde::{Deserialize, Serialize};
+
+use super::hunt::{bytes, daily_plot, flow_edges_schema, flows_sql, read_edges, Hit, Hunt, HuntContext, HuntOutcome, FLOW_EDGES};
+use crate::detect::net::{median, robust_z, AddrClass};
+
+/// Detector name.
+pub const DETECTOR: &str = "exfiltration";
+
+/// `[hunts.exfiltration]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExfilJob {
+    /// Absolute floor, bytes: a day (or a low-and-slow sum) below it is never a finding.
+    pub min_bytes: f64,
+    /// Daily: at least this many times the source's usual day.
+    pub min_ratio: f64,
+    /// Daily: at least this robust z over the baseline days.
+    pub min_z: f64,
+    /// Low and slow: the trailing days summed.
+    pub slow_days: u32,
+    /// Low and slow: the sum to one new destination reaches this many usual days.
+    pub slow_ratio: f64,
+    /// Low and slow: the destination is used by at most this many sources in the window.
+    pub max_sources: usize,
+    /// Fewer history days than this since the source first appeared: not judged.
+    pub min_history_days: u32,
+}
+
+impl Default for ExfilJob {
+    fn default() -> Self {
+        ExfilJob {
+            min_bytes: 10e6,
+            min_ratio: 3.0,
+            min_z: 6.0,
+            slow_days: 7,
+            slow_ratio: 1.0,
+            max_sources: 1,
+            min_history_days: 5,
+        }
+    }
+}
+
+impl ExfilJob {
+    /// Every problem, each naming its field.
+    pub fn validate(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        let p = "hunts.exfiltration";
+        if !(self.min_bytes >= 0.0 && self.min_bytes.is_finite()) {
+            e.push(format!("{p}.min_bytes: must be a finite number ≥ 0, got {}", self.min_bytes));
+        }
+        if !(self.min_ratio >= 1.0 && self.min_ratio.is_finite()) {
+            e.push(format!("{p}.min_ratio: must be ≥ 1, got {}", self.min_ratio));
+        }
+        if !(self.min_z > 0.0 && self.min_z.is_finite()) {
+            e.push(format!("{p}.min_z: must be > 0, got {}", self.min_z));
+        }
+        if self.slow_days < 2 {
+            e.push(format!("{p}.slow_days: must be at least 2, got {}", self.slow_days));
+        }
+        if !(self.slow_ratio > 0.0 && self.slow_ratio.is_finite()) {
+            e.push(format!("{p}.slow_ratio: must be > 0, got {}", self.slow_ratio));
+        }
+        if self.max_sources == 0 {
+            e.push(format!("{p}.max_sources: must be at least 1"));
+        }
+        e
+    }
+}
+
+/// The hunt.
+#[derive(Debug, Clone)]
+pub struct Exfiltration(pub ExfilJob);
+
+type Src = (Option<String>, String);
+
+impl Hunt for Exfiltration {
+    fn name(&self) -> &'static str {
+        DETECTOR
+    }
+    fn table(&self) -> (&'static str, &'static str) {
+        FLOW_EDGES
+    }
+    fn schema(&self) -> SchemaRef {
+        flow_edges_schema()
+    }
+    fn unit(&self) -> &'static str {
+        "host-days"
+    }
+
+    fn judge(&self, rows: &[RecordBatch], cx: &HuntContext<'_>) -> Result<HuntOutcome, String> {
+        let job = &self.0;
+        let mut o = HuntOutcome::default();
+        let days = cx.days();
+        let edges = read_edges(rows, cx)?;
+        // Per source: first day seen, external bytes per day, bytes per (destination, day).
+        let mut first: HashMap<Src, usize> = HashMap::new();
+        let mut instance: HashMap<Src, String> = HashMap::new();
+        let mut ext: HashMap<Src, Vec<f64>> = HashMap::new();
+        let mut to: HashMap<Src, BTreeMap<String, Vec<f64>>> = HashMap::new();
+        let mut users: HashMap<String, BTreeSet<(Src, usize)>> = HashMap::new();
+        for e in &edges {
+            if cx.nets.class(&e.src_ip) != AddrClass::Internal {
+                o.stats.skip(if e.src_ip.is_empty() {
+                    "missing source address"
+                } else {
+                    "source not private"
+                });
+                continue;
+            }
+            let k: Src = (e.account.clone(), e.src_ip.clone());
+            let f = first.entry(k.clone()).or_insert(e.day);
+            *f = (*f).min(e.day);
+            if !e.src_instance.is_empty() {
+                instance.insert(k.clone(), e.src_instance.clone());
+            }
+            match cx.nets.class(&e.dst_ip) {
+                AddrClass::External => {
+                    ext.entry(k.clone()).or_insert_with(|| vec![0.0; days])[e.day] += e.bytes;
+                    to.entry(k.clone())
+                        .or_default()
+                        .entry(e.dst_ip.clone())
+                        .or_insert_with(|| vec![0.0; days])[e.day] += e.bytes;
+                    users.entry(e.dst_ip.clone()).or_default().insert((k, e.day));
+                }
+                AddrClass::Allowed => o.stats.skip("allow-listed destination"),
+                AddrClass::Invalid => o.stats.skip("malformed destination address"),
+                AddrClass::Internal => {}
+            }
+        }
+        let sources_by = |dst: &str, upto: usize| -> usize {
+            users
+                .get(dst)
+                .map(|s| s.iter().filter(|(_, d)| *d <= upto).map(|(k, _)| k).collect::<BTreeSet<_>>().len())
+                .unwrap_or(0)
+        };
+        let mut srcs: Vec<&Src> = first.keys().collect();
+        srcs.sort();
+        let zero = vec![0.0; days];
+        for d in cx.first_eval()..days {
+            let day_ms = cx.day_ms(d);
+            let dt = super::day(day_ms);
+            let mut judged = 0;
+            let mut found = 0;
+            for k in &srcs {
+                let f = first[*k];
+                if d < f + job.min_history_days as usize {
+                    continue;
+                }
+                judged += 1;
+                let series = ext.get(*k).unwrap_or(&zero);
+                let usual = |d: usize| -> (f64, Vec<f64>) {
+                    let hist: Vec<f64> = cx.history(d).filter(|&h| h >= f).map(|h| series[h]).collect();
+                    (median(&hist), hist)
+                };
+                let (med, hist) = usual(d);
+                let x = series[d];
+                let z = robust_z(&hist, x, 0.25);
+                let (acct, src) = (*k).clone();
+                let inst = instance.get(*k).cloned().unwrap_or_default();
+                let keys = serde_json::json!({"accountid": acct, "src_ip": src, "src_instance": inst});
+                let dests = to.get(*k);
+                let top_dsts = |d: usize, n: usize| -> Vec<(String, f64)> {
+                    let mut v: Vec<(String, f64)> = dests
+                        .map(|m| m.iter().map(|(ip, s)| (ip.clone(), s[d])).filter(|(_, b)| *b > 0.0).collect())
+                        .unwrap_or_default();
+                    v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                    v.truncate(n);
+                    v
+                };
+                if x >= job.min_bytes && x >= job.min_ratio * med.max(1.0) && z >= job.min_z {
+                    let top = top_dsts(d, 10);
+                    // 0.4 at the edge, up with the ratio (full at 3× the minimum) and the z (full at 3× the minimum).
+                    let ratio = x / med.max(1.0);
+                    let score = (0.4
+                        + 0.3 * (ratio.ln() / (3.0 * job.min_ratio).ln()).clamp(0.0, 1.0)
+                        + 0.3 * (z / (3.0 * job.min_z)).clamp(0.0, 1.0))
+                    .min(1.0);
+                    let hit = Hit {
+                        detector: DETECTOR,
+                        kind: "exfiltration_day",
+                        entity_type: "src_ip",
+                        entity: src.clone(),
+                        account: acct.clone(),
+                        keys: keys.clone(),
+                        id_extra: String::new(),
+                        day_ms,
+                        score,
+                        observed: x,
+                        expected: med,
+                        upper: job.min_ratio * med.max(1.0),
+                        title: format!(
+                            "{src}{} sent {} to external addresses on {dt}, {:.1}× its usual day",
+                            if inst.is_empty() { String::new() } else { format!(" ({inst})") },
+                            bytes(x),
+                            x / med.max(1.0)
+                        ),
+                        description: format!(
+                            "On {dt}, {src} sent {} to external, non-allow-listed addresses; its usual day over the {} baseline days is {} \
+                             (robust z {z:.1}). Largest destinations: {}. Check what the host sent and whether the destinations are its own.",
+                            bytes(x),
+                            hist.len(),
+                            bytes(med),
+                            top.iter().map(|(ip, b)| format!("{ip} {}", bytes(*b))).collect::<Vec<_>>().join(", ")
+                        ),
+                        evidence: serde_json::json!({
+                            "bytes": x, "usual_bytes": med, "robust_z": z, "history_days": hist.len(),
+                            "destinations": top.iter().map(|(ip, b)| serde_json::json!({"dst_ip": ip, "bytes": b})).collect::<Vec<_>>(),
+                            "values_in_window": [x],
+                        }),
+                        top: vec![serde_json::json!({"name": "external_bytes", "value": x, "baseline": med})],
+                        techniques: vec!["T1048", "T1041"],
+                        view: "network_activity",
+                        investigation_sql: flows_sql(
+                            &format!("{src} on {dt}: flows to its largest external destinations"),
+                            acct.as_deref(),
+                            &src,
+                            day_ms,
+                            &top.iter().map(|(ip, _)| ip.clone()).collect::<Vec<_>>(),
+                            &[],
+                        ),
+                    };
+                    let f = hit.finding(cx.run_id);
+                    let plot = daily_plot(
+                        &f,
+                        "bytes to external addresses",
+                        cx,
+                        series.clone(),
+                        d,
+                        job.min_ratio * med.max(1.0),
+                    );
+                    o.findings.push((f, Some(plot)));
+                    found += 1;
+                    continue;
+                }
+                // Low and slow: sums to destinations new within the trailing days.
+                let slow = job.slow_days as usize;
+                let slow_cond = |dst: &str, s: &[f64], d: usize| -> Option<f64> {
+                    if d + 1 < slow || d < f + job.min_history_days as usize {
+                        return None;
+                    }
+                    let from = d + 1 - slow;
+                    let before = (f..from).any(|h| s[h] > 0.0);
+                    let sum: f64 = s[from..=d].iter().sum();
+                    let (med_d, _) = usual(from);
+                    (!before && sum >= job.min_bytes && sum >= job.slow_ratio * med_d.max(1.0) && sources_by(dst, d) <= job.max_sources)
+                        .then_some(sum)
+                };
+                let Some(dests) = dests else { continue };
+                for (dst, s) in dests {
+                    if s[d] <= 0.0 {
+                        continue;
+                    }
+                    let Some(sum) = slow_cond(dst, s, d) else { continue };
+                    if d > 0 && slow_cond(dst, s, d - 1).is_some() {
+                        continue;
+                    }
+                    let from = d + 1 - slow;
+                    let (med_d, _) = usual(from);
+                    let active: Vec<usize> = (from..=d).filter(|&h| s[h] > 0.0).collect();
+                    let score = (0.5 + 0.25 * (sum / med_d.max(1.0)).ln().max(0.0) + 0.05 * active.len() as f64).min(1.0);
+                    let hit = Hit {
+                        detector: DETECTOR,
+                        kind: "exfiltration_low_and_slow",
+                        entity_type: "src_ip",
+                        entity: src.clone(),
+                        account: acct.clone(),
+                        keys: serde_json::json!({"accountid": acct, "src_ip": src, "src_instance": inst, "dst_ip": dst}),
+                        id_extra: dst.clone(),
+                        day_ms,
+                        score,
+                        observed: sum,
+                        expected: med_d,
+                        upper: job.slow_ratio * med_d.max(1.0),
+                        title: format!(
+                            "{src}{} sent {} over {} day(s) to {dst}, a destination new to it and to the fleet",
+                            if inst.is_empty() { String::new() } else { format!(" ({inst})") },
+                            bytes(sum),
+                            active.len()
+                        ),
+                        description: format!(
+                            "Between {} and {dt}, {src} sent {} to {dst} on {} day(s) ({} per day at most); it never used {dst} before and no \
+                             other source does. Its usual day to all external addresses is {}. Each day alone stays near its usual volume: \
+                             the sum to one new destination is what stands out (low-and-slow exfiltration).",
+                            super::day(cx.day_ms(from)),
+                            bytes(sum),
+                            active.len(),
+                            bytes(s[from..=d].iter().copied().fold(0.0, f64::max)),
+                            bytes(med_d)
+                        ),
+                        evidence: serde_json::json!({
+                            "dst_ip": dst, "bytes_sum": sum, "days": active.len(), "usual_daily_bytes": med_d,
+                            "bytes_per_day": (from..=d).map(|h| serde_json::json!({"day": super::day(cx.day_ms(h)), "bytes": s[h]})).collect::<Vec<_>>(),
+                            "values_in_window": [s[d]],
+                        }),
+                        top: vec![
+                            serde_json::json!({"name": "bytes_to_new_destination", "value": sum, "baseline": med_d}),
+                            serde_json::json!({"name": "days_active", "value": active.len(), "baseline": 0}),
+                        ],
+                        techniques: vec!["T1048", "T1041"],
+                        view: "network_activity",
+                        investigation_sql: flows_sql(
+                            &format!("{src} on {dt}: flows to {dst} (also run for the days before)"),
+                            acct.as_deref(),
+                            &src,
+                            day_ms,
+                            std::slice::from_ref(dst),
+                            &[],
+                        ),
+                    };
+                    let f = hit.finding(cx.run_id);
+                    let plot = daily_plot(&f, &format!("bytes to {dst}"), cx, s.clone(), d, job.slow_ratio * med_d.max(1.0));
+                    o.findings.push((f, Some(plot)));
+                    found += 1;
+                }
+            }
+            o.stats.judged.insert(dt.clone(), judged);
+            o.stats.findings.insert(dt, found);
+        }
+        Ok(o)
+    }
+}
