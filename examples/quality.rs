@@ -198,6 +198,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
+    println!(
+        "\n## Benign look-alikes flagged by a hunt (all lakes)\n\n{} flagged of {} look-alike sources.\n",
+        attacked.lookalikes_flagged.len() + benign.lookalikes_flagged.len(),
+        attacked.lookalikes + benign.lookalikes
+    );
+    for (k, d, t) in attacked.lookalikes_flagged.iter().chain(&benign.lookalikes_flagged) {
+        println!("- {k} ({d}): {t}");
+    }
     println!("\n## False findings per 1,000 entity-days (attacked lakes, findings on unlabelled entities)\n");
     println!("| detector | false findings | entity-days judged | per 1,000 |\n|---|---|---|---|");
     for (d, f) in &attacked.false_per_detector {

@@ -3,8 +3,8 @@
 //! quality benchmark (`examples/quality.rs`, `benches/quality/`) and its CI slice report.
 //!
 //! Matching is by key, never by substring: a finding *finds* an instance when its detector family
-//! is the one the instance names (an instance labelled `network`, a kind meant for the network and
-//! DNS hunts that do not exist yet, also counts as found by an `outlier` finding), one of its key values (the entity or any `entity_keys` value)
+//! is the one the instance names (an instance labelled `network` is found by the network and DNS
+//! hunts only, not by an outlier on the host's bytes or queries series), one of its key values (the entity or any `entity_keys` value)
 //! equals one of the instance's identifying entities (principal ARN, source or destination IP,
 //! instance id, finding type, user name, domain — not shared values like the operation name), and
 //! its window overlaps the instance's window widened by a day on each side (a change confirmed
@@ -32,6 +32,14 @@ use crate::stages::series::SeriesStats;
 pub const IDENTIFYING: &[&str] = &["principal", "src_ip", "dst_ip", "instance", "finding_type", "user_name", "domain"];
 
 const DAY_MS: i64 = 86_400_000;
+
+/// The hunts (their manifest sections and detector names).
+const HUNTS: &[&str] = &[
+    crate::stages::beaconing::DETECTOR,
+    crate::stages::exfiltration::DETECTOR,
+    crate::stages::lateral::DETECTOR,
+    crate::stages::dns_hunt::DETECTOR,
+];
 
 /// One injected instance and whether the run found it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -95,6 +103,12 @@ pub struct QualityReport {
     /// Scores of the findings that found an instance (its family, entity and window), per
     /// detector: with the false findings' scores, how well a detector's score separates the two.
     pub found_scores: BTreeMap<String, Vec<f64>>,
+    /// Benign look-alikes (`labels.json` `benign_lookalikes`) a hunt flagged: (look-alike kind,
+    /// detector, title). A hunt finding flags one when it is about one of the look-alike's source
+    /// addresses and, when the finding names a destination or domain, the look-alike's own.
+    pub lookalikes_flagged: Vec<(String, String, String)>,
+    /// Look-alike (kind, source) pairs in the lakes scored.
+    pub lookalikes: usize,
 }
 
 fn identifying(s: &serde_json::Value) -> BTreeSet<String> {
@@ -134,8 +148,8 @@ pub fn score(result: &RunResult, labels: &serde_json::Value) -> QualityReport {
             s["window_start_ms"].as_i64().unwrap_or(0) - DAY_MS,
             s["window_end_ms"].as_i64().unwrap_or(0) + DAY_MS,
         );
-        // Kinds labelled `network` are meant for the hunts (not built yet): outliers count too.
-        let family_ok = |f: &Finding| f.detector_family == family || (family == "network" && f.detector_family == "outlier");
+        // Kinds labelled `network` are the hunts' (their findings' family is `network`).
+        let family_ok = |f: &Finding| f.detector_family == family;
         let hits: Vec<&Finding> = result
             .findings
             .iter()
@@ -191,6 +205,29 @@ pub fn score(result: &RunResult, labels: &serde_json::Value) -> QualityReport {
             .or_default()
             .entity_days += n;
     }
+    for hunt in HUNTS {
+        if let Some(h) = result.manifest.stage::<crate::stages::hunt::HuntStats>(hunt) {
+            let n: usize = h.judged.values().sum();
+            report.false_per_detector.entry(hunt.to_string()).or_default().entity_days += n;
+            report.false_per_series.entry(format!("{hunt} {}", h.unit)).or_default().entity_days += n;
+        }
+    }
+    for la in labels["benign_lookalikes"].as_array().into_iter().flatten() {
+        let kind = la["kind"].as_str().unwrap_or_default();
+        let srcs: BTreeSet<&str> = la["src_ips"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+        report.lookalikes += srcs.len();
+        let target = la["dst_ip"].as_str().or(la["domain"].as_str());
+        for f in result.findings.iter().filter(|f| HUNTS.contains(&f.detector.as_str())) {
+            let fk: serde_json::Value = serde_json::from_str(&f.entity_keys).unwrap_or_default();
+            let on_src = fk["src_ip"].as_str().is_some_and(|s| srcs.contains(s));
+            let named = fk["dst_ip"].as_str().or(fk["domain"].as_str());
+            if on_src && (named.is_none() || named == target) {
+                report
+                    .lookalikes_flagged
+                    .push((kind.to_string(), f.detector.clone(), f.title.clone()));
+            }
+        }
+    }
     for (f, k) in result.findings.iter().zip(&keys) {
         if k.is_disjoint(&all_labelled) {
             report.false_per_detector.entry(f.detector.clone()).or_default().false_findings += 1;
@@ -198,6 +235,8 @@ pub fn score(result: &RunResult, labels: &serde_json::Value) -> QualityReport {
                 "pairs".to_string()
             } else if f.detector == crate::stages::ueba::DETECTOR {
                 "principal-days".to_string()
+            } else if HUNTS.contains(&f.detector.as_str()) {
+                "host-days".to_string()
             } else {
                 format!("{}/{}", f.series_family, f.bucket)
             };
@@ -239,6 +278,8 @@ impl QualityReport {
             e.false_findings += f.false_findings;
             e.entity_days += f.entity_days;
         }
+        self.lookalikes_flagged.extend(other.lookalikes_flagged);
+        self.lookalikes += other.lookalikes;
         for (d, v) in other.found_scores {
             self.found_scores.entry(d).or_default().extend(v);
         }

@@ -735,7 +735,12 @@ fn inject_dial<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64
             let period = DAY_MS as f64 / k.max(1.0);
             let mut time = day_ms as f64 + rng.random_range(0.0..period);
             while time < day_end as f64 {
-                let jitter = (rng.random::<f64>() - 0.5) * 0.06 * period;
+                // A quiet implant: ±30% jitter around each beat, one beat in ten missed.
+                if rng.random_bool(0.1) {
+                    time += period;
+                    continue;
+                }
+                let jitter = (rng.random::<f64>() - 0.5) * 0.6 * period;
                 let at = (time + jitter).clamp(day_ms as f64, (day_end - 1) as f64) as i64;
                 let bytes = 1800 + rng.random_range(0..200);
                 out.push((

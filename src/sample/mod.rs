@@ -176,6 +176,9 @@ pub struct Labels<'a> {
     pub last_day: String,
     /// Injected scenarios.
     pub scenarios: &'a [Scenario],
+    /// Benign traffic that looks like an attack (realistic world only): what no hunt should flag.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub benign_lookalikes: Vec<serde_json::Value>,
 }
 
 /// One output file: a source, version, region, account and day.
@@ -316,6 +319,11 @@ pub fn generate(cfg: &SampleLakeConfig) -> Result<SampleLakeSummary, LakeError> 
         first_day: cfg.start.to_string(),
         last_day: last.to_string(),
         scenarios: &plan.scenarios,
+        benign_lookalikes: if world.real.is_some() {
+            realistic::lookalike_labels(&world)
+        } else {
+            Vec::new()
+        },
     };
     let text = serde_json::to_string_pretty(&labels).map_err(|e| LakeError::Schema(e.to_string()))?;
     write_atomic(&summary.labels, text.as_bytes())?;

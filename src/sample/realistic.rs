@@ -55,6 +55,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::events::{cloudtrail, finding, idp_auth, poisson, route53, vpc_flow, Ev, HUMAN_HOURS, MACHINE_HOURS};
 use super::scenarios::{idp_user, HOUR_MS};
+
+const DAY: i64 = 86_400_000;
 use super::world::{self, hexish, rng_for, zipf, zipf_p, Host, Principal, World, APIS, FINDING_TYPES};
 use super::{GenCtx, Task};
 use crate::lake::ocsf::SourceKind;
@@ -671,6 +673,7 @@ pub fn background<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: 
                     }
                 }
             }
+            lookalike_flows(ctx, t, day_ms, &mut out);
         }
         SourceKind::Route53 => {
             let a = t.account;
@@ -711,6 +714,7 @@ pub fn background<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: 
                     ));
                 }
             }
+            lookalike_dns(ctx, t, day_ms, &mut out);
         }
         SourceKind::ShFindings => {
             let a = t.account;
@@ -774,4 +778,142 @@ pub fn background<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: 
         }
     }
     out
+}
+
+/// The benign look-alikes of the network and DNS hunts (realistic world, primary region): traffic
+/// every real VPC has that looks like an attack to a naive rule. Each is labelled in `labels.json`
+/// (`benign_lookalikes`) so the quality benchmark can say whether a hunt flagged one.
+///
+/// | kind | what | why it is benign |
+/// |---|---|---|
+/// | `saas_poller` | hosts 1, 6, 11, … poll one SaaS monitoring address every 15 min (±2 s), 310-byte payloads | the destination is common to the fleet |
+/// | `ntp` | hosts 0, 7, 14, … query the Amazon Time Sync address every 1,024 s | link-local |
+/// | `nightly_backup` | host 2 sends 40× its usual daily external bytes to an S3 address at 02:00 every night | every night, allow-listed range |
+/// | `scanner` | 10.0.250.10 probes 8 hosts a day (rotating) on 22, 3389 and 445 | the organisation's own scanner |
+/// | `cdn_names` | hosts 0, 3, 6, … resolve 4 new hashed CloudFront names a day | random only below a well-known domain |
+pub const LOOKALIKES: &[&str] = &["saas_poller", "ntp", "nightly_backup", "scanner", "cdn_names"];
+/// The SaaS monitoring address the pollers use.
+pub const SAAS_POLLER_IP: &str = "34.117.59.81";
+/// The nightly backup's destination (in S3's 52.216.0.0/15).
+pub const BACKUP_IP: &str = "52.216.40.17";
+/// The scanner's address.
+pub const SCANNER_IP: &str = "10.0.250.10";
+/// Amazon Time Sync.
+pub const NTP_IP: &str = "169.254.169.123";
+
+/// One look-alike as `labels.json` lists it.
+pub fn lookalike_labels(w: &World) -> Vec<serde_json::Value> {
+    let mut v = Vec::new();
+    for acct in &w.accounts {
+        let hosts = |step: usize, off: usize| -> Vec<&str> {
+            acct.hosts
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % step == off)
+                .map(|(_, h)| h.ip.as_str())
+                .collect()
+        };
+        v.push(serde_json::json!({"kind": "saas_poller", "account": acct.id, "src_ips": hosts(5, 1), "dst_ip": SAAS_POLLER_IP}));
+        v.push(serde_json::json!({"kind": "ntp", "account": acct.id, "src_ips": hosts(7, 0), "dst_ip": NTP_IP}));
+        if let Some(h) = acct.hosts.get(2) {
+            v.push(serde_json::json!({"kind": "nightly_backup", "account": acct.id, "src_ips": [h.ip], "dst_ip": BACKUP_IP}));
+        }
+        v.push(serde_json::json!({"kind": "scanner", "account": acct.id, "src_ips": [SCANNER_IP]}));
+        v.push(serde_json::json!({"kind": "cdn_names", "account": acct.id, "src_ips": hosts(3, 0), "domain": "cloudfront.net"}));
+    }
+    v
+}
+
+/// The look-alikes' flows of one task's day (primary region, first file of the partition).
+fn lookalike_flows<'a>(ctx: &GenCtx<'a>, t: &Task, day_ms: i64, out: &mut Vec<Ev<'a>>) {
+    if t.region != 0 || t.part != 0 {
+        return;
+    }
+    let w = ctx.world;
+    let acct = &w.accounts[t.account];
+    let mut rng = rng_for(ctx.cfg.seed, &["lookalike-vpc", &acct.id, &t.day.to_string()]);
+    for (i, h) in acct.hosts.iter().enumerate() {
+        if i % 5 == 1 {
+            let phase = (i as i64 * 37_000) % 900_000;
+            let mut at = day_ms + phase;
+            while at < day_ms + DAY {
+                let time = at + rng.random_range(-2000..2000);
+                out.push((
+                    time,
+                    vpc_flow(
+                        time,
+                        (&h.ip, 40000 + rng.random_range(0..20000), Some(h)),
+                        (SAAS_POLLER_IP, 443, None),
+                        310,
+                        4,
+                        true,
+                        true,
+                    ),
+                ));
+                at += 900_000;
+            }
+        }
+        if i % 7 == 0 {
+            let mut at = day_ms + (i as i64 * 11_000) % 1_024_000;
+            while at < day_ms + DAY {
+                out.push((at, vpc_flow(at, (&h.ip, 123, Some(h)), (NTP_IP, 123, None), 76, 1, true, true)));
+                at += 1_024_000;
+            }
+        }
+    }
+    if let Some(h) = acct.hosts.get(2) {
+        // 40× a usual day's external bytes, in 20 flows from 02:00.
+        let usual = ctx.host_external_bytes_mean(t.account, 0, t.day, 2).max(1e5);
+        for k in 0..20 {
+            let time = day_ms + 2 * HOUR_MS + k * 60_000;
+            let bytes = (usual * 2.0 * rng.random_range(0.9..1.1)) as i64;
+            out.push((
+                time,
+                vpc_flow(
+                    time,
+                    (&h.ip, 45000 + k as u16, Some(h)),
+                    (BACKUP_IP, 443, None),
+                    bytes,
+                    bytes / 1400 + 1,
+                    true,
+                    true,
+                ),
+            ));
+        }
+    }
+    let n = acct.hosts.len();
+    for k in 0..8usize.min(n) {
+        let d = &acct.hosts[(t.day as usize * 8 + k) % n];
+        for port in [22u16, 3389, 445] {
+            let time = day_ms + 10 * HOUR_MS + rng.random_range(0..HOUR_MS);
+            out.push((
+                time,
+                vpc_flow(
+                    time,
+                    (SCANNER_IP, 50000 + rng.random_range(0..10000), None),
+                    (&d.ip, port, Some(d)),
+                    60,
+                    1,
+                    false,
+                    false,
+                ),
+            ));
+        }
+    }
+}
+
+/// The look-alikes' DNS queries of one task's day.
+fn lookalike_dns<'a>(ctx: &GenCtx<'a>, t: &Task, day_ms: i64, out: &mut Vec<Ev<'a>>) {
+    if t.region != 0 || t.part != 0 {
+        return;
+    }
+    let acct = &ctx.world.accounts[t.account];
+    let mut rng = rng_for(ctx.cfg.seed, &["lookalike-dns", &acct.id, &t.day.to_string()]);
+    for (_, h) in acct.hosts.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+        for _ in 0..4 {
+            let name = format!("d{}.cloudfront.net.", hexish(&mut rng, 13).to_ascii_lowercase());
+            let time = day_ms + rng.random_range(0..DAY);
+            out.push((time, route53(time, h, name, Some(super::events::Str::Borrowed("13.224.10.20")))));
+        }
+    }
 }

@@ -428,7 +428,7 @@ struct Candidate {
 /// | `brute_force` | strength × the user's usual daily failed logins, in one hour, from one attacker IP |
 /// | `exfiltration` | strength × the instance's usual daily bytes to external addresses, in two hours |
 /// | `dga_dns` | strength × the instance's usual distinct domains a day, new random names, in two hours |
-/// | `beaconing` | strength × the instance's usual daily flows to its top external address, evenly spaced, per day for up to 3 days |
+/// | `beaconing` | strength × the instance's usual daily flows to its top external address, on a schedule with ±30% jitter and one beat in ten missed, ~1.9 KB each, per day for up to 3 days |
 /// | `lateral_movement` | strength × the instance's usual distinct internal peers in the hour, on admin ports |
 /// | `night_discovery` | strength discovery calls (rounded) by a role, at night, from a new network and user agent |
 /// | `iam_persistence` | strength IAM write calls by a person who never wrote to IAM, in its busiest hours |

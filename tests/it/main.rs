@@ -8,6 +8,7 @@ mod common;
 mod features;
 mod glue;
 mod golden;
+mod hunts;
 mod iceberg;
 mod iforest;
 mod ip_insights;
