@@ -1,4 +1,4 @@
--- description: Flows, accepted flows and bytes per source address, destination address and port per day, from VPC Flow Logs, for sources in private ranges (network hunts: exfiltration, lateral movement)
+-- description: Flows, accepted flows and bytes per source address, destination address and port per day, from VPC Flow Logs, for sources in private ranges and records without addresses (NODATA/SKIPDATA, counted as skips) (network hunts: exfiltration, lateral movement)
 -- view: network_activity
 -- key: accountid = accountid
 -- key: src_ip = src_ip
@@ -14,7 +14,6 @@ SELECT accountid, src_ip, COALESCE(src_instance, '') AS src_instance, dst_ip,
 FROM lakesight.network_activity
 WHERE eventday BETWEEN {{eventday_from}} AND {{eventday_to}}
   AND time >= {{start}} AND time < {{end}}
-  AND dst_ip IS NOT NULL
-  AND (src_ip LIKE '10.%' OR src_ip LIKE '172.%' OR src_ip LIKE '192.168.%' OR src_ip LIKE '100.%'
+  AND (src_ip IS NULL OR src_ip LIKE '10.%' OR src_ip LIKE '172.%' OR src_ip LIKE '192.168.%' OR src_ip LIKE '100.%'
        OR src_ip LIKE 'f%' OR src_ip LIKE '::ffff:%')
 GROUP BY accountid, src_ip, COALESCE(src_instance, ''), dst_ip, COALESCE(dst_port, -1), date_trunc({{bucket}}, time)

@@ -5,7 +5,7 @@
 //! (`stages::beaconing`, `stages::exfiltration`, `stages::lateral`, `stages::dns_hunt`) only read
 //! rows and decide. Hand-written where no crate of the field does it: CIDR matching uses `ipnet`
 //! (already in the tree through the AWS SDK), punycode labels (`xn--`) are compared as they are written; the beacon
-//! statistics and the bigram model are a few dozen lines each. The registrable-domain rule is a
+//! statistics and the n-gram models are a few dozen lines each. The registrable-domain rule is a
 //! short list of multi-label public suffixes, not the whole Public Suffix List (a `psl` crate would
 //! add a dependency for names the lake's resolvers mostly never see; the hunts compare names
 //! with the lake's own history, so a rare wrong cut is a consistent one).
@@ -278,47 +278,73 @@ pub fn entropy(s: &str) -> f64 {
     counts.values().map(|&c| c as f64 / n).map(|p| -p * p.log2()).sum()
 }
 
-/// A character-bigram model of labels, trained on the lake's own names (no downloaded model):
-/// how likely a label is as a name this organisation's resolvers see, per character pair, with
-/// light additive smoothing over the DNS alphabet.
+/// A character n-gram model of labels, trained on the lake's own names (no downloaded model): how
+/// likely a label is as a name this organisation's resolvers see, with light additive smoothing.
+/// Two views: [`Ngram::letters`] (letter pairs: which letters follow which) and
+/// [`Ngram::classes`] (vowel/consonant/digit triples: how pronounceable), the second needing far
+/// fewer names to be trained — a lake that resolves a few dozen domains still has a usable one.
 #[derive(Debug, Clone)]
-pub struct Bigram {
-    counts: HashMap<(u8, u8), f64>,
-    first: HashMap<u8, f64>,
+pub struct Ngram {
+    counts: HashMap<Vec<u8>, f64>,
+    context: HashMap<Vec<u8>, f64>,
+    order: usize,
+    classes: bool,
     alphabet: f64,
+    smoothing: f64,
 }
 
-/// Additive smoothing: small, so a pair the lake's names never have costs far more than a rare one.
-const SMOOTHING: f64 = 0.05;
-
-fn sym(c: u8) -> u8 {
+fn letter(c: u8) -> u8 {
     match c {
         b'0'..=b'9' => b'0',
         c => c,
     }
 }
 
-impl Bigram {
-    /// Train on labels (each counted once per appearance in `labels`).
-    pub fn train<'a>(labels: impl IntoIterator<Item = &'a str>) -> Bigram {
-        let mut counts: HashMap<(u8, u8), f64> = HashMap::new();
-        let mut first: HashMap<u8, f64> = HashMap::new();
+fn class(c: u8) -> u8 {
+    match c {
+        b'a' | b'e' | b'i' | b'o' | b'u' | b'y' => b'v',
+        b'0'..=b'9' => b'd',
+        b'a'..=b'z' => b'c',
+        _ => b'o',
+    }
+}
+
+impl Ngram {
+    /// Letter pairs (a–z, one symbol for digits, `-`, `_`, end).
+    pub fn letters<'a>(labels: impl IntoIterator<Item = &'a str>) -> Ngram {
+        Ngram::train(labels, 2, false, 30.0, 0.05)
+    }
+
+    /// Vowel/consonant/digit triples.
+    pub fn classes<'a>(labels: impl IntoIterator<Item = &'a str>) -> Ngram {
+        Ngram::train(labels, 3, true, 5.0, 0.5)
+    }
+
+    fn symbols(&self, label: &str) -> Vec<u8> {
+        let map = if self.classes { class } else { letter };
+        std::iter::once(b'^')
+            .chain(label.bytes().map(map))
+            .chain(std::iter::once(b'$'))
+            .collect()
+    }
+
+    fn train<'a>(labels: impl IntoIterator<Item = &'a str>, order: usize, classes: bool, alphabet: f64, smoothing: f64) -> Ngram {
+        let mut m = Ngram {
+            counts: HashMap::new(),
+            context: HashMap::new(),
+            order,
+            classes,
+            alphabet,
+            smoothing,
+        };
         for l in labels {
-            let b: Vec<u8> = std::iter::once(b'^')
-                .chain(l.bytes().map(sym))
-                .chain(std::iter::once(b'$'))
-                .collect();
-            for w in b.windows(2) {
-                *counts.entry((w[0], w[1])).or_default() += 1.0;
-                *first.entry(w[0]).or_default() += 1.0;
+            let b = m.symbols(l);
+            for w in b.windows(order) {
+                *m.counts.entry(w.to_vec()).or_default() += 1.0;
+                *m.context.entry(w[..order - 1].to_vec()).or_default() += 1.0;
             }
         }
-        // a-z, one symbol for digits, '-', '_', end.
-        Bigram {
-            counts,
-            first,
-            alphabet: 30.0,
-        }
+        m
     }
 
     /// Mean log2-likelihood per transition of `label` (higher = more like the lake's names).
@@ -326,33 +352,79 @@ impl Bigram {
         self.score_inner(label, false)
     }
 
-    /// [`Bigram::score`] of a label that was in the training set, as if it had not been (its own
-    /// pairs taken out once): how a name the model never saw would score, so a cut calibrated on
-    /// the lake's names is an out-of-sample one.
+    /// [`Ngram::score`] of a label that was in the training set, as if it had not been (its own
+    /// n-grams taken out once): how a name the model never saw would score, so a cut calibrated
+    /// on the lake's names is an out-of-sample one.
     pub fn score_held_out(&self, label: &str) -> f64 {
         self.score_inner(label, true)
     }
 
     fn score_inner(&self, label: &str, held_out: bool) -> f64 {
-        let b: Vec<u8> = std::iter::once(b'^')
-            .chain(label.bytes().map(sym))
-            .chain(std::iter::once(b'$'))
-            .collect();
-        let mut own: HashMap<(u8, u8), f64> = HashMap::new();
-        let mut own_first: HashMap<u8, f64> = HashMap::new();
+        let b = self.symbols(label);
+        if b.len() < self.order {
+            return 0.0;
+        }
+        let mut own: HashMap<&[u8], f64> = HashMap::new();
+        let mut own_ctx: HashMap<&[u8], f64> = HashMap::new();
         if held_out {
-            for w in b.windows(2) {
-                *own.entry((w[0], w[1])).or_default() += 1.0;
-                *own_first.entry(w[0]).or_default() += 1.0;
+            for w in b.windows(self.order) {
+                *own.entry(w).or_default() += 1.0;
+                *own_ctx.entry(&w[..self.order - 1]).or_default() += 1.0;
             }
         }
         let mut total = 0.0;
-        for w in b.windows(2) {
-            let c = self.counts.get(&(w[0], w[1])).copied().unwrap_or(0.0) - own.get(&(w[0], w[1])).copied().unwrap_or(0.0);
-            let f = self.first.get(&w[0]).copied().unwrap_or(0.0) - own_first.get(&w[0]).copied().unwrap_or(0.0);
-            total += ((c.max(0.0) + SMOOTHING) / (f.max(0.0) + SMOOTHING * self.alphabet)).log2();
+        let mut n = 0.0;
+        for w in b.windows(self.order) {
+            let c = self.counts.get(w).copied().unwrap_or(0.0) - own.get(w).copied().unwrap_or(0.0);
+            let ctx = &w[..self.order - 1];
+            let f = self.context.get(ctx).copied().unwrap_or(0.0) - own_ctx.get(ctx).copied().unwrap_or(0.0);
+            total += ((c.max(0.0) + self.smoothing) / (f.max(0.0) + self.smoothing * self.alphabet)).log2();
+            n += 1.0;
         }
-        total / (b.len() - 1) as f64
+        total / n
+    }
+}
+
+/// Random-looking labels as the DNS hunt decides them: trained on the lake's names, a label is
+/// random-looking when either view scores it below that view's `quantile` of the training names
+/// scored held out (so about that share of never-seen real names per view is called random too;
+/// the hunt asks for several such names from one host in a day).
+#[derive(Debug, Clone)]
+pub struct Randomness {
+    letters: Ngram,
+    classes: Ngram,
+    cuts: Option<(f64, f64)>,
+}
+
+impl Randomness {
+    /// Train on `labels` (distinct); the cuts need at least 20 labels of `min_len` characters.
+    pub fn train(labels: &[&str], quantile: f64, min_len: usize) -> Randomness {
+        let letters = Ngram::letters(labels.iter().copied());
+        let classes = Ngram::classes(labels.iter().copied());
+        let long: Vec<&&str> = labels.iter().filter(|l| l.len() >= min_len).collect();
+        let cuts = (long.len() >= 20).then(|| {
+            let cut = |m: &Ngram| {
+                let mut v: Vec<f64> = long.iter().map(|l| m.score_held_out(l)).collect();
+                v.sort_by(f64::total_cmp);
+                crate::detect::stats::np_percentile_sorted(&v, 100.0 * quantile)
+            };
+            (cut(&letters), cut(&classes))
+        });
+        Randomness { letters, classes, cuts }
+    }
+
+    /// `None` when there were too few names to set the cuts.
+    pub fn cuts(&self) -> Option<(f64, f64)> {
+        self.cuts
+    }
+
+    /// Whether `label` looks random, with its two scores (letters, classes).
+    pub fn judge(&self, label: &str) -> (bool, f64, f64) {
+        let (l, c) = (self.letters.score(label), self.classes.score(label));
+        match self.cuts {
+            Some((cl, cc)) => (l < cl || c < cc, l, c),
+            None => (false, l, c),
+        }
     }
 }
 
@@ -459,7 +531,7 @@ mod tests {
     }
 
     #[test]
-    fn the_bigram_model_tells_random_labels_from_the_lakes_names() {
+    fn the_lake_trained_models_tell_random_labels_from_names() {
         let names = [
             "amazonaws",
             "github",
@@ -514,16 +586,17 @@ mod tests {
             "console",
             "portal",
         ];
-        let m = Bigram::train(names.iter().copied());
+        let r = Randomness::train(&names, 0.1, 7);
+        assert!(r.cuts().is_some());
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let random: Vec<f64> = (0..200)
+        let random = (0..200)
             .map(|_| {
                 (0..rng.random_range(10..18))
                     .map(|_| (b'a' + rng.random_range(0..26u8)) as char)
                     .collect::<String>()
             })
-            .map(|l| m.score(&l))
-            .collect();
+            .filter(|l| r.judge(l).0)
+            .count();
         let unseen = [
             "gitlab",
             "dropbox",
@@ -534,17 +607,14 @@ mod tests {
             "kubernetes",
             "notion",
         ];
-        let unseen: Vec<f64> = unseen.iter().map(|l| m.score(l)).collect();
-        // The cut as the DNS hunt sets it: a low quantile of the lake's own names scored held out.
-        let mut held: Vec<f64> = names.iter().map(|l| m.score_held_out(l)).collect();
-        held.sort_by(f64::total_cmp);
-        let cut = held[held.len() / 10];
-        let below = random.iter().filter(|&&r| r < cut).count();
-        let names_above = unseen.iter().filter(|&&u| u >= cut).count();
-        // 52 names do not split perfectly (173/200 here); the hunt needs several such names per host.
-        assert!(below >= 160, "{below}/200 random labels below the cut {cut}");
-        assert!(names_above >= 6, "{names_above}/8 unseen names above the cut {cut}: {unseen:?}");
+        let names_called_random = unseen.iter().filter(|l| r.judge(l).0).count();
+        // 52 names: most random labels, and some real ones (3 of these 8), which is why the hunt
+        // needs several fleet-new random-looking domains from one host in a day.
+        assert!(random >= 170, "{random}/200 random labels called random");
+        assert!(names_called_random <= 3, "{names_called_random}/8 unseen names called random");
+        let m = Ngram::letters(names.iter().copied());
         assert!(m.score_held_out("github") < m.score("github"), "held out scores lower");
+        assert!(Randomness::train(&names[..10], 0.1, 7).cuts().is_none(), "too few names: no cut");
         assert!(entropy("aaaa") == 0.0 && (entropy("abcd") - 2.0).abs() < 1e-12);
     }
 }

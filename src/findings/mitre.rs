@@ -25,6 +25,7 @@ pub const TECHNIQUES: &[(&str, &str, &[&str])] = &[
     ("T1071.004", "Application Layer Protocol: DNS", &["Command and Control"]),
     ("T1071.001", "Application Layer Protocol: Web Protocols", &["Command and Control"]),
     ("T1110", "Brute Force", &["Credential Access"]),
+    ("T1110.001", "Brute Force: Password Guessing", &["Credential Access"]),
     ("T1098", "Account Manipulation", &["Persistence", "Privilege Escalation"]),
     ("T1552", "Unsecured Credentials", &["Credential Access"]),
     ("T1087.004", "Account Discovery: Cloud Account", &["Discovery"]),
@@ -45,6 +46,51 @@ pub fn tactics(techniques: &[String]) -> Vec<String> {
     out
 }
 
+/// One row of a run's ATT&CK coverage: a (tactic, technique) the job's stages can report, or
+/// one its findings carry.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Coverage {
+    /// Tactic.
+    pub tactic: String,
+    /// Technique id.
+    pub technique: String,
+    /// Technique name.
+    pub name: String,
+    /// The stages that can report it.
+    pub stages: Vec<String>,
+    /// Findings of the run that carry it.
+    pub findings: usize,
+}
+
+/// The tactic × technique coverage of a run: for every technique in [`TECHNIQUES`] some stage
+/// can report (`stage_techniques`: stage → techniques) or some finding carries, one row per
+/// tactic it belongs to, in the table's order.
+pub fn coverage(stage_techniques: &[(String, Vec<String>)], finding_techniques: &[Vec<String>]) -> Vec<Coverage> {
+    let mut out = Vec::new();
+    for (id, name, tactics) in TECHNIQUES {
+        let stages: Vec<String> = stage_techniques
+            .iter()
+            .filter(|(_, t)| t.iter().any(|x| x == id))
+            .map(|(s, _)| s.clone())
+            .collect();
+        let findings = finding_techniques.iter().filter(|t| t.iter().any(|x| x == id)).count();
+        if stages.is_empty() && findings == 0 {
+            continue;
+        }
+        for tac in *tactics {
+            out.push(Coverage {
+                tactic: tac.to_string(),
+                technique: id.to_string(),
+                name: name.to_string(),
+                stages: stages.clone(),
+                findings,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.tactic.cmp(&b.tactic).then(a.technique.cmp(&b.technique)));
+    out
+}
+
 /// Name of a technique.
 pub fn name(id: &str) -> Option<&'static str> {
     TECHNIQUES.iter().find(|(i, _, _)| *i == id).map(|(_, n, _)| *n)
@@ -52,6 +98,39 @@ pub fn name(id: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_scenario_and_stage_technique_is_in_the_one_table() {
+        // Every technique id written in the scenario and stage sources (quoted `"T…"`).
+        for (file, src) in [
+            ("sample/scenarios.rs", include_str!("../sample/scenarios.rs")),
+            ("stages/ueba.rs", include_str!("../stages/ueba.rs")),
+            ("stages/beaconing.rs", include_str!("../stages/beaconing.rs")),
+            ("stages/exfiltration.rs", include_str!("../stages/exfiltration.rs")),
+            ("stages/lateral.rs", include_str!("../stages/lateral.rs")),
+            ("stages/dns_hunt.rs", include_str!("../stages/dns_hunt.rs")),
+        ] {
+            let mut n = 0;
+            for part in src.split("\"T1").skip(1) {
+                let id: String = part.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+                if part[id.len()..].starts_with('"') && id.len() >= 3 {
+                    let id = format!("T1{id}");
+                    assert!(super::name(&id).is_some(), "{file}: {id} is not in the table");
+                    n += 1;
+                }
+            }
+            assert!(n > 0, "{file}: no technique ids found");
+        }
+        let cov = super::coverage(
+            &[("hunt".into(), vec!["T1021".into(), "T1071.004".into()])],
+            &[vec!["T1021".into()]],
+        );
+        let rows: Vec<(&str, &str, usize)> = cov.iter().map(|c| (c.tactic.as_str(), c.technique.as_str(), c.findings)).collect();
+        assert_eq!(
+            rows,
+            vec![("Command and Control", "T1071.004", 0), ("Lateral Movement", "T1021", 1)]
+        );
+    }
+
     #[test]
     fn every_series_technique_is_known() {
         let c = crate::series::SeriesCatalog::builtin().unwrap();

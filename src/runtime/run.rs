@@ -322,6 +322,14 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
         glue,
         stages: sections,
         findings_per_detector: per_det,
+        mitre_coverage: crate::findings::mitre::coverage(
+            &plan
+                .stages
+                .iter()
+                .map(|s| (s.name().to_string(), s.techniques()))
+                .collect::<Vec<_>>(),
+            &findings.iter().map(|f| f.mitre_techniques.clone()).collect::<Vec<_>>(),
+        ),
         findings_total: findings.len(),
         timings_ms: timings,
         outputs,

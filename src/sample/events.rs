@@ -789,6 +789,39 @@ fn inject_dial<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64
                 }
             }
         }
+        ScenarioKind::SlowExfiltration if day_ms >= s.window_start_ms && day_ms < s.window_end_ms => {
+            let h = &acct.hosts[host()];
+            let dst = ent("dst_ip");
+            let n = ((s.window_end_ms - s.window_start_ms) / DAY_MS).max(1);
+            let per_flow = k / n as f64 / 24.0;
+            for _ in 0..24 {
+                let time = rng.random_range(day_ms..day_end);
+                let bytes = (per_flow * rng.random_range(0.9..1.1)).round().max(1.0) as i64;
+                out.push((
+                    time,
+                    vpc_flow(
+                        time,
+                        (&h.ip, 49152 + rng.random_range(0..16000), Some(h)),
+                        (dst.clone(), 443, None),
+                        bytes,
+                        bytes / 1400 + 1,
+                        true,
+                        true,
+                    ),
+                ));
+            }
+        }
+        ScenarioKind::DnsTunnelling if starts_today => {
+            let h = &acct.hosts[host()];
+            let domain = ent("domain");
+            const B32: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
+            for _ in 0..k as usize {
+                let enc: String = (0..50).map(|_| B32[rng.random_range(0..32)] as char).collect();
+                let name = format!("{}.{}.{domain}.", &enc[..25], &enc[25..]);
+                let time = rng.random_range(s.window_start_ms..s.window_end_ms);
+                out.push((time, route53(time, h, name, Some(Str::Borrowed("198.51.100.7")))));
+            }
+        }
         ScenarioKind::DgaDns if starts_today => {
             let h = &acct.hosts[host()];
             let mut seen = std::collections::BTreeSet::new();

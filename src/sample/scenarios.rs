@@ -42,6 +42,12 @@ pub enum ScenarioKind {
     /// A principal that never touched Secrets Manager enumerates secrets, keys, parameters and
     /// bucket policies (T1552); `--scenarios` only.
     SecretsEnumeration,
+    /// Low-and-slow exfiltration: a few days of modest transfers to one new external address, each
+    /// day unremarkable (T1048); `--scenarios` only.
+    SlowExfiltration,
+    /// DNS tunnelling: many long, encoded subdomains of one new domain (T1071.004); `--scenarios`
+    /// only.
+    DnsTunnelling,
 }
 
 /// Operations of the UEBA scenarios, called in this order (cycled) — so a weak instance is its
@@ -323,7 +329,7 @@ pub fn rfc3339(ms: i64) -> String {
 
 impl ScenarioKind {
     /// Every kind, in the order of the default plan.
-    pub const ALL: [ScenarioKind; 12] = [
+    pub const ALL: [ScenarioKind; 14] = [
         ScenarioKind::S3BulkDownload,
         ScenarioKind::FindingLevelShift,
         ScenarioKind::FindingTrend,
@@ -336,6 +342,8 @@ impl ScenarioKind {
         ScenarioKind::NightDiscovery,
         ScenarioKind::IamPersistence,
         ScenarioKind::SecretsEnumeration,
+        ScenarioKind::SlowExfiltration,
+        ScenarioKind::DnsTunnelling,
     ];
 
     /// The kind's name in `labels.json` and on the command line (`s3_bulk_download`).
@@ -353,6 +361,8 @@ impl ScenarioKind {
             ScenarioKind::NightDiscovery => "night_discovery",
             ScenarioKind::IamPersistence => "iam_persistence",
             ScenarioKind::SecretsEnumeration => "secrets_enumeration",
+            ScenarioKind::SlowExfiltration => "slow_exfiltration",
+            ScenarioKind::DnsTunnelling => "dns_tunnelling",
         }
     }
 }
@@ -430,6 +440,8 @@ struct Candidate {
 /// | `dga_dns` | strength × the instance's usual distinct domains a day, new random names, in two hours |
 /// | `beaconing` | strength × the instance's usual daily flows to its top external address, on a schedule with ±30% jitter and one beat in ten missed, ~1.9 KB each, per day for up to 3 days |
 /// | `lateral_movement` | strength × the instance's usual distinct internal peers in the hour, on admin ports |
+/// | `slow_exfiltration` | strength × the instance's usual daily external bytes in all, to one new address, spread evenly over five days |
+/// | `dns_tunnelling` | strength × 20 queries of distinct 50-character encoded subdomains of one new domain, in two hours |
 /// | `night_discovery` | strength discovery calls (rounded) by a role, at night, from a new network and user agent |
 /// | `iam_persistence` | strength IAM write calls by a person who never wrote to IAM, in its busiest hours |
 /// | `secrets_enumeration` | strength secrets/keys/parameters calls by a principal that never read secrets |
@@ -576,7 +588,12 @@ pub fn plan_dial(ctx: &GenCtx<'_>, specs: &[ScenarioSpec]) -> Result<Plan, Strin
                             hours: 0..24,
                         }
                     }
-                    ScenarioKind::Exfiltration | ScenarioKind::DgaDns | ScenarioKind::Beaconing | ScenarioKind::LateralMovement => {
+                    ScenarioKind::Exfiltration
+                    | ScenarioKind::DgaDns
+                    | ScenarioKind::Beaconing
+                    | ScenarioKind::LateralMovement
+                    | ScenarioKind::SlowExfiltration
+                    | ScenarioKind::DnsTunnelling => {
                         let h = rng.random_range(0..acct.hosts.len());
                         let host = &acct.hosts[h];
                         let mut entities = vec![("instance", host.instance.clone()), ("src_ip", host.ip.clone())];
@@ -593,6 +610,16 @@ pub fn plan_dial(ctx: &GenCtx<'_>, specs: &[ScenarioSpec]) -> Result<Plan, Strin
                             ScenarioKind::Beaconing => {
                                 entities.push(("dst_ip", world::attacker_ip(&mut rng)));
                                 (ctx.host_top_external_flows_mean(account, region, day, h), 0..24)
+                            }
+                            ScenarioKind::SlowExfiltration => {
+                                entities.push(("dst_ip", world::attacker_ip(&mut rng)));
+                                (ctx.host_external_bytes_mean(account, region, day, h), 0..24)
+                            }
+                            ScenarioKind::DnsTunnelling => {
+                                let label: String = (0..9).map(|_| (b'a' + rng.random_range(0..26u8)) as char).collect();
+                                entities.push(("domain", format!("{label}.{}", ["net", "com", "io"][rng.random_range(0..3)])));
+                                let h0 = rng.random_range(0..22u32);
+                                (ctx.host_domains_mean(account, region, day, h), h0..h0 + 2)
                             }
                             _ => {
                                 let h0 = rng.random_range(0..24u32);
@@ -827,6 +854,46 @@ fn dial_instance(ctx: &GenCtx<'_>, sp: &ScenarioSpec, c: Candidate, region: &str
                     "{} calls {} {k} times a day at a regular interval ({s}× its usual top {b:.1})",
                     name("instance"),
                     name("dst_ip")
+                ),
+            )
+        }
+        ScenarioKind::SlowExfiltration => {
+            let k = (s * b).round().max(1.0);
+            // Five days (fewer at the lake's end), the same share each day.
+            let end_day = (c.day + 5).min(days);
+            let n = (end_day - c.day).max(1);
+            (
+                "network",
+                SourceKind::VpcFlow,
+                acct.id.clone(),
+                day_ms,
+                ctx.day0_ms + end_day * DAY_MS,
+                "T1048",
+                "bytes the instance sends to external addresses per day",
+                k,
+                format!(
+                    "{} sends {k} bytes to {}, a new address, over {n} day(s) ({:.2}× its usual daily {b:.0} each day; {s}× in all)",
+                    name("instance"),
+                    name("dst_ip"),
+                    s / n as f64
+                ),
+            )
+        }
+        ScenarioKind::DnsTunnelling => {
+            let k = (s * 20.0).round().max(1.0);
+            (
+                "network",
+                SourceKind::Route53,
+                acct.id.clone(),
+                start,
+                end,
+                "T1071.004",
+                "queries (strength × 20 distinct encoded subdomains; the baseline is the instance's usual distinct domains a day)",
+                k,
+                format!(
+                    "{} sends {k} queries with long encoded subdomains of {} in two hours",
+                    name("instance"),
+                    name("domain")
                 ),
             )
         }

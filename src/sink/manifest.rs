@@ -58,6 +58,9 @@ pub struct Manifest {
     pub stages: BTreeMap<String, serde_json::Value>,
     /// Findings per detector.
     pub findings_per_detector: BTreeMap<String, usize>,
+    /// ATT&CK tactic × technique coverage: what the job's stages can report, and the run's
+    /// findings per technique.
+    pub mitre_coverage: Vec<crate::findings::mitre::Coverage>,
     /// Findings in total.
     pub findings_total: usize,
     /// Milliseconds per stage.

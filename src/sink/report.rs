@@ -55,6 +55,19 @@ pub fn html(m: &Manifest, findings: &[Finding]) -> String {
             st.build_ms + st.detect_ms
         ));
     }
+    s.push_str(
+        "</table><h2>ATT&amp;CK coverage</h2><table><tr><th>tactic</th><th>technique</th><th>reported by</th><th>findings</th></tr>",
+    );
+    for c in &m.mitre_coverage {
+        s.push_str(&format!(
+            "<tr><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.tactic),
+            esc(&c.technique),
+            esc(&c.name),
+            esc(&c.stages.join(", ")),
+            c.findings
+        ));
+    }
     s.push_str("</table><h2>Findings</h2><table><tr><th>severity</th><th>window (UTC)</th><th>finding</th><th>observed / expected</th><th>MITRE</th><th>investigate</th></tr>");
     let mut sorted: Vec<&Finding> = findings.iter().collect();
     // Most surprising first: confidence is derived from each detector's graded score (−log10 of

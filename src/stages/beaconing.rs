@@ -131,6 +131,9 @@ impl Hunt for Beaconing {
     fn unit(&self) -> &'static str {
         "host-days"
     }
+    fn techniques(&self) -> &'static [&'static str] {
+        &["T1071.001"]
+    }
 
     fn judge(&self, rows: &[RecordBatch], cx: &HuntContext<'_>) -> Result<HuntOutcome, String> {
         let job = &self.0;

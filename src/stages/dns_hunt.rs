@@ -2,10 +2,10 @@
 //! (`queries/hunts/dns_names.sql`).
 //!
 //! * **DGA** (T1568.002): registrable domains no host of the fleet resolved during the baseline
-//!   whose first label looks random — a character-bigram model trained on the registrable and
-//!   subdomain labels the lake resolved during the baseline (no downloaded model), the cut at
-//!   the `random_quantile` of the baseline's own registrable labels scored held out, plus a
-//!   character-entropy floor. A host with at least `min_dga_domains` of them is flagged. CDN and
+//!   whose first label looks random — a letter-pair and a vowel/consonant model trained on the
+//!   registrable labels the lake resolved during the baseline (no downloaded model; subdomain
+//!   labels are left out, as hashed CDN names would teach it randomness), each cut at the
+//!   `random_quantile` of those labels scored held out, plus a character-entropy floor. A host with at least `min_dga_domains` of them is flagged. CDN and
 //!   load-balancer names (`d1a2b3.cloudfront.net`) are random in their *subdomain* under a
 //!   well-known registrable domain, so they never count.
 //! * **Tunnelling** (T1071.004): many distinct long, high-entropy subdomains of one registrable
@@ -25,7 +25,7 @@ use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
 use super::hunt::{col_day_ms, col_f64, col_str, daily_plot, eventday, Hit, Hunt, HuntContext, HuntOutcome, DAY_MS};
-use crate::detect::net::{entropy, normalise_name, registrable, registrable_label, robust_z, subdomain, Bigram};
+use crate::detect::net::{entropy, normalise_name, registrable, registrable_label, robust_z, subdomain, Randomness};
 use crate::sql::{quote_literal, timestamp_literal};
 
 /// Detector name.
@@ -39,7 +39,8 @@ const TABLE: (&str, &str) = ("dns_names", include_str!("../../queries/hunts/dns_
 pub struct DnsJob {
     /// DGA: random-looking new registrable domains a host needs in a day.
     pub min_dga_domains: usize,
-    /// DGA: the bigram cut is this quantile of the baseline's registrable labels (held out).
+    /// DGA: each model's cut is this quantile of the baseline's registrable labels scored held
+    /// out (so about this share of real never-seen names per model looks random too).
     pub random_quantile: f64,
     /// DGA: labels shorter than this are not judged (too little text to tell).
     pub min_label_len: usize,
@@ -63,7 +64,7 @@ impl Default for DnsJob {
     fn default() -> Self {
         DnsJob {
             min_dga_domains: 5,
-            random_quantile: 0.01,
+            random_quantile: 0.1,
             min_label_len: 7,
             min_entropy: 2.8,
             min_tunnel_names: 30,
@@ -144,6 +145,9 @@ impl Hunt for DnsHunt {
     fn unit(&self) -> &'static str {
         "host-days"
     }
+    fn techniques(&self) -> &'static [&'static str] {
+        &["T1568.002", "T1071.004"]
+    }
 
     fn judge(&self, rows: &[RecordBatch], cx: &HuntContext<'_>) -> Result<HuntOutcome, String> {
         let job = &self.0;
@@ -208,34 +212,19 @@ impl Hunt for DnsHunt {
             let hist = cx.history(d);
             // The fleet's baseline: registrable domains resolved, and the bigram model of its labels.
             let mut seen: BTreeSet<&str> = BTreeSet::new();
-            let mut labels: BTreeSet<&str> = BTreeSet::new();
             let mut reg_labels: BTreeSet<&str> = BTreeSet::new();
             for hd in hosts.values() {
                 for h in hist.clone() {
-                    for (reg, (names, _, _)) in &hd[h].regs {
+                    for reg in hd[h].regs.keys() {
                         if seen.insert(reg.as_str()) {
                             reg_labels.insert(registrable_label(reg));
-                        }
-                        for n in names {
-                            labels.extend(subdomain(n, reg).split('.').filter(|l| !l.is_empty()));
                         }
                     }
                 }
             }
-            labels.extend(reg_labels.iter().copied());
-            let model = Bigram::train(labels.iter().copied());
-            let mut held: Vec<f64> = reg_labels
-                .iter()
-                .filter(|l| l.len() >= job.min_label_len)
-                .map(|l| model.score_held_out(l))
-                .collect();
-            held.sort_by(f64::total_cmp);
-            let cut = if held.len() >= 20 {
-                crate::detect::stats::np_percentile_sorted(&held, 100.0 * job.random_quantile)
-            } else {
-                f64::NEG_INFINITY
-            };
-            if held.len() < 20 {
+            let training: Vec<&str> = reg_labels.iter().copied().collect();
+            let model = Randomness::train(&training, job.random_quantile, job.min_label_len);
+            if model.cuts().is_none() {
                 o.stats.skip("too few baseline names to train the DGA model");
             }
             let users_before = |reg: &str| -> usize {
@@ -271,10 +260,12 @@ impl Hunt for DnsHunt {
                     .regs
                     .iter()
                     .filter(|(reg, _)| !seen.contains(reg.as_str()))
-                    .map(|(reg, _)| (reg, registrable_label(reg)))
-                    .filter(|(_, l)| l.len() >= job.min_label_len && entropy(l) >= job.min_entropy)
-                    .map(|(reg, l)| (reg, model.score(l), hd.regs[reg].2))
-                    .filter(|(_, s, _)| *s < cut)
+                    .map(|(reg, (_, _, nx))| (reg, registrable_label(reg), *nx))
+                    .filter(|(_, l, _)| l.len() >= job.min_label_len && entropy(l) >= job.min_entropy)
+                    .filter_map(|(reg, l, nx)| {
+                        let (random, letters, _) = model.judge(l);
+                        random.then_some((reg, letters, nx))
+                    })
                     .collect();
                 if random.len() >= job.min_dga_domains {
                     let nx_share = random.iter().filter(|r| r.2 > 0.0).count() as f64 / random.len() as f64;
@@ -301,8 +292,9 @@ impl Hunt for DnsHunt {
                         ),
                         description: format!(
                             "On {dt}, {src} resolved {} registrable domains no host resolved in the {} baseline days whose names score \
-                             below the lake's own {:.0}th-percentile name (character-bigram model trained on the baseline's names); {:.0}% \
-                             of them returned NXDOMAIN. Examples: {}. Domain-generation malware tries many such names to find its server.",
+                             below the lake's own {:.0}th-percentile name (letter-pair and vowel/consonant models trained on the \
+                             baseline's names); {:.0}% of them returned NXDOMAIN. Examples: {}. Domain-generation malware tries many \
+                             such names to find its server.",
                             random.len(),
                             hist.len(),
                             100.0 * job.random_quantile,
@@ -310,8 +302,8 @@ impl Hunt for DnsHunt {
                             examples.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
                         ),
                         evidence: serde_json::json!({
-                            "domains": random.iter().map(|(r, s, nx)| serde_json::json!({"domain": r, "bigram_score": s, "nxdomain": nx})).collect::<Vec<_>>(),
-                            "bigram_cut": cut, "nxdomain_share": nx_share, "values_in_window": [random.len()],
+                            "domains": random.iter().map(|(r, s, nx)| serde_json::json!({"domain": r, "letter_score": s, "nxdomain": nx})).collect::<Vec<_>>(),
+                            "cuts": model.cuts(), "nxdomain_share": nx_share, "values_in_window": [random.len()],
                         }),
                         top: vec![
                             serde_json::json!({"name": "random_new_domains", "value": random.len(), "baseline": 0}),
@@ -461,4 +453,145 @@ fn dns_sql(comment: &str, account: &Option<String>, src: &str, day_ms: i64, doma
         conds.join("\n  AND "),
         crate::findings::investigate::LIMIT
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::exfiltration::tests::window;
+    use crate::stages::hunt::HuntsJob;
+    use arrow::array::{ArrayRef, Float64Array, StringArray, TimestampNanosecondArray};
+    use rand::{Rng, SeedableRng};
+
+    const DAY0: i64 = 1_740_787_200_000;
+    const WORDS: &[&str] = &[
+        "github",
+        "slack",
+        "datadoghq",
+        "okta",
+        "google",
+        "microsoft",
+        "ubuntu",
+        "docker",
+        "pagerduty",
+        "salesforce",
+        "atlassian",
+        "zoom",
+        "office",
+        "windowsupdate",
+        "cloudflare",
+        "sentry",
+        "newrelic",
+        "stripe",
+        "twilio",
+        "mongodb",
+        "elastic",
+        "grafana",
+        "snowflake",
+        "hashicorp",
+        "gitlab",
+        "dropbox",
+        "confluence",
+        "jenkins",
+        "artifactory",
+        "terraform",
+        "kubernetes",
+        "notion",
+        "zendesk",
+        "hubspot",
+        "intercom",
+        "segment",
+        "mixpanel",
+        "amplitude",
+        "launchdarkly",
+        "circleci",
+        "bitbucket",
+        "jfrog",
+        "npmjs",
+        "pypi",
+        "rubygems",
+        "crates",
+        "golang",
+        "python",
+    ];
+
+    fn batch(rows: &[(usize, String, String, f64)]) -> RecordBatch {
+        let s = |v: Vec<Option<String>>| -> ArrayRef { Arc::new(v.into_iter().collect::<StringArray>()) };
+        RecordBatch::try_new(
+            schema(),
+            vec![
+                s(rows.iter().map(|_| Some("111122223333".into())).collect()),
+                s(rows.iter().map(|r| Some(r.1.clone())).collect()),
+                s(rows.iter().map(|_| Some(String::new())).collect()),
+                s(rows.iter().map(|r| Some(r.2.clone())).collect()),
+                Arc::new(
+                    rows.iter()
+                        .map(|r| Some((DAY0 + r.0 as i64 * DAY_MS) * 1_000_000))
+                        .collect::<TimestampNanosecondArray>(),
+                ),
+                Arc::new(rows.iter().map(|_| Some(1.0)).collect::<Float64Array>()),
+                Arc::new(rows.iter().map(|r| Some(r.3)).collect::<Float64Array>()),
+            ],
+        )
+        .unwrap()
+    }
+
+    /// Ten hosts resolve the organisation's SaaS names and hashed CloudFront names every day. On
+    /// day 17 one host resolves eight random-looking new domains (DGA, found), another sends 40
+    /// long encoded subdomains of one new domain (tunnelling, found), a third resolves one new
+    /// punycode domain and new CloudFront names (not found); an over-long name is a counted skip.
+    #[test]
+    fn dga_and_tunnelling_are_found_and_lookalikes_are_not() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut rows: Vec<(usize, String, String, f64)> = Vec::new();
+        for d in 0..21usize {
+            for h in 0..10 {
+                let src = format!("10.0.4.{h}");
+                for k in 0..12 {
+                    let w = WORDS[(h * 7 + k * 3 + d) % WORDS.len()];
+                    rows.push((d, src.clone(), format!("api.{w}.com."), 0.0));
+                }
+                let cdn: String = (0..13).map(|_| (b'a' + rng.random_range(0..26u8)) as char).collect();
+                rows.push((d, src.clone(), format!("d{cdn}.cloudfront.net."), 0.0));
+            }
+        }
+        for _ in 0..8 {
+            let l: String = (0..rng.random_range(12..17))
+                .map(|_| (b'a' + rng.random_range(0..26u8)) as char)
+                .collect();
+            rows.push((17, "10.0.4.1".into(), format!("{l}.xyz."), 1.0));
+        }
+        const B32: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
+        for _ in 0..40 {
+            let e: String = (0..50).map(|_| B32[rng.random_range(0..32)] as char).collect();
+            rows.push((17, "10.0.4.2".into(), format!("{}.{}.qzvtunnel.net.", &e[..25], &e[25..]), 0.0));
+        }
+        rows.push((17, "10.0.4.3".into(), "www.xn--bcher-kva.example.".into(), 0.0));
+        rows.push((17, "10.0.4.3".into(), format!("{}.com.", "a".repeat(70)), 0.0));
+        let w = window();
+        let hj = HuntsJob::default();
+        let cx = HuntContext {
+            run_id: "t",
+            window: &w,
+            job: &hj,
+            nets: hj.nets(),
+        };
+        let o = DnsHunt(DnsJob::default()).judge(&[batch(&rows)], &cx).unwrap();
+        let mut got: Vec<(&str, &str, &str)> = o
+            .findings
+            .iter()
+            .map(|f| (f.0.kind.as_str(), f.0.entity.as_str(), f.0.dt.as_str()))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            vec![("dga", "10.0.4.1", "2025-03-18"), ("dns_tunnelling", "10.0.4.2", "2025-03-18")],
+            "{:?}",
+            o.findings.iter().map(|f| &f.0.title).collect::<Vec<_>>()
+        );
+        assert_eq!(o.stats.skipped["malformed or over-long query name"], 1);
+        let dga = &o.findings.iter().find(|f| f.0.kind == "dga").unwrap().0;
+        assert_eq!(dga.observed, 8.0, "every random name counted: {}", dga.description);
+        assert!(dga.investigation_sql.contains("LIKE '%.") && dga.mitre_techniques == vec!["T1568.002".to_string()]);
+    }
 }

@@ -104,6 +104,9 @@ impl Hunt for Exfiltration {
     fn unit(&self) -> &'static str {
         "host-days"
     }
+    fn techniques(&self) -> &'static [&'static str] {
+        &["T1048", "T1041"]
+    }
 
     fn judge(&self, rows: &[RecordBatch], cx: &HuntContext<'_>) -> Result<HuntOutcome, String> {
         let job = &self.0;
@@ -335,5 +338,138 @@ impl Hunt for Exfiltration {
             o.stats.findings.insert(dt, found);
         }
         Ok(o)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::stages::hunt::{HuntsJob, DAY_MS};
+    use crate::stages::Window;
+    use arrow::array::{ArrayRef, Float64Array, Int32Array, StringArray, TimestampNanosecondArray};
+    use std::sync::Arc;
+
+    const DAY0: i64 = 1_740_787_200_000; // 2025-03-01
+
+    /// Rows of the flow table: (day, src, dst, port, bytes).
+    pub(crate) fn edges(rows: &[(usize, Option<&str>, Option<&str>, Option<i32>, f64)]) -> RecordBatch {
+        let s = |f: &dyn Fn(&(usize, Option<&str>, Option<&str>, Option<i32>, f64)) -> Option<String>| -> ArrayRef {
+            Arc::new(rows.iter().map(f).collect::<StringArray>())
+        };
+        RecordBatch::try_new(
+            flow_edges_schema(),
+            vec![
+                s(&|_| Some("111122223333".into())),
+                s(&|r| r.1.map(String::from)),
+                s(&|_| Some(String::new())),
+                s(&|r| r.2.map(String::from)),
+                Arc::new(rows.iter().map(|r| r.3).collect::<Int32Array>()),
+                Arc::new(
+                    rows.iter()
+                        .map(|r| Some((DAY0 + r.0 as i64 * DAY_MS) * 1_000_000))
+                        .collect::<TimestampNanosecondArray>(),
+                ),
+                Arc::new(rows.iter().map(|_| Some(10.0)).collect::<Float64Array>()),
+                Arc::new(rows.iter().map(|_| Some(10.0)).collect::<Float64Array>()),
+                Arc::new(rows.iter().map(|r| Some(r.4)).collect::<Float64Array>()),
+            ],
+        )
+        .unwrap()
+    }
+
+    pub(crate) fn window() -> Window {
+        Window {
+            day0_ms: DAY0,
+            eval_ms: DAY0 + 14 * DAY_MS,
+            end_ms: DAY0 + 21 * DAY_MS,
+            baseline_days: 14,
+        }
+    }
+
+    fn judge(rows: &[(usize, Option<&str>, Option<&str>, Option<i32>, f64)], job: ExfilJob) -> HuntOutcome {
+        let w = window();
+        let hj = HuntsJob {
+            allow_cidrs: vec!["52.216.0.0/15".into()],
+            ..Default::default()
+        };
+        let cx = HuntContext {
+            run_id: "t",
+            window: &w,
+            job: &hj,
+            nets: hj.nets(),
+        };
+        Exfiltration(job).judge(&[edges(rows)], &cx).unwrap()
+    }
+
+    /// An IPv6 host's day at 20× its usual external bytes is found (daily), its nightly backup to
+    /// an allow-listed range is not judged, and hostile rows are counted skips, not findings or
+    /// panics: a record without addresses (NODATA), a malformed destination, a public source.
+    #[test]
+    fn a_spike_is_found_and_bad_rows_are_counted() {
+        let mut rows = Vec::new();
+        for d in 0..21 {
+            rows.push((d, Some("fd00::5"), Some("2001:db8::7"), Some(443), if d == 17 { 40e6 } else { 2e6 }));
+            rows.push((d, Some("fd00::5"), Some("52.216.40.17"), Some(443), 500e6));
+        }
+        rows.push((16, None, None, None, 0.0));
+        rows.push((16, Some("10.0.0.8"), Some("10.0.0.999"), Some(443), 5.0));
+        rows.push((16, Some("8.8.8.8"), Some("10.0.0.8"), Some(443), 5.0));
+        let o = judge(&rows, ExfilJob::default());
+        assert_eq!(
+            o.findings.len(),
+            1,
+            "{:?}",
+            o.findings.iter().map(|f| &f.0.title).collect::<Vec<_>>()
+        );
+        let f = &o.findings[0].0;
+        assert_eq!(
+            (f.kind.as_str(), f.entity.as_str(), f.dt.as_str()),
+            ("exfiltration_day", "fd00::5", "2025-03-18")
+        );
+        assert!((f.observed - 40e6).abs() < 1.0 && (f.expected - 2e6).abs() < 1.0, "{f:?}");
+        assert_eq!(o.stats.skipped["allow-listed destination"], 21);
+        assert_eq!(o.stats.skipped["malformed destination address"], 1);
+        assert_eq!(o.stats.skipped["missing source address"], 1);
+        assert_eq!(o.stats.skipped["source not private"], 1);
+        assert_eq!(
+            o.stats.judged.values().sum::<usize>(),
+            7,
+            "fd00::5 on each of 7 days (10.0.0.8 first seen on day 16)"
+        );
+    }
+
+    /// Five days of 0.4× the usual day to one new address: no day is a spike, the sum is found
+    /// once (the day it reaches the usual day, the third), not on every later day; the same
+    /// bytes to an address the host already used are not.
+    #[test]
+    fn low_and_slow_is_found_once_and_only_to_a_new_destination() {
+        let mut rows = Vec::new();
+        for d in 0..21 {
+            rows.push((d, Some("10.0.1.5"), Some("198.51.100.1"), Some(443), 5e6));
+            rows.push((d, Some("10.0.1.6"), Some("198.51.100.1"), Some(443), 5e6));
+            if (15..20).contains(&d) {
+                rows.push((d, Some("10.0.1.5"), Some("203.0.113.66"), Some(443), 2e6));
+                rows.push((d, Some("10.0.1.6"), Some("198.51.100.1"), Some(443), 2e6));
+            }
+        }
+        // A 1 MB floor, so the ratio decides: 3 × 2 MB ≥ the usual 5 MB on the third day.
+        let o = judge(
+            &rows,
+            ExfilJob {
+                min_bytes: 1e6,
+                ..ExfilJob::default()
+            },
+        );
+        let got: Vec<(&str, &str, &str)> = o
+            .findings
+            .iter()
+            .map(|f| (f.0.kind.as_str(), f.0.entity.as_str(), f.0.dt.as_str()))
+            .collect();
+        assert_eq!(got, vec![("exfiltration_low_and_slow", "10.0.1.5", "2025-03-18")], "{got:?}");
+        assert!(o.findings[0].0.investigation_sql.contains("dst_ip IN ('203.0.113.66')"));
+        // With the default 10 MB floor the sum is found the day it reaches the floor (the fifth).
+        let o = judge(&rows, ExfilJob::default());
+        let got: Vec<&str> = o.findings.iter().map(|f| f.0.dt.as_str()).collect();
+        assert_eq!(got, vec!["2025-03-20"]);
     }
 }

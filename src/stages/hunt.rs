@@ -205,6 +205,8 @@ pub trait Hunt: Send + Sync + std::fmt::Debug {
     fn schema(&self) -> SchemaRef;
     /// What one judged unit is.
     fn unit(&self) -> &'static str;
+    /// The ATT&CK techniques its findings carry.
+    fn techniques(&self) -> &'static [&'static str];
     /// Judge every analysed day; rows are the table's over the whole window.
     fn judge(&self, rows: &[RecordBatch], cx: &HuntContext<'_>) -> Result<HuntOutcome, String>;
 }
@@ -236,6 +238,10 @@ impl<H: Hunt + 'static> Stage for HuntStage<H> {
 
     fn detectors(&self) -> Vec<String> {
         vec![self.hunt.name().into()]
+    }
+
+    fn techniques(&self) -> Vec<String> {
+        self.hunt.techniques().iter().map(|t| t.to_string()).collect()
     }
 
     fn queries(&self, w: &Window) -> Vec<PlannedQuery> {

@@ -235,6 +235,10 @@ impl Stage for IpInsightsStage {
         vec![DETECTOR.to_string()]
     }
 
+    fn techniques(&self) -> Vec<String> {
+        template().map(|t| t.mitre).unwrap_or_default()
+    }
+
     fn queries(&self, w: &Window) -> Vec<PlannedQuery> {
         vec![PlannedQuery {
             label: "principal_ip_day".into(),

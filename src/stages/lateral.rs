@@ -83,6 +83,9 @@ impl Hunt for Lateral {
     fn unit(&self) -> &'static str {
         "host-days"
     }
+    fn techniques(&self) -> &'static [&'static str] {
+        &["T1021"]
+    }
 
     fn judge(&self, rows: &[RecordBatch], cx: &HuntContext<'_>) -> Result<HuntOutcome, String> {
         let job = &self.0;
@@ -247,4 +250,70 @@ fn scanners_or_class(scanners: &crate::detect::net::Nets, cx: &HuntContext<'_>, 
         AddrClass::Allowed if crate::detect::net::Nets::new(Vec::new()).class(&e.dst_ip) == AddrClass::Internal => AddrClass::Internal,
         c => c,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::exfiltration::tests::{edges, window};
+    use crate::stages::hunt::HuntsJob;
+
+    /// A web server reaching three never-contacted hosts on admin ports is found; a bastion that
+    /// meets two new hosts on its busy days needs more than three; the allow-listed scanner's daily
+    /// sweep of new hosts is not judged; a row without a port is a counted skip.
+    #[test]
+    fn new_admin_peers_beyond_the_sources_own_habit() {
+        let ip = |i: usize| format!("10.0.2.{i}");
+        let ips: Vec<String> = (0..120).map(ip).collect();
+        let mut rows: Vec<(usize, Option<&str>, Option<&str>, Option<i32>, f64)> = Vec::new();
+        for d in 0..21usize {
+            // The web server talks to its database only.
+            rows.push((d, Some("10.0.1.10"), Some("10.0.3.1"), Some(5432), 1e5));
+            // The bastion: its usual two peers, and two new ones every third day.
+            rows.push((d, Some("10.0.1.20"), Some(ips[0].as_str()), Some(22), 1e4));
+            rows.push((d, Some("10.0.1.20"), Some(ips[1].as_str()), Some(22), 1e4));
+            if d % 3 == 0 {
+                rows.push((d, Some("10.0.1.20"), Some(ips[10 + 2 * d].as_str()), Some(22), 1e4));
+                rows.push((d, Some("10.0.1.20"), Some(ips[11 + 2 * d].as_str()), Some(22), 1e4));
+            }
+            // The scanner sweeps five new hosts a day.
+            for k in 0..5 {
+                rows.push((d, Some("10.0.250.10"), Some(ips[60 + (5 * d + k) % 60].as_str()), Some(3389), 60.0));
+            }
+        }
+        // Day 17: the web server reaches three new hosts; the bastion three new ones.
+        for i in [100, 101, 102] {
+            rows.push((17, Some("10.0.1.10"), Some(ips[i].as_str()), Some(22), 4000.0));
+        }
+        for i in [103, 104, 105] {
+            rows.push((17, Some("10.0.1.20"), Some(ips[i].as_str()), Some(22), 4000.0));
+        }
+        rows.push((17, Some("10.0.1.10"), Some("10.0.3.1"), None, 1.0));
+        let w = window();
+        let hj = HuntsJob {
+            scanners: vec!["10.0.250.10".into()],
+            ..Default::default()
+        };
+        let cx = HuntContext {
+            run_id: "t",
+            window: &w,
+            job: &hj,
+            nets: hj.nets(),
+        };
+        let o = Lateral(LateralJob::default()).judge(&[edges(&rows)], &cx).unwrap();
+        let got: Vec<(&str, &str, f64)> = o
+            .findings
+            .iter()
+            .map(|f| (f.0.entity.as_str(), f.0.dt.as_str(), f.0.observed))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("10.0.1.10", "2025-03-18", 3.0)],
+            "{:?}",
+            o.findings.iter().map(|f| &f.0.title).collect::<Vec<_>>()
+        );
+        assert_eq!(o.stats.skipped["allow-listed scanner"], 1);
+        assert_eq!(o.stats.skipped["missing destination port"], 1);
+        assert!(o.findings[0].0.investigation_sql.contains("dst_port IN (22, 23, 135"));
+    }
 }

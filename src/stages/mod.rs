@@ -159,6 +159,10 @@ pub trait Stage: Send + Sync + std::fmt::Debug {
     fn detectors(&self) -> Vec<String> {
         Vec::new()
     }
+    /// The ATT&CK techniques its findings can carry (the run's coverage summary).
+    fn techniques(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// The queries the stage will run over `window` (for `--dry-run`).
     fn queries(&self, window: &Window) -> Vec<PlannedQuery>;
     /// The extra tables the stage writes (for `--dry-run`; Glue registers those it returned).

@@ -181,6 +181,13 @@ impl Stage for SeriesStage {
         "series"
     }
 
+    fn techniques(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.families.iter().flat_map(|(_, t)| t.mitre.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
     fn detectors(&self) -> Vec<String> {
         let mut v: Vec<String> = self.families.iter().flat_map(|(sc, _)| sc.detectors.clone()).collect();
         v.sort();

@@ -968,6 +968,10 @@ impl Stage for UebaStage {
         vec![DETECTOR.into()]
     }
 
+    fn techniques(&self) -> Vec<String> {
+        ["T1078.004", "T1580", "T1087.004", "T1098", "T1552"].map(String::from).to_vec()
+    }
+
     fn queries(&self, w: &Window) -> Vec<PlannedQuery> {
         let view = template().map(|t| t.view).unwrap_or_default();
         vec![PlannedQuery {
