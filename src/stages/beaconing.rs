@@ -332,3 +332,108 @@ fn period(s: f64) -> String {
         format!("{s:.0} s")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::exfiltration::tests::window;
+    use crate::stages::hunt::{HuntsJob, DAY_MS};
+    use arrow::array::{ArrayRef, Float64Array, Int32Array, Int64Builder, ListBuilder, StringArray, TimestampNanosecondArray};
+    use rand::{Rng, SeedableRng};
+
+    const DAY0: i64 = 1_740_787_200_000;
+
+    type Row = (usize, String, String, Vec<i64>);
+
+    fn batch(rows: &[Row]) -> RecordBatch {
+        let s = |v: Vec<Option<String>>| -> ArrayRef { Arc::new(v.into_iter().collect::<StringArray>()) };
+        let mut times = ListBuilder::new(Int64Builder::new());
+        for r in rows {
+            times.values().append_slice(&r.3);
+            times.append(true);
+        }
+        RecordBatch::try_new(
+            schema(),
+            vec![
+                s(rows.iter().map(|_| Some("111122223333".into())).collect()),
+                s(rows.iter().map(|r| Some(r.1.clone())).collect()),
+                s(rows.iter().map(|_| Some(String::new())).collect()),
+                s(rows.iter().map(|r| Some(r.2.clone())).collect()),
+                Arc::new(rows.iter().map(|_| Some(443)).collect::<Int32Array>()),
+                Arc::new(
+                    rows.iter()
+                        .map(|r| Some((DAY0 + r.0 as i64 * DAY_MS) * 1_000_000))
+                        .collect::<TimestampNanosecondArray>(),
+                ),
+                Arc::new(rows.iter().map(|r| Some(r.3.len() as f64)).collect::<Float64Array>()),
+                Arc::new(rows.iter().map(|_| Some(1900.0)).collect::<Float64Array>()),
+                Arc::new(rows.iter().map(|_| Some(60.0)).collect::<Float64Array>()),
+                Arc::new(times.finish()),
+            ],
+        )
+        .unwrap()
+    }
+
+    /// Twenty hosts poll one SaaS address every 15 minutes and make random (Poisson) calls to
+    /// their busiest address; from day 17 one host beacons to a new address every 10 minutes
+    /// with ±30% jitter and one beat in ten missed. Only the beacon is found, once (day 17, not
+    /// again on day 18), and an NTP-like schedule to the allow-listed range is not judged.
+    #[test]
+    fn a_jittered_beacon_is_found_once_among_pollers_and_random_traffic() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let mut rows: Vec<Row> = Vec::new();
+        for d in 0..21usize {
+            let t0 = (DAY0 + d as i64 * DAY_MS) / 1000;
+            for h in 0..20 {
+                let src = format!("10.0.5.{h}");
+                rows.push((
+                    d,
+                    src.clone(),
+                    "34.117.59.81".into(),
+                    (0..96).map(|k| t0 + h * 31 + k * 900 + rng.random_range(-2..=2)).collect(),
+                ));
+                let mut t = t0 as f64;
+                let mut poisson = Vec::new();
+                while t < (t0 + 86_400) as f64 {
+                    t += -300.0 * (1.0 - rng.random::<f64>()).ln();
+                    poisson.push(t as i64);
+                }
+                rows.push((d, src.clone(), format!("198.51.100.{h}"), poisson));
+                rows.push((d, src, "52.216.1.1".into(), (0..84).map(|k| t0 + k * 1024).collect()));
+            }
+            if d >= 17 {
+                let mut beats: Vec<i64> = Vec::new();
+                for k in 0..144 {
+                    if rng.random::<f64>() > 0.1 {
+                        beats.push(t0 + k * 600 + rng.random_range(-180..=180));
+                    }
+                }
+                rows.push((d, "10.0.5.7".into(), "203.0.113.9".into(), beats));
+            }
+        }
+        let w = window();
+        let hj = HuntsJob {
+            allow_cidrs: vec!["52.216.0.0/15".into()],
+            ..Default::default()
+        };
+        let cx = HuntContext {
+            run_id: "t",
+            window: &w,
+            job: &hj,
+            nets: hj.nets(),
+        };
+        let o = Beaconing(BeaconJob::default()).judge(&[batch(&rows)], &cx).unwrap();
+        let got: Vec<(&str, &str)> = o.findings.iter().map(|f| (f.0.entity.as_str(), f.0.dt.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![("10.0.5.7", "2025-03-18")],
+            "{:?}",
+            o.findings.iter().map(|f| &f.0.title).collect::<Vec<_>>()
+        );
+        let f = &o.findings[0].0;
+        let ev: serde_json::Value = serde_json::from_str(&f.evidence).unwrap();
+        assert!((ev["period_s"].as_f64().unwrap() - 600.0).abs() < 30.0, "{ev}");
+        assert_eq!(o.stats.skipped["allow-listed destination"], 21 * 20);
+        assert_eq!(o.stats.judged.values().sum::<usize>(), 7 * 20);
+    }
+}
