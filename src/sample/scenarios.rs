@@ -438,7 +438,7 @@ struct Candidate {
 /// | `brute_force` | strength × the user's usual daily failed logins, in one hour, from one attacker IP |
 /// | `exfiltration` | strength × the instance's usual daily bytes to external addresses, in two hours |
 /// | `dga_dns` | strength × the instance's usual distinct domains a day, new random names, in two hours |
-/// | `beaconing` | strength × the instance's usual daily flows to its top external address, on a schedule with ±30% jitter and one beat in ten missed, ~1.9 KB each, per day for up to 3 days |
+/// | `beaconing` | strength × the larger of 12 and the instance's usual daily flows to its top external address, on a schedule with ±30% jitter and one beat in ten missed, ~1.9 KB each, per day for up to 3 days |
 /// | `lateral_movement` | strength × the instance's usual distinct internal peers in the hour, on admin ports |
 /// | `slow_exfiltration` | strength × the instance's usual daily external bytes in all, to one new address, spread evenly over five days |
 /// | `dns_tunnelling` | strength × 20 queries of distinct 50-character encoded subdomains of one new domain, in two hours |
@@ -840,7 +840,9 @@ fn dial_instance(ctx: &GenCtx<'_>, sp: &ScenarioSpec, c: Candidate, region: &str
             )
         }
         ScenarioKind::Beaconing => {
-            let k = (s * b).round().max(1.0);
+            // At least twelve a day per unit of strength: an implant checks in on its own clock,
+            // not at its host's volume (a small host's top address sees a few flows a day).
+            let k = (s * b.max(12.0)).round().max(1.0);
             (
                 "network",
                 SourceKind::VpcFlow,

@@ -1,8 +1,9 @@
 //! Exfiltration hunt (`[hunts.exfiltration]`, T1048/T1041): bytes from private sources to
 //! external, non-allow-listed destinations, judged two ways against the source's own history.
 //!
-//! * **Daily**: the source's external bytes of the day against its usual day (robust z over the
-//!   baseline days, at least `min_ratio` × its median, above the absolute floor `min_bytes` so a
+//! * **Daily**: the source's external bytes of the day against its usual day (robust z of
+//!   ln(1 + bytes) over the baseline days, at least `min_ratio` × its 90th-percentile day — daily bytes are heavy-tailed,
+//!   one large download makes a small host's day — and above the absolute floor `min_bytes` so a
 //!   host that usually sends nothing does not raise a finding for a few kilobytes).
 //! * **Low and slow**: bytes to a destination the source never used before the trailing
 //!   `slow_days`, which no other source uses (`max_sources`), summed over those days — each day
@@ -19,7 +20,7 @@ use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
 use super::hunt::{bytes, daily_plot, flow_edges_schema, flows_sql, read_edges, Hit, Hunt, HuntContext, HuntOutcome, FLOW_EDGES};
-use crate::detect::net::{median, robust_z, AddrClass};
+use crate::detect::net::{median, AddrClass};
 
 /// Detector name.
 pub const DETECTOR: &str = "exfiltration";
@@ -30,9 +31,9 @@ pub const DETECTOR: &str = "exfiltration";
 pub struct ExfilJob {
     /// Absolute floor, bytes: a day (or a low-and-slow sum) below it is never a finding.
     pub min_bytes: f64,
-    /// Daily: at least this many times the source's usual day.
+    /// Daily: at least this many times the source's 90th-percentile baseline day.
     pub min_ratio: f64,
-    /// Daily: at least this robust z over the baseline days.
+    /// Daily: at least this robust z of ln(1 + bytes) over the baseline days.
     pub min_z: f64,
     /// Low and slow: the trailing days summed.
     pub slow_days: u32,
@@ -49,7 +50,7 @@ impl Default for ExfilJob {
         ExfilJob {
             min_bytes: 10e6,
             min_ratio: 3.0,
-            min_z: 6.0,
+            min_z: 4.0,
             slow_days: 7,
             slow_ratio: 1.0,
             max_sources: 1,
@@ -174,8 +175,31 @@ impl Hunt for Exfiltration {
                     (median(&hist), hist)
                 };
                 let (med, hist) = usual(d);
+                // Heavy-tailed days (one large download makes a small host's day): the ratio is
+                // taken to its 90th-percentile day, not its median.
+                let high = {
+                    let mut s = hist.clone();
+                    s.sort_by(f64::total_cmp);
+                    if s.is_empty() {
+                        0.0
+                    } else {
+                        crate::detect::stats::np_percentile_sorted(&s, 90.0)
+                    }
+                };
                 let x = series[d];
-                let z = robust_z(&hist, x, 0.25);
+                // In log space: daily bytes are heavy-tailed, so a small host's spread is judged
+                // on its scale (the MAD floored at 0.25, a quarter of an e-fold).
+                let z = {
+                    let lh: Vec<f64> = hist.iter().map(|v| v.ln_1p()).collect();
+                    let m = median(&lh);
+                    let dev: Vec<f64> = lh.iter().map(|v| (v - m).abs()).collect();
+                    let mad = (1.4826 * median(&dev)).max(0.25);
+                    if lh.is_empty() {
+                        f64::NAN
+                    } else {
+                        (x.ln_1p() - m) / mad
+                    }
+                };
                 let (acct, src) = (*k).clone();
                 let inst = instance.get(*k).cloned().unwrap_or_default();
                 let keys = serde_json::json!({"accountid": acct, "src_ip": src, "src_instance": inst});
@@ -188,7 +212,7 @@ impl Hunt for Exfiltration {
                     v.truncate(n);
                     v
                 };
-                if x >= job.min_bytes && x >= job.min_ratio * med.max(1.0) && z >= job.min_z {
+                if x >= job.min_bytes && x >= job.min_ratio * high.max(1.0) && z >= job.min_z {
                     let top = top_dsts(d, 10);
                     // 0.4 at the edge, up with the ratio (full at 3× the minimum) and the z (full at 3× the minimum).
                     let ratio = x / med.max(1.0);
@@ -208,7 +232,7 @@ impl Hunt for Exfiltration {
                         score,
                         observed: x,
                         expected: med,
-                        upper: job.min_ratio * med.max(1.0),
+                        upper: job.min_ratio * high.max(1.0),
                         title: format!(
                             "{src}{} sent {} to external addresses on {dt}, {:.1}× its usual day",
                             if inst.is_empty() { String::new() } else { format!(" ({inst})") },
@@ -247,7 +271,7 @@ impl Hunt for Exfiltration {
                         cx,
                         series.clone(),
                         d,
-                        job.min_ratio * med.max(1.0),
+                        job.min_ratio * high.max(1.0),
                     );
                     o.findings.push((f, Some(plot)));
                     found += 1;
