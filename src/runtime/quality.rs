@@ -104,8 +104,10 @@ pub struct QualityReport {
     /// detector: with the false findings' scores, how well a detector's score separates the two.
     pub found_scores: BTreeMap<String, Vec<f64>>,
     /// Benign look-alikes (`labels.json` `benign_lookalikes`) a hunt flagged: (look-alike kind,
-    /// detector, title). A hunt finding flags one when it is about one of the look-alike's source
-    /// addresses and, when the finding names a destination or domain, the look-alike's own.
+    /// detector, title). A finding of the hunt a look-alike is a trap for (pollers and NTP:
+    /// beaconing; backups: exfiltration; the scanner: lateral movement; CDN names: DNS) flags it
+    /// when it is about one of the look-alike's source addresses, not about an injected
+    /// instance, and, when it names a destination or domain, names the look-alike's own.
     pub lookalikes_flagged: Vec<(String, String, String)>,
     /// Look-alike (kind, source) pairs in the lakes scored.
     pub lookalikes: usize,
@@ -217,7 +219,17 @@ pub fn score(result: &RunResult, labels: &serde_json::Value) -> QualityReport {
         let srcs: BTreeSet<&str> = la["src_ips"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
         report.lookalikes += srcs.len();
         let target = la["dst_ip"].as_str().or(la["domain"].as_str());
-        for f in result.findings.iter().filter(|f| HUNTS.contains(&f.detector.as_str())) {
+        // The hunt each look-alike is a trap for.
+        let trap = match kind {
+            "saas_poller" | "ntp" => crate::stages::beaconing::DETECTOR,
+            "nightly_backup" => crate::stages::exfiltration::DETECTOR,
+            "scanner" => crate::stages::lateral::DETECTOR,
+            _ => crate::stages::dns_hunt::DETECTOR,
+        };
+        for (f, k) in result.findings.iter().zip(&keys) {
+            if f.detector != trap || !k.is_disjoint(&all_labelled) {
+                continue;
+            }
             let fk: serde_json::Value = serde_json::from_str(&f.entity_keys).unwrap_or_default();
             let on_src = fk["src_ip"].as_str().is_some_and(|s| srcs.contains(s));
             let named = fk["dst_ip"].as_str().or(fk["domain"].as_str());
