@@ -343,13 +343,17 @@ impl Rollup {
 /// A stage's own table template (not a series) over `[start_ms, end_ms)`, one row set per day,
 /// through the store when there is one: each row in the shape `want` (columns picked by name and
 /// cast; `bucket_start`, the day's UTC midnight, must be one), so a nightly run queries the lake
-/// for the new days only. `label` names the query and the store's folder
-/// (`rollups/<label>/v=<digest of source, SQL and shape>/`).
+/// for the new days only. `label` names the store's folder (`rollups/<label>/v=<digest of source,
+/// SQL and shape>/`, shared by every stage that reads the same table) and `query_label` the query
+/// (logs, Athena statistics and UNLOAD folder: unique per stage, as Athena's idempotency token and
+/// UNLOAD target derive from it).
+#[allow(clippy::too_many_arguments)]
 pub async fn table_days(
     rollup: Option<&Rollup>,
     runner: &dyn SqlRunner,
     t: &SeriesTemplate,
     label: &str,
+    query_label: &str,
     want: &SchemaRef,
     start_ms: i64,
     end_ms: i64,
@@ -364,12 +368,12 @@ pub async fn table_days(
             h.update([0]);
             h.update(format!("{want:?}").as_bytes());
             let dir = format!("rollups/{label}/v={}", &hex::encode(h.finalize())[..12]);
-            r.days(runner, &dir, label, label, want, &render_range, start_ms, end_ms)
+            r.days(runner, &dir, label, query_label, want, &render_range, start_ms, end_ms)
                 .await
                 .map(|(b, st)| (b, Some(st)))
         }
         None => {
-            let got = super::run_template(runner, t, label, Bucket::Day, start_ms, end_ms).await?;
+            let got = super::run_template(runner, t, query_label, Bucket::Day, start_ms, end_ms).await?;
             let got = got
                 .iter()
                 .map(|b| canonical(want, b))

@@ -224,6 +224,12 @@ impl<H: Hunt> HuntStage<H> {
         HuntStage { hunt, job }
     }
 
+    /// The query's label: the table's and the hunt's (two hunts reading one table run two queries
+    /// on Athena, each with its own UNLOAD folder; the rollup store keeps the table once).
+    pub fn query_label(&self) -> String {
+        format!("{}_{}", self.hunt.table().0, self.hunt.name())
+    }
+
     fn template(&self) -> Result<SeriesTemplate, SeriesError> {
         let (label, text) = self.hunt.table();
         SeriesTemplate::parse(label, text)
@@ -247,7 +253,7 @@ impl<H: Hunt + 'static> Stage for HuntStage<H> {
     fn queries(&self, w: &Window) -> Vec<PlannedQuery> {
         let view = self.template().map(|t| t.view).unwrap_or_default();
         vec![PlannedQuery {
-            label: self.hunt.table().0.into(),
+            label: self.query_label(),
             view,
             from: super::day(w.day0_ms),
             to: super::day(w.end_ms - 1),
@@ -276,6 +282,7 @@ impl<H: Hunt + 'static> Stage for HuntStage<H> {
                 ctx.runner,
                 &t,
                 label,
+                &self.query_label(),
                 &self.hunt.schema(),
                 ctx.window.day0_ms,
                 ctx.window.end_ms,

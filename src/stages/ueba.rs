@@ -27,9 +27,9 @@
 //! T1078.004), a plot of the principal's daily score, and an investigation SQL listing the day's
 //! events with the first-seen operations first.
 //!
-//! Why not rollups yet: the items are read for the whole window each night (a principal-day is a
-//! few dozen rows), which the nightly cost still grows with; keeping them in the rollup store is
-//! listed on the issue as what remains.
+//! The items go through the rollup store when the job has one (`series::rollup::table_days`): a
+//! night queries the new day's items only, instead of the whole window (a principal-day is a few
+//! dozen rows, but a month of them is a month of CloudTrail to scan).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -46,7 +46,7 @@ use crate::detect::Overlay;
 use crate::findings::plot::PlotSpec;
 use crate::findings::{mitre, Finding};
 use crate::lake::SqlRunner;
-use crate::series::{dt, run_template, Bucket, SeriesError, SeriesTemplate};
+use crate::series::{dt, SeriesError, SeriesTemplate};
 use crate::sql::quote_literal;
 use crate::table::{DayRows, TableOutput, TableSpec};
 
@@ -174,6 +174,9 @@ pub struct UebaStats {
     /// Why nothing was judged, if so.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub warning: Option<String>,
+    /// The rollup store's work for the items, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rollup: Option<crate::series::rollup::RollupStats>,
 }
 
 /// What one principal touched on one day.
@@ -221,10 +224,35 @@ fn service_of(op: &str) -> &str {
     op.split_once(':').map_or(op, |(s, _)| s)
 }
 
-/// Reads the items over `[start_ms, end_ms)` (whole days).
-async fn read_items(runner: &dyn SqlRunner, start_ms: i64, end_ms: i64) -> Result<Vec<Principal>, SeriesError> {
+/// The stored shape of the items (the rollup store keeps them per day).
+fn items_schema() -> arrow::datatypes::SchemaRef {
+    use arrow::datatypes::{Field, Schema};
+    let text = |n: &str| Field::new(n, DataType::Utf8, true);
+    let num = |n: &str| Field::new(n, DataType::Float64, true);
+    std::sync::Arc::new(Schema::new(vec![
+        text("accountid"),
+        text("principal"),
+        text("principal_type"),
+        Field::new("bucket_start", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
+        text("kind"),
+        text("item"),
+        num("events"),
+        num("failures"),
+        num("deletes"),
+    ]))
+}
+
+/// Reads the items over `[start_ms, end_ms)` (whole days), through the rollup store when there is
+/// one (so a night queries the new day's items only).
+async fn read_items(
+    rollup: Option<&crate::series::rollup::Rollup>,
+    runner: &dyn SqlRunner,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<(Vec<Principal>, Option<crate::series::rollup::RollupStats>), SeriesError> {
     let label = format!("ueba_{FAMILY}");
-    let batches = run_template(runner, &template()?, &label, Bucket::Day, start_ms, end_ms).await?;
+    let (batches, rollup_stats) =
+        crate::series::rollup::table_days(rollup, runner, &template()?, &label, &label, &items_schema(), start_ms, end_ms).await?;
     let shape = |reason: String| SeriesError::Shape {
         family: label.clone(),
         reason,
@@ -319,7 +347,7 @@ async fn read_items(runner: &dyn SqlRunner, start_ms: i64, end_ms: i64) -> Resul
         }
     }
     out.sort_by(|a, b| (&a.account, &a.principal).cmp(&(&b.account, &b.principal)));
-    Ok(out)
+    Ok((out, rollup_stats))
 }
 
 /// One principal-day's features and what explains them.
@@ -592,12 +620,19 @@ pub fn days_table_spec(table: &str) -> TableSpec {
 }
 
 /// Run the stage's work over `w`.
-pub async fn run(runner: &dyn SqlRunner, run_id: &str, w: &Window, job: &UebaJob) -> Result<Outcome, SeriesError> {
+pub async fn run(
+    rollup: Option<&crate::series::rollup::Rollup>,
+    runner: &dyn SqlRunner,
+    run_id: &str,
+    w: &Window,
+    job: &UebaJob,
+) -> Result<Outcome, SeriesError> {
     let t0 = std::time::Instant::now();
-    let ps = read_items(runner, w.day0_ms, w.end_ms).await?;
+    let (ps, rollup_stats) = read_items(rollup, runner, w.day0_ms, w.end_ms).await?;
     let query_ms = t0.elapsed().as_millis();
     let mut o = judge(&ps, run_id, w, job)?;
     o.stats.query_ms = query_ms;
+    o.stats.rollup = rollup_stats;
     Ok(o)
 }
 
@@ -1000,7 +1035,7 @@ impl Stage for UebaStage {
             }
         } else {
             ctx.check_cancel("ueba")?;
-            let o = run(ctx.runner, ctx.run_id, &ctx.window, &self.job).await?;
+            let o = run(ctx.rollup, ctx.runner, ctx.run_id, &ctx.window, &self.job).await?;
             if let Some(w) = &o.stats.warning {
                 out.warnings.push(w.clone());
             }

@@ -114,6 +114,28 @@ async fn write_unload_results(cfg: &JobConfig, bucket: &str) -> usize {
         let batches = e.run_sql(&label, &sql).await.unwrap();
         n += put(label, batches).await;
     }
+    if let Some(h) = &cfg.hunts {
+        // Each hunt's per-day table over the baseline and the analysed day, under its query label.
+        let to = day().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis() + 86_400_000;
+        let from = to - (cfg.job.baseline_days as i64 + 1) * 86_400_000;
+        for st in h.stages() {
+            for q in st.queries(&lakesight::stages::Window {
+                day0_ms: from,
+                eval_ms: to - 86_400_000,
+                end_ms: to,
+                baseline_days: cfg.job.baseline_days,
+            }) {
+                let table = q.label.strip_suffix(&format!("_{}", st.name())).unwrap().to_string();
+                let text = std::fs::read_to_string(format!("{}/queries/hunts/{table}.sql", env!("CARGO_MANIFEST_DIR"))).unwrap();
+                let t = lakesight::series::SeriesTemplate::parse(&table, &text).unwrap();
+                let batches = e
+                    .run_sql(&q.label, &render(&t, lakesight::series::Bucket::Day, from, to))
+                    .await
+                    .unwrap();
+                n += put(q.label, batches).await;
+            }
+        }
+    }
     n
 }
 
@@ -158,10 +180,11 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
     );
     assert!(a_file == b_file, "features from Athena differ from the embedded engine's");
 
-    // One UNLOAD per series, one for the features, one for the IP Insights pairs and one for the
-    // UEBA items, all SUCCEEDED, in the manifest with bytes scanned and cost.
+    // One UNLOAD per series, one for the features, one for the IP Insights pairs, one for the
+    // UEBA items and one per hunt, all SUCCEEDED, in the manifest with bytes scanned and cost.
     let a = got.manifest.athena.as_ref().expect("manifest has the Athena queries");
-    let extra = 3;
+    const HUNTS: [&str; 4] = ["beaconing", "exfiltration", "lateral_movement", "dns"];
+    let extra = 3 + HUNTS.len();
     assert_eq!(a.queries.len(), cfg.series.len() + extra);
     assert_eq!(
         got.manifest
@@ -187,6 +210,10 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
                 .stage::<lakesight::stages::ip_insights::IpInsightsStats>("ip_insights")
                 .unwrap()
                 .rows
+            + HUNTS
+                .iter()
+                .map(|h| got.manifest.stage::<lakesight::stages::hunt::HuntStats>(h).unwrap().rows)
+                .sum::<usize>()
     );
     assert_eq!(got.manifest.inputs.files, 0, "Athena mode reads no footers");
 

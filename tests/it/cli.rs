@@ -142,7 +142,13 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
         "{text}"
     );
     assert!(
-        text.contains("findings/dt=<day>/detector=<changepoints|ip_insights|outliers|trends|ueba>"),
+        text.contains("query beacon_pairs_beaconing") && text.contains("query flow_edges_lateral_movement"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "findings/dt=<day>/detector=<beaconing|changepoints|dns|exfiltration|ip_insights|lateral_movement|outliers|trends|ueba>"
+        ),
         "{text}"
     );
     assert!(!out.exists(), "a dry run wrote {}", out.display());

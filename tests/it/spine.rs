@@ -202,6 +202,11 @@ async fn every_investigation_sql_lists_exactly_the_events_behind_its_finding() {
     let limit = lakesight::findings::investigate::LIMIT as i64;
     let mut changepoints = 0;
     for f in &r.findings {
+        // The hunts' queries list the flows or queries behind a finding, not a series' events:
+        // tests/it/hunts.rs runs each one.
+        if f.detector_family == "network" {
+            continue;
+        }
         let sql = &f.investigation_sql;
         assert!(sql.trim_end().ends_with(&format!("LIMIT {limit}")), "{sql}");
         let rows = scalar_i64(&e, &format!("SELECT count(*) FROM ({sql}) x")).await;
