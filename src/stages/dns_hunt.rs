@@ -5,7 +5,9 @@
 //!   whose first label looks random — a letter-pair and a vowel/consonant model trained on the
 //!   registrable labels the lake resolved during the baseline (no downloaded model; subdomain
 //!   labels are left out, as hashed CDN names would teach it randomness), each cut at the
-//!   `random_quantile` of those labels scored held out, plus a character-entropy floor. A host with at least `min_dga_domains` of them is flagged. CDN and
+//!   `random_quantile` of those labels scored held out, plus a character-entropy floor — or that
+//!   answered NXDOMAIN (most generated names are not registered; on a small lake's few dozen
+//!   names the models alone called only a quarter to two thirds of generated names random). A host with at least `min_dga_domains` of them is flagged. CDN and
 //!   load-balancer names (`d1a2b3.cloudfront.net`) are random in their *subdomain* under a
 //!   well-known registrable domain, so they never count.
 //! * **Tunnelling** (T1071.004): many distinct long, high-entropy subdomains of one registrable
@@ -264,7 +266,7 @@ impl Hunt for DnsHunt {
                     .filter(|(_, l, _)| l.len() >= job.min_label_len && entropy(l) >= job.min_entropy)
                     .filter_map(|(reg, l, nx)| {
                         let (random, letters, _) = model.judge(l);
-                        random.then_some((reg, letters, nx))
+                        (random || nx > 0.0).then_some((reg, letters, nx))
                     })
                     .collect();
                 if random.len() >= job.min_dga_domains {
