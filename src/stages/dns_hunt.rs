@@ -26,9 +26,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use super::hunt::{col_day_ms, col_f64, col_str, daily_plot, eventday, Hit, Hunt, HuntContext, HuntOutcome, DAY_MS};
+use super::hunt::{col_day_ms, col_f64, col_str, daily_plot, day_conditions, investigation_sql, Hit, Hunt, HuntContext, HuntOutcome};
 use crate::detect::net::{entropy, normalise_name, registrable, registrable_label, robust_z, subdomain, Randomness};
-use crate::sql::{quote_literal, timestamp_literal};
+use crate::sql::quote_literal;
 
 /// Detector name.
 pub const DETECTOR: &str = "dns";
@@ -423,18 +423,11 @@ impl Hunt for DnsHunt {
 
 /// Investigation SQL over one host's queries of a day (under `domains` when given).
 fn dns_sql(comment: &str, account: &Option<String>, src: &str, day_ms: i64, domains: &[&String]) -> String {
-    let mut conds = vec![
-        format!("eventday = {}", quote_literal(&eventday(day_ms))),
-        format!(
-            "time >= {} AND time < {}",
-            timestamp_literal(day_ms),
-            timestamp_literal(day_ms + DAY_MS)
-        ),
+    let mut conds = day_conditions(
+        day_ms,
         format!("(src_ip = {0} OR src_instance = {0})", quote_literal(src)),
-    ];
-    if let Some(a) = account {
-        conds.push(format!("accountid = {}", quote_literal(a)));
-    }
+        account.as_deref(),
+    );
     if !domains.is_empty() {
         conds.push(format!(
             "({})",
@@ -449,11 +442,11 @@ fn dns_sql(comment: &str, account: &Option<String>, src: &str, day_ms: i64, doma
                 .join(" OR ")
         ));
     }
-    format!(
-        "-- {}\nSELECT time, src_ip, src_instance, query_hostname, query_type, rcode, answer\nFROM lakesight.dns_activity\nWHERE {}\nORDER BY time\nLIMIT {}",
-        comment.replace(['\n', '\r'], " "),
-        conds.join("\n  AND "),
-        crate::findings::investigate::LIMIT
+    investigation_sql(
+        comment,
+        "time, src_ip, src_instance, query_hostname, query_type, rcode, answer",
+        "dns_activity",
+        &conds,
     )
 }
 
@@ -461,7 +454,7 @@ fn dns_sql(comment: &str, account: &Option<String>, src: &str, day_ms: i64, doma
 mod tests {
     use super::*;
     use crate::stages::exfiltration::tests::window;
-    use crate::stages::hunt::HuntsJob;
+    use crate::stages::hunt::{HuntsJob, DAY_MS};
     use arrow::array::{ArrayRef, Float64Array, StringArray, TimestampNanosecondArray};
     use rand::{Rng, SeedableRng};
 

@@ -591,9 +591,9 @@ pub fn read_edges(rows: &[RecordBatch], cx: &HuntContext<'_>) -> Result<Vec<Edge
     Ok(out)
 }
 
-/// Investigation SQL over the flows of `src` on the day of `day_ms` (to `dsts` when given, on
-/// `ports` when given), biggest first.
-pub fn flows_sql(comment: &str, account: Option<&str>, src: &str, day_ms: i64, dsts: &[String], ports: &[i32]) -> String {
+/// The conditions every hunt's investigation SQL starts with: the day's partition and time range,
+/// the source (`source`, a condition on quoted literals) and the account when known.
+pub fn day_conditions(day_ms: i64, source: String, account: Option<&str>) -> Vec<String> {
     use crate::sql::{quote_literal, timestamp_literal};
     let mut conds = vec![
         format!("eventday = {}", quote_literal(&eventday(day_ms))),
@@ -602,11 +602,30 @@ pub fn flows_sql(comment: &str, account: Option<&str>, src: &str, day_ms: i64, d
             timestamp_literal(day_ms),
             timestamp_literal(day_ms + DAY_MS)
         ),
-        format!("src_ip = {}", quote_literal(src)),
+        source,
     ];
     if let Some(a) = account {
         conds.push(format!("accountid = {}", quote_literal(a)));
     }
+    conds
+}
+
+/// A hunt's investigation SQL: `columns` of `lakesight.<view>` under `conds`, in time order,
+/// headed by `comment` (kept on its one line: data values are in it).
+pub fn investigation_sql(comment: &str, columns: &str, view: &str, conds: &[String]) -> String {
+    format!(
+        "-- {}\nSELECT {columns}\nFROM lakesight.{view}\nWHERE {}\nORDER BY time\nLIMIT {}",
+        comment.replace(['\n', '\r'], " "),
+        conds.join("\n  AND "),
+        crate::findings::investigate::LIMIT
+    )
+}
+
+/// Investigation SQL over the flows of `src` on the day of `day_ms` (to `dsts` when given, on
+/// `ports` when given), in time order.
+pub fn flows_sql(comment: &str, account: Option<&str>, src: &str, day_ms: i64, dsts: &[String], ports: &[i32]) -> String {
+    use crate::sql::quote_literal;
+    let mut conds = day_conditions(day_ms, format!("src_ip = {}", quote_literal(src)), account);
     if !dsts.is_empty() {
         conds.push(format!(
             "dst_ip IN ({})",
@@ -619,11 +638,10 @@ pub fn flows_sql(comment: &str, account: Option<&str>, src: &str, day_ms: i64, d
             ports.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
         ));
     }
-    format!(
-        "-- {}\nSELECT time, src_ip, src_port, src_instance, dst_ip, dst_port, dst_instance, protocol_num, bytes, packets, action_id\n\
-         FROM lakesight.network_activity\nWHERE {}\nORDER BY time\nLIMIT {}",
-        comment.replace(['\n', '\r'], " "),
-        conds.join("\n  AND "),
-        crate::findings::investigate::LIMIT
+    investigation_sql(
+        comment,
+        "time, src_ip, src_port, src_instance, dst_ip, dst_port, dst_instance, protocol_num, bytes, packets, action_id",
+        "network_activity",
+        &conds,
     )
 }

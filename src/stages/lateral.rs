@@ -92,6 +92,9 @@ impl Hunt for Lateral {
         let mut o = HuntOutcome::default();
         let days = cx.days();
         let scanners = cx.job.scanner_nets();
+        // Destinations are judged inside or not, whatever the allow-list says (an allow-listed
+        // range that is private is still a host to move to).
+        let inside = crate::detect::net::Nets::new(Vec::new());
         let edges = read_edges(rows, cx)?;
         let mut first: HashMap<Src, usize> = HashMap::new();
         let mut instance: HashMap<Src, String> = HashMap::new();
@@ -116,17 +119,17 @@ impl Hunt for Lateral {
             if !job.admin_ports.contains(&port) || e.dst_ip == e.src_ip {
                 continue;
             }
-            match scanners_or_class(&scanners, cx, e) {
-                Some(AddrClass::Internal) => {}
-                Some(AddrClass::Invalid) => {
+            if scanners.allowed(&e.src_ip) {
+                scanner_srcs.insert(e.src_ip.clone());
+                continue;
+            }
+            match inside.class(&e.dst_ip) {
+                AddrClass::Internal => {}
+                AddrClass::Invalid => {
                     o.stats.skip("malformed destination address");
                     continue;
                 }
-                Some(_) => continue,
-                None => {
-                    scanner_srcs.insert(e.src_ip.clone());
-                    continue;
-                }
+                _ => continue,
             }
             peers.entry(k.clone()).or_insert_with(|| vec![HashMap::new(); days])[e.day]
                 .entry(e.dst_ip.clone())
@@ -238,18 +241,6 @@ impl Hunt for Lateral {
         }
         Ok(o)
     }
-}
-
-/// The destination's class, or `None` when the source is an allow-listed scanner.
-fn scanners_or_class(scanners: &crate::detect::net::Nets, cx: &HuntContext<'_>, e: &super::hunt::Edge) -> Option<AddrClass> {
-    if scanners.allowed(&e.src_ip) {
-        return None;
-    }
-    Some(match cx.nets.class(&e.dst_ip) {
-        // An allow-listed destination range is still inside for lateral movement.
-        AddrClass::Allowed if crate::detect::net::Nets::new(Vec::new()).class(&e.dst_ip) == AddrClass::Internal => AddrClass::Internal,
-        c => c,
-    })
 }
 
 #[cfg(test)]
