@@ -11,8 +11,9 @@
 //! the next night, a trend judged over days). A finding is *false* when none of its key values is
 //! any instance's identifying entity. The denominator of the false rate is the entity-days the
 //! detector judged: series analysed × days for the series detectors (an hourly series judged on
-//! one day is one entity-day), new (principal, address) pairs judged for IP Insights, principal-days
-//! judged for UEBA.
+//! one day is one entity-day), principal-days judged for IP Insights (principals active on an
+//! analysed day with a baseline; before 2026-12-05 its denominator was the new pairs alone) and
+//! UEBA, host-days for the hunts.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -190,12 +191,12 @@ pub fn score(result: &RunResult, labels: &serde_json::Value) -> QualityReport {
             .false_per_detector
             .entry(crate::stages::ip_insights::DETECTOR.to_string())
             .or_default()
-            .entity_days += ip.days.values().map(|d| d.new_pairs).sum::<usize>();
+            .entity_days += ip.days.values().map(|d| d.principals).sum::<usize>();
         report
             .false_per_series
-            .entry(format!("{} pairs", crate::stages::ip_insights::DETECTOR))
+            .entry(format!("{} principal-days", crate::stages::ip_insights::DETECTOR))
             .or_default()
-            .entity_days += ip.days.values().map(|d| d.new_pairs).sum::<usize>();
+            .entity_days += ip.days.values().map(|d| d.principals).sum::<usize>();
     }
     if let Some(u) = result.manifest.stage::<crate::stages::ueba::UebaStats>("ueba") {
         let n: usize = u.judged.values().sum();
@@ -243,9 +244,7 @@ pub fn score(result: &RunResult, labels: &serde_json::Value) -> QualityReport {
     for (f, k) in result.findings.iter().zip(&keys) {
         if k.is_disjoint(&all_labelled) {
             report.false_per_detector.entry(f.detector.clone()).or_default().false_findings += 1;
-            let series = if f.detector == crate::stages::ip_insights::DETECTOR {
-                "pairs".to_string()
-            } else if f.detector == crate::stages::ueba::DETECTOR {
+            let series = if f.detector == crate::stages::ip_insights::DETECTOR || f.detector == crate::stages::ueba::DETECTOR {
                 "principal-days".to_string()
             } else if HUNTS.contains(&f.detector.as_str()) {
                 "host-days".to_string()

@@ -11,6 +11,37 @@
 //! The pairs come from `queries/pairs/principal_ip.sql`, a series template (keys account,
 //! principal, source IP; events per day), so they run on either engine and a finding's
 //! investigation SQL is the series one: the principal's events from that address that day.
+//!
+//! # The decision: an unlikely address *and* unusual behaviour from it
+//!
+//! An address alone cannot separate a stolen key from a person on hotel Wi-Fi or a new home lease:
+//! on the realistic sample world (people who travel, change laptops and ISP leases, use VPN exits),
+//! judging the model's score alone flagged about one new pair in ten (96 false findings per 1,000
+//! new pairs at a budget of 1). What separates them is what was done from the address: a traveller
+//! does their usual work; stolen credentials are first used for what their owner never does (who
+//! am I, what can I list, create a key). So each principal-day with a new pair gets two p-values,
+//! combined by Fisher's method:
+//! - **address**: how likely a benign principal-day is to show a new pair this unusual — the share
+//!   of principal-days with a new pair on the last `calibration_days` of the baseline, times the
+//!   pair's rank among those held-out pairs' scores under a model trained without those days:
+//!   (1 + held-out scores ≤ this one) / (1 + held-out pairs). Empirical, so a heavy benign tail is
+//!   not mistaken for a normal one, and a lake where principals rarely change address (the demo
+//!   world) makes any new pair unusual; with too few held-out pairs to rank among, the model's own
+//!   probability that the pair is true (the sigmoid of its score) stands in for the rank, and the
+//!   manifest says so;
+//! - **behaviour**: of the k distinct operations the principal called from the address that day,
+//!   m were new to it (not called in its baseline); P(≥ m of k) under a beta-binomial whose rate is
+//!   the principal's own: the share of each baseline day's distinct operations that were first seen
+//!   that day (after `NOVELTY_WARMUP_DAYS`), so a principal that often tries something new is not
+//!   surprising when it does (`queries/pairs/principal_ip_ops.sql`, through the rollup store).
+//!
+//! A pair is a finding when the combined p-value, times the principal's new pairs that day
+//! (Bonferroni within the principal-day), is at most `false_findings_per_1000` / 1,000 — so the
+//! expected false findings per 1,000 principal-days judged is at most the budget — and its score
+//! is below `threshold`. A pair of a principal with no baseline is counted (`new_principals`) and
+//! left to UEBA's peer groups: its entity vector is untrained. The detection limit that follows: stolen credentials used only for
+//! their owner's usual operations, from an address that looks like the owner's usual kind of
+//! network, are not found by this stage.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -34,28 +65,39 @@ use crate::table::{DayRows, TableOutput, TableSpec};
 pub const DETECTOR: &str = "ip_insights";
 
 const TEMPLATE: &str = include_str!("../../queries/pairs/principal_ip.sql");
+const OPS_TEMPLATE: &str = include_str!("../../queries/pairs/principal_ip_ops.sql");
+
+/// Rollup folder and template name of the behaviour table (`queries/pairs/principal_ip_ops.sql`).
+pub const OPS_TABLE: &str = "principal_ip_ops";
+/// Its query label (logs, Athena statistics, UNLOAD folder).
+pub const OPS_QUERY: &str = "principal_ip_ops_day";
+
+/// Baseline days at the start of a principal's window that only teach its operations: novelty
+/// (operations first seen on a day) is counted from the day after them, when "first seen" means
+/// something.
+const NOVELTY_WARMUP_DAYS: usize = 3;
 
 /// `[ip_insights]` in the job file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IpInsightsJob {
-    /// A new pair is a finding when its score (SageMaker's `dot_product`, a log-odds) is below
-    /// this. 0 = "less likely than not", the SageMaker tutorial's threshold.
+    /// A new pair can be a finding only when its score (SageMaker's `dot_product`, a log-odds) is
+    /// below this. 0 = "less likely than not", the SageMaker tutorial's threshold.
     pub threshold: f64,
     /// Skip a day whose baseline has fewer distinct pairs than this (too little to learn from).
     pub min_baseline_pairs: usize,
     /// At most this many findings per day, lowest scores first.
     pub max_findings_per_day: usize,
     /// Days at the end of each baseline held out to learn what a *benign* new pair scores: a
-    /// second model trained without them scores the pairs that were new on those days, and a
-    /// new pair of the analysed day is a finding only when its score lies below that benign
-    /// distribution at the rate `false_findings_per_1000` (as well as below `threshold`).
-    /// 0 = no calibration (the threshold alone decides).
+    /// second model trained without them scores the pairs that were new on those days, and a new
+    /// pair's address p-value is its rank among those scores (module docs). 0 = no calibration
+    /// (the model's own probability stands in).
     pub calibration_days: usize,
-    /// Expected false findings per 1,000 new pairs judged (with calibration).
+    /// Expected false findings per 1,000 principal-days judged (a principal active on an analysed
+    /// day with a baseline), spread over the day's new pairs.
     pub false_findings_per_1000: f64,
-    /// Fewest held-out new pairs to calibrate on; a day with fewer is judged by the threshold
-    /// alone, and the manifest says so.
+    /// Fewest held-out new pairs to calibrate on; a day with fewer uses the model's own
+    /// probability for the address, and the manifest says so.
     pub min_calibration_pairs: usize,
     /// Write the embeddings table (`embeddings/dt=…/`).
     pub embeddings: bool,
@@ -103,6 +145,141 @@ pub fn template() -> Result<SeriesTemplate, SeriesError> {
     SeriesTemplate::parse("principal_ip", TEMPLATE)
 }
 
+/// The behaviour template: calls per principal, address, operation and day.
+pub fn ops_template() -> Result<SeriesTemplate, SeriesError> {
+    SeriesTemplate::parse(OPS_TABLE, OPS_TEMPLATE)
+}
+
+/// The behaviour table's columns, as the rollup store keeps them.
+pub fn ops_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("accountid", DataType::Utf8, true),
+        Field::new("principal", DataType::Utf8, true),
+        Field::new("src_ip", DataType::Utf8, true),
+        Field::new("operation", DataType::Utf8, true),
+        Field::new(
+            "bucket_start",
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Nanosecond, None),
+            true,
+        ),
+        Field::new("events", DataType::Float64, true),
+    ]))
+}
+
+/// What each principal did, per day: from each address, and in all.
+#[derive(Debug, Default)]
+struct Behaviour {
+    /// Day index → (entity, address) → operation → calls.
+    by_address: Vec<HashMap<(String, String), BTreeMap<String, f64>>>,
+    /// Day index → entity → operations called that day.
+    by_entity: Vec<HashMap<String, BTreeSet<String>>>,
+}
+
+/// A principal's operations over its baseline, and how often it called something new.
+#[derive(Debug, Default)]
+struct Habit {
+    /// Operations called in the baseline.
+    ops: BTreeSet<String>,
+    /// Over the baseline days after the warm-up: operations first seen on their day, summed.
+    new: usize,
+    /// And distinct operations per day, summed.
+    total: usize,
+}
+
+impl Habit {
+    /// The principal's novelty rate as a Beta posterior from Jeffreys' prior: (new + ½, old + ½).
+    fn rate_prior(&self) -> (f64, f64) {
+        (self.new as f64 + 0.5, (self.total - self.new) as f64 + 0.5)
+    }
+
+    /// (new, total) for the evidence.
+    fn rate(&self) -> (usize, usize) {
+        (self.new, self.total)
+    }
+}
+
+impl Behaviour {
+    /// Index the behaviour table's rows by day (`start_ms` = day 0, `days` days).
+    fn read(rows: &[RecordBatch], start_ms: i64, days: usize) -> Result<Behaviour, String> {
+        use super::hunt::{col_day_ms, col_f64, col_str};
+        use arrow::array::Array;
+        let mut b = Behaviour {
+            by_address: vec![HashMap::new(); days],
+            by_entity: vec![HashMap::new(); days],
+        };
+        for r in rows {
+            let (acct, principal, ip, op) = (
+                col_str(r, "accountid")?,
+                col_str(r, "principal")?,
+                col_str(r, "src_ip")?,
+                col_str(r, "operation")?,
+            );
+            let (day, events) = (col_day_ms(r)?, col_f64(r, "events")?);
+            for i in 0..r.num_rows() {
+                let d = (day[i] - start_ms).div_euclid(Bucket::Day.ms());
+                if principal.is_null(i) || ip.is_null(i) || op.is_null(i) || d < 0 || d as usize >= days {
+                    continue;
+                }
+                let entity = entity_name((!acct.is_null(i)).then(|| acct.value(i)), principal.value(i));
+                let op = op.value(i).to_string();
+                *b.by_address[d as usize]
+                    .entry((entity.clone(), ip.value(i).to_string()))
+                    .or_default()
+                    .entry(op.clone())
+                    .or_default() += events[i];
+                b.by_entity[d as usize].entry(entity).or_default().insert(op);
+            }
+        }
+        Ok(b)
+    }
+
+    /// The principal's operations over `base` and its novelty after the warm-up days.
+    fn habit(&self, entity: &str, base: std::ops::Range<usize>) -> Habit {
+        let mut h = Habit::default();
+        for (j, d) in base.enumerate() {
+            let Some(ops) = self.by_entity.get(d).and_then(|m| m.get(entity)) else {
+                continue;
+            };
+            if j >= NOVELTY_WARMUP_DAYS {
+                h.new += ops.iter().filter(|o| !h.ops.contains(*o)).count();
+                h.total += ops.len();
+            }
+            h.ops.extend(ops.iter().cloned());
+        }
+        h
+    }
+
+    /// Operations (with calls) the principal made from `ip` on day `d`.
+    fn from_address(&self, d: usize, entity: &str, ip: &str) -> BTreeMap<String, f64> {
+        self.by_address
+            .get(d)
+            .and_then(|m| m.get(&(entity.to_string(), ip.to_string())))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// One new pair, judged.
+#[derive(Debug)]
+struct Judgement {
+    /// Series index of the pair.
+    i: usize,
+    /// The model's score (log-odds).
+    score: f64,
+    /// How unusual the score is among benign new pairs.
+    p_address: f64,
+    /// How unusual the share of new operations is for this principal.
+    p_behaviour: f64,
+    /// Both, by Fisher's method.
+    p: f64,
+    /// Operations from the address that day, with calls.
+    ops: BTreeMap<String, f64>,
+    /// Those of them the principal never called in its baseline.
+    new_ops: Vec<String>,
+    /// The principal's novelty: (operations first seen on their day, distinct operations per day).
+    rate: (usize, usize),
+}
+
 /// What the stage did, for the manifest.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct IpInsightsStats {
@@ -117,6 +294,12 @@ pub struct IpInsightsStats {
     /// Days of pairs read from / computed into the rollup store (when `[rollup]`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub rollup: Option<crate::series::rollup::RollupStats>,
+    /// Rows of the behaviour table (principal, address, operation, day).
+    #[serde(default)]
+    pub ops_rows: usize,
+    /// Its days read from / computed into the rollup store (when `[rollup]`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ops_rollup: Option<crate::series::rollup::RollupStats>,
 }
 
 /// One analysed day.
@@ -127,6 +310,15 @@ pub struct DayStats {
     pub model: Option<TrainReport>,
     /// New (principal, IP) pairs of the day, judged.
     pub new_pairs: usize,
+    /// Principals active on the day that have a baseline: the principal-days the budget is per.
+    #[serde(default)]
+    pub principals: usize,
+    /// New pairs of principals without a baseline: not judged (left to UEBA's peer groups).
+    #[serde(default)]
+    pub new_principals: usize,
+    /// The significance level each principal-day is held to (the budget per 1,000 / 1,000).
+    #[serde(default)]
+    pub alpha: f64,
     /// Findings.
     pub findings: usize,
     /// Why the day was not judged.
@@ -143,31 +335,52 @@ pub struct DayStats {
 /// The benign new pairs' score distribution of one analysed day.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Calibration {
-    /// Held-out new pairs scored.
+    /// Held-out new pairs (of principals the model knew).
     pub pairs: usize,
+    /// Principal-days on the held-out days (principals the model knew, active that day).
+    #[serde(default)]
+    pub principal_days: usize,
     /// Their median score.
     pub median: f64,
     /// Their robust scale (1.4826 × the median absolute deviation).
     pub scale: f64,
-    /// The score below which a new pair is a finding: median + scale · Φ⁻¹(budget / 1000).
-    pub cutoff: f64,
+    /// The held-out scores, ascending (not in the manifest).
+    #[serde(skip)]
+    pub sorted: Vec<f64>,
 }
 
 impl Calibration {
-    /// Fit a normal law robustly (median, scaled MAD) to `scores`, cut at `budget_per_1000`.
-    /// Hand-written: two medians. Robust because the held-out days may hold an attack too.
-    pub fn fit(scores: &[f64], budget_per_1000: f64) -> Option<Calibration> {
-        let mut finite: Vec<f64> = scores.iter().copied().filter(|v| v.is_finite()).collect();
-        let median = crate::detect::stats::median(&mut finite)?;
-        let mut dev: Vec<f64> = finite.iter().map(|v| (v - median).abs()).collect();
-        let scale = (1.4826 * crate::detect::stats::median(&mut dev)?).max(1e-6);
-        let cutoff = median + scale * crate::detect::stats::norm_ppf(budget_per_1000 / 1000.0);
+    /// The held-out scores' law (non-finite scores dropped) over `principal_days`; `None` when
+    /// none is finite. Hand-written: a sort and two medians.
+    pub fn fit(scores: &[f64], principal_days: usize) -> Option<Calibration> {
+        let mut sorted: Vec<f64> = scores.iter().copied().filter(|v| v.is_finite()).collect();
+        sorted.sort_by(f64::total_cmp);
+        let median = crate::detect::stats::median(&mut sorted.clone())?;
+        let mut dev: Vec<f64> = sorted.iter().map(|v| (v - median).abs()).collect();
+        let scale = 1.4826 * crate::detect::stats::median(&mut dev)?;
         Some(Calibration {
-            pairs: finite.len(),
+            pairs: sorted.len(),
+            principal_days,
             median,
             scale,
-            cutoff,
+            sorted,
         })
+    }
+
+    /// How often a principal-day shows a new pair at all: (1 + held-out new pairs) / (1 + held-out
+    /// principal-days), at most 1 (Laplace's rule, so a baseline without new pairs is not a zero).
+    pub fn new_pair_rate(&self) -> f64 {
+        ((1 + self.pairs) as f64 / (1 + self.principal_days) as f64).min(1.0)
+    }
+
+    /// How unusual `score` is among benign new pairs: (1 + held-out scores ≤ it) / (1 + held-out
+    /// pairs), the conservative empirical p-value (never below 1 / (1 + pairs)); 1 for NaN.
+    pub fn p_value(&self, score: f64) -> f64 {
+        if score.is_nan() {
+            return 1.0;
+        }
+        let below = self.sorted.partition_point(|v| *v <= score);
+        (1 + below) as f64 / (1 + self.sorted.len()) as f64
     }
 }
 
@@ -240,13 +453,17 @@ impl Stage for IpInsightsStage {
     }
 
     fn queries(&self, w: &Window) -> Vec<PlannedQuery> {
-        vec![PlannedQuery {
-            label: "principal_ip_day".into(),
-            view: template().map(|t| t.view).unwrap_or_default(),
-            from: super::day(w.day0_ms),
-            to: super::day(w.end_ms - 1),
-            detectors: vec![DETECTOR.to_string()],
-        }]
+        let view = template().map(|t| t.view).unwrap_or_default();
+        [("principal_ip_day", view.clone()), (OPS_QUERY, view)]
+            .into_iter()
+            .map(|(label, view)| PlannedQuery {
+                label: label.into(),
+                view,
+                from: super::day(w.day0_ms),
+                to: super::day(w.end_ms - 1),
+                detectors: vec![DETECTOR.to_string()],
+            })
+            .collect()
     }
 
     fn tables(&self) -> Vec<TableSpec> {
@@ -316,6 +533,23 @@ pub async fn run(
     let (set, rollup_stats) = crate::series::rollup::build(rollup, runner, t, Bucket::Day, start_ms, end_ms).await?;
     out.stats.rollup = rollup_stats;
     out.stats.rows = set.rows;
+    let (ops_rows, ops_rollup) = crate::series::rollup::table_days(
+        rollup,
+        runner,
+        &ops_template()?,
+        OPS_TABLE,
+        OPS_QUERY,
+        &ops_schema(),
+        start_ms,
+        end_ms,
+    )
+    .await?;
+    out.stats.ops_rows = ops_rows.iter().map(|b| b.num_rows()).sum();
+    out.stats.ops_rollup = ops_rollup;
+    let behaviour = Behaviour::read(&ops_rows, start_ms, set.len).map_err(|reason| SeriesError::Shape {
+        family: OPS_TABLE.into(),
+        reason,
+    })?;
     // (series index, address) of every pair whose address is IPv4.
     let mut addr: Vec<Option<u32>> = Vec::with_capacity(set.series.len());
     for s in &set.series {
@@ -348,16 +582,19 @@ pub async fn run(
             continue;
         }
         let model = IpInsights::train(&train, &job.model);
-        let cutoff = match calibrate(&set, &addr, job, d, baseline_days) {
-            Ok(c) => {
-                let cut = c.cutoff;
-                st.calibration = Some(c);
-                cut.min(job.threshold)
+        let calibration = match calibrate(&set, &addr, job, d, baseline_days) {
+            Ok((c, why)) => {
+                if let Some(why) = why {
+                    // Normal where principals rarely change address (the demo world): not a warning.
+                    tracing::info!(%dt, "IP Insights: {why}");
+                    st.uncalibrated = Some(why);
+                }
+                Some(c)
             }
             Err(why) => {
-                tracing::warn!(%dt, "IP Insights: judged by the threshold alone: {why}");
+                tracing::warn!(%dt, "IP Insights: the address judged by the model's own probability: {why}");
                 st.uncalibrated = Some(why);
-                job.threshold
+                None
             }
         };
         // Each entity's usual score: the mean over its baseline pairs (the finding's "expected").
@@ -370,20 +607,69 @@ pub async fn run(
         let today: Vec<usize> = (0..set.series.len())
             .filter(|&i| set.series[i].values[d] > 0.0 && addr[i].is_some())
             .collect();
-        let mut judged: Vec<(f64, usize)> = Vec::new();
+        st.principals = today
+            .iter()
+            .map(|&i| entity_of(&set, i))
+            .filter(|e| usual.contains_key(e))
+            .collect::<BTreeSet<_>>()
+            .len();
+        let mut candidates: Vec<Judgement> = Vec::new();
+        let mut habits: HashMap<String, Habit> = HashMap::new();
+        let mut new_of: HashMap<String, usize> = HashMap::new();
+        for &i in today.iter().filter(|&&i| !seen(i)) {
+            *new_of.entry(entity_of(&set, i)).or_default() += 1;
+        }
         for &i in &today {
             if seen(i) {
                 continue;
             }
-            st.new_pairs += 1;
-            let score = model.score(&entity_of(&set, i), addr[i].unwrap_or(0));
-            if score < cutoff {
-                judged.push((score, i));
+            let entity = entity_of(&set, i);
+            if !usual.contains_key(&entity) {
+                st.new_principals += 1;
+                continue;
             }
+            st.new_pairs += 1;
+            let score = model.score(&entity, addr[i].unwrap_or(0));
+            // The principal-day's chance of a new pair this unusual: how often a principal-day
+            // has a new pair at all, times the pair's rank among benign new pairs (or the model's
+            // own probability that the pair is true, when there were too few to rank among).
+            let model_p = 1.0 / (1.0 + (-score).exp());
+            let p_address = match &calibration {
+                Some(c) if !c.sorted.is_empty() => c.new_pair_rate() * c.p_value(score),
+                Some(c) => c.new_pair_rate() * model_p,
+                None => model_p,
+            };
+            let habit = habits
+                .entry(entity.clone())
+                .or_insert_with(|| behaviour.habit(&entity, base.clone()));
+            let ip = set.series[i].key.get(2).cloned().flatten().unwrap_or_default();
+            let ops = behaviour.from_address(d, &entity, &ip);
+            let new_ops: Vec<String> = ops.keys().filter(|o| !habit.ops.contains(*o)).cloned().collect();
+            let (a, b) = habit.rate_prior();
+            let p_behaviour = crate::detect::stats::beta_binomial_sf(new_ops.len(), ops.len(), a, b);
+            tracing::debug!(%dt, entity, ip, score, p_address, p_behaviour, new_ops = new_ops.len(), ops = ops.len(), "IP Insights: new pair");
+            candidates.push(Judgement {
+                i,
+                score,
+                p_address,
+                p_behaviour,
+                // Bonferroni within the principal-day: its new pairs are its tests.
+                p: (crate::detect::stats::fisher_combine(p_address, p_behaviour) * new_of[&entity] as f64).min(1.0),
+                ops,
+                new_ops,
+                rate: habit.rate(),
+            });
         }
-        judged.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        st.alpha = job.false_findings_per_1000 / 1000.0;
+        st.calibration = calibration;
+        let mut judged: Vec<Judgement> = candidates
+            .into_iter()
+            .filter(|j| j.p <= st.alpha && j.score < job.threshold)
+            .collect();
+        judged.sort_by(|a, b| a.p.total_cmp(&b.p).then(a.i.cmp(&b.i)));
         judged.truncate(job.max_findings_per_day);
-        for (score, i) in &judged {
+        for j in &judged {
+            let i = &j.i;
             let entity = entity_of(&set, *i);
             let expected = usual.get(&entity).map(|(s, n)| s / *n as f64).unwrap_or(f64::NAN);
             let known: Vec<String> = distinct
@@ -392,7 +678,7 @@ pub async fn run(
                 .map(|(_, a)| std::net::Ipv4Addr::from(*a).to_string())
                 .take(5)
                 .collect();
-            let f = finding(run_id, &set, *i, d, *score, expected, cutoff, &known, &model.report);
+            let f = finding(run_id, &set, j, d, expected, job.threshold, st.alpha, &known, &model.report);
             let s = &set.series[*i];
             out.plots.push((
                 f.finding_id.clone(),
@@ -427,10 +713,19 @@ pub async fn run(
     Ok(out)
 }
 
-/// The benign new pairs' scores for analysed day `d`: a model trained on the baseline without its
-/// last `calibration_days` scores the pairs that were new on each of those days (not seen since
-/// the baseline began); the scores are fitted by [`Calibration::fit`].
-fn calibrate(set: &SeriesSet, addr: &[Option<u32>], job: &IpInsightsJob, d: usize, baseline_days: usize) -> Result<Calibration, String> {
+/// The benign new pairs of analysed day `d`: a model trained on the baseline without its last
+/// `calibration_days` scores the pairs that were new on each of those days (not seen since the
+/// baseline began) of principals it was trained on (a new principal's vector is untrained, and
+/// such pairs are not judged either), counted against those principals' active days. With fewer
+/// than `min_calibration_pairs` held-out pairs the law has the counts but no scores, and the
+/// second value says why.
+fn calibrate(
+    set: &SeriesSet,
+    addr: &[Option<u32>],
+    job: &IpInsightsJob,
+    d: usize,
+    baseline_days: usize,
+) -> Result<(Calibration, Option<String>), String> {
     let h = job.calibration_days;
     if h == 0 {
         return Err("calibration_days = 0".into());
@@ -446,16 +741,32 @@ fn calibrate(set: &SeriesSet, addr: &[Option<u32>], job: &IpInsightsJob, d: usiz
         .filter(|&i| active(i, b0..d - h))
         .filter_map(|i| Some((entity_of(set, i), addr[i]?)))
         .collect();
+    let trained: BTreeSet<String> = train.iter().map(|(e, _)| e.clone()).collect();
     let mut held_out: Vec<usize> = Vec::new();
+    let mut principal_days = 0;
     for dd in d - h..d {
-        held_out.extend((0..set.series.len()).filter(|&i| set.series[i].values[dd] > 0.0 && addr[i].is_some() && !active(i, b0..dd)));
+        let on: Vec<usize> = (0..set.series.len())
+            .filter(|&i| set.series[i].values[dd] > 0.0 && addr[i].is_some() && trained.contains(&entity_of(set, i)))
+            .collect();
+        principal_days += on.iter().map(|&i| entity_of(set, i)).collect::<BTreeSet<_>>().len();
+        held_out.extend(on.into_iter().filter(|&i| !active(i, b0..dd)));
+    }
+    if principal_days == 0 {
+        return Err(format!("no principal of the baseline was active on the {h} held-out days"));
     }
     if held_out.len() < job.min_calibration_pairs {
-        return Err(format!(
-            "{} new pairs on the {h} held-out days, fewer than ip_insights.min_calibration_pairs = {}",
+        let why = format!(
+            "{} new pairs on the {h} held-out days, fewer than ip_insights.min_calibration_pairs = {}: \
+             the address is judged by the model's own probability",
             held_out.len(),
             job.min_calibration_pairs
-        ));
+        );
+        let c = Calibration {
+            pairs: held_out.len(),
+            principal_days,
+            ..Calibration::default()
+        };
+        return Ok((c, Some(why)));
     }
     if train.iter().collect::<BTreeSet<_>>().len() < job.min_baseline_pairs {
         return Err("too few pairs before the held-out days to train on".into());
@@ -465,7 +776,9 @@ fn calibrate(set: &SeriesSet, addr: &[Option<u32>], job: &IpInsightsJob, d: usiz
         .iter()
         .map(|&i| m.score(&entity_of(set, i), addr[i].unwrap_or(0)))
         .collect();
-    Calibration::fit(&scores, job.false_findings_per_1000).ok_or_else(|| "no finite held-out score".into())
+    Calibration::fit(&scores, principal_days)
+        .map(|c| (c, None))
+        .ok_or_else(|| "no finite held-out score".into())
 }
 
 /// The entity IP Insights models: the principal, qualified by account when there is one (the same
@@ -473,9 +786,16 @@ fn calibrate(set: &SeriesSet, addr: &[Option<u32>], job: &IpInsightsJob, d: usiz
 fn entity_of(set: &SeriesSet, i: usize) -> String {
     let k = &set.series[i].key;
     match (k.first().cloned().flatten(), k.get(1).cloned().flatten()) {
-        (Some(a), Some(p)) => format!("{a}/{p}"),
-        (None, Some(p)) => p,
+        (a, Some(p)) => entity_name(a.as_deref(), &p),
         _ => String::new(),
+    }
+}
+
+/// `account/principal`, or the principal alone without an account.
+fn entity_name(account: Option<&str>, principal: &str) -> String {
+    match account {
+        Some(a) => format!("{a}/{principal}"),
+        None => principal.to_string(),
     }
 }
 
@@ -483,30 +803,46 @@ fn entity_of(set: &SeriesSet, i: usize) -> String {
 fn finding(
     run_id: &str,
     set: &SeriesSet,
-    i: usize,
+    j: &Judgement,
     d: usize,
-    score: f64,
     expected: f64,
     threshold: f64,
+    alpha: f64,
     known: &[String],
     report: &TrainReport,
 ) -> Finding {
-    let s = &set.series[i];
+    let s = &set.series[j.i];
     let t = &set.template;
     let (start_ms, end_ms) = (set.bucket_ms(d), set.bucket_ms(d + 1));
-    let key = |j: usize| s.key.get(j).cloned().flatten();
+    let key = |k: usize| s.key.get(k).cloned().flatten();
     let (account, principal, ip) = (key(0), key(1).unwrap_or_default(), key(2).unwrap_or_default());
     let events = s.values[d];
-    let (severity, severity_id) = if score < threshold - 10.0 {
+    let score = j.score;
+    // Graded by how far below the day's level the combined p-value lies.
+    let below = (alpha / j.p.max(f64::MIN_POSITIVE)).log10();
+    let (severity, severity_id) = if below >= 3.0 {
         ("High", 4)
-    } else if score < threshold - 5.0 {
+    } else if below >= 1.0 {
         ("Medium", 3)
     } else {
         ("Low", 2)
     };
+    let surprise = -j.p.max(f64::MIN_POSITIVE).log10();
     let techniques: Vec<String> = t.mitre.clone();
     let day = crate::series::dt(start_ms);
     let known_text = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+    let (new_rate, all_rate) = j.rate;
+    let usual_share = (new_rate as f64 + 0.5) / (all_rate as f64 + 1.0);
+    let new_text = if j.new_ops.is_empty() {
+        "none".to_string()
+    } else {
+        j.new_ops.iter().take(8).cloned().collect::<Vec<_>>().join(", ")
+    };
+    let ops: Vec<serde_json::Value> = j
+        .ops
+        .iter()
+        .map(|(op, n)| serde_json::json!({"operation": op, "calls": n, "new": j.new_ops.contains(op)}))
+        .collect();
     Finding {
         finding_id: finding_id(DETECTOR, set, s, start_ms, end_ms),
         run_id: run_id.into(),
@@ -516,8 +852,8 @@ fn finding(
         bucket: "day".into(),
         severity: severity.into(),
         severity_id,
-        score: -score,
-        confidence: 1.0 / (1.0 + score.exp()),
+        score: surprise,
+        confidence: crate::detect::confidence_of(surprise),
         entity_type: "principal".into(),
         entity: principal.clone(),
         account_id: account.clone(),
@@ -528,19 +864,32 @@ fn finding(
         expected,
         lower_bound: threshold,
         upper_bound: f64::NAN,
-        deviation: score - threshold,
+        deviation: score - expected,
         kind: "unusual_ip".into(),
         top_features: serde_json::json!([
+            {"name": "new_operations_from_address", "value": j.new_ops.len(), "baseline": usual_share * j.ops.len() as f64},
             {"name": "ip_insights_score", "value": score, "baseline": expected},
             {"name": "events_from_address", "value": events, "baseline": 0.0}
         ])
         .to_string(),
-        title: format!("{principal} used from an unusual address {ip} (IP Insights score {score:.1})"),
+        title: format!(
+            "{principal} used from an unusual address {ip}: {} of {} operations new to it (IP Insights score {score:.1})",
+            j.new_ops.len(),
+            j.ops.len()
+        ),
         description: format!(
-            "On {day}, {principal} made {events} API call(s) from {ip}, an address it had not used in the baseline \
-             and that the IP Insights model scores {score:.2} (log-odds; below the threshold {threshold}), against \
-             {expected:.2} for its usual addresses ({known_text}). Check whether the principal's credentials were used \
-             by someone else."
+            "On {day}, {principal} made {events} API call(s) from {ip}, an address it had not used in the baseline. \
+             The IP Insights model scores the pair {score:.2} (log-odds), against {expected:.2} for its usual addresses \
+             ({known_text}); among the baseline's benign new pairs that is a p-value of {pa:.2e}. From that address it \
+             called {k} distinct operation(s), {m} of which it never called in the baseline ({new_text}); it usually \
+             calls something new on {share:.1}% of its operations (p = {pb:.2e}). Together p = {p:.2e}, below the \
+             day's level {alpha:.2e}. Check whether the principal's credentials were used by someone else.",
+            pa = j.p_address,
+            k = j.ops.len(),
+            m = j.new_ops.len(),
+            share = usual_share * 100.0,
+            pb = j.p_behaviour,
+            p = j.p,
         ),
         evidence: serde_json::json!({
             "keys": {"accountid": account, "principal": principal, "src_ip": ip},
@@ -551,6 +900,13 @@ fn finding(
             "usual_addresses": known,
             "events": events,
             "values_in_window": [events],
+            "operations_from_address": ops,
+            "new_operations": j.new_ops,
+            "novelty": {"first_seen": new_rate, "distinct_per_day_summed": all_rate},
+            "p_address": j.p_address,
+            "p_behaviour": j.p_behaviour,
+            "p": j.p,
+            "alpha": alpha,
             "model": report,
         })
         .to_string(),
@@ -602,21 +958,80 @@ fn embeddings(
 mod tests {
     use super::*;
 
-    /// Proves the calibration's cutoff: for held-out scores that are a standard normal's quantiles
-    /// shifted to median 2 and scaled by 3, the fitted median and scale come back within 2%, and the
-    /// cutoff at 1 per 1,000 lies at 2 + 3·Φ⁻¹(0.001) = −7.27; one wild score does not move it.
+    /// Proves the behaviour half: the table's rows are indexed by day, principal (qualified by
+    /// account) and address; a principal's habit counts an operation first seen on a baseline day
+    /// as novelty only after the warm-up days (day 1's new operation teaches, day 3's counts), and
+    /// what it did from one address is kept apart from its other addresses. A row outside the
+    /// days or without an address is skipped, not an error; a table without its columns is.
     #[test]
-    fn calibration_cuts_the_benign_score_law_at_the_budget() {
-        let n = 400;
-        let mut scores: Vec<f64> = (1..=n)
-            .map(|i| 2.0 + 3.0 * crate::detect::stats::norm_ppf(i as f64 / (n + 1) as f64))
-            .collect();
-        let c = Calibration::fit(&scores, 1.0).unwrap();
-        assert!((c.median - 2.0).abs() < 0.02 && (c.scale / 3.0 - 1.0).abs() < 0.02, "{c:?}");
-        assert!((c.cutoff - (2.0 + 3.0 * -3.090_232)).abs() < 0.1, "{c:?}");
-        scores.push(-1e6);
-        let wild = Calibration::fit(&scores, 1.0).unwrap();
-        assert!((wild.cutoff - c.cutoff).abs() < 0.1, "{wild:?}");
-        assert!(Calibration::fit(&[f64::NAN], 1.0).is_none());
+    fn behaviour_counts_novelty_after_the_warm_up_per_address() {
+        use arrow::array::{Float64Array, TimestampNanosecondArray};
+        let day = Bucket::Day.ms();
+        let rows: Vec<(i64, &str, Option<&str>, &str)> = vec![
+            (0, "alice", Some("10.0.0.1"), "s3:GetObject"),
+            (1, "alice", Some("10.0.0.1"), "s3:GetObject"),
+            (1, "alice", Some("10.0.0.1"), "s3:PutObject"),
+            (2, "alice", Some("10.0.0.1"), "s3:GetObject"),
+            (3, "alice", Some("10.0.0.1"), "s3:GetObject"),
+            (3, "alice", Some("10.0.0.1"), "ec2:DescribeInstances"),
+            (4, "alice", Some("10.0.0.1"), "s3:GetObject"),
+            (5, "alice", Some("10.0.0.1"), "s3:GetObject"),
+            (5, "alice", Some("185.220.101.47"), "sts:GetCallerIdentity"),
+            (5, "alice", Some("185.220.101.47"), "s3:GetObject"),
+            (5, "alice", None, "iam:CreateAccessKey"),
+            (9, "alice", Some("10.0.0.1"), "iam:CreateUser"),
+        ];
+        let n = rows.len();
+        let b = RecordBatch::try_new(
+            ops_schema(),
+            vec![
+                Arc::new(StringArray::from(vec![Some("111"); n])),
+                Arc::new(StringArray::from(rows.iter().map(|r| Some(r.1)).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(rows.iter().map(|r| Some(r.3)).collect::<Vec<_>>())),
+                Arc::new(TimestampNanosecondArray::from(
+                    rows.iter().map(|r| r.0 * day * 1_000_000).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(vec![2.0; n])),
+            ],
+        )
+        .unwrap();
+        let bh = Behaviour::read(&[b], 0, 6).unwrap();
+        let h = bh.habit("111/alice", 0..5);
+        assert_eq!(h.ops.len(), 3, "{h:?}");
+        // Days 3 and 4 count: {GetObject, DescribeInstances} with one new, then {GetObject}.
+        assert_eq!(h.rate(), (1, 3));
+        assert_eq!(h.rate_prior(), (1.5, 2.5));
+        let from = bh.from_address(5, "111/alice", "185.220.101.47");
+        assert_eq!(from.keys().collect::<Vec<_>>(), ["s3:GetObject", "sts:GetCallerIdentity"]);
+        assert_eq!(from["s3:GetObject"], 2.0);
+        assert_eq!(bh.from_address(5, "111/alice", "10.0.0.1").len(), 1);
+        assert!(bh.from_address(5, "222/alice", "10.0.0.1").is_empty(), "another account's alice");
+        let empty = RecordBatch::new_empty(Arc::new(Schema::new(vec![Field::new("x", DataType::Utf8, true)])));
+        assert!(Behaviour::read(&[empty], 0, 6).unwrap_err().contains("accountid"));
+    }
+
+    /// Proves the address p-value: among 99 held-out scores 1..=99 a score below all of them has
+    /// p = 1/100 (the floor, never 0), one equal to the 50th has 51/100, one above all has 1; NaN
+    /// gives 1 and non-finite held-out scores are dropped, not counted.
+    #[test]
+    fn the_address_p_value_is_the_rank_among_benign_new_pairs() {
+        let mut scores: Vec<f64> = (1..=99).rev().map(f64::from).collect();
+        scores.push(f64::NAN);
+        let c = Calibration::fit(&scores, 299).unwrap();
+        assert_eq!((c.pairs, c.median), (99, 50.0));
+        assert_eq!(c.new_pair_rate(), 100.0 / 300.0);
+        assert!((c.scale - 1.4826 * 25.0).abs() < 1e-9, "{}", c.scale);
+        assert_eq!(c.p_value(0.5), 0.01);
+        assert_eq!(c.p_value(50.0), 0.51);
+        assert_eq!(c.p_value(1e9), 1.0);
+        assert_eq!(c.p_value(f64::NAN), 1.0);
+        assert!(Calibration::fit(&[f64::NAN], 10).is_none());
+        // A baseline with no new pair at all: a rate of 1 / (1 + principal-days), not zero.
+        let none = Calibration {
+            principal_days: 239,
+            ..Calibration::default()
+        };
+        assert_eq!(none.new_pair_rate(), 1.0 / 240.0);
     }
 }

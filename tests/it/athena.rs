@@ -113,6 +113,14 @@ async fn write_unload_results(cfg: &JobConfig, bucket: &str) -> usize {
         let label = "principal_ip_day".to_string();
         let batches = e.run_sql(&label, &sql).await.unwrap();
         n += put(label, batches).await;
+        // And what each principal did from each address, the behaviour the pairs are weighed by.
+        let t = lakesight::stages::ip_insights::ops_template().unwrap();
+        let label = lakesight::stages::ip_insights::OPS_QUERY.to_string();
+        let batches = e
+            .run_sql(&label, &render(&t, lakesight::series::Bucket::Day, from, to))
+            .await
+            .unwrap();
+        n += put(label, batches).await;
     }
     if let Some(h) = &cfg.hunts {
         // Each hunt's per-day table over the baseline and the analysed day, under its query label.
@@ -180,11 +188,12 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
     );
     assert!(a_file == b_file, "features from Athena differ from the embedded engine's");
 
-    // One UNLOAD per series, one for the features, one for the IP Insights pairs, one for the
-    // UEBA items and one per hunt, all SUCCEEDED, in the manifest with bytes scanned and cost.
+    // One UNLOAD per series, one for the features, two for IP Insights (pairs, operations per
+    // address), one for the UEBA items and one per hunt, all SUCCEEDED, in the manifest with bytes
+    // scanned and cost.
     let a = got.manifest.athena.as_ref().expect("manifest has the Athena queries");
     const HUNTS: [&str; 4] = ["beaconing", "exfiltration", "lateral_movement", "dns"];
-    let extra = 3 + HUNTS.len();
+    let extra = 4 + HUNTS.len();
     assert_eq!(a.queries.len(), cfg.series.len() + extra);
     assert_eq!(
         got.manifest
@@ -210,6 +219,11 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
                 .stage::<lakesight::stages::ip_insights::IpInsightsStats>("ip_insights")
                 .unwrap()
                 .rows
+            + got
+                .manifest
+                .stage::<lakesight::stages::ip_insights::IpInsightsStats>("ip_insights")
+                .unwrap()
+                .ops_rows
             + HUNTS
                 .iter()
                 .map(|h| got.manifest.stage::<lakesight::stages::hunt::HuntStats>(h).unwrap().rows)
