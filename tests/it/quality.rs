@@ -13,11 +13,11 @@
 //! gate; the trend and change-point detectors stay within the target budget of 1 false finding
 //! per 1,000 entity-days (none on this lake's 112). Not met yet, and held as regression bounds at
 //! about 1.5× today's measured figures so that a change making them worse fails here: the
-//! outlier detector's false rate (3.4 per 1,000 entity-days on this lake; 3.45 over five benign
-//! lakes, mostly release-day bursts of deploy roles and quiet hours of people), and IP Insights
-//! (48 per 1,000 new pairs), which finds only some new-IP credential uses: the attacker's network
-//! is as new to the principal as a hotel's, and the model has no other context (user agent,
-//! hours, API mix: the UEBA issue).
+//! outlier detector's false rate (3.4 per 1,000 entity-days on this lake; 3.99 over three benign
+//! lakes, mostly release-day bursts of deploy roles and quiet hours of people). IP Insights finds
+//! all three new-IP credential uses (9 calls each, from networks the principals never used, among
+//! benign travel, lease and laptop changes) and stays within its budget of 1 false finding per
+//! 1,000 principal-days (0 in 8,907 on the benchmark's attacked lakes).
 
 use lakesight::runtime::quality::measure;
 
@@ -32,7 +32,7 @@ async fn quality_slice_on_the_realistic_world() {
     for i in r
         .instances
         .iter()
-        .filter(|i| i.kind != "new_ip_credential_use" && i.kind != "iam_persistence" && i.kind != "exfiltration")
+        .filter(|i| i.kind != "iam_persistence" && i.kind != "exfiltration")
     {
         assert!(i.found, "not found: {i:?}");
     }
@@ -47,8 +47,6 @@ async fn quality_slice_on_the_realistic_world() {
             .unwrap_or_else(|| panic!("no {d} finding found an instance: {:?}", r.found_scores));
         assert!(!v.is_empty() && v.iter().all(|s| *s >= 3.0), "{d}: {v:?}");
     }
-    let new_ip = r.instances.iter().filter(|i| i.kind == "new_ip_credential_use" && i.found).count();
-    assert!(new_ip >= 1, "no new-IP credential use found: {:?}", r.instances);
     // One of the two 2-hour exfiltrations is 85 KB from a host that sends 11 KB a day: under the
     // demo job's 100 KB floor, by design (the floor is what keeps tiny hosts from flooding).
     let exfil = r.instances.iter().filter(|i| i.kind == "exfiltration" && i.found).count();
@@ -83,9 +81,5 @@ async fn quality_slice_on_the_realistic_world() {
     }
     assert!(r.lookalikes > 20, "look-alike sources labelled: {}", r.lookalikes);
     assert!(r.lookalikes_flagged.is_empty(), "{:?}", r.lookalikes_flagged);
-    assert!(
-        rate("ip_insights") <= 72.0,
-        "ip_insights: {:?}",
-        r.false_per_detector["ip_insights"]
-    );
+    assert!(rate("ip_insights") <= 1.0, "ip_insights: {:?}", r.false_per_detector["ip_insights"]);
 }
