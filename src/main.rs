@@ -258,6 +258,7 @@ fn print_summary(r: &lakesight::runtime::run::RunResult) {
 fn on_stop_signals(cancel: Cancel) {
     tokio::spawn(async move {
         let code = wait_for_stop().await;
+        STOP_CODE.store(code, std::sync::atomic::Ordering::SeqCst);
         let in_flight = cancel.in_flight();
         cancel.cancel();
         if in_flight == 0 {
@@ -293,7 +294,8 @@ async fn wait_for_stop() -> i32 {
     130
 }
 
-fn init_logging(format: &str) {
+/// Set up logging; returns whether the logs are JSON lines.
+fn init_logging(format: &str) -> bool {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("LAKESIGHT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match format {
@@ -307,14 +309,51 @@ fn init_logging(format: &str) {
     } else {
         b.compact().init();
     }
+    json
+}
+
+/// The exit status of the stop signal received, if one was (130 SIGINT, 143 SIGTERM).
+static STOP_CODE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Where the container's file system starts (`LAKESIGHT_CONTAINER_ROOT`, for tests; default `/`).
+fn container_root() -> PathBuf {
+    std::env::var_os("LAKESIGHT_CONTAINER_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() {
     let cli = Cli::parse();
-    init_logging(&cli.log_format);
+    let json_logs = init_logging(&cli.log_format);
     let cancel = Cancel::new();
     on_stop_signals(cancel.clone());
+    if let Err(e) = command(cli, cancel).await {
+        // One event with the whole chain and the failure's kind (JSON in a container), the same
+        // text for SageMaker's console, and an exit status a retry policy can act on
+        // (`runtime::exit` has the table).
+        use lakesight::runtime::exit::{write_failure_message, Failure};
+        let failure = Failure::of(e.chain());
+        let stop = STOP_CODE.load(std::sync::atomic::Ordering::SeqCst);
+        let code = if failure == Failure::Stopped && stop != 0 {
+            stop
+        } else {
+            failure.code()
+        };
+        let text = format!("{e:#}");
+        tracing::error!(failure = ?failure, exit_code = code, error = %text, "lakesight failed");
+        if !json_logs {
+            eprintln!("Error: {text}");
+        }
+        match write_failure_message(&container_root(), &format!("{failure:?} (exit {code}): {text}")) {
+            Ok(_) => {}
+            Err(w) => tracing::warn!("could not write /opt/ml/output/message: {w}"),
+        }
+        std::process::exit(code);
+    }
+}
+
+async fn command(cli: Cli, cancel: Cancel) -> Result<()> {
     match cli.cmd {
         Cmd::SampleLake {
             out,

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod detect_file;
+pub mod exit;
 pub mod plan;
 pub mod quality;
 pub mod run;
