@@ -86,9 +86,9 @@ enum Cmd {
         /// Job file.
         #[arg(long, env = "LAKESIGHT_JOB")]
         job: PathBuf,
-        /// Day to analyse.
+        /// Day to analyse: YYYY-MM-DD, `yesterday` or `today` (UTC).
         #[arg(long, env = "LAKESIGHT_DATE", conflicts_with_all = ["from", "to"])]
-        date: Option<chrono::NaiveDate>,
+        date: Option<String>,
         /// First day of a range.
         #[arg(long, requires = "to")]
         from: Option<chrono::NaiveDate>,
@@ -417,6 +417,31 @@ async fn command(cli: Cli, cancel: Cancel) -> Result<()> {
         } => {
             let catalog = SeriesCatalog::builtin()?;
             let cfg = JobConfig::load(&job, &catalog)?;
+            let date = date
+                .map(|d| lakesight::clock::resolve_day(&d, &SystemClock))
+                .transpose()
+                .map_err(|e| lakesight::runtime::config::ConfigError::Invalid {
+                    path: "--date".into(),
+                    errors: vec![e],
+                })?;
+            // Inside a SageMaker Processing container, publish the output folder's locations as
+            // the S3 URI SageMaker uploads it to (runtime::container).
+            let root = container_root();
+            let sagemaker = lakesight::runtime::container::ProcessingJob::detect(&root)?;
+            let out_url = out.clone().unwrap_or_else(|| cfg.job.output.clone());
+            let publish = sagemaker.as_ref().and_then(|j| j.published_url(&root, &out_url));
+            if let Some(j) = &sagemaker {
+                tracing::info!(job = %j.name, host_rank = j.host_rank, instances = j.instance_count, publish = ?publish, "SageMaker Processing job");
+                if publish.is_none() && !out_url.contains("://") {
+                    tracing::warn!(output = %out_url, "the output is not a ProcessingOutput's LocalPath: its locations stay file:// and SageMaker will not upload it");
+                }
+                if j.instance_count > 1 {
+                    tracing::warn!(
+                        instances = j.instance_count,
+                        "every instance runs the whole job (no sharding yet): use one instance"
+                    );
+                }
+            }
             let ov = RunOverrides {
                 date,
                 from,
@@ -424,6 +449,7 @@ async fn command(cli: Cli, cancel: Cancel) -> Result<()> {
                 lake,
                 out,
                 progress: std::io::stderr().is_terminal(),
+                publish,
             };
             let plan = RunPlan::new(&cfg, &catalog, &ov, &SystemClock)?;
             if dry_run {

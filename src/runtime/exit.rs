@@ -124,10 +124,9 @@ fn one(e: &(dyn Error + 'static)) -> Option<Failure> {
         return match s {
             StageError::Cancelled { .. } => Some(Failure::Stopped),
             StageError::Series(inner) => one(inner),
-            _ => None,
         };
     }
-    if e.downcast_ref::<ConfigError>().is_some() {
+    if e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<crate::runtime::container::ContainerError>().is_some() {
         return Some(Failure::Config);
     }
     if let Some(s) = e.downcast_ref::<SeriesError>() {

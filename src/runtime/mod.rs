@@ -6,6 +6,7 @@
 //! an injected [`Clock`] so tests and reruns are reproducible.
 
 pub mod config;
+pub mod container;
 pub mod detect_file;
 pub mod exit;
 pub mod plan;

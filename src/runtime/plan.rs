@@ -88,6 +88,9 @@ pub struct RunPlan {
     pub lake: String,
     /// Output URL.
     pub output: String,
+    /// The URL readers reach the output at, when it is not `output` (a SageMaker Processing
+    /// output folder, uploaded to this S3 URI when the job ends).
+    pub publish: Option<String>,
     /// S3 options (job file over environment).
     pub s3: S3Options,
     /// The engine.
@@ -164,6 +167,7 @@ impl RunPlan {
             window,
             lake,
             output,
+            publish: ov.publish.clone(),
             s3: cfg.s3.clone().or(&S3Options::from_env()),
             engine,
             rollup,
@@ -203,6 +207,9 @@ impl RunPlan {
         );
         let _ = writeln!(s, "lake:   {}", self.lake);
         let _ = writeln!(s, "output: {}", self.output);
+        if let Some(p) = &self.publish {
+            let _ = writeln!(s, "published as: {p} (locations in the DDL, Glue, report and manifest)");
+        }
         match &self.engine {
             EngineChoice::Embedded => {
                 let _ = writeln!(s, "engine: embedded DataFusion over the lake's files");

@@ -85,6 +85,9 @@ pub struct RunOverrides {
     pub out: Option<String>,
     /// Show a progress bar.
     pub progress: bool,
+    /// Publish the output's locations under this URL instead of the output's own (SageMaker
+    /// Processing: the S3 URI its output folder is uploaded to; see `runtime::container`).
+    pub publish: Option<String>,
 }
 
 /// The span every series of a run covers, `[first baseline midnight, midnight after the last
@@ -268,7 +271,7 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
         mut timings,
     } = produced;
     let t = Instant::now();
-    let out = Output::open(&plan.output, &plan.s3).await?;
+    let out = Output::open(&plan.output, &plan.s3).await?.published_as(plan.publish.clone());
     let detectors = plan.detectors();
     let glue = register(plan, &out, &detectors, &tables).await?;
     let mut outputs = Vec::new();
@@ -316,6 +319,7 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
         range: plan.range,
         baseline_from: plan.baseline_from,
         lake: plan.lake.clone(),
+        output: out.url_of(""),
         inputs: lake.inputs.clone(),
         skipped_inputs: lake.skipped.clone(),
         athena: lake.athena.as_ref().map(|a| AthenaStats::from_queries(a.stats())),

@@ -48,6 +48,9 @@ pub struct Manifest {
     pub baseline_from: NaiveDate,
     /// Lake URL.
     pub lake: String,
+    /// Where the run published, as readers reach it (the S3 URI of a SageMaker output folder).
+    #[serde(default)]
+    pub output: String,
     /// Files, rows and bytes of the tables opened (the baseline window and the analysed days).
     pub inputs: Inputs,
     /// Inputs skipped, with the reason.

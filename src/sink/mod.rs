@@ -46,6 +46,8 @@ pub use crate::store::MULTIPART_PART;
 pub struct Output {
     /// Where.
     pub location: Location,
+    /// The URL readers reach `location` at, when another (a SageMaker output folder's S3 URI).
+    pub public: Option<String>,
 }
 
 impl Output {
@@ -53,18 +55,30 @@ impl Output {
     pub async fn open(url: &str, s3: &S3Options) -> Result<Output, SinkError> {
         Ok(Output {
             location: Location::open(url, s3, true).await?,
+            public: None,
         })
     }
 
-    /// The URL of `rel` under the output root.
-    pub fn url_of(&self, rel: &str) -> String {
-        self.location.url_of(rel)
+    /// Publish every location under `public` instead of the output's own URL.
+    pub fn published_as(mut self, public: Option<String>) -> Output {
+        self.public = public.map(|p| p.trim_end_matches('/').to_string());
+        self
     }
 
-    /// Write bytes atomically at `rel` (slash-separated); returns the object's URL. See
-    /// [`Location::put_atomic`].
+    /// The URL of `rel` under the output root, as readers reach it.
+    pub fn url_of(&self, rel: &str) -> String {
+        match &self.public {
+            Some(p) if rel.is_empty() => p.clone(),
+            Some(p) => format!("{p}/{rel}"),
+            None => self.location.url_of(rel),
+        }
+    }
+
+    /// Write bytes atomically at `rel` (slash-separated); returns the object's URL as readers
+    /// reach it ([`Output::url_of`]). See [`Location::put_atomic`].
     pub async fn put(&self, rel: &str, data: &[u8]) -> Result<String, SinkError> {
-        Ok(self.location.put_atomic(rel, data).await?)
+        let written = self.location.put_atomic(rel, data).await?;
+        Ok(if self.public.is_some() { self.url_of(rel) } else { written })
     }
 
     /// Replace the findings of every `(dt, detector)` partition in `days × detectors`.
