@@ -111,10 +111,12 @@ fn midnight(d: NaiveDate) -> i64 {
     d.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0)
 }
 
-/// The run id of a job started at `started_ms`: `<job name>-<UTC start, YYYYMMDDTHHMMSSZ>`.
+/// The run id of a job started at `started_ms`: `<job name>-<UTC start, YYYYMMDDTHHMMSSmmmZ>`.
+/// Milliseconds, because two runs started in the same second (array children, a rerun right
+/// after a failure) must not share `runs/<id>/` or the Athena scratch prefix.
 pub fn run_id(job: &str, started_ms: i64) -> String {
     let started_at = chrono::DateTime::from_timestamp_millis(started_ms).unwrap_or_default();
-    format!("{job}-{}", started_at.format("%Y%m%dT%H%M%SZ"))
+    format!("{job}-{}", started_at.format("%Y%m%dT%H%M%S%3fZ"))
 }
 
 impl RunPlan {
@@ -277,5 +279,20 @@ impl RunPlan {
             let _ = writeln!(s, "glue: register {}.{} and the stages' tables", self.out.database, self.out.table);
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Proves run ids carry milliseconds: two runs of one job a millisecond apart (array
+    /// children started together) get different ids, and the id stays a plain S3-key word.
+    #[test]
+    fn run_ids_differ_by_the_millisecond() {
+        let a = run_id("nightly", 1_764_892_845_123);
+        assert_eq!(a, "nightly-20251205T000045123Z");
+        assert_ne!(a, run_id("nightly", 1_764_892_845_124));
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'));
     }
 }

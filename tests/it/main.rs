@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod common;
 mod container;
+mod deploy;
 mod features;
 mod glue;
 mod golden;
