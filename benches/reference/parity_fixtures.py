@@ -101,6 +101,10 @@ COUNT_FLOOR = 0.5  # outlier::COUNT_FLOOR, the smallest expected value a count l
 NB_POISSON_BELOW = 1e-6  # stats::ln_neg_binomial_tail: dispersion below this is Poisson
 RARE_SPIKE_DAYS = 2  # SeasonalIqr: fence-flagged baseline buckets on at most this many days leave alpha
 NB_BASELINE_MIN = 8  # SeasonalIqr: dispersion from the buckets before eval when there are >= 8
+# SeasonalIqrConfig::default() seen_before_ratio: a spike whose residual above the quartiles'
+# midpoint is at most 1/ratio times the largest such residual of the buckets before eval (>= 8 of
+# them) is the entity's normal, not a finding.
+SEEN_BEFORE_RATIO = 0.5
 # Overdispersed counts appended to the corpus: Poisson(mean * G), G ~ Gamma(shape, mean 1), i.e.
 # NB2 with alpha = 1 / shape.
 OVERDISPERSED_SHAPE = 2.5
@@ -351,6 +355,10 @@ def neg_log10_normal_sf(z: float) -> float:
     return float(-norm.logsf(z) / math.log(10))
 
 
+# Spikes left out by the seen-before rule, for coverage (regeneration fails if none is).
+SEEN_BEFORE = []
+
+
 def shipped_outliers(y, directions, last=None):
     """The shipped seasonal_iqr detector (src/detect/outlier/mod.rs SeasonalIqr::detect) with ctx
     eval = every bucket (last None) or the last `last` buckets, over the reference rule above;
@@ -396,6 +404,11 @@ def shipped_outliers(y, directions, last=None):
             nl = min(nl, -ln_p / math.log(10))
         return max(nl - math.log10(tests), 0.0)
 
+    mid = (r["q1"] + r["q3"]) / 2.0
+    if base >= NB_BASELINE_MIN:
+        seen_spike = max((float(r["resid"][j]) - mid for j in range(base) if math.isfinite(r["resid"][j])), default=-math.inf)
+    else:
+        seen_spike = -math.inf
     flagged = []
     suppressed = []
     nb_bound = []  # flagged buckets whose score is the NB tail's (alpha > 0), for coverage
@@ -413,6 +426,10 @@ def shipped_outliers(y, directions, last=None):
         if score_at(i, side, alpha) < MIN_SCORE:
             if counts and alpha > 0 and score_at(i, side, 0.0) >= MIN_SCORE:
                 suppressed.append(i)
+            continue
+        if side == "spike" and SEEN_BEFORE_RATIO > 0 and math.isfinite(seen_spike) and seen_spike > 0 \
+                and seen_spike >= SEEN_BEFORE_RATIO * (float(r["resid"][i]) - mid):
+            SEEN_BEFORE.append((tuple(y[:3]), i))
             continue
         if counts and alpha > 0 and score_at(i, side, alpha) < score_at(i, side, None):
             nb_bound.append(i)
@@ -843,10 +860,13 @@ def produce(outdir: Path) -> list[str]:
                             "the corpus no longer covers the NB path")
     if not any(nb_bound.values()):
         problems.append("outlier_findings: no flag's score is the NB tail's with alpha > 0; the corpus no longer covers the NB score")
+    if not SEEN_BEFORE:
+        problems.append("outlier_findings: no spike is left out as seen before (seen_before_ratio); the corpus no longer covers it")
     write(outdir, "outlier_findings.csv", "shipped seasonal_iqr (SeasonalIqrConfig defaults: false_findings_per_1000 1; directions spike | "
           "spike+dip over every bucket; spike+dip over the last 14 buckets, dispersion from the buckets before them); gates and score with scipy.stats nbinom (dispersion by moments; poisson below 1e-6)/norm tails; "
           "buckets the NB tail suppresses that a Poisson tail would flag (id:bucket): "
           + "; ".join(f"{c} " + " ".join(f"{sid}:{i}" for sid, i in nb_suppressed.get(c, [])) for c in OUTLIER_CONFIGS)
+          + f"; spikes left out as seen before (seen_before_ratio {SEEN_BEFORE_RATIO}): {len(SEEN_BEFORE)}"
           + "; flagged buckets scored by the NB tail (alpha > 0, less surprising than the normal tail): "
           + "; ".join(f"{c} " + " ".join(f"{sid}:{i}" for sid, i in nb_bound.get(c, [])) for c in OUTLIER_CONFIGS),
           ["config", "id", "start", "end", "kind", "observed", "expected", "score"], rows_of, vers)

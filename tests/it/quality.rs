@@ -13,8 +13,9 @@
 //! gate; the trend and change-point detectors stay within the target budget of 1 false finding
 //! per 1,000 entity-days (none on this lake's 112). Not met yet, and held as regression bounds at
 //! about 1.5× today's measured figures so that a change making them worse fails here: the
-//! outlier detector's false rate (3.4 per 1,000 entity-days on this lake; 3.99 over three benign
-//! lakes, mostly release-day bursts of deploy roles and quiet hours of people). IP Insights finds
+//! outlier detector's false rate (2.35 per 1,000 entity-days on this lake, 3.4 before spikes seen
+//! in the baseline counted as normal; 2.02 over three benign lakes, mostly quiet hours and days of
+//! people and hosts). IP Insights finds
 //! all three new-IP credential uses (9 calls each, from networks the principals never used, among
 //! benign travel, lease and laptop changes) and stays within its budget of 1 false finding per
 //! 1,000 principal-days (0 in 8,907 on the benchmark's attacked lakes).
@@ -72,7 +73,7 @@ async fn quality_slice_on_the_realistic_world() {
         "changepoints: {:?}",
         r.false_per_detector["changepoints"]
     );
-    assert!(rate("outliers") <= 5.0, "outliers: {:?}", r.false_per_detector["outliers"]);
+    assert!(rate("outliers") <= 3.5, "outliers: {:?}", r.false_per_detector["outliers"]);
     assert!(rate("ueba") <= 1.0, "ueba: {:?}", r.false_per_detector["ueba"]);
     // The network and DNS hunts: within the budget of 1 per 1,000 host-days each, and none of
     // the benign look-alikes (SaaS pollers, NTP, backups, the scanner, CDN names) flagged.

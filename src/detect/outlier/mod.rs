@@ -31,6 +31,9 @@
 //!   surprising of that and the count law is kept ([`stats::ActiveCounts`]): a user back from
 //!   leave with an ordinary day's 33 calls is not a 10^-16 event, while 400 downloads from a
 //!   principal whose active hours hold 5 still are;
+//! - a spike no more than twice the largest residual the entity already had in its baseline
+//!   (`seen_before_ratio` = 0.5) is its own normal — a deployer's release-day burst every other
+//!   week, a monthly batch — not a finding; dips are not held to it;
 //! - a series whose template declares `-- values: amounts` (bytes, durations: sums of sizes) is
 //!   never judged by the count law, though its values are whole numbers: its p-value is the
 //!   larger of the residual's normal tail and a hurdle law on the log scale over the entity's
@@ -122,6 +125,16 @@ pub struct SeasonalIqrConfig {
     /// p × buckets judged ≤ budget / 1000. 1000 turns the gate off (fences and gates only).
     #[serde(default = "d_budget")]
     pub false_findings_per_1000: f64,
+    /// A spike whose residual is no more than 1 / `seen_before_ratio` times the largest residual
+    /// the entity already had in its baseline is its own normal, not a finding: the deployer's
+    /// release-day burst two weeks after the last one, the monthly batch. 0.5 (default): a spike
+    /// at most twice as large as one seen before. 0 turns it off.
+    #[serde(default = "d_seen_before")]
+    pub seen_before_ratio: f64,
+}
+
+fn d_seen_before() -> f64 {
+    0.5
 }
 
 fn d_iqr() -> f64 {
@@ -169,6 +182,7 @@ impl Default for SeasonalIqrConfig {
             min_abs_deviation: None,
             min_rel_deviation: d_rel(),
             false_findings_per_1000: d_budget(),
+            seen_before_ratio: d_seen_before(),
         }
     }
 }
@@ -203,6 +217,9 @@ impl SeasonalIqrConfig {
         }
         if !(self.min_rel_deviation.is_finite() && self.min_rel_deviation >= 0.0) {
             e.push("min_rel_deviation: must be ≥ 0".into());
+        }
+        if !(0.0..=1.0).contains(&self.seen_before_ratio) {
+            e.push(format!("seen_before_ratio: {} must be within [0, 1]", self.seen_before_ratio));
         }
         e
     }
@@ -509,6 +526,19 @@ impl Detector for SeasonalIqr {
             }
             (surprise - tests.log10()).max(0.0)
         };
+        // The largest spike of the baseline proper (none without one), as the residual above the
+        // quartiles' midpoint (so additive and multiplicative residuals alike), for
+        // `seen_before_ratio`.
+        let mid = (r.q1 + r.q3) / 2.0;
+        let seen_spike = if base >= 8 {
+            r.resid[..base]
+                .iter()
+                .map(|v| v - mid)
+                .filter(|v| v.is_finite())
+                .fold(f64::NEG_INFINITY, f64::max)
+        } else {
+            f64::NEG_INFINITY
+        };
         let mut flagged: Vec<(usize, Side)> = Vec::new();
         for i in ctx.eval.clone() {
             if i >= y.len() || !r.is_outlier[i] {
@@ -525,6 +555,14 @@ impl Detector for SeasonalIqr {
                 continue;
             }
             if score_at(i, side) < min_score {
+                continue;
+            }
+            if side == Side::Spike
+                && self.cfg.seen_before_ratio > 0.0
+                && seen_spike.is_finite()
+                && seen_spike > 0.0
+                && seen_spike >= self.cfg.seen_before_ratio * (r.resid[i] - mid)
+            {
                 continue;
             }
             flagged.push((i, side));
