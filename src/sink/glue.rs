@@ -176,94 +176,114 @@ pub async fn register_table(
                 .description("lakesight: findings of the Security Lake detectors")
                 .build()
                 .map_err(|e| err("CreateDatabase", e.to_string()))?;
-            client
+            match client
                 .create_database()
                 .set_catalog_id(cfg.catalog_id.clone())
                 .database_input(input)
                 .send()
                 .await
-                .map_err(|e| err("CreateDatabase", sdk_message(&e)))?;
+            {
+                Ok(_) => {}
+                // Another run created it since our GetDatabase: what we wanted.
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_already_exists_exception()) => {}
+                Err(e) => return Err(err("CreateDatabase", sdk_message(&e))),
+            }
         }
         Err(e) => return Err(err("GetDatabase", sdk_message(&e))),
     }
 
-    let existing = match client
-        .get_table()
-        .set_catalog_id(cfg.catalog_id.clone())
-        .database_name(database)
-        .name(table)
-        .send()
-        .await
-    {
-        Ok(out) => out.table().cloned(),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => None,
-        Err(e) => return Err(err("GetTable", sdk_message(&e))),
-    };
-    let mut spec = spec.clone();
-    for (k, values) in &mut spec.enums {
-        if let Some(v) = existing
-            .as_ref()
-            .and_then(|t| t.parameters())
-            .and_then(|p| p.get(&format!("projection.{k}.values")))
+    // Two runs registering at once (array children, a rerun beside the nightly job) can both find
+    // no table and both create it: the loser reads the winner's table and updates it like any
+    // existing one (a second attempt), instead of failing on "already exists".
+    let mut attempt = 0;
+    let (action, all) = loop {
+        attempt += 1;
+        let existing = match client
+            .get_table()
+            .set_catalog_id(cfg.catalog_id.clone())
+            .database_name(database)
+            .name(table)
+            .send()
+            .await
         {
-            values.extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string));
+            Ok(out) => out.table().cloned(),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => None,
+            Err(e) => return Err(err("GetTable", sdk_message(&e))),
+        };
+        let mut spec = spec.clone();
+        for (k, values) in &mut spec.enums {
+            if let Some(v) = existing
+                .as_ref()
+                .and_then(|t| t.parameters())
+                .and_then(|p| p.get(&format!("projection.{k}.values")))
+            {
+                values.extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string));
+            }
+            values.sort();
+            values.dedup();
         }
-        values.sort();
-        values.dedup();
-    }
-    let all: Vec<String> = spec
-        .enums
-        .iter()
-        .find(|(k, _)| k == "detector")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
-    let input = table_input(&spec, location).map_err(|m| err("TableInput", m))?;
-    let action = match &existing {
-        None => {
-            client
-                .create_table()
-                .set_catalog_id(cfg.catalog_id.clone())
-                .database_name(database)
-                .table_input(input)
-                .send()
-                .await
-                .map_err(|e| err("CreateTable", sdk_message(&e)))?;
-            "created"
-        }
-        Some(t) => {
-            let same_params = t.parameters() == Some(input.parameters().unwrap_or(&Default::default()));
-            // Location, and every column's name and type in order (a changed type is a change).
-            let shape = |sd: Option<&StorageDescriptor>| {
-                sd.map(|s| {
-                    (
-                        s.location().map(str::to_string),
-                        s.columns()
-                            .iter()
-                            .map(|c| (c.name().to_string(), c.r#type().map(str::to_string)))
-                            .collect::<Vec<_>>(),
-                    )
-                })
-            };
-            let same_keys = t
-                .partition_keys()
-                .iter()
-                .map(|c| c.name())
-                .eq(input.partition_keys().iter().map(|c| c.name()));
-            let same_sd = same_keys && shape(t.storage_descriptor()) == shape(input.storage_descriptor());
-            if same_params && same_sd {
-                "unchanged"
-            } else {
-                client
-                    .update_table()
+        let all: Vec<String> = spec
+            .enums
+            .iter()
+            .find(|(k, _)| k == "detector")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let input = table_input(&spec, location).map_err(|m| err("TableInput", m))?;
+        let action = match &existing {
+            None => {
+                match client
+                    .create_table()
                     .set_catalog_id(cfg.catalog_id.clone())
                     .database_name(database)
                     .table_input(input)
                     .send()
                     .await
-                    .map_err(|e| err("UpdateTable", sdk_message(&e)))?;
-                "updated"
+                {
+                    Ok(_) => {}
+                    Err(e) if attempt == 1 && e.as_service_error().is_some_and(|s| s.is_already_exists_exception()) => {
+                        tracing::info!(%database, %table, "table created by another run meanwhile; registering again");
+                        continue;
+                    }
+                    Err(e) => return Err(err("CreateTable", sdk_message(&e))),
+                }
+                "created"
             }
-        }
+            Some(t) => {
+                let same_params = t.parameters() == Some(input.parameters().unwrap_or(&Default::default()));
+                // Location, and every column's name and type in order (a changed type is a change).
+                let shape = |sd: Option<&StorageDescriptor>| {
+                    sd.map(|s| {
+                        (
+                            s.location().map(str::to_string),
+                            s.columns()
+                                .iter()
+                                .map(|c| (c.name().to_string(), c.r#type().map(str::to_string)))
+                                .collect::<Vec<_>>(),
+                        )
+                    })
+                };
+                let same_keys = t
+                    .partition_keys()
+                    .iter()
+                    .map(|c| c.name())
+                    .eq(input.partition_keys().iter().map(|c| c.name()));
+                let same_sd = same_keys && shape(t.storage_descriptor()) == shape(input.storage_descriptor());
+                if same_params && same_sd {
+                    "unchanged"
+                } else {
+                    client
+                        .update_table()
+                        .set_catalog_id(cfg.catalog_id.clone())
+                        .database_name(database)
+                        .table_input(input)
+                        .send()
+                        .await
+                        .map_err(|e| err("UpdateTable", sdk_message(&e)))?;
+                    "updated"
+                }
+            }
+        };
+        break (action, all);
     };
     tracing::info!(%database, %table, action, "table registered in Glue");
     Ok(Registration {

@@ -161,3 +161,28 @@ async fn the_findings_table_is_created_in_glue_on_the_first_run_and_kept_up_to_d
         .to_string();
     assert_eq!(score, "double");
 }
+
+/// Eight runs registering the same new table at once (array children, a rerun beside the nightly
+/// job), in a database none of them has seen: every one succeeds — the ones that lose the race
+/// to CreateDatabase or CreateTable read the winner's table instead of failing on "already
+/// exists" — and exactly one of them created the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_runs_registering_one_table_all_succeed_and_one_creates_it() {
+    let bucket = new_bucket("glue-race");
+    let database = format!("lakesight_race_{}", bucket.replace('-', "_"));
+    let cfg = GlueConfig {
+        endpoint: Some(moto().to_string()),
+        region: Some("us-east-1".into()),
+        ..GlueConfig::default()
+    };
+    let spec = lakesight::findings::table_spec("findings", &["outliers".to_string()]);
+    let location = format!("s3://{bucket}/lakesight");
+    let runs = (0..8).map(|_| lakesight::sink::glue::register_table(&cfg, Some("us-east-1"), &database, &spec, &location));
+    let got = futures::future::join_all(runs).await;
+    let actions: Vec<String> = got
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|e| panic!("a concurrent registration failed: {e}")).action)
+        .collect();
+    assert_eq!(actions.iter().filter(|a| *a == "created").count(), 1, "{actions:?}");
+    assert!(actions.iter().all(|a| a == "created" || a == "unchanged"), "{actions:?}");
+}
