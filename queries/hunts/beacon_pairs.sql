@@ -11,7 +11,7 @@ SELECT accountid, src_ip, COALESCE(src_instance, '') AS src_instance, dst_ip,
        CAST(count(*) AS DOUBLE) AS flows,
        CAST(avg(CAST(COALESCE(bytes, 0) AS DOUBLE)) AS DOUBLE) AS bytes_mean,
        CAST(COALESCE(stddev_pop(CAST(COALESCE(bytes, 0) AS DOUBLE)), 0) AS DOUBLE) AS bytes_sd,
-       array_agg(CAST(to_unixtime(time) AS BIGINT) ORDER BY time) AS times
+       array_agg(CAST(to_unixtime(time) AS BIGINT)) AS times
 FROM lakesight.network_activity
 WHERE eventday BETWEEN {{eventday_from}} AND {{eventday_to}}
   AND time >= {{start}} AND time < {{end}}
