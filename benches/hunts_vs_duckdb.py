@@ -9,9 +9,10 @@ files lakesight's catalog found) and the hunts' templates (`queries/hunts/*.sql`
 same window, and is timed in-process per query, fetching all rows. Same threads (all cores).
 Usage: python benches/hunts_vs_duckdb.py --lake DIR --bin BIN --date YYYY-MM-DD [--baseline 14]
 """
-import argparse, datetime, json, os, re, resource, subprocess, sys, tempfile, time
+import argparse, datetime, os, re, subprocess, sys, tempfile, time
 
-import duckdb
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import duck_with_views, run_job  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Hunt -> the template it reads (queries/hunts/<table>.sql).
@@ -76,22 +77,8 @@ def main():
     work = tempfile.mkdtemp(prefix="lakesight-hunts-")
     job = os.path.join(work, "job.toml")
     open(job, "w").write(job_text(a.baseline))
-    out = os.path.join(work, "out")
-    t0 = time.perf_counter()
-    p = subprocess.run([a.bin, "--log-format", "json", "run", "--job", job, "--date", a.date, "--lake", a.lake, "--out", out],
-                       capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if p.returncode != 0:
-        sys.exit(p.stderr[-3000:])
-    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    m = json.load(open(os.path.join(out, "manifest.json")))
-
-    views = subprocess.run([a.bin, "views", "--lake", a.lake, "--dialect", "duckdb"], capture_output=True, text=True, check=True).stdout
-    con = duckdb.connect()
-    con.execute(f"SET threads TO {os.cpu_count()}")
-    for stmt in views.split(";\n"):
-        if stmt.strip():
-            con.execute(stmt)
+    wall, rss_mb, m = run_job(a.bin, job, a.date, a.lake, os.path.join(work, "out"))
+    con = duck_with_views(a.bin, a.lake)
     print(f"window {frm} .. {day} ({a.baseline + 1} days): {counts['network_activity']:,} flows, {counts['dns_activity']:,} DNS queries")
     print(f"lakesight run (hunts + one series): {wall:.1f} s wall, peak RSS {rss_mb:.0f} MB, {m['findings_total']} findings")
     print()

@@ -8,9 +8,10 @@ collection into series). DuckDB gets the normalised views from `lakesight views 
 `lakesight series-sql`, and is timed in-process per query, fetching all rows.
 Usage: python benches/run_vs_duckdb.py --lake DIR --bin target/release/lakesight --job jobs/nightly.toml --date YYYY-MM-DD
 """
-import argparse, datetime, json, os, resource, subprocess, sys, tempfile, time, tomllib
+import argparse, datetime, os, subprocess, sys, tempfile, time, tomllib
 
-import duckdb
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import duck_with_views, run_job  # noqa: E402
 
 
 def main():
@@ -21,25 +22,13 @@ def main():
     ap.add_argument("--date", required=True)
     a = ap.parse_args()
     out = tempfile.mkdtemp(prefix="lakesight-bench-")
-    t0 = time.perf_counter()
-    p = subprocess.run([a.bin, "--log-format", "json", "run", "--job", a.job, "--date", a.date, "--lake", a.lake, "--out", out],
-                       capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if p.returncode != 0:
-        sys.exit(p.stderr[-3000:])
-    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    m = json.load(open(os.path.join(out, "manifest.json")))
+    wall, rss_mb, m = run_job(a.bin, a.job, a.date, a.lake, out)
     job = tomllib.load(open(a.job, "rb"))
     baseline = job["job"].get("baseline_days", 28)
     day = datetime.date.fromisoformat(a.date)
     frm = day - datetime.timedelta(days=baseline)
 
-    views = subprocess.run([a.bin, "views", "--lake", a.lake, "--dialect", "duckdb"], capture_output=True, text=True, check=True).stdout
-    con = duckdb.connect()
-    con.execute(f"SET threads TO {os.cpu_count()}")
-    for stmt in views.split(";\n"):
-        if stmt.strip():
-            con.execute(stmt)
+    con = duck_with_views(a.bin, a.lake)
     print(f"lakesight run: {wall:.1f} s wall, peak RSS {rss_mb:.0f} MB, {m['inputs']['files']} files, {m['inputs']['rows']:,} rows, "
           f"{m['findings_total']} findings")
     print("stages (ms): " + ", ".join(f"{k} {v}" for k, v in m["timings_ms"].items()))

@@ -77,8 +77,8 @@ impl Output {
     /// Write bytes atomically at `rel` (slash-separated); returns the object's URL as readers
     /// reach it ([`Output::url_of`]). See [`Location::put_atomic`].
     pub async fn put(&self, rel: &str, data: &[u8]) -> Result<String, SinkError> {
-        let written = self.location.put_atomic(rel, data).await?;
-        Ok(if self.public.is_some() { self.url_of(rel) } else { written })
+        self.location.put_atomic(rel, data).await?;
+        Ok(self.url_of(rel))
     }
 
     /// Replace the findings of every `(dt, detector)` partition in `days × detectors`.

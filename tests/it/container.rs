@@ -79,7 +79,10 @@ fn a_job_in_a_sagemaker_container_publishes_s3_locations_and_reports_its_failure
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["output"], "s3://out-bucket/lakesight");
     let mut plots = 0;
-    let files = walk(&out.join("findings"));
+    let files: Vec<_> = crate::common::files_under(&out.join("findings"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
     assert!(!files.is_empty());
     for b in files.iter().flat_map(|f| crate::common::read_parquet(f)) {
         use arrow::array::{Array, AsArray};
@@ -102,17 +105,4 @@ fn a_job_in_a_sagemaker_container_publishes_s3_locations_and_reports_its_failure
     let last = String::from_utf8_lossy(&bad.stderr).lines().last().unwrap_or_default().to_string();
     let event: serde_json::Value = serde_json::from_str(&last).unwrap();
     assert_eq!(event["fields"]["exit_code"], 2, "{last}");
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut v = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            v.extend(walk(&p));
-        } else if p.extension().is_some_and(|x| x == "parquet") {
-            v.push(p);
-        }
-    }
-    v
 }

@@ -12,21 +12,15 @@ fn read(rel: &str) -> String {
 
 /// Rust files under `src/`, each without its `#[cfg(test)]` part.
 fn sources() -> Vec<(String, String)> {
-    fn walk(dir: &Path, out: &mut Vec<(String, String)>) {
-        for e in std::fs::read_dir(dir).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                let text = std::fs::read_to_string(&p).unwrap();
-                let code = text.split("#[cfg(test)]").next().unwrap_or_default().to_string();
-                out.push((p.display().to_string(), code));
-            }
-        }
-    }
-    let mut v = Vec::new();
-    walk(&Path::new(ROOT).join("src"), &mut v);
-    v
+    crate::common::files_under(&Path::new(ROOT).join("src"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default().to_string();
+            (p.display().to_string(), code)
+        })
+        .collect()
 }
 
 /// `<op>` of every `client . <op>()` (whitespace and line breaks allowed around the dot).
