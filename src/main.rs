@@ -61,7 +61,8 @@ enum Cmd {
         /// Injected attacks as strength dials, `kind=strength[:count],…` (e.g.
         /// `s3_bulk_download=3:5,finding_level_shift=1.5`): each instance is `strength` times its
         /// entity's own normal, at a random (seeded) entity and day. Without it, the default plan:
-        /// one fixed-size instance of each kind.
+        /// one fixed-size instance of each kind. `none`: a benign lake, nothing injected (what the
+        /// quality benchmark's false-finding rate is measured on).
         #[arg(long)]
         scenarios: Option<String>,
         /// Benign world: `simple` (steady rates, the demo's) or `realistic` (habits, schedules,
@@ -369,9 +370,15 @@ async fn command(cli: Cli, cancel: Cancel) -> Result<()> {
             world,
         } => {
             let scenarios = scenarios
-                .map(|s| lakesight::sample::scenarios::parse_specs(&s))
+                .map(|s| match s.trim() {
+                    "none" => Ok(Vec::new()),
+                    s => lakesight::sample::scenarios::parse_specs(s),
+                })
                 .transpose()
-                .map_err(|e| anyhow::anyhow!("--scenarios: {e}"))?;
+                .map_err(|e| lakesight::runtime::config::ConfigError::Invalid {
+                    path: "--scenarios".into(),
+                    errors: vec![e],
+                })?;
             let cfg = SampleLakeConfig {
                 out,
                 days,
