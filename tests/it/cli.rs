@@ -200,3 +200,39 @@ fn score_ranks_a_csv_and_names_a_missing_file() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// `sample-lake --scenarios none` writes a lake with no injected instance (labels list none, where
+/// the default plan would inject one of each kind); an empty or unknown list is a configuration error (exit 2) that
+/// names the flag, and writes nothing.
+#[test]
+fn sample_lake_without_scenarios_is_benign_and_a_bad_list_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("benign");
+    let out = bin()
+        .args([
+            "sample-lake",
+            "--out",
+            lake.to_str().unwrap(),
+            "--days",
+            "7",
+            "--events-per-day",
+            "1000",
+            "--scenarios",
+            "none",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let labels: serde_json::Value = serde_json::from_slice(&std::fs::read(lake.join("labels.json")).unwrap()).unwrap();
+    assert_eq!(labels["scenarios"].as_array().map(Vec::len), Some(0), "{labels}");
+    for bad in ["", "no_such_kind=2"] {
+        let target = dir.path().join("bad");
+        let out = bin()
+            .args(["sample-lake", "--out", target.to_str().unwrap(), "--days", "7", "--scenarios", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--scenarios"), "{bad:?}");
+        assert!(!target.exists(), "{bad:?}: nothing is written");
+    }
+}
