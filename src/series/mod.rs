@@ -281,7 +281,8 @@ const BUILTIN: &[(&str, &str)] = builtin!(
     "vpc_bytes_out",
     "vpc_flows",
     "dns_queries",
-    "auth_failures"
+    "auth_failures",
+    "object_reads"
 );
 
 /// All known templates.
