@@ -48,6 +48,7 @@ fn bench(c: &mut Criterion) {
             eval: n - per_day..n,
             min_history: 7,
             values: lakesight::series::Values::Infer,
+            fleet: Default::default(),
         };
         let dets: Vec<(&str, Box<dyn Detector>)> = vec![
             ("outlier", Box::new(SeasonalIqr::new("outliers", SeasonalIqrConfig::default()))),

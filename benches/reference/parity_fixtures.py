@@ -98,6 +98,8 @@ MIN_REL_DEVIATION = 0.5
 FALSE_FINDINGS_PER_1000 = 1.0
 MIN_SCORE = 3.0 - math.log10(FALSE_FINDINGS_PER_1000)
 COUNT_FLOOR = 0.5  # outlier::COUNT_FLOOR, the smallest expected value a count law is given
+QUIET_EXPECTED = 1.0  # outlier::QUIET_EXPECTED, below it a bucket is also judged by the active law
+MIN_ACTIVE_BUCKETS = 3  # outlier::MIN_ACTIVE_BUCKETS, non-zero buckets a count series needs
 NB_POISSON_BELOW = 1e-6  # stats::ln_neg_binomial_tail: dispersion below this is Poisson
 RARE_SPIKE_DAYS = 2  # SeasonalIqr: fence-flagged baseline buckets on at most this many days leave alpha
 NB_BASELINE_MIN = 8  # SeasonalIqr: dispersion from the buckets before eval when there are >= 8
@@ -259,14 +261,16 @@ def plain_mean(a) -> float:
     return plain_sum(a) / len(a) if len(a) else float("nan")
 
 
-def precheck(y, seasons: int):
-    """lakesight detect::precheck for daily buckets (short period 7), min_history 14."""
+def precheck(y, seasons: int, min_with_data=None):
+    """lakesight detect::precheck_with for daily buckets (short period 7), min_history 14; the
+    non-zero buckets needed default to half of min_history (detect::precheck)."""
     import numpy as np
 
     if not np.all(np.isfinite(y)):
         return "non_finite"
     with_data = int(np.sum(y != 0.0))
-    if len(y) < max(MIN_HISTORY, seasons * PERIOD) or with_data < min(MIN_HISTORY, len(y)) // 2:
+    need = min(MIN_HISTORY, len(y)) // 2 if min_with_data is None else min_with_data
+    if len(y) < max(MIN_HISTORY, seasons * PERIOD) or with_data < need:
         return "too_short"
     if np.all(y == y[0]):
         return "constant"
@@ -365,7 +369,12 @@ def shipped_outliers(y, directions, last=None):
     tails from scipy. Returns (skip, runs,
     suppressed): suppressed = buckets that pass every gate under a Poisson tail (alpha 0) but not
     under the NB tail with the series' dispersion (the NB path's effect, for coverage)."""
-    skip = precheck(y, 2)
+    import numpy as np
+
+    # Count series need MIN_ACTIVE_BUCKETS non-zero buckets (outlier::MIN_ACTIVE_BUCKETS), others
+    # half of min_history.
+    sparse_counts = bool((y >= 0).all()) and bool((y == np.round(y)).all()) if np.all(np.isfinite(y)) else False
+    skip = precheck(y, 2, MIN_ACTIVE_BUCKETS if sparse_counts else None)
     if skip:
         return skip, [], ([], [])
     r = iqr_rule(y)
@@ -391,7 +400,24 @@ def shipped_outliers(y, directions, last=None):
     def expected_at(i):
         return max(float(r["expected"][i]), 0.0) if non_negative else float(r["expected"][i])
 
-    def score_at(i, side, a):
+    # The active-entity law (stats::ActiveCounts) over the same baseline as the dispersion: share
+    # of non-zero buckets (k + 1/2)/(n + 1), and an NB around the median non-zero count with the
+    # dispersion of the non-zero counts by moments; with fewer than three, the share alone.
+    act_idx = range(base) if base >= NB_BASELINE_MIN else range(n)
+    act_nz = [float(y[j]) for j in act_idx if y[j] > 0]
+    act_mean = float(np.median(act_nz)) if act_nz else 0.0
+    act_alpha = nb_dispersion(act_nz, [act_mean] * len(act_nz), range(len(act_nz)), COUNT_FLOOR) if len(act_nz) >= 3 else 0.0
+
+    def active_ln_tail(v):
+        if v <= 0:
+            return 0.0
+        ln_share = math.log((len(act_nz) + 0.5) / (len(act_idx) + 1.0))
+        if len(act_nz) < 3:
+            return ln_share
+        t = ln_nb_tail(v, max(act_mean, COUNT_FLOOR), act_alpha, False)
+        return ln_share + (t if t is not None else -math.inf)
+
+    def score_at(i, side, a, active=True):
         z = abs(r["resid"][i] - (r["q1"] + r["q3"]) / 2.0) / (iqr / 1.349)
         nl = neg_log10_normal_sf(z)
         if counts and a is not None:  # a None: the normal tail alone (coverage only)
@@ -401,6 +427,10 @@ def shipped_outliers(y, directions, last=None):
                 if nl > 290:
                     raise SystemExit(f"no scipy reference for the NB tail at bucket {i} (normal surprise {nl})")
                 ln_p = -math.inf
+            # A spike in a quiet bucket, or in a series whose seasonality was not removed: the
+            # less surprising of the seasonal law and the active-entity law.
+            if active and side == "spike" and (expected_at(i) < QUIET_EXPECTED or not r["removed"]):
+                ln_p = max(ln_p, active_ln_tail(float(y[i])))
             nl = min(nl, -ln_p / math.log(10))
         return max(nl - math.log10(tests), 0.0)
 
@@ -424,7 +454,7 @@ def shipped_outliers(y, directions, last=None):
         if dev < 0.0 or dev < MIN_REL_DEVIATION * max(abs(exp), floor):
             continue
         if score_at(i, side, alpha) < MIN_SCORE:
-            if counts and alpha > 0 and score_at(i, side, 0.0) >= MIN_SCORE:
+            if counts and alpha > 0 and score_at(i, side, 0.0, active=False) >= MIN_SCORE:
                 suppressed.append(i)
             continue
         if side == "spike" and SEEN_BEFORE_RATIO > 0 and math.isfinite(seen_spike) and seen_spike > 0 \

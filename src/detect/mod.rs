@@ -101,6 +101,9 @@ pub struct SeriesContext {
     pub min_history: usize,
     /// What the values are (the template's `-- values:`), which picks the outlier law.
     pub values: crate::series::Values,
+    /// What the family's other entities' baselines say about spread (empirical Bayes floors for
+    /// one entity's 14-day estimates); [`stats::FleetPrior::default`] when judged alone.
+    pub fleet: stats::FleetPrior,
 }
 
 /// One anomalous stretch of a series.
@@ -318,11 +321,17 @@ pub trait Detector: Send + Sync {
 /// Common input checks: length, constant, non-finite. Negative values are kept (a series of
 /// deltas may be negative) but NaN/inf make the series unusable.
 pub fn precheck(values: &[f64], ctx: &SeriesContext, seasons: usize) -> Result<(), SkipReason> {
+    precheck_with(values, ctx, seasons, ctx.min_history.min(values.len()) / 2)
+}
+
+/// [`precheck`] with the number of non-zero buckets a series needs stated by the caller (a
+/// detector whose law is made for sparse series asks for fewer).
+pub fn precheck_with(values: &[f64], ctx: &SeriesContext, seasons: usize, min_with_data: usize) -> Result<(), SkipReason> {
     if values.iter().any(|v| !v.is_finite()) {
         return Err(SkipReason::NonFinite);
     }
     let with_data = values.iter().filter(|v| **v != 0.0).count();
-    if values.len() < ctx.min_history.max(seasons * ctx.bucket.short_period()) || with_data < ctx.min_history.min(values.len()) / 2 {
+    if values.len() < ctx.min_history.max(seasons * ctx.bucket.short_period()) || with_data < min_with_data {
         return Err(SkipReason::TooShort);
     }
     let first = values[0];
@@ -428,6 +437,7 @@ mod bad_input {
                     eval: n.saturating_sub(7)..n,
                     min_history: 14,
                     values: crate::series::Values::Infer,
+                    fleet: Default::default(),
                 };
                 let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| det.detect(&s, &ctx)));
                 let got = got.unwrap_or_else(|_| panic!("{dname} panicked on {case}"));
@@ -465,6 +475,7 @@ mod bad_input {
                 eval: 35..60,
                 min_history: 14,
                 values: crate::series::Values::Infer,
+                fleet: Default::default(),
             };
             let a = det.detect(&s, &ctx).unwrap();
             assert!(

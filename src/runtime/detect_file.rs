@@ -106,7 +106,7 @@ pub fn detect_file(series: &[CsvSeries], detectors: &BTreeMap<String, DetectorCo
         for (name, det) in &built {
             let mut f = vec![f64::NAN; n];
             let st = summary.entry(name.clone()).or_default();
-            match judge_days(det.as_ref(), &s, &windows, opts.bucket, opts.min_history, false, opts.values) {
+            match judge_days(det.as_ref(), &s, &windows, &[], opts.bucket, opts.min_history, false, opts.values) {
                 Ok(found) => {
                     for a in det.select(found.into_iter().map(|a| (0, a)).collect(), 1) {
                         for i in a.1.start..a.1.end.min(n) {

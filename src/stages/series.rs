@@ -252,6 +252,38 @@ impl Stage for SeriesStage {
                 .step_by(per_day.max(1))
                 .map(|a| a..(a + per_day).min(set.len))
                 .collect();
+            // Each series' prior on each analysed day: its peers' typical spread over that day's
+            // baseline (every bucket before the day, the detectors' baseline), or the family's when
+            // its peers are too few.
+            let entity_ix = set.template.keys.iter().position(|(k, _)| *k == set.template.entity);
+            let peers: Vec<String> = set
+                .series
+                .iter()
+                .map(|s| {
+                    let e = entity_ix.and_then(|i| s.key.get(i).cloned().flatten()).unwrap_or_default();
+                    crate::detect::stats::peer_of(&e).to_string()
+                })
+                .collect();
+            let groups: std::collections::BTreeSet<&str> = peers.iter().map(String::as_str).collect();
+            let priors: Vec<BTreeMap<&str, crate::detect::stats::FleetPrior>> = windows
+                .iter()
+                .map(|w| {
+                    let base = |i: usize| {
+                        let v = &set.series[i].values;
+                        &v[..w.start.min(v.len())]
+                    };
+                    let family = crate::detect::stats::FleetPrior::from_baselines((0..set.series.len()).map(base));
+                    groups
+                        .iter()
+                        .map(|g| {
+                            let p = crate::detect::stats::FleetPrior::from_baselines(
+                                (0..set.series.len()).filter(|i| peers[*i] == *g).map(base),
+                            );
+                            (*g, if p == Default::default() { family } else { p })
+                        })
+                        .collect()
+                })
+                .collect();
             let t = Instant::now();
             for dname in &sc.detectors {
                 ctx.check_cancel("series")?;
@@ -260,11 +292,14 @@ impl Stage for SeriesStage {
                 let results: Vec<Result<Vec<Anomaly>, SkipReason>> = set
                     .series
                     .par_iter()
-                    .map(|s| {
+                    .zip(peers.par_iter())
+                    .map(|(s, g)| {
+                        let prior: Vec<_> = priors.iter().map(|m| m.get(g.as_str()).copied().unwrap_or_default()).collect();
                         judge_days(
                             det.as_ref(),
                             s,
                             &windows,
+                            &prior,
                             sc.bucket,
                             sc.min_history,
                             set.template.baseline_required,
@@ -353,6 +388,7 @@ pub fn judge_days(
     det: &dyn Detector,
     s: &crate::series::Series,
     windows: &[std::ops::Range<usize>],
+    priors: &[crate::detect::stats::FleetPrior],
     bucket: Bucket,
     min_history: usize,
     baseline_required: bool,
@@ -361,7 +397,7 @@ pub fn judge_days(
     let mut all = Vec::new();
     let mut last_err = None;
     let mut judged_any = false;
-    for w in windows {
+    for (wi, w) in windows.iter().enumerate() {
         if baseline_required && s.values[..(w.start / 2).min(s.values.len())].iter().all(|v| *v == 0.0) {
             last_err = Some(SkipReason::NewEntity);
             continue;
@@ -376,6 +412,7 @@ pub fn judge_days(
             eval: w.clone(),
             min_history,
             values,
+            fleet: priors.get(wi).copied().unwrap_or_default(),
         };
         match det.detect(&cut, &ctx) {
             Ok(a) => {

@@ -201,6 +201,7 @@ fn day_ctx(n: usize) -> SeriesContext {
         eval: 0..n,
         min_history: 14,
         values: lakesight::series::Values::Infer,
+        fleet: Default::default(),
     }
 }
 

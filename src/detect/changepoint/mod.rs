@@ -586,6 +586,7 @@ mod tests {
             eval,
             min_history: 14,
             values: crate::series::Values::Infer,
+            fleet: Default::default(),
         }
     }
 
@@ -739,6 +740,7 @@ mod tests {
             eval: 0..3,
             min_history: 1,
             values: crate::series::Values::Infer,
+            fleet: Default::default(),
         };
         let _ = d.detect(&series(vec![0.0, 0.0, 9.0]), &tiny);
         let _ = Cusum::new(

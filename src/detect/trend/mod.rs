@@ -351,6 +351,7 @@ mod tests {
             eval: n - 1..n,
             min_history: 14,
             values: crate::series::Values::Infer,
+            fleet: Default::default(),
         }
     }
 
@@ -460,6 +461,7 @@ mod tests {
                     eval: day..day + 1,
                     min_history: 14,
                     values: crate::series::Values::Infer,
+                    fleet: Default::default(),
                 };
                 found.extend(d.detect(&cut, &c).unwrap().into_iter().map(|a| (i, a)));
             }
@@ -528,6 +530,7 @@ mod tests {
             eval: 0..0,
             min_history: 14,
             values: crate::series::Values::Infer,
+            fleet: Default::default(),
         };
         assert_eq!(d.detect(&series(vec![]), &empty).unwrap_err(), SkipReason::TooShort);
         // min_history below min_points: min_points decides.
@@ -536,6 +539,7 @@ mod tests {
             eval: 9..10,
             min_history: 7,
             values: crate::series::Values::Infer,
+            fleet: Default::default(),
         };
         let y: Vec<f64> = (0..10).map(|i| i as f64).collect();
         assert_eq!(d.detect(&series(y), &short_ok).unwrap_err(), SkipReason::TooShort);
