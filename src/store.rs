@@ -280,6 +280,17 @@ impl Location {
         Ok(url)
     }
 
+    /// The bytes at `rel`, or `None` when there is no such object.
+    pub async fn get_opt(&self, rel: &str) -> Result<Option<bytes::Bytes>, PutError> {
+        use object_store::ObjectStoreExt;
+        let url = self.url_of(rel);
+        match self.store.get(&self.child(rel)).await {
+            Ok(r) => Ok(Some(r.bytes().await.map_err(|source| PutError::Store { url, source })?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(PutError::Store { url, source }),
+        }
+    }
+
     /// The full URL of `rel`, for manifests, DDL and messages.
     pub fn url_of(&self, rel: &str) -> String {
         match &self.local {

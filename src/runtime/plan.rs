@@ -274,7 +274,12 @@ impl RunPlan {
         if self.out.report {
             let _ = writeln!(s, "  report.html");
         }
-        let _ = writeln!(s, "  manifest.json, runs/{}/manifest.json", self.run_id);
+        let _ = writeln!(
+            s,
+            "  runs/{}/manifest.json{} (and at the root, with latest.json, unless a run started later has published)",
+            self.run_id,
+            if self.out.report { ", report.html" } else { "" }
+        );
         if self.glue.is_some() {
             let _ = writeln!(s, "glue: register {}.{} and the stages' tables", self.out.database, self.out.table);
         }

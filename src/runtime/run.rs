@@ -339,21 +339,82 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
         outputs,
         warnings,
     };
-    if plan.out.report {
-        let html = report::html(&manifest, &findings);
-        out.put("report.html", html.as_bytes()).await?;
-        manifest.outputs.push("report.html".into());
+    // Every run keeps its own report and manifest under runs/<run id>/; the root report.html,
+    // manifest.json and latest.json show the newest run by start, not whichever finished last: a
+    // run that finds latest.json naming a run started after it leaves them alone.
+    let run_dir = format!("runs/{}", plan.run_id);
+    let newer = match out.get_opt(LATEST).await? {
+        Some(b) => match serde_json::from_slice::<Latest>(&b) {
+            Ok(l) if l.started_ms > plan.started_ms => Some(l.run_id),
+            _ => None,
+        },
+        None => None,
+    };
+    if let Some(other) = &newer {
+        let w = format!(
+            "run {other}, started after this one, has already published: report.html, manifest.json and \
+             {LATEST} stay its; this run's are under {run_dir}/"
+        );
+        tracing::warn!("{w}");
+        manifest.warnings.push(w);
     }
-    manifest.outputs.push("manifest.json".into());
+    let html = plan.out.report.then(|| report::html(&manifest, &findings));
+    if let Some(html) = &html {
+        out.put(&format!("{run_dir}/report.html"), html.as_bytes()).await?;
+        manifest.outputs.push(format!("{run_dir}/report.html"));
+    }
+    manifest.outputs.push(format!("{run_dir}/manifest.json"));
+    if newer.is_none() {
+        if html.is_some() {
+            manifest.outputs.push("report.html".into());
+        }
+        manifest.outputs.extend(["manifest.json".to_string(), LATEST.to_string()]);
+    }
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-    out.put(&format!("runs/{}/manifest.json", plan.run_id), text.as_bytes()).await?;
-    out.put("manifest.json", text.as_bytes()).await?;
+    out.put(&format!("{run_dir}/manifest.json"), text.as_bytes()).await?;
+    if newer.is_none() {
+        if let Some(html) = &html {
+            out.put("report.html", html.as_bytes()).await?;
+        }
+        out.put("manifest.json", text.as_bytes()).await?;
+        let latest = Latest {
+            run_id: plan.run_id.clone(),
+            started_ms: plan.started_ms,
+            range: plan.range,
+            manifest: out.url_of(&format!("{run_dir}/manifest.json")),
+            report: html.is_some().then(|| out.url_of(&format!("{run_dir}/report.html"))),
+        };
+        out.put(LATEST, serde_json::to_string_pretty(&latest).unwrap_or_default().as_bytes())
+            .await?;
+    }
     tracing::info!(run_id = %plan.run_id, findings = findings.len(), "run finished");
     Ok(RunResult {
         manifest,
         findings,
         output: out.url_of(""),
     })
+}
+
+/// The pointer to the newest run's files at the output root.
+pub const LATEST: &str = "latest.json";
+
+/// `latest.json`: which run the root `report.html` and `manifest.json` are, and where its own
+/// copies stay (they are not overwritten by a later run). Written after both, so a reader that
+/// follows it finds them whole. Newest by start time: a rerun started now is the latest run even
+/// when it rewrites an older day. Two runs finishing in the same instant can still both read the
+/// old pointer before either writes it (no conditional write here); the runs/ copies are exact.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Latest {
+    /// Run id.
+    pub run_id: String,
+    /// When the run started (ms since the epoch, the injected clock's).
+    pub started_ms: i64,
+    /// Days it analysed.
+    pub range: crate::sink::manifest::DayRange,
+    /// Its manifest's URL under runs/.
+    pub manifest: String,
+    /// Its report's URL under runs/, when it wrote one.
+    pub report: Option<String>,
 }
 
 /// Register (or update) the findings table and the stages' tables in Glue before any file is

@@ -81,6 +81,11 @@ impl Output {
         Ok(self.url_of(rel))
     }
 
+    /// The bytes at `rel` under the output root, if the object exists.
+    pub async fn get_opt(&self, rel: &str) -> Result<Option<bytes::Bytes>, SinkError> {
+        Ok(self.location.get_opt(rel).await?)
+    }
+
     /// Replace the findings of every `(dt, detector)` partition in `days × detectors`.
     /// Returns the objects written (relative paths) with their row counts.
     pub async fn write_findings(

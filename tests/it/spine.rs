@@ -188,6 +188,59 @@ async fn findings_are_readable_partitioned_parquet_and_reruns_replace_them() {
     }
 }
 
+/// Every run keeps its report and manifest under `runs/<run id>/`; the root `report.html`,
+/// `manifest.json` and `latest.json` show the newest run by start time. Proves: after an earlier
+/// and a later run, the root files and the pointer are the later run's and both runs' own copies
+/// are there; when the earlier-started run finishes again after it (a slow run, or a rerun with
+/// an older start), the root files and the pointer stay the later run's, byte for byte, and the
+/// earlier run's manifest says why.
+#[tokio::test]
+async fn each_run_keeps_its_report_and_the_root_shows_the_newest_run() {
+    use lakesight::runtime::run::{Latest, LATEST};
+    let out = tempfile::tempdir().unwrap();
+    let f = demo_like();
+    let cfg = demo_job(f.path(), out.path());
+    let c = SeriesCatalog::builtin().unwrap();
+    let t0 = 1_743_400_000_000;
+    let at = |ms: i64| {
+        let (cfg, c) = (cfg.clone(), c.clone());
+        async move { run(&cfg, &c, &RunOverrides::default(), &FixedClock(ms)).await.unwrap() }
+    };
+    let early = at(t0).await;
+    let late = at(t0 + 60_000).await;
+    let (id_early, id_late) = (early.manifest.run_id.clone(), late.manifest.run_id.clone());
+    assert_ne!(id_early, id_late);
+    let read = |rel: &str| std::fs::read(out.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let latest: Latest = serde_json::from_slice(&read(LATEST)).unwrap();
+    assert_eq!(latest.run_id, id_late);
+    assert!(latest.manifest.ends_with(&format!("runs/{id_late}/manifest.json")), "{latest:?}");
+    let root: serde_json::Value = serde_json::from_slice(&read("manifest.json")).unwrap();
+    assert_eq!(root["run_id"], id_late.as_str());
+    for id in [&id_early, &id_late] {
+        let m: serde_json::Value = serde_json::from_slice(&read(&format!("runs/{id}/manifest.json"))).unwrap();
+        assert_eq!(m["run_id"], id.as_str());
+        let html = String::from_utf8(read(&format!("runs/{id}/report.html"))).unwrap();
+        assert!(html.contains(id.as_str()), "runs/{id}/report.html is another run's");
+    }
+    let (root_before, report_before, latest_before) = (read("manifest.json"), read("report.html"), read(LATEST));
+    let again = at(t0).await;
+    assert_eq!(read("manifest.json"), root_before, "the root manifest went back to the older run");
+    assert_eq!(read("report.html"), report_before);
+    assert_eq!(read(LATEST), latest_before);
+    assert!(
+        again
+            .manifest
+            .warnings
+            .iter()
+            .any(|w| w.contains(&id_late) && w.contains("started after")),
+        "{:?}",
+        again.manifest.warnings
+    );
+    let own: serde_json::Value = serde_json::from_slice(&read(&format!("runs/{id_early}/manifest.json"))).unwrap();
+    assert!(own["warnings"].to_string().contains("started after"), "{own}");
+    assert!(!own["outputs"].to_string().contains(LATEST), "{}", own["outputs"]);
+}
+
 /// Each finding's investigation SQL, run exactly as shipped (its `LIMIT` included, and shown not
 /// to cut: fewer rows than the limit), returns the events behind the finding: they add up to the
 /// series values of its window. For the injected bulk download, the rows are the injected events
