@@ -6,6 +6,7 @@ data files of the one region (the generated tables have no files outside their s
 plans them from the Iceberg metadata. Each query runs in a fresh process per engine, runs interleaved, median of N; peak RSS of the child
 process from getrusage. Both engines get the same number of threads (all cores).
 Usage: python benches/lake_vs_duckdb.py --lake DIR --bin target/release/lakesight [--runs 3]
+       [--set generated|aws-v1]
 """
 import argparse, json, os, resource, statistics, subprocess, sys, time
 
@@ -21,6 +22,26 @@ QUERIES = {
         "FROM amazon_security_lake_table_us_east_1_vpc_flow_2_0 GROUP BY 1, 2) x",
         "SELECT count(*) FROM (SELECT src_endpoint.ip AS ip, date_trunc('day', time_dt) AS d, sum(traffic.bytes) AS b "
         "FROM read_parquet('{lake}/aws/VPC_FLOW/2.0/data/*/region=us-east-1/*/*.parquet', hive_partitioning=true) GROUP BY 1, 2) x",
+    ),
+}
+
+# A v1 CloudTrail lake shaped as Security Lake writes it (`benches/aws_shaped_lake.py`: the real
+# samples' schema with its required fields, GZIP, one row group of 300k rows per file). v1 has no
+# `time_dt`: both engines bucket the epoch milliseconds by integer division.
+AWS_V1 = "read_parquet('{lake}/aws/CLOUD_TRAIL_MGMT/1.0/*/*/*/*.parquet', hive_partitioning=true)"
+AWS_V1_QUERIES = {
+    "Q1 events per principal per hour (v1 CloudTrail, AWS-shaped)": (
+        "SELECT count(*) FROM (SELECT actor.user.uid AS p, time / 3600000 AS h, count(*) AS n "
+        "FROM amazon_security_lake_table_us_east_1_cloud_trail_mgmt_1_0 GROUP BY 1, 2) x",
+        "SELECT count(*) FROM (SELECT actor.user.uid AS p, time // 3600000 AS h, count(*) AS n "
+        f"FROM {AWS_V1} GROUP BY 1, 2) x",
+    ),
+    "Q3 principals calling three APIs (struct filter, v1 AWS-shaped)": (
+        "SELECT count(*) FROM (SELECT actor.user.uid AS p, count(*) AS n "
+        "FROM amazon_security_lake_table_us_east_1_cloud_trail_mgmt_1_0 "
+        "WHERE api.operation IN ('Api000', 'Api007', 'Api123') GROUP BY 1) x",
+        "SELECT count(*) FROM (SELECT actor.user.uid AS p, count(*) AS n "
+        f"FROM {AWS_V1} WHERE api.operation IN ('Api000', 'Api007', 'Api123') GROUP BY 1) x",
     ),
 }
 
@@ -48,10 +69,13 @@ def main():
     ap.add_argument("--lake", required=True)
     ap.add_argument("--bin", required=True)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--set", choices=["generated", "aws-v1"], default="generated",
+                    help="generated: lakesight's own v2 lake; aws-v1: benches/aws_shaped_lake.py's lake")
     a = ap.parse_args()
+    queries = QUERIES if a.set == "generated" else AWS_V1_QUERIES
     threads = os.cpu_count()
     rows = []
-    for name, (ls_sql, duck_sql) in QUERIES.items():
+    for name, (ls_sql, duck_sql) in queries.items():
         ls_t, dk_t, ls_out, dk_out = [], [], None, None
         ls_rss = dk_rss = 0
         for _ in range(a.runs):

@@ -75,9 +75,10 @@ pub struct LakeTable {
     pub files: Vec<LakeFile>,
     /// Merged file schema (without partition columns).
     pub schema: SchemaRef,
-    /// Some file carries Parquet field ids (Iceberg writers write them). DataFusion 54's
-    /// row-filter pushdown returns wrong rows for predicates on nested fields of such files
-    /// (`actor.user.uid IS NULL` matched every row), so their scans do not push filters down.
+    /// Some file carries Parquet field ids (Iceberg writers write them). Such files always differ
+    /// from the table schema (which drops metadata); DataFusion 54 then matched every row with a
+    /// pushed-down nested-field predicate (`actor.user.uid IS NULL`), which `lake::adapt` prevents.
+    /// Kept for the catalog's description and its regression test.
     pub field_ids: bool,
 }
 

@@ -21,7 +21,8 @@ use super::{trino, LakeError, Result};
 pub const REMOTE_PARTITIONS: usize = 16;
 
 /// Whether lake scans push filters into the Parquet decoder (`LAKESIGHT_PUSHDOWN_FILTERS=false`
-/// turns it off). Tables whose files carry Parquet field ids never do: see `LakeTable::field_ids`.
+/// turns it off). Since `lake::adapt`, also for files whose schema differs from the table's
+/// (Security Lake's required fields, Iceberg field ids), where DataFusion 54 alone got them wrong.
 pub fn pushdown_filters_enabled() -> bool {
     std::env::var("LAKESIGHT_PUSHDOWN_FILTERS").map_or(true, |v| v != "false")
 }
@@ -39,7 +40,7 @@ pub fn session_config() -> SessionConfig {
         .with_default_catalog_and_schema("datafusion", "public");
     let opts = cfg.options_mut();
     // Off at the session level: DataFusion ORs the session's and the scan's setting, and the lake
-    // tables decide per table (see `LakeTable::field_ids` and [`pushdown_filters_enabled`]).
+    // tables' scans set it (see [`pushdown_filters_enabled`]).
     opts.execution.parquet.pushdown_filters = false;
     opts.execution.parquet.reorder_filters = false;
     opts.execution.parquet.pruning = true;

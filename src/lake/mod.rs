@@ -13,6 +13,7 @@
 //! - [`athena`] runs the same SQL on Amazon Athena (UNLOAD to S3, read back) for lakes that
 //!   outgrow one container. Both engines implement [`SqlRunner`], which is all the series stage needs.
 
+pub mod adapt;
 pub mod athena;
 pub mod catalog;
 pub mod date_trunc;

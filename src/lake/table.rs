@@ -38,7 +38,6 @@ pub struct LakeTableProvider {
     file_schema: SchemaRef,
     schema: SchemaRef,
     store_url: ObjectStoreUrl,
-    field_ids: bool,
 }
 
 impl LakeTableProvider {
@@ -53,7 +52,6 @@ impl LakeTableProvider {
             file_schema: t.schema.clone(),
             schema: Arc::new(Schema::new(fields)),
             store_url: ObjectStoreUrl::parse(store_url)?,
-            field_ids: t.field_ids,
         })
     }
 
@@ -260,8 +258,8 @@ impl TableProvider for LakeTableProvider {
             ]));
         }
         let mut options = state.table_options().parquet.clone();
-        // See `LakeTable::field_ids`: wrong rows with nested-field predicates pushed down.
-        let pushdown = super::engine::pushdown_filters_enabled() && !self.field_ids;
+        // Safe on files that differ from the table schema because of `lake::adapt` (see there).
+        let pushdown = super::engine::pushdown_filters_enabled();
         options.global.pushdown_filters = pushdown;
         options.global.reorder_filters = pushdown;
         let format = ParquetFormat::default().with_options(options);
@@ -270,6 +268,7 @@ impl TableProvider for LakeTableProvider {
             .with_file_groups(groups.into_iter().map(|g| FileGroup::new(g.1)).collect())
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
+            .with_expr_adapter(Some(Arc::new(super::adapt::LeafAdapterFactory)))
             .build();
         format.create_physical_plan(state, conf).await
     }
