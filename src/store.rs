@@ -291,6 +291,28 @@ impl Location {
         }
     }
 
+    /// Delete the object at `rel`; `false` when there was none.
+    pub async fn delete_opt(&self, rel: &str) -> Result<bool, PutError> {
+        let url = self.url_of(rel);
+        use object_store::ObjectStoreExt;
+        match self.store.delete(&self.child(rel)).await {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(source) => Err(PutError::Store { url, source }),
+        }
+    }
+
+    /// Names of the folders directly under `rel` (one delimited listing, not a recursive one).
+    pub async fn list_dirs(&self, rel: &str) -> Result<Vec<String>, PutError> {
+        let url = self.url_of(rel);
+        let base = self.child(rel);
+        match self.store.list_with_delimiter(Some(&base)).await {
+            Ok(l) => Ok(l.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_string)).collect()),
+            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(source) => Err(PutError::Store { url, source }),
+        }
+    }
+
     /// The full URL of `rel`, for manifests, DDL and messages.
     pub fn url_of(&self, rel: &str) -> String {
         match &self.local {

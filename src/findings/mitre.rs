@@ -96,6 +96,32 @@ pub fn name(id: &str) -> Option<&'static str> {
     TECHNIQUES.iter().find(|(i, _, _)| *i == id).map(|(_, n, _)| *n)
 }
 
+/// The ATT&CK version the ids and names above are from (OCSF `attack.version`).
+pub const ATTACK_VERSION: &str = "v15";
+
+/// ATT&CK Enterprise tactic ids by name.
+pub const TACTICS: &[(&str, &str)] = &[
+    ("Reconnaissance", "TA0043"),
+    ("Resource Development", "TA0042"),
+    ("Initial Access", "TA0001"),
+    ("Execution", "TA0002"),
+    ("Persistence", "TA0003"),
+    ("Privilege Escalation", "TA0004"),
+    ("Defense Evasion", "TA0005"),
+    ("Credential Access", "TA0006"),
+    ("Discovery", "TA0007"),
+    ("Lateral Movement", "TA0008"),
+    ("Collection", "TA0009"),
+    ("Command and Control", "TA0011"),
+    ("Exfiltration", "TA0010"),
+    ("Impact", "TA0040"),
+];
+
+/// Id of a tactic (`TA0007` for Discovery); empty for a name not in [`TACTICS`].
+pub fn tactic_id(name: &str) -> &'static str {
+    TACTICS.iter().find(|(n, _)| *n == name).map(|(_, id)| *id).unwrap_or("")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

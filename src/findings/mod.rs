@@ -7,6 +7,7 @@
 
 pub mod investigate;
 pub mod mitre;
+pub mod ocsf;
 pub mod plot;
 
 use std::sync::Arc;

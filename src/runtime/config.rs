@@ -157,6 +157,81 @@ pub struct OutputConfig {
     /// At most this many plots per run (the highest-scoring findings first).
     #[serde(default = "default_max_plots")]
     pub max_plots: usize,
+    /// Also write every finding as an OCSF 1.1 Detection Finding in Security Lake's custom-source
+    /// layout (`[output.ocsf]`; absent = off).
+    #[serde(default)]
+    pub ocsf: Option<OcsfOutputConfig>,
+}
+
+/// `[output.ocsf]`: findings as a Security Lake custom source (see `sink::ocsf`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OcsfOutputConfig {
+    /// Custom source name (the `ext/<source>/` folder).
+    #[serde(default = "default_ocsf_source")]
+    pub source: String,
+    /// The `region` partition and `cloud.region` of the rows (the Security Lake Region).
+    pub region: String,
+    /// The custom source's location, the folder that holds `region=…` (`s3://…/ext/<source>/`
+    /// as Security Lake gives it); default `<job.output>/ocsf/ext/<source>`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// `accountId` of findings not tied to an AWS account (Security Lake: `external` or
+    /// `external_<id>`).
+    #[serde(default = "default_external_account")]
+    pub external_account: String,
+}
+
+impl OcsfOutputConfig {
+    /// Every problem, one message each.
+    pub fn validate(&self) -> Vec<String> {
+        let mut errs = Vec::new();
+        if self.source.is_empty()
+            || self.source.len() > 64
+            || !self
+                .source
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        {
+            errs.push(format!(
+                "output.ocsf.source: {:?} must be 1-64 lower-case letters, digits, '_' or '-'",
+                self.source
+            ));
+        }
+        if !crate::lake::catalog::valid_region(&self.region) {
+            errs.push(format!("output.ocsf.region: {:?} is not a region name like us-east-1", self.region));
+        }
+        let ext = &self.external_account;
+        let ext_ok = ext == "external"
+            || ext
+                .strip_prefix("external_")
+                .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+        if !ext_ok {
+            errs.push(format!(
+                "output.ocsf.external_account: {ext:?} must be \"external\" or \"external_<id>\" (Security Lake's rule)"
+            ));
+        }
+        if let Some(u) = &self.url {
+            if u.trim().is_empty() {
+                errs.push("output.ocsf.url: must not be empty when given".into());
+            }
+        }
+        errs
+    }
+
+    /// The custom source's root URL for an output at `output`.
+    pub fn root_url(&self, output: &str) -> String {
+        self.url
+            .clone()
+            .unwrap_or_else(|| format!("{}/ocsf/ext/{}", output.trim_end_matches('/'), self.source))
+    }
+}
+
+fn default_ocsf_source() -> String {
+    "lakesight".into()
+}
+fn default_external_account() -> String {
+    "external".into()
 }
 
 impl Default for OutputConfig {
@@ -170,6 +245,7 @@ impl Default for OutputConfig {
             report: true,
             plots: true,
             max_plots: default_max_plots(),
+            ocsf: None,
         }
     }
 }
@@ -364,6 +440,9 @@ impl JobConfig {
                 errs.push(format!("detectors.{name}.{e}"));
             }
         }
+        if let Some(o) = &self.output.ocsf {
+            errs.extend(o.validate());
+        }
         if !valid_ident(&self.output.database) {
             errs.push(format!("output.database: {:?} is not a valid identifier", self.output.database));
         }
@@ -399,5 +478,30 @@ impl JobConfig {
         use sha2::{Digest, Sha256};
         let text = serde_json::to_string(self).unwrap_or_default();
         hex::encode(Sha256::digest(text.as_bytes()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ocsf_output_settings_report_every_problem() {
+        let bad = OcsfOutputConfig {
+            source: "Bad Name".into(),
+            region: "mars".into(),
+            url: Some(" ".into()),
+            external_account: "partner".into(),
+        };
+        let errs = bad.validate();
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        let good = OcsfOutputConfig {
+            source: "lakesight".into(),
+            region: "eu-west-1".into(),
+            url: None,
+            external_account: "external_42".into(),
+        };
+        assert!(good.validate().is_empty(), "{:?}", good.validate());
+        assert_eq!(good.root_url("s3://b/out/"), "s3://b/out/ocsf/ext/lakesight");
     }
 }

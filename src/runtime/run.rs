@@ -279,6 +279,23 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
     for (p, _) in out.write_findings(&findings, &plan.range.days(), &detectors).await? {
         outputs.push(p);
     }
+    if let Some(o) = &plan.out.ocsf {
+        let root = o.root_url(&plan.output);
+        let target = crate::sink::ocsf::OcsfTarget {
+            location: crate::store::Location::open(&root, &plan.s3, true)
+                .await
+                .map_err(crate::sink::SinkError::from)?,
+            region: o.region.clone(),
+            external_account: o.external_account.clone(),
+        };
+        let (written, deleted) = crate::sink::ocsf::write(&target, &findings, &plan.range.days(), &detectors).await?;
+        let rows: usize = written.iter().map(|w| w.1).sum();
+        tracing::info!(objects = written.len(), rows, stale_deleted = deleted, root = %root, "wrote OCSF detection findings");
+        outputs.extend(written.into_iter().map(|(p, _)| match &o.url {
+            None => format!("ocsf/ext/{}/{p}", o.source),
+            Some(_) => target.location.url_of(&p),
+        }));
+    }
     out.put(
         "findings_table.sql",
         findings_ddl(&plan.out.database, &plan.out.table, &out.url_of(""), &detectors).as_bytes(),

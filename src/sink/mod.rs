@@ -9,6 +9,7 @@
 
 pub mod glue;
 pub mod manifest;
+pub mod ocsf;
 pub mod plot;
 pub mod report;
 

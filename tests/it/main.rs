@@ -16,6 +16,7 @@ mod iforest;
 mod ip_insights;
 mod lake;
 mod layers;
+mod ocsf;
 mod parity;
 mod quality;
 mod rollup;
