@@ -143,6 +143,19 @@ async fn a_job_reads_its_lake_from_s3_and_writes_findings_back_to_s3() {
     // A rerun replaces the day's partitions: same objects, same findings, no duplicates.
     run(&job(&lake, &out), &c, &ov, &clock).await.unwrap();
     assert_eq!(finding_ids(&out).await, (ids, objects));
+
+    // The OCSF copy (`jobs/demo.toml` has `[output.ocsf]`) is in the bucket in the custom-source
+    // layout, and lakesight's catalog reads it over S3: one row per finding after the rerun.
+    let ocsf = s3_engine(&format!("{out}/ocsf")).await;
+    let t = "amazon_security_lake_table_us_east_1_ext_lakesight";
+    assert_eq!(
+        scalar_i64(&ocsf, &format!("SELECT count(*) FROM {t}")).await as usize,
+        want_ids.len()
+    );
+    assert_eq!(
+        scalar_i64(&ocsf, &format!("SELECT count(DISTINCT finding_info.uid) FROM {t}")).await as usize,
+        want_ids.len()
+    );
 }
 
 #[tokio::test]
