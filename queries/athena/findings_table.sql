@@ -25,6 +25,13 @@
 --   mitre_techniques/_tactics MITRE ATT&CK ids and tactics
 --   source_view       normalised view the series read
 --   plot              URL of the finding's plot (PNG; the SVG beside it has the same name)
+--   Flat copies for QuickSight (it skips arrays and cannot read JSON held in strings):
+--   mitre_technique_list / mitre_tactic_list  the arrays above as ", "-joined text
+--   top_feature/_value the feature that contributed most and its observed value
+--   principal         principal ARN (or user name) of the finding, if any
+--   src_ip            source address, if any
+--   instance_id       source instance id, if any
+--   domain            queried domain, if any
 CREATE EXTERNAL TABLE IF NOT EXISTS ${database}.${table} (
   finding_id string,
   run_id string,
@@ -55,7 +62,15 @@ CREATE EXTERNAL TABLE IF NOT EXISTS ${database}.${table} (
   mitre_techniques array<string>,
   mitre_tactics array<string>,
   source_view string,
-  plot string
+  plot string,
+  mitre_technique_list string,
+  mitre_tactic_list string,
+  top_feature string,
+  top_feature_value double,
+  principal string,
+  src_ip string,
+  instance_id string,
+  domain string
 )
 PARTITIONED BY (dt string, detector string)
 STORED AS PARQUET

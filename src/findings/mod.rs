@@ -127,7 +127,71 @@ pub fn schema() -> SchemaRef {
         list("mitre_tactics"),
         s("source_view"),
         s("plot"),
+        // Flat copies for QuickSight, which skips arrays and cannot read JSON held in strings.
+        s("mitre_technique_list"),
+        s("mitre_tactic_list"),
+        s("top_feature"),
+        f("top_feature_value"),
+        s("principal"),
+        s("src_ip"),
+        s("instance_id"),
+        s("domain"),
     ]))
+}
+
+/// The flat, QuickSight-ready values of a finding: techniques and tactics as `, `-joined text, the
+/// first (strongest) top feature and its value, and the principal, source address, instance and
+/// domain from the entity keys (each `None` when the finding has none).
+pub struct Flat {
+    /// `T1530, T1078.004`.
+    pub techniques: String,
+    /// `Collection, Initial Access`.
+    pub tactics: String,
+    /// Name of the feature that contributed most.
+    pub top_feature: Option<String>,
+    /// Its observed value.
+    pub top_feature_value: Option<f64>,
+    /// Principal ARN (or user name when the series is keyed by name).
+    pub principal: Option<String>,
+    /// Source address.
+    pub src_ip: Option<String>,
+    /// Source instance id.
+    pub instance_id: Option<String>,
+    /// Queried domain.
+    pub domain: Option<String>,
+}
+
+impl Finding {
+    /// See [`Flat`].
+    pub fn flat(&self) -> Flat {
+        let keys: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&self.entity_keys).unwrap_or_default();
+        let key = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|k| keys.get(*k).and_then(|v| v.as_str()).filter(|v| !v.is_empty()).map(str::to_string))
+        };
+        let top: Option<serde_json::Value> = serde_json::from_str::<Vec<serde_json::Value>>(&self.top_features)
+            .ok()
+            .and_then(|v| v.into_iter().next());
+        Flat {
+            techniques: self.mitre_techniques.join(", "),
+            tactics: self.mitre_tactics.join(", "),
+            top_feature: top
+                .as_ref()
+                .and_then(|t| t.get("name"))
+                .and_then(|n| n.as_str())
+                .map(str::to_string),
+            top_feature_value: top
+                .as_ref()
+                .and_then(|t| t.get("value"))
+                .and_then(|v| v.as_f64())
+                .filter(|v| v.is_finite()),
+            principal: key(&["principal", "user_name"]),
+            src_ip: key(&["src_ip"]),
+            instance_id: key(&["src_instance", "instance_id"]),
+            domain: key(&["domain", "query_hostname"]),
+        }
+    }
 }
 
 /// The findings table as the DDL, Glue and the sink know it: partitions `dt`, `detector` (the
@@ -234,6 +298,29 @@ pub fn to_batch(findings: &[Finding]) -> Result<RecordBatch, arrow::error::Arrow
             Arc::new(b.finish()) as ArrayRef
         },
     ];
+    let flats: Vec<Flat> = findings.iter().map(Finding::flat).collect();
+    let opt_s = |f: &dyn Fn(&Flat) -> Option<&str>| {
+        let mut b = StringBuilder::new();
+        for x in &flats {
+            b.append_option(f(x));
+        }
+        Arc::new(b.finish()) as ArrayRef
+    };
+    let mut cols = cols;
+    cols.push(opt_s(&|x| Some(x.techniques.as_str())));
+    cols.push(opt_s(&|x| Some(x.tactics.as_str())));
+    cols.push(opt_s(&|x| x.top_feature.as_deref()));
+    cols.push({
+        let mut b = Float64Builder::new();
+        for x in &flats {
+            b.append_option(x.top_feature_value);
+        }
+        Arc::new(b.finish()) as ArrayRef
+    });
+    cols.push(opt_s(&|x| x.principal.as_deref()));
+    cols.push(opt_s(&|x| x.src_ip.as_deref()));
+    cols.push(opt_s(&|x| x.instance_id.as_deref()));
+    cols.push(opt_s(&|x| x.domain.as_deref()));
     RecordBatch::try_new(schema(), cols)
 }
 

@@ -302,6 +302,12 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
     )
     .await?;
     outputs.push("findings_table.sql".into());
+    out.put(
+        "findings_views.sql",
+        crate::sink::findings_views(&plan.out.database, &plan.out.table).as_bytes(),
+    )
+    .await?;
+    outputs.push("findings_views.sql".into());
     for table in &tables {
         outputs.extend(out.write_dt_table(&plan.out.database, table).await?);
     }

@@ -197,6 +197,25 @@ pub fn hive_type(t: &arrow::datatypes::DataType) -> String {
     }
 }
 
+/// Detector families, each with a view in [`findings_views`].
+pub const DETECTOR_FAMILIES: [&str; 6] = ["outlier", "changepoint", "trend", "ueba", "ip_insights", "network"];
+
+/// The Athena views over the findings table, one per detector family with friendly column names
+/// (`queries/athena/findings_views.sql`), as `;`-terminated statements.
+pub fn findings_views(database: &str, table: &str) -> String {
+    let mut out = String::new();
+    for family in DETECTOR_FAMILIES {
+        out.push_str(
+            &include_str!("../../queries/athena/findings_views.sql")
+                .replace("${database}", database)
+                .replace("${table}", table)
+                .replace("${family}", family),
+        );
+        out.push_str(";\n\n");
+    }
+    out
+}
+
 /// The Athena DDL of the findings table (partition projection: no MSCK REPAIR needed).
 pub fn findings_ddl(database: &str, table: &str, location: &str, detectors: &[String]) -> String {
     include_str!("../../queries/athena/findings_table.sql")
@@ -204,4 +223,30 @@ pub fn findings_ddl(database: &str, table: &str, location: &str, detectors: &[St
         .replace("${table}", table)
         .replace("${location}", location.trim_end_matches('/'))
         .replace("${detectors}", &detectors.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    /// `queries/athena/findings_table.sql` is hand-written (with a column dictionary); Glue's
+    /// columns come from `findings::schema()`. Both must list the same columns, types and order,
+    /// or Athena users of the DDL and of Glue would see different tables.
+    #[test]
+    fn the_findings_ddl_lists_the_schemas_columns_in_order() {
+        let ddl = super::findings_ddl("db", "t", "s3://b/o", &["x".into()]);
+        let body = &ddl[ddl.find("t (\n").unwrap() + 4..ddl.find("\n)\nPARTITIONED").unwrap()];
+        let cols: Vec<(String, String)> = body
+            .lines()
+            .map(|l| {
+                let l = l.trim().trim_end_matches(',');
+                let (n, t) = l.split_once(' ').unwrap();
+                (n.to_string(), t.to_string())
+            })
+            .collect();
+        let want: Vec<(String, String)> = crate::findings::schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), super::hive_type(f.data_type())))
+            .collect();
+        assert_eq!(cols, want);
+    }
 }
