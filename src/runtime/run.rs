@@ -275,7 +275,7 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
     let detectors = plan.detectors();
     let glue = register(plan, &out, &detectors, &tables).await?;
     let mut outputs = Vec::new();
-    draw_plots(plan, &out, &mut findings, &plots, &mut warnings).await?;
+    let svgs = draw_plots(plan, &out, &mut findings, &plots, &mut warnings).await?;
     for (p, _) in out.write_findings(&findings, &plan.range.days(), &detectors).await? {
         outputs.push(p);
     }
@@ -381,23 +381,27 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
         tracing::warn!("{w}");
         manifest.warnings.push(w);
     }
-    let html = plan.out.report.then(|| report::html(&manifest, &findings));
-    if let Some(html) = &html {
+    let html = plan.out.report.then(|| report::html(&manifest, &findings, &svgs));
+    let md = plan.out.report.then(|| report::markdown(&manifest, &findings));
+    if let (Some(html), Some(md)) = (&html, &md) {
         out.put(&format!("{run_dir}/report.html"), html.as_bytes()).await?;
+        out.put(&format!("{run_dir}/report.md"), md.as_bytes()).await?;
         manifest.outputs.push(format!("{run_dir}/report.html"));
+        manifest.outputs.push(format!("{run_dir}/report.md"));
     }
     manifest.outputs.push(format!("{run_dir}/manifest.json"));
     if newer.is_none() {
         if html.is_some() {
-            manifest.outputs.push("report.html".into());
+            manifest.outputs.extend(["report.html".to_string(), "report.md".to_string()]);
         }
         manifest.outputs.extend(["manifest.json".to_string(), LATEST.to_string()]);
     }
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
     out.put(&format!("{run_dir}/manifest.json"), text.as_bytes()).await?;
     if newer.is_none() {
-        if let Some(html) = &html {
+        if let (Some(html), Some(md)) = (&html, &md) {
             out.put("report.html", html.as_bytes()).await?;
+            out.put("report.md", md.as_bytes()).await?;
         }
         out.put("manifest.json", text.as_bytes()).await?;
         let latest = Latest {
@@ -470,7 +474,8 @@ async fn draw_plots(
     findings: &mut [Finding],
     plots: &HashMap<String, PlotSpec>,
     warnings: &mut Vec<String>,
-) -> Result<(), RunError> {
+) -> Result<HashMap<String, String>, RunError> {
+    let mut svgs = HashMap::new();
     let mut order: Vec<usize> = (0..findings.len())
         .filter(|i| plots.contains_key(&findings[*i].finding_id))
         .collect();
@@ -492,6 +497,7 @@ async fn draw_plots(
                 let stem = format!("plots/dt={}/{}", f.dt, f.finding_id);
                 out.put(&format!("{stem}.svg"), svg.as_bytes()).await?;
                 f.plot = Some(out.put(&format!("{stem}.png"), &png).await?);
+                svgs.insert(f.finding_id.clone(), svg);
             }
             Err(e) => {
                 let w = format!("plot of finding {}: {e}", f.finding_id);
@@ -500,5 +506,5 @@ async fn draw_plots(
             }
         }
     }
-    Ok(())
+    Ok(svgs)
 }

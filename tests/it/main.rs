@@ -19,6 +19,7 @@ mod layers;
 mod ocsf;
 mod parity;
 mod quality;
+mod report;
 mod rollup;
 mod s3;
 mod sample_world;
