@@ -21,6 +21,21 @@ pub fn quote_literal(s: &str) -> String {
     out
 }
 
+/// Text safe inside a `-- …` line comment: every control character (`\n`, `\r`, …) and Unicode
+/// line or paragraph separator becomes a space, so a data value can never end the comment and
+/// continue as SQL.
+pub fn comment_text(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// A `TIMESTAMP 'YYYY-MM-DD HH:MM:SS'` literal (UTC) valid on DataFusion and Athena.
 pub fn timestamp_literal(ms: i64) -> String {
     let t = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
@@ -51,6 +66,7 @@ mod tests {
         assert_eq!(quote_literal("a\nb\u{0}"), "'a\u{FFFD}b\u{FFFD}'");
         assert_eq!(ident("principal"), Some("\"principal\"".into()));
         assert_eq!(ident("p\"; drop"), None);
+        assert_eq!(comment_text("a\r\nDROP\u{2028}x"), "a  DROP x");
     }
 
     #[test]

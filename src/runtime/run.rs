@@ -317,7 +317,7 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
             "-- {} | {} | {}\n{};\n\n",
             f.finding_id,
             f.detector,
-            f.title.replace('\n', " "),
+            crate::sql::comment_text(&f.title),
             f.investigation_sql
         ));
     }

@@ -615,7 +615,7 @@ pub fn day_conditions(day_ms: i64, source: String, account: Option<&str>) -> Vec
 pub fn investigation_sql(comment: &str, columns: &str, view: &str, conds: &[String]) -> String {
     format!(
         "-- {}\nSELECT {columns}\nFROM lakesight.{view}\nWHERE {}\nORDER BY time\nLIMIT {}",
-        comment.replace(['\n', '\r'], " "),
+        crate::sql::comment_text(comment),
         conds.join("\n  AND "),
         crate::findings::investigate::LIMIT
     )

@@ -887,11 +887,12 @@ fn finding(
         None => String::new(),
     };
     let investigation_sql = format!(
-        "-- {who} on {day}: every API call, first-seen operations first\n\
+        "-- {} on {day}: every API call, first-seen operations first\n\
          SELECT time, operation, service, src_ip, user_agent, region, status, error\n\
          FROM lakesight.api_activity\n\
          WHERE eventday = {}\n  AND {account_filter}principal = {}\n\
          ORDER BY {order}\nLIMIT {}",
+        crate::sql::comment_text(&who),
         quote_literal(&day.replace('-', "")),
         quote_literal(&p.principal),
         crate::findings::investigate::LIMIT,

@@ -10,6 +10,7 @@ mod deploy;
 mod features;
 mod glue;
 mod golden;
+mod hostile;
 mod hunts;
 mod iceberg;
 mod iforest;
