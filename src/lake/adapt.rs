@@ -133,9 +133,10 @@ impl LeafAdapter {
             return Some((col.clone(), Vec::new()));
         }
         let f = ScalarFunctionExpr::try_downcast_func::<GetFieldFunc>(e.as_ref())?;
-        let (col, mut path) = match f.args().first()? {
-            a if a.downcast_ref::<Column>().is_some() => (a.downcast_ref::<Column>()?.clone(), Vec::new()),
-            a => self.root(a)?,
+        let first = f.args().first()?;
+        let (col, mut path) = match first.downcast_ref::<Column>() {
+            Some(c) => (c.clone(), Vec::new()),
+            None => self.root(first)?,
         };
         path.extend(literal_names(&f.args()[1..])?);
         Some((col, path))

@@ -171,9 +171,16 @@ pub fn dt_table_ddl(database: &str, spec: &TableSpec, location: &str) -> String 
 
 /// One batch as a zstd Parquet file.
 fn encode(batch: &arrow::record_batch::RecordBatch) -> Result<Vec<u8>, SinkError> {
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
+    encode_with(batch, zstd_props().build())
+}
+
+/// The writer settings every output starts from: zstd at its default level.
+fn zstd_props() -> parquet::file::properties::WriterPropertiesBuilder {
+    WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default()))
+}
+
+/// One batch as a Parquet file written with `props`.
+fn encode_with(batch: &arrow::record_batch::RecordBatch, props: WriterProperties) -> Result<Vec<u8>, SinkError> {
     let mut buf = Vec::new();
     let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
     w.write(batch)?;

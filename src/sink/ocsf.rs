@@ -14,10 +14,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
-
 use super::SinkError;
 use crate::findings::{ocsf, Finding};
 use crate::store::Location;
@@ -40,16 +36,11 @@ pub struct OcsfTarget {
 
 /// Encode OCSF rows as Security Lake wants a custom source's objects.
 pub fn encode(batch: &arrow::record_batch::RecordBatch) -> Result<Vec<u8>, SinkError> {
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+    let props = super::zstd_props()
         .set_data_page_size_limit(PAGE_BYTES)
         .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
         .build();
-    let mut buf = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
-    w.write(batch)?;
-    w.close()?;
-    Ok(buf)
+    super::encode_with(batch, props)
 }
 
 /// Write the findings of `days` × `detectors` (days as `YYYY-MM-DD`); returns the objects written
