@@ -166,6 +166,15 @@ enum Cmd {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Print one finding of a run's output: why it fired, its evidence, a sparkline of its series,
+    /// its ATT&CK mapping and its investigation SQL.
+    Explain {
+        /// The finding id, or a unique prefix of it (at least 6 characters).
+        finding_id: String,
+        /// The run's output (a folder or `s3://bucket/prefix`), as the job's `output.url`.
+        #[arg(long)]
+        out: String,
+    },
     /// Generate ./demo/lake if absent, run jobs/demo.toml over it into ./demo/out, print a summary.
     Demo {
         /// Folder for the demo lake and output.
@@ -227,10 +236,21 @@ fn print_summary(r: &lakesight::runtime::run::RunResult) {
     for (d, n) in &m.findings_per_detector {
         println!("  {d}: {n}");
     }
-    for f in r.findings.iter().filter(|f| f.severity_id >= 3).take(10) {
-        println!("  [{}] {} ({})", f.severity, f.title, f.dt);
+    let mut shown = r.findings.iter().filter(|f| f.severity_id >= 3).take(10).peekable();
+    let first = shown.peek().map(|f| f.finding_id[..12.min(f.finding_id.len())].to_string());
+    for f in shown {
+        println!(
+            "  [{}] {} {} ({})",
+            f.severity,
+            &f.finding_id[..12.min(f.finding_id.len())],
+            f.title,
+            f.dt
+        );
     }
     let root = r.output.trim_end_matches('/');
+    if let Some(id) = first {
+        println!("explain one: lakesight explain {id} --out {root}");
+    }
     println!("output: {root}");
     println!("  findings:  {root}/findings/dt=*/detector=*/findings.parquet");
     println!("  report:    {root}/report.html");
@@ -594,6 +614,10 @@ async fn command(cli: Cli, cancel: Cancel) -> Result<()> {
                 None => print!("{}", r.csv),
             }
             eprint!("{}", r.summary_text());
+        }
+        Cmd::Explain { finding_id, out } => {
+            let e = lakesight::runtime::explain::find(&out, &lakesight::store::S3Options::from_env(), &finding_id).await?;
+            print!("{}", lakesight::runtime::explain::render(&e));
         }
         Cmd::Views { lake, dialect } => {
             use lakesight::lake::views::{view_sql, view_sql_with, Dialect, VIEWS};

@@ -126,6 +126,16 @@ fn one(e: &(dyn Error + 'static)) -> Option<Failure> {
             StageError::Series(inner) => one(inner),
         };
     }
+    if let Some(x) = e.downcast_ref::<crate::runtime::explain::ExplainError>() {
+        use crate::runtime::explain::ExplainError as X;
+        return match x {
+            // What the user asked for is not there: a usage error, like a bad job file.
+            X::BadId(_) | X::NotFound { .. } | X::Ambiguous { .. } => Some(Failure::Config),
+            X::Read(inner) => one(inner),
+            X::Url(inner) => one(inner),
+            X::Decode { .. } | X::Arrow(_) => Some(Failure::Data),
+        };
+    }
     if e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<crate::runtime::container::ContainerError>().is_some() {
         return Some(Failure::Config);
     }

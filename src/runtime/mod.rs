@@ -9,6 +9,7 @@ pub mod config;
 pub mod container;
 pub mod detect_file;
 pub mod exit;
+pub mod explain;
 pub mod plan;
 pub mod quality;
 pub mod run;

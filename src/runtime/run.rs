@@ -279,6 +279,7 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
     for (p, _) in out.write_findings(&findings, &plan.range.days(), &detectors).await? {
         outputs.push(p);
     }
+    outputs.extend(out.write_series(&findings, &plots, &plan.range.days()).await?);
     if let Some(o) = &plan.out.ocsf {
         let root = o.root_url(&plan.output);
         let target = crate::sink::ocsf::OcsfTarget {

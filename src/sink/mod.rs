@@ -120,6 +120,35 @@ impl Output {
         Ok(out)
     }
 
+    /// Replace `series/dt=<dt>/series.json` for every day of the run: finding id → its series
+    /// ([`SeriesSnapshot`]) for each finding that has one (`lakesight explain` reads it). A day
+    /// without findings gets `{}`, so a rerun that no longer finds something drops its series.
+    pub async fn write_series(
+        &self,
+        findings: &[Finding],
+        plots: &std::collections::HashMap<String, crate::findings::plot::PlotSpec>,
+        days: &[String],
+    ) -> Result<Vec<String>, SinkError> {
+        use crate::findings::plot::SeriesSnapshot;
+        let mut per_day: BTreeMap<&str, BTreeMap<&str, SeriesSnapshot>> = days.iter().map(|d| (d.as_str(), BTreeMap::new())).collect();
+        for f in findings {
+            if let Some(p) = plots.get(&f.finding_id) {
+                per_day
+                    .entry(f.dt.as_str())
+                    .or_default()
+                    .insert(&f.finding_id, SeriesSnapshot::of(p));
+            }
+        }
+        let mut out = Vec::new();
+        for (dt, series) in per_day {
+            let rel = format!("series/dt={dt}/series.json");
+            let body = serde_json::to_vec(&series).map_err(|e| arrow::error::ArrowError::JsonError(e.to_string()))?;
+            self.put(&rel, &body).await?;
+            out.push(rel);
+        }
+        Ok(out)
+    }
+
     /// Replace one file per day of a stage's `dt`-partitioned table
     /// (`<folder>/dt=<dt>/<folder>.parquet`; an empty batch records "analysed, nothing there") and
     /// write its DDL beside the findings as `<folder>_table.sql`. Returns the objects written.
