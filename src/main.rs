@@ -106,10 +106,11 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Run the job's detectors over series from a CSV file (timestamp, value[, series][, label]),
+    /// Run the job's detectors over series from a CSV or Parquet file (`.parquet`/`.parq`; columns
+    /// timestamp, value[, series][, label]),
     /// judged as the nightly run judges a lake's series; one output row per bucket.
     Detect {
-        /// The CSV file.
+        /// The CSV or Parquet file.
         #[arg(long)]
         series: PathBuf,
         /// Job file whose `[detectors]` to run (default: the three detectors with their defaults).
@@ -542,7 +543,13 @@ async fn command(cli: Cli, cancel: Cancel) -> Result<()> {
                 "hour" => lakesight::series::Bucket::Hour,
                 other => bail!("--bucket {other:?}: use day or hour"),
             };
-            let text = std::fs::read_to_string(&series).with_context(|| format!("reading {}", series.display()))?;
+            let name = series.display().to_string();
+            let text = if matches!(series.extension().and_then(|e| e.to_str()), Some("parquet" | "parq")) {
+                let bytes = std::fs::read(&series).with_context(|| format!("reading {name}"))?;
+                lakesight::series::csv::parquet_as_csv(bytes.into(), &name)?
+            } else {
+                std::fs::read_to_string(&series).with_context(|| format!("reading {name}"))?
+            };
             let parsed = lakesight::series::csv::parse(&text, &series.display().to_string())?;
             let job_text = match &job {
                 Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?),

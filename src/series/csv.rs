@@ -55,6 +55,30 @@ pub enum CsvError {
     /// The file is empty.
     #[error("{0}: no rows")]
     Empty(String),
+    /// A Parquet file could not be read as a flat table.
+    #[error("{path}: {reason}")]
+    Parquet {
+        /// File.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A Parquet table (an Athena result, a notebook's export) as the CSV text [`parse`] reads: the
+/// same column names, timestamps written as RFC 3339 text, row order kept. Only flat columns can
+/// be written; a nested one is an error naming it.
+pub fn parquet_as_csv(bytes: bytes::Bytes, path: &str) -> Result<String, CsvError> {
+    let err = |reason: String| CsvError::Parquet { path: path.into(), reason };
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.build())
+        .map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
+    let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(Vec::new());
+    for b in reader {
+        let b = b.map_err(|e| err(e.to_string()))?;
+        w.write(&b).map_err(|e| err(format!("only flat columns can be read: {e}")))?;
+    }
+    String::from_utf8(w.into_inner()).map_err(|e| err(e.to_string()))
 }
 
 /// Split one CSV line into fields (double-quoted fields may contain commas; `""` is a quote).
@@ -192,6 +216,31 @@ fn interpolate(raw: &[Option<f64>]) -> Option<(Vec<f64>, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Parquet file with a timestamp column reads as the same series as its CSV twin.
+    #[test]
+    fn a_parquet_table_reads_like_its_csv() {
+        use arrow::array::{Float64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+        use std::sync::Arc;
+        let b = RecordBatch::try_from_iter(vec![
+            (
+                "time",
+                Arc::new(TimestampMillisecondArray::from(vec![0, 3_600_000, 7_200_000])) as _,
+            ),
+            ("value", Arc::new(Float64Array::from(vec![Some(1.0), None, Some(5.0)])) as _),
+            ("series", Arc::new(StringArray::from(vec!["a", "a", "a"])) as _),
+        ])
+        .unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(Vec::new(), b.schema(), None).unwrap();
+        w.write(&b).unwrap();
+        let bytes = bytes::Bytes::from(w.into_inner().unwrap());
+        let s = parse(&parquet_as_csv(bytes, "f.parquet").unwrap(), "f.parquet").unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].values, vec![1.0, 3.0, 5.0], "the missing value is interpolated as in a CSV");
+        assert_eq!(s[0].timestamps[1], "1970-01-01T01:00:00");
+        let e = parquet_as_csv(bytes::Bytes::from_static(b"not parquet"), "g.parquet").unwrap_err();
+        assert!(e.to_string().starts_with("g.parquet: not a readable Parquet file"), "{e}");
+    }
 
     #[test]
     fn reads_series_labels_and_fills_gaps() {
