@@ -237,17 +237,13 @@ fn print_summary(r: &lakesight::runtime::run::RunResult) {
     for (d, n) in &m.findings_per_detector {
         println!("  {d}: {n}");
     }
-    let mut shown = r.findings.iter().filter(|f| f.severity_id >= 3).take(10).peekable();
-    let first = shown.peek().map(|f| f.finding_id[..12.min(f.finding_id.len())].to_string());
-    for f in shown {
-        println!(
-            "  [{}] {} {} ({})",
-            f.severity,
-            &f.finding_id[..12.min(f.finding_id.len())],
-            f.title,
-            f.dt
-        );
+    // Ids as `explain` takes them: a 12-character prefix.
+    let short = |f: &lakesight::findings::Finding| f.finding_id.chars().take(12).collect::<String>();
+    let shown: Vec<_> = r.findings.iter().filter(|f| f.severity_id >= 3).take(10).collect();
+    for f in &shown {
+        println!("  [{}] {} {} ({})", f.severity, short(f), f.title, f.dt);
     }
+    let first = shown.first().map(|f| short(f));
     let root = r.output.trim_end_matches('/');
     if let Some(id) = first {
         println!("explain one: lakesight explain {id} --out {root}");
@@ -550,7 +546,7 @@ async fn command(cli: Cli, cancel: Cancel) -> Result<()> {
             } else {
                 std::fs::read_to_string(&series).with_context(|| format!("reading {name}"))?
             };
-            let parsed = lakesight::series::csv::parse(&text, &series.display().to_string())?;
+            let parsed = lakesight::series::csv::parse(&text, &name)?;
             let job_text = match &job {
                 Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?),
                 None => None,

@@ -82,13 +82,11 @@ pub async fn find(out: &str, s3: &S3Options, id: &str) -> Result<Explained, Expl
             let rel = format!("findings/{dt}/{det}/findings.parquet");
             let Some(bytes) = loc.get_opt(&rel).await? else { continue };
             files += 1;
-            for row in rows(bytes, &loc.url_of(&rel))? {
-                if row.get("finding_id").and_then(Value::as_str).is_some_and(|f| f.starts_with(&id)) {
-                    let mut row = row;
-                    row.insert("dt".into(), Value::String(dt.trim_start_matches("dt=").to_string()));
-                    row.insert("detector".into(), Value::String(det.trim_start_matches("detector=").to_string()));
-                    hits.push((row, loc.url_of(&rel)));
-                }
+            let url = loc.url_of(&rel);
+            for mut row in rows_with_id(bytes, &url, &id)? {
+                row.insert("dt".into(), Value::String(dt.trim_start_matches("dt=").to_string()));
+                row.insert("detector".into(), Value::String(det.trim_start_matches("detector=").to_string()));
+                hits.push((row, url.clone()));
             }
         }
     }
@@ -126,18 +124,26 @@ pub async fn find(out: &str, s3: &S3Options, id: &str) -> Result<Explained, Expl
     }
 }
 
-/// A Parquet file's rows as JSON objects.
-fn rows(bytes: bytes::Bytes, url: &str) -> Result<Vec<Map<String, Value>>, ExplainError> {
+/// The rows of a findings Parquet file whose `finding_id` starts with `prefix`, as JSON objects
+/// (only those rows are turned into JSON: a run's other findings are filtered out in Arrow).
+fn rows_with_id(bytes: bytes::Bytes, url: &str, prefix: &str) -> Result<Vec<Map<String, Value>>, ExplainError> {
+    use arrow::array::{AsArray, BooleanArray};
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
         .and_then(|b| b.build())
         .map_err(|source| ExplainError::Decode {
             url: url.to_string(),
             source,
         })?;
-    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>()?;
     let mut w = arrow::json::ArrayWriter::new(Vec::new());
-    for b in &batches {
-        w.write(b)?;
+    for b in reader {
+        let b: RecordBatch = b?;
+        let Some(ids) = b.column_by_name("finding_id").and_then(|c| c.as_string_opt::<i32>()) else {
+            continue;
+        };
+        let keep: BooleanArray = ids.iter().map(|v| Some(v.is_some_and(|v| v.starts_with(prefix)))).collect();
+        if keep.true_count() > 0 {
+            w.write(&arrow::compute::filter_record_batch(&b, &keep)?)?;
+        }
     }
     w.finish()?;
     let buf = w.into_inner();

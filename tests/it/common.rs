@@ -98,3 +98,20 @@ pub fn read_parquet(path: &std::path::Path) -> Vec<arrow::record_batch::RecordBa
 pub fn series_stats(m: &lakesight::sink::manifest::Manifest) -> std::collections::BTreeMap<String, lakesight::stages::series::SeriesStats> {
     m.stage("series").expect("the manifest has a series section")
 }
+
+/// A program a test needs from outside the repository: the path in `env`, else `default`. `None`
+/// (the test skips, saying so) when it does not exist and `require` is unset; `.ci/run` installs
+/// each such program and sets its `require` variable, so in CI its absence fails the test.
+pub fn external_tool(env: &str, default: std::path::PathBuf, require: &str, install: &str) -> Option<std::path::PathBuf> {
+    let p = std::env::var_os(env).map(std::path::PathBuf::from).unwrap_or(default);
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var_os(require).is_none(),
+        "{require} is set but {} does not exist ({install})",
+        p.display()
+    );
+    eprintln!("SKIPPED: no {} ({install} to run this test)", p.display());
+    None
+}

@@ -13,19 +13,12 @@ use crate::spine::{demo_job, demo_like};
 /// `notebooks/setup.sh` makes. `None` when there is none and CI did not ask for it; `.ci/run` runs
 /// `notebooks/setup.sh` and sets `LAKESIGHT_REQUIRE_NOTEBOOKS=1`, so there its absence fails.
 fn python() -> Option<PathBuf> {
-    let p = std::env::var_os("LAKESIGHT_NOTEBOOK_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/lakesight/nb-venv/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var_os("LAKESIGHT_REQUIRE_NOTEBOOKS").is_none(),
-        "LAKESIGHT_REQUIRE_NOTEBOOKS is set but {} does not exist (run notebooks/setup.sh)",
-        p.display()
-    );
-    eprintln!("SKIPPED: no notebook Python at {} (run notebooks/setup.sh)", p.display());
-    None
+    crate::common::external_tool(
+        "LAKESIGHT_NOTEBOOK_PYTHON",
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/lakesight/nb-venv/bin/python"),
+        "LAKESIGHT_REQUIRE_NOTEBOOKS",
+        "run notebooks/setup.sh",
+    )
 }
 
 /// Execute one notebook with nbclient (a cell that raises fails the run); returns the text of

@@ -13,22 +13,12 @@ use crate::spine::{demo_job, demo_like};
 /// is none and CI did not ask for one; `.ci/run` installs chromium and sets
 /// `LAKESIGHT_REQUIRE_CHROMIUM=1`, so there its absence fails the test instead of skipping it.
 fn chromium() -> Option<PathBuf> {
-    let p = std::env::var_os("LAKESIGHT_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "/usr/bin/chromium".into());
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var_os("LAKESIGHT_REQUIRE_CHROMIUM").is_none(),
-        "LAKESIGHT_REQUIRE_CHROMIUM is set but {} does not exist (apt-get install chromium)",
-        p.display()
-    );
-    eprintln!(
-        "SKIPPED: no chromium at {} (install Debian's chromium to run the browser check)",
-        p.display()
-    );
-    None
+    crate::common::external_tool(
+        "LAKESIGHT_CHROMIUM",
+        "/usr/bin/chromium".into(),
+        "LAKESIGHT_REQUIRE_CHROMIUM",
+        "apt-get install chromium",
+    )
 }
 
 fn headless(browser: &PathBuf, args: &[&str]) -> std::process::Output {
