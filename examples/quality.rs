@@ -131,13 +131,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("| {k} | {} | {limit} |", cells.join(" | "));
     }
     println!("\n## False findings per 1,000 entity-days (benign lakes, nothing injected)\n");
-    println!("| detector | false findings | entity-days judged | per 1,000 |\n|---|---|---|---|");
-    let mut dets: BTreeMap<String, (usize, usize, f64)> = BTreeMap::new();
+    println!(
+        "Findings count every day a condition lasts; conditions count its first finding only (what \
+         an analyst is sent anew).\n"
+    );
+    println!("| detector | false findings | of them new conditions | entity-days judged | per 1,000 | conditions per 1,000 |\n|---|---|---|---|---|---|");
     for (d, f) in &benign.false_per_detector {
-        dets.insert(d.clone(), (f.false_findings, f.entity_days, f.per_1000()));
-    }
-    for (d, (n, days, rate)) in dets {
-        println!("| {d} | {n} | {days} | {rate:.2} |");
+        let c = if f.entity_days == 0 {
+            f64::NAN
+        } else {
+            f.false_conditions as f64 * 1000.0 / f.entity_days as f64
+        };
+        println!(
+            "| {d} | {} | {} | {} | {:.2} | {c:.2} |",
+            f.false_findings,
+            f.false_conditions,
+            f.entity_days,
+            f.per_1000()
+        );
     }
     println!(
         "\n### By series (benign lakes)\n\n| detector and series | false findings | entity-days judged | per 1,000 |\n|---|---|---|---|"
@@ -149,18 +160,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     worst.sort_by(|a, b| b.score.total_cmp(&a.score));
     let row = |f: &lakesight::runtime::quality::FalseFinding| {
         println!(
-            "| {} | {} | {:.2} | {} |",
+            "| {} | {} | {:.2} | {} | {} | {} |",
             f.detector,
             f.series,
             f.score,
-            f.title.replace('|', "\\|")
+            f.title.replace('|', "\\|"),
+            f.status,
+            f.seed
         )
     };
-    println!("\n### The highest-scoring false findings (benign lakes)\n\n| detector | series | score | title |\n|---|---|---|---|");
+    println!("\n### The highest-scoring false findings (benign lakes)\n\n| detector | series | score | title | status | seed |\n|---|---|---|---|---|---|");
     worst.iter().take(12).for_each(row);
     // A sample of each series' false findings (the 3 highest and the 3 lowest scores), to see what
     // kind of benign behaviour each one is.
-    println!("\n### Each series' false findings: highest and lowest scores (benign lakes)\n\n| detector | series | score | title |\n|---|---|---|---|");
+    println!("\n### Each series' false findings: highest and lowest scores (benign lakes)\n\n| detector | series | score | title | status | seed |\n|---|---|---|---|---|---|");
     let mut by_series: BTreeMap<(String, String), Vec<_>> = BTreeMap::new();
     for f in &worst {
         by_series.entry((f.detector.clone(), f.series.clone())).or_default().push(f);

@@ -233,7 +233,13 @@ fn print_summary(r: &lakesight::runtime::run::RunResult) {
         m.inputs.rows,
         m.skipped_inputs.len()
     );
-    println!("findings: {}", m.findings_total);
+    println!(
+        "findings: {} ({} new conditions, {} findings of ongoing ones, {} resolved)",
+        m.findings_total,
+        m.conditions.new,
+        m.conditions.ongoing_findings,
+        m.conditions.resolved.len()
+    );
     for (d, n) in &m.findings_per_detector {
         println!("  {d}: {n}");
     }
@@ -241,7 +247,7 @@ fn print_summary(r: &lakesight::runtime::run::RunResult) {
     let short = |f: &lakesight::findings::Finding| f.finding_id.chars().take(12).collect::<String>();
     let shown: Vec<_> = r.findings.iter().filter(|f| f.severity_id >= 3).take(10).collect();
     for f in &shown {
-        println!("  [{}] {} {} ({})", f.severity, short(f), f.title, f.dt);
+        println!("  [{}] {} {} ({}, {})", f.severity, short(f), f.title, f.dt, f.condition.status);
     }
     let first = shown.first().map(|f| short(f));
     let root = r.output.trim_end_matches('/');

@@ -640,7 +640,8 @@ TREND_CONFIGS = {"default": (MIN_REL_PER_WEEK, TOP_N), "demo": (0.2, 3)}  # Tren
 
 def shipped_trend(y, tests, min_rel=MIN_REL_PER_WEEK):
     """The shipped trend detector's detect (src/detect/trend/mod.rs, TrendConfig defaults, daily
-    buckets, ctx eval = every bucket): seasonal test (pymannkendall) when n >= 14."""
+    buckets, ctx eval = every bucket): seasonal test (pymannkendall) when n >= 21 (three weekly
+    cycles, SEASONAL_MIN_CYCLES), the original test otherwise."""
     from scipy.stats import norm
 
     skip = precheck(y, 1)
@@ -649,7 +650,7 @@ def shipped_trend(y, tests, min_rel=MIN_REL_PER_WEEK):
     n = len(y)
     if n < max(MIN_POINTS, 4):
         return "too_short", None
-    seasonal = n >= 2 * PERIOD
+    seasonal = n >= 3 * PERIOD
     mk = tests["seasonal7" if seasonal else "original"]
     slope = mk["slope"] / PERIOD if seasonal else mk["slope"]
     z = mk["z"]

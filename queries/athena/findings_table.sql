@@ -32,6 +32,11 @@
 --   src_ip            source address, if any
 --   instance_id       source instance id, if any
 --   domain            queried domain, if any
+--   One condition, one finding (a trend or level that lasts is one condition, not one alert a day):
+--   condition_id      SHA-256 of detector, series family, bucket, keys and kind: the same while the condition lasts
+--   status            new (the condition's first finding) | ongoing (a later finding of a condition already reported)
+--   first_seen        window start of the condition's first finding
+--   condition_days    consecutive days, up to this finding's, with a finding of the condition
 CREATE EXTERNAL TABLE IF NOT EXISTS ${database}.${table} (
   finding_id string,
   run_id string,
@@ -70,7 +75,11 @@ CREATE EXTERNAL TABLE IF NOT EXISTS ${database}.${table} (
   principal string,
   src_ip string,
   instance_id string,
-  domain string
+  domain string,
+  condition_id string,
+  status string,
+  first_seen timestamp,
+  condition_days int
 )
 PARTITIONED BY (dt string, detector string)
 STORED AS PARQUET

@@ -4,6 +4,9 @@
 CREATE OR REPLACE VIEW ${database}.${table}_${family} AS
 SELECT
   dt AS "Day",
+  status AS "Status",
+  first_seen AS "First seen",
+  condition_days AS "Days ongoing",
   detector AS "Detector",
   severity AS "Severity",
   severity_id AS "Severity rank",
@@ -28,6 +31,7 @@ SELECT
   window_end AS "Window end",
   series_family AS "Series",
   finding_id AS "Finding ID",
-  plot AS "Plot"
+  plot AS "Plot",
+  condition_id AS "Condition ID"
 FROM ${database}.${table}
 WHERE detector_family = '${family}'

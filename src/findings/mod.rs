@@ -5,6 +5,7 @@
 //! (detector, series family, key, bucket width, window), so a rerun of a day produces the same ids
 //! and the sink replaces the day's partition instead of adding duplicates.
 
+pub mod condition;
 pub mod investigate;
 pub mod mitre;
 pub mod ocsf;
@@ -88,6 +89,9 @@ pub struct Finding {
     pub plot: Option<String>,
     /// Partition: day of the window start, `YYYY-MM-DD`.
     pub dt: String,
+    /// The condition the finding belongs to and where it stands in it ([`condition::assign`],
+    /// filled when the run publishes).
+    pub condition: condition::Condition,
 }
 
 /// The Arrow schema of the findings table (without the `dt`/`detector` partition columns).
@@ -136,6 +140,11 @@ pub fn schema() -> SchemaRef {
         s("src_ip"),
         s("instance_id"),
         s("domain"),
+        // One condition, one finding (see `condition`).
+        s("condition_id"),
+        s("status"),
+        ts("first_seen"),
+        Field::new("condition_days", DataType::Int32, true),
     ]))
 }
 
@@ -321,7 +330,32 @@ pub fn to_batch(findings: &[Finding]) -> Result<RecordBatch, arrow::error::Arrow
     cols.push(opt_s(&|x| x.src_ip.as_deref()));
     cols.push(opt_s(&|x| x.instance_id.as_deref()));
     cols.push(opt_s(&|x| x.domain.as_deref()));
+    let known = |f: &Finding| !f.condition.id.is_empty();
+    cols.push(col_opt_s(findings, &|f| known(f).then_some(f.condition.id.as_str())));
+    cols.push(col_opt_s(findings, &|f| known(f).then_some(f.condition.status.as_str())));
+    cols.push({
+        let mut b = TimestampMillisecondBuilder::new().with_timezone("UTC");
+        for x in findings {
+            b.append_option(known(x).then_some(x.condition.first_seen_ms));
+        }
+        Arc::new(b.finish()) as ArrayRef
+    });
+    cols.push({
+        let mut b = Int32Builder::new();
+        for x in findings {
+            b.append_option(known(x).then_some(x.condition.days));
+        }
+        Arc::new(b.finish()) as ArrayRef
+    });
     RecordBatch::try_new(schema(), cols)
+}
+
+fn col_opt_s(findings: &[Finding], f: &dyn Fn(&Finding) -> Option<&str>) -> ArrayRef {
+    let mut b = StringBuilder::new();
+    for x in findings {
+        b.append_option(f(x));
+    }
+    Arc::new(b.finish())
 }
 
 /// Deterministic id of a finding.
@@ -458,6 +492,7 @@ pub fn from_anomaly(run_id: &str, detector: &str, set: &SeriesSet, s: &Series, a
         mitre_tactics: tactics,
         source_view: format!("lakesight.{}", t.view),
         plot: None,
+        condition: crate::findings::condition::Condition::default(),
         dt: crate::series::dt(start_ms),
     }
 }

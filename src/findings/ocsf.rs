@@ -2,8 +2,10 @@
 //! Lake as a custom source (see `sink::ocsf` for the layout and `../shared/reference/security-lake.md`
 //! §3.1 for the class rules).
 //!
-//! Every required attribute is set: `activity_id` 1 (Create), `category_uid` 2, `class_uid` 2004,
-//! `type_uid` 200401 (long), `severity_id`, `time` (epoch ms: the window's start, so the row falls in
+//! Every required attribute is set: `activity_id` 1 (Create) for a new condition's finding and 2
+//! (Update) for a later finding of an ongoing one (see [`super::condition`]; `first_seen_time` is
+//! then the condition's first finding's), `category_uid` 2, `class_uid` 2004,
+//! `type_uid` 200401 or 200402 (long), `severity_id`, `time` (epoch ms: the window's start, so the row falls in
 //! its `eventDay`), `metadata` (version 1.1.0, product lakesight with its version, profiles `cloud`
 //! and `datetime`), `finding_info.uid` (the finding id, stable across reruns) and `.title`, and
 //! `cloud.provider`. Recommended and optional attributes carry the rest:
@@ -255,21 +257,48 @@ pub fn to_ocsf(f: &Finding, region: &str, account: &str) -> Value {
         ("lakesight.top_features", Value::String(f.top_features.clone())),
         ("lakesight.investigation_sql", Value::String(f.investigation_sql.clone())),
         ("lakesight.plot", f.plot.clone().map(Value::String).unwrap_or(Value::Null)),
+        (
+            "lakesight.condition_id",
+            (!f.condition.id.is_empty())
+                .then(|| Value::String(f.condition.id.clone()))
+                .unwrap_or(Value::Null),
+        ),
+        (
+            "lakesight.status",
+            (!f.condition.status.is_empty())
+                .then(|| Value::String(f.condition.status.clone()))
+                .unwrap_or(Value::Null),
+        ),
+        (
+            "lakesight.condition_days",
+            (!f.condition.id.is_empty())
+                .then(|| Value::String(f.condition.days.to_string()))
+                .unwrap_or(Value::Null),
+        ),
     ] {
         if !v.is_null() {
             unmapped.insert(k.into(), v);
         }
     }
     let attacks = attacks(f);
+    // A later finding of a condition already reported updates it (OCSF activity Update); its
+    // first_seen_time is the condition's first finding's.
+    let ongoing = f.condition.status == super::condition::ONGOING;
+    let (activity_id, activity) = if ongoing { (2, "Update") } else { (1, "Create") };
+    let first_seen = if f.condition.id.is_empty() {
+        f.window_start_ms
+    } else {
+        f.condition.first_seen_ms
+    };
     json!({
-        "activity_id": 1,
-        "activity_name": "Create",
+        "activity_id": activity_id,
+        "activity_name": activity,
         "category_uid": 2,
         "category_name": "Findings",
         "class_uid": 2004,
         "class_name": "Detection Finding",
-        "type_uid": 200401i64,
-        "type_name": "Detection Finding: Create",
+        "type_uid": 200400i64 + activity_id,
+        "type_name": format!("Detection Finding: {activity}"),
         "severity_id": f.severity_id,
         "severity": f.severity,
         "time": f.window_start_ms,
@@ -297,8 +326,8 @@ pub fn to_ocsf(f: &Finding, region: &str, account: &str) -> Value {
             "title": f.title,
             "desc": f.description,
             "types": [f.detector_family, f.kind],
-            "first_seen_time": f.window_start_ms,
-            "first_seen_time_dt": f.window_start_ms,
+            "first_seen_time": first_seen,
+            "first_seen_time_dt": first_seen,
             "last_seen_time": f.window_end_ms,
             "last_seen_time_dt": f.window_end_ms,
             "analytic": {"name": f.detector, "type_id": type_id, "type": type_name, "category": f.detector_family},

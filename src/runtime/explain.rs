@@ -230,6 +230,16 @@ pub fn render(e: &Explained) -> String {
         num("deviation"),
         s("kind")
     ));
+    match s("status").as_str() {
+        "" => {}
+        "ongoing" => line(format!(
+            "condition {}: ongoing since {} (day {}); its first finding was reported then",
+            s("condition_id"),
+            s("first_seen"),
+            e.row.get("condition_days").and_then(Value::as_i64).unwrap_or(0)
+        )),
+        st => line(format!("condition {}: {st} (its first finding)", s("condition_id"))),
+    }
     line(String::new());
     line(format!("Why: {}", s("description")));
     if let Ok(Value::Array(feats)) = serde_json::from_str::<Value>(&s("top_features")) {

@@ -62,6 +62,10 @@ pub struct InstanceResult {
 pub struct FalseFindings {
     /// Findings on entities no instance touched.
     pub false_findings: usize,
+    /// Of those, the conditions' first findings (`status = new`): what an analyst is sent anew
+    /// (a condition lasting three days is three false findings and one false condition).
+    #[serde(default)]
+    pub false_conditions: usize,
     /// Entity-days the detector judged.
     pub entity_days: usize,
 }
@@ -88,6 +92,10 @@ pub struct FalseFinding {
     pub score: f64,
     /// Its title.
     pub title: String,
+    /// `new` or `ongoing`.
+    pub status: String,
+    /// Seed of the lake it came from (to reproduce it: `sample-lake --seed`).
+    pub seed: u64,
 }
 
 /// The quality of one run.
@@ -243,7 +251,10 @@ pub fn score(result: &RunResult, labels: &serde_json::Value) -> QualityReport {
     }
     for (f, k) in result.findings.iter().zip(&keys) {
         if k.is_disjoint(&all_labelled) {
-            report.false_per_detector.entry(f.detector.clone()).or_default().false_findings += 1;
+            let new = f.condition.status != crate::findings::condition::ONGOING;
+            let e = report.false_per_detector.entry(f.detector.clone()).or_default();
+            e.false_findings += 1;
+            e.false_conditions += new as usize;
             let series = if f.detector == crate::stages::ip_insights::DETECTOR || f.detector == crate::stages::ueba::DETECTOR {
                 "principal-days".to_string()
             } else if HUNTS.contains(&f.detector.as_str()) {
@@ -251,16 +262,16 @@ pub fn score(result: &RunResult, labels: &serde_json::Value) -> QualityReport {
             } else {
                 format!("{}/{}", f.series_family, f.bucket)
             };
-            report
-                .false_per_series
-                .entry(format!("{} {series}", f.detector))
-                .or_default()
-                .false_findings += 1;
+            let e = report.false_per_series.entry(format!("{} {series}", f.detector)).or_default();
+            e.false_findings += 1;
+            e.false_conditions += new as usize;
             report.false_findings.push(FalseFinding {
                 detector: f.detector.clone(),
                 series,
                 score: f.score,
                 title: f.title.clone(),
+                status: f.condition.status.clone(),
+                seed: 0,
             });
         }
     }
@@ -287,6 +298,7 @@ impl QualityReport {
         for (d, f) in other.false_per_series {
             let e = self.false_per_series.entry(d).or_default();
             e.false_findings += f.false_findings;
+            e.false_conditions += f.false_conditions;
             e.entity_days += f.entity_days;
         }
         self.lookalikes_flagged.extend(other.lookalikes_flagged);
@@ -297,6 +309,7 @@ impl QualityReport {
         for (d, f) in other.false_per_detector {
             let e = self.false_per_detector.entry(d).or_default();
             e.false_findings += f.false_findings;
+            e.false_conditions += f.false_conditions;
             e.entity_days += f.entity_days;
         }
     }
@@ -346,5 +359,9 @@ pub async fn measure(
     let r = run(&job, &catalog, &RunOverrides::default(), &FixedClock(1_750_000_000_000))
         .await
         .map_err(|e| e.to_string())?;
-    Ok(score(&r, &labels))
+    let mut q = score(&r, &labels);
+    for f in &mut q.false_findings {
+        f.seed = seed;
+    }
+    Ok(q)
 }

@@ -276,6 +276,7 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
     let glue = register(plan, &out, &detectors, &tables).await?;
     let mut outputs = Vec::new();
     let svgs = draw_plots(plan, &out, &mut findings, &plots, &mut warnings).await?;
+    let resolved = carry_conditions(plan, &out, &mut findings, &detectors).await?;
     for (p, _) in out.write_findings(&findings, &plan.range.days(), &detectors).await? {
         outputs.push(p);
     }
@@ -359,6 +360,17 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
             &findings.iter().map(|f| f.mitre_techniques.clone()).collect::<Vec<_>>(),
         ),
         findings_total: findings.len(),
+        conditions: crate::sink::manifest::Conditions {
+            new: findings
+                .iter()
+                .filter(|f| f.condition.status == crate::findings::condition::NEW)
+                .count(),
+            ongoing_findings: findings
+                .iter()
+                .filter(|f| f.condition.status == crate::findings::condition::ONGOING)
+                .count(),
+            resolved,
+        },
         timings_ms: timings,
         outputs,
         warnings,
@@ -421,6 +433,30 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
         findings,
         output: out.url_of(""),
     })
+}
+
+/// Give every finding its condition (new / ongoing, first seen, days) from what the day before
+/// the run's first day published, and return the conditions resolved on the run's days.
+async fn carry_conditions(
+    plan: &RunPlan,
+    out: &Output,
+    findings: &mut [Finding],
+    detectors: &[String],
+) -> Result<Vec<crate::findings::condition::Resolved>, RunError> {
+    let before = plan.range.from.pred_opt().map(|d| d.format("%Y-%m-%d").to_string());
+    let published = match &before {
+        Some(d) => out.read_published(d, detectors).await?,
+        None => Vec::new(),
+    };
+    let seen = crate::findings::condition::seen_of(&published);
+    let resolved = crate::findings::condition::assign(findings, &plan.range.days(), &seen);
+    tracing::info!(
+        carried_from = before.as_deref().unwrap_or("-"),
+        conditions_before = seen.len(),
+        resolved = resolved.len(),
+        "conditions"
+    );
+    Ok(resolved)
 }
 
 /// The pointer to the newest run's files at the output root.

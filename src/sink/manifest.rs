@@ -29,6 +29,18 @@ impl DayRange {
     }
 }
 
+/// The run's conditions: how many began (`new`), how many of its findings carry on one already
+/// reported (`ongoing`), and the conditions of the day before that stopped (`resolved`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Conditions {
+    /// New conditions (each is one finding with status `new`).
+    pub new: usize,
+    /// Findings with status `ongoing`.
+    pub ongoing_findings: usize,
+    /// Conditions no longer seen, per day.
+    pub resolved: Vec<crate::findings::condition::Resolved>,
+}
+
 /// The run manifest.
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
@@ -66,6 +78,9 @@ pub struct Manifest {
     pub mitre_coverage: Vec<crate::findings::mitre::Coverage>,
     /// Findings in total.
     pub findings_total: usize,
+    /// One condition, one finding: the run's conditions by status (see
+    /// [`crate::findings::condition`]).
+    pub conditions: Conditions,
     /// Milliseconds per stage.
     pub timings_ms: BTreeMap<String, u128>,
     /// Files written, relative to the output root.

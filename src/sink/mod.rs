@@ -120,6 +120,27 @@ impl Output {
         Ok(out)
     }
 
+    /// What day `dt` published for `detectors` (the conditions the next day carries on; see
+    /// [`crate::findings::condition`]). A partition that does not exist is an empty day; a file
+    /// that cannot be read is an error naming it, not a silent fresh start.
+    pub async fn read_published(&self, dt: &str, detectors: &[String]) -> Result<Vec<crate::findings::condition::Published>, SinkError> {
+        let mut out = Vec::new();
+        for det in detectors {
+            let rel = format!("findings/dt={dt}/detector={det}/findings.parquet");
+            let Some(bytes) = self.get_opt(&rel).await? else { continue };
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
+            for batch in reader {
+                out.extend(published_rows(&batch?, det).map_err(|e| {
+                    SinkError::Arrow(arrow::error::ArrowError::InvalidArgumentError(format!(
+                        "{}: {e}",
+                        self.url_of(&rel)
+                    )))
+                })?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Replace `series/dt=<dt>/series.json` for every day of the run: finding id → its series
     /// ([`SeriesSnapshot`]) for each finding that has one (`lakesight explain` reads it). A day
     /// without findings gets `{}`, so a rerun that no longer finds something drops its series.
@@ -196,6 +217,56 @@ pub fn dt_table_ddl(database: &str, spec: &TableSpec, location: &str) -> String 
         crate::sql::quote_literal(&format!("{location}/{folder}/")),
         crate::sql::quote_literal(&format!("{location}/{folder}/dt=${{dt}}/")),
     )
+}
+
+/// The rows of a findings file as [`crate::findings::condition::Published`]; the condition
+/// columns may be absent (files written before they existed).
+fn published_rows(b: &arrow::record_batch::RecordBatch, detector: &str) -> Result<Vec<crate::findings::condition::Published>, String> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Float64Type, Int32Type, TimestampMillisecondType};
+    let col = |n: &str| b.column_by_name(n);
+    let text = |n: &str| -> Result<Option<&arrow::array::StringArray>, String> {
+        match col(n) {
+            None => Ok(None),
+            Some(a) => a.as_string_opt::<i32>().map(Some).ok_or_else(|| format!("column {n} is not text")),
+        }
+    };
+    let need = |n: &str| text(n)?.ok_or_else(|| format!("column {n} is missing"));
+    let (family, bucket, keys, kind, title, entity) = (
+        need("series_family")?,
+        need("bucket")?,
+        need("entity_keys")?,
+        need("kind")?,
+        need("title")?,
+        need("entity")?,
+    );
+    let ts = |n: &str| col(n).and_then(|a| a.as_primitive_opt::<TimestampMillisecondType>());
+    let start = ts("window_start").ok_or("column window_start is missing or not a millisecond timestamp")?;
+    let score = col("score")
+        .and_then(|a| a.as_primitive_opt::<Float64Type>())
+        .ok_or("column score is missing")?;
+    let (cid, first, days) = (
+        text("condition_id")?,
+        ts("first_seen"),
+        col("condition_days").and_then(|a| a.as_primitive_opt::<Int32Type>()),
+    );
+    let s = |a: &arrow::array::StringArray, i: usize| if a.is_null(i) { String::new() } else { a.value(i).to_string() };
+    Ok((0..b.num_rows())
+        .map(|i| crate::findings::condition::Published {
+            condition_id: cid.filter(|a| !a.is_null(i)).map(|a| a.value(i).to_string()),
+            first_seen_ms: first.filter(|a| !a.is_null(i)).map(|a| a.value(i)),
+            days: days.filter(|a| !a.is_null(i)).map(|a| a.value(i)),
+            detector: detector.to_string(),
+            series_family: s(family, i),
+            bucket: s(bucket, i),
+            entity_keys: s(keys, i),
+            kind: s(kind, i),
+            window_start_ms: start.value(i),
+            title: s(title, i),
+            entity: s(entity, i),
+            score: if score.is_null(i) { f64::NAN } else { score.value(i) },
+        })
+        .collect())
 }
 
 /// One batch as a zstd Parquet file.

@@ -12,7 +12,30 @@ use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine as _;
 
+use crate::findings::condition::ONGOING;
 use crate::findings::Finding;
+
+/// `new` or `ongoing since 2025-03-18 (day 3)`.
+fn condition_text(f: &Finding) -> String {
+    if f.condition.status == ONGOING {
+        let since = chrono::DateTime::from_timestamp_millis(f.condition.first_seen_ms)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        format!("ongoing since {since} (day {})", f.condition.days)
+    } else {
+        f.condition.status.clone()
+    }
+}
+
+/// `Conditions: 3 new, 5 ongoing findings, 1 resolved.`
+fn conditions_line(m: &Manifest) -> String {
+    format!(
+        "Conditions: {} new, {} findings of ongoing ones, {} resolved.",
+        m.conditions.new,
+        m.conditions.ongoing_findings,
+        m.conditions.resolved.len()
+    )
+}
 use crate::sink::manifest::Manifest;
 use crate::stages::series::SeriesStats;
 
@@ -28,13 +51,15 @@ pub fn esc(s: &str) -> String {
 /// Most plots embedded in the HTML report (the highest-ranked findings'); the rest link their PNG.
 pub const EMBEDDED_PLOTS: usize = 60;
 
-/// Findings most surprising first: confidence is derived from each detector's graded score
-/// (−log10 of the corrected tail probability), so it ranks across detectors; severity breaks ties.
+/// New conditions first (an analyst has seen the ongoing ones), then most surprising first:
+/// confidence is derived from each detector's graded score (−log10 of the corrected tail
+/// probability), so it ranks across detectors; severity breaks ties.
 fn ranked(findings: &[Finding]) -> Vec<&Finding> {
     let mut sorted: Vec<&Finding> = findings.iter().collect();
     sorted.sort_by(|a, b| {
-        b.confidence
-            .total_cmp(&a.confidence)
+        (a.condition.status == ONGOING)
+            .cmp(&(b.condition.status == ONGOING))
+            .then(b.confidence.total_cmp(&a.confidence))
             .then(b.severity_id.cmp(&a.severity_id))
             .then(a.finding_id.cmp(&b.finding_id))
     });
@@ -92,6 +117,7 @@ pub fn html(m: &Manifest, findings: &[Finding], svgs: &HashMap<String, String>) 
         m.skipped_inputs.len(),
         m.findings_total
     ));
+    s.push_str(&format!("<p>{}</p>", esc(&conditions_line(m))));
     let (detectors, sevs, counts) = by_severity(findings);
     if !findings.is_empty() {
         s.push_str("<h2>Findings by severity and detector</h2><table><tr><th>severity</th>");
@@ -162,11 +188,12 @@ pub fn html(m: &Manifest, findings: &[Finding], svgs: &HashMap<String, String>) 
             .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_default();
         s.push_str(&format!(
-            "<tr><td class=\"{}\">{}</td><td>{}</td><td><b>{}</b><br>{}<br><small>{} · {}</small></td><td>{:.0} / {:.0}</td><td>{}</td><td><details><summary>SQL</summary><button class=\"copy\" data-target=\"sql-{i}\">copy</button><pre id=\"sql-{i}\">{}</pre></details>{}</td></tr>",
+            "<tr><td class=\"{}\">{}</td><td>{}</td><td><b>{}</b> <span class=\"status\">{}</span><br>{}<br><small>{} · {}</small></td><td>{:.0} / {:.0}</td><td>{}</td><td><details><summary>SQL</summary><button class=\"copy\" data-target=\"sql-{i}\">copy</button><pre id=\"sql-{i}\">{}</pre></details>{}</td></tr>",
             esc(&f.severity),
             esc(&f.severity),
             esc(&when),
             esc(&f.title),
+            esc(&condition_text(f)),
             esc(&f.description),
             esc(&f.detector),
             esc(&f.finding_id),
@@ -191,6 +218,19 @@ pub fn html(m: &Manifest, findings: &[Finding], svgs: &HashMap<String, String>) 
         ));
     }
     s.push_str("</table>");
+    if !m.conditions.resolved.is_empty() {
+        s.push_str("<h2>Resolved</h2><table><tr><th>day</th><th>detector</th><th>last finding</th><th>lasted</th></tr>");
+        for r in &m.conditions.resolved {
+            s.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} day(s)</td></tr>",
+                esc(&r.dt),
+                esc(&r.detector),
+                esc(&r.title),
+                r.days
+            ));
+        }
+        s.push_str("</table>");
+    }
     if !m.warnings.is_empty() {
         s.push_str("<h2>Warnings</h2><ul>");
         for w in &m.warnings {
@@ -216,6 +256,8 @@ pub fn markdown(m: &Manifest, findings: &[Finding]) -> String {
         m.skipped_inputs.len(),
         m.warnings.len()
     );
+    s.push_str(&conditions_line(m));
+    s.push_str("\n\n");
     let (detectors, sevs, counts) = by_severity(findings);
     if !findings.is_empty() {
         s.push_str(&format!(
@@ -230,15 +272,28 @@ pub fn markdown(m: &Manifest, findings: &[Finding]) -> String {
                 .collect();
             s.push_str(&format!("| {} | {} |\n", md(name), row.join(" | ")));
         }
-        s.push_str("\n## Top findings\n\n| severity | detector | finding | ATT&CK | id |\n|---|---|---|---|---|\n");
+        s.push_str("\n## Top findings (new conditions first)\n\n| severity | detector | finding | condition | ATT&CK | id |\n|---|---|---|---|---|---|\n");
         for f in ranked(findings).into_iter().take(20) {
             s.push_str(&format!(
-                "| {} | {} | {} | {} | `{}` |\n",
+                "| {} | {} | {} | {} | {} | `{}` |\n",
                 md(&f.severity),
                 md(&f.detector),
                 md(&f.title),
+                md(&condition_text(f)),
                 md(&f.mitre_techniques.join(", ")),
                 f.finding_id
+            ));
+        }
+    }
+    if !m.conditions.resolved.is_empty() {
+        s.push_str("\n## Resolved\n\n| day | detector | last finding | lasted |\n|---|---|---|---|\n");
+        for r in &m.conditions.resolved {
+            s.push_str(&format!(
+                "| {} | {} | {} | {} day(s) |\n",
+                r.dt,
+                md(&r.detector),
+                md(&r.title),
+                r.days
             ));
         }
     }

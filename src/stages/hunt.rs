@@ -467,6 +467,7 @@ impl Hit {
             mitre_techniques: techniques,
             source_view: self.view.into(),
             plot: None,
+            condition: crate::findings::condition::Condition::default(),
             dt: super::day(self.day_ms),
         }
     }

@@ -915,6 +915,7 @@ fn finding(
         mitre_techniques: techniques,
         source_view: t.view.clone(),
         plot: None,
+        condition: crate::findings::condition::Condition::default(),
         dt: day,
     }
 }

@@ -265,19 +265,31 @@ impl Stage for SeriesStage {
                 })
                 .collect();
             let groups: std::collections::BTreeSet<&str> = peers.iter().map(String::as_str).collect();
+            // Each analysed day is judged on the series a nightly run of that day builds: its
+            // `hist` buckets of baseline and the day (a range run must publish what the nightly
+            // runs of its days did; see `findings::condition`).
+            let hist = first_eval;
+            let present = |i: usize, w: &std::ops::Range<usize>| {
+                let v = &set.series[i].values;
+                v[w.start.saturating_sub(hist).min(v.len())..w.end.min(v.len())]
+                    .iter()
+                    .any(|x| *x != 0.0)
+            };
             let priors: Vec<BTreeMap<&str, crate::detect::stats::FleetPrior>> = windows
                 .iter()
                 .map(|w| {
                     let base = |i: usize| {
                         let v = &set.series[i].values;
-                        &v[..w.start.min(v.len())]
+                        &v[w.start.saturating_sub(hist).min(v.len())..w.start.min(v.len())]
                     };
-                    let family = crate::detect::stats::FleetPrior::from_baselines((0..set.series.len()).map(base));
+                    // Only the entities that day's nightly run would have had.
+                    let here: Vec<usize> = (0..set.series.len()).filter(|i| present(*i, w)).collect();
+                    let family = crate::detect::stats::FleetPrior::from_baselines(here.iter().map(|i| base(*i)));
                     groups
                         .iter()
                         .map(|g| {
                             let p = crate::detect::stats::FleetPrior::from_baselines(
-                                (0..set.series.len()).filter(|i| peers[*i] == *g).map(base),
+                                here.iter().filter(|i| peers[**i] == *g).map(|i| base(*i)),
                             );
                             (*g, if p == Default::default() { family } else { p })
                         })
@@ -289,16 +301,17 @@ impl Stage for SeriesStage {
                 ctx.check_cancel("series")?;
                 let Some(dc) = self.detectors.get(dname) else { continue };
                 let det: Box<dyn Detector> = dc.build(dname);
-                let results: Vec<Result<Vec<Anomaly>, SkipReason>> = set
+                let results: Vec<Vec<WindowVerdict>> = set
                     .series
                     .par_iter()
                     .zip(peers.par_iter())
                     .map(|(s, g)| {
                         let prior: Vec<_> = priors.iter().map(|m| m.get(g.as_str()).copied().unwrap_or_default()).collect();
-                        judge_days(
+                        judge_windows(
                             det.as_ref(),
                             s,
                             &windows,
+                            Some(hist),
                             &prior,
                             sc.bucket,
                             sc.min_history,
@@ -307,58 +320,82 @@ impl Stage for SeriesStage {
                         )
                     })
                     .collect();
-                let mut found = Vec::new();
-                for (i, r) in results.into_iter().enumerate() {
-                    match r {
-                        Ok(anoms) => {
-                            *st.analysed.entry(dname.clone()).or_default() += 1;
-                            found.extend(anoms.into_iter().map(|a| (i, a)));
+                // Per window: the anomalies (series index, verdict offset, anomaly) and how many
+                // series were judged — the tests that window's nightly run made.
+                let mut per_window: Vec<(Vec<(usize, Anomaly)>, usize)> = (0..windows.len()).map(|_| (Vec::new(), 0)).collect();
+                let mut offsets: Vec<Vec<usize>> = vec![vec![0; windows.len()]; set.series.len()];
+                for (i, verdicts) in results.into_iter().enumerate() {
+                    if verdicts.iter().any(|v| v.judged) {
+                        *st.analysed.entry(dname.clone()).or_default() += 1;
+                    } else if let Some(reason) = verdicts.iter().rev().find_map(|v| v.skipped) {
+                        *st.skipped.entry(reason.name()).or_default() += 1;
+                    }
+                    for (wi, v) in verdicts.into_iter().enumerate() {
+                        offsets[i][wi] = v.offset;
+                        if v.judged {
+                            per_window[wi].1 += 1;
                         }
-                        Err(reason) => {
-                            let k = reason.name();
-                            *st.skipped.entry(k).or_default() += 1;
-                        }
+                        per_window[wi].0.extend(v.anomalies.into_iter().map(|a| (i, a)));
                     }
                 }
-                let judged = st.analysed.get(dname).copied().unwrap_or(0);
-                let selected = det.select(found, judged);
-                let (selected, events) = split_fleet_events(selected, judged, per_day.max(1), dc.false_findings_per_1000());
-                for ev in events {
-                    let dt = crate::series::dt(day0_ms + (ev.day * per_day.max(1)) as i64 * sc.bucket.ms());
-                    let w = format!(
-                        "series {key}, {dname}, {dt}: {} of {} entities deviated together — a fleet-wide event (an \
-                         outage, a deployment), reported as this note instead of {} findings",
-                        ev.entities, judged, ev.anomalies
-                    );
-                    tracing::warn!("{w}");
-                    out.warnings.push(w);
-                    st.fleet_events.push(FleetEventStats {
-                        detector: dname.clone(),
-                        dt,
-                        entities: ev.entities,
-                        anomalies: ev.anomalies,
-                    });
-                }
-                let n = selected.len();
-                for (i, a) in selected {
-                    let s = &set.series[i];
-                    let f = from_anomaly(ctx.run_id, dname, &set, s, &a);
-                    if ctx.plots {
-                        out.plots.push((
-                            f.finding_id.clone(),
-                            PlotSpec {
-                                title: f.title.clone(),
-                                measure: set.template.measure.clone(),
-                                start_ms: s.start_ms,
-                                bucket_ms: sc.bucket.ms(),
-                                values: s.values[..a.end.min(s.values.len())].to_vec(),
-                                window: (a.start, a.end),
-                                band: (a.lower, a.upper),
-                                overlay: a.evidence.overlay(),
-                            },
-                        ));
+                let mut n = 0;
+                for (wi, (found, judged_w)) in per_window.into_iter().enumerate() {
+                    let selected = det.select(found, judged_w);
+                    // Anomaly indices are the cut's: one window is one nightly day.
+                    let (selected, events) = split_fleet_events(selected, judged_w, usize::MAX, dc.false_findings_per_1000());
+                    for ev in events {
+                        let dt = crate::series::dt(set.bucket_ms(windows[wi].start));
+                        let w = format!(
+                            "series {key}, {dname}, {dt}: {} of {} entities deviated together — a fleet-wide event (an \
+                             outage, a deployment), reported as this note instead of {} findings",
+                            ev.entities, judged_w, ev.anomalies
+                        );
+                        tracing::warn!("{w}");
+                        out.warnings.push(w);
+                        st.fleet_events.push(FleetEventStats {
+                            detector: dname.clone(),
+                            dt,
+                            entities: ev.entities,
+                            anomalies: ev.anomalies,
+                        });
                     }
-                    out.findings.push(f);
+                    n += selected.len();
+                    for (i, a) in selected {
+                        let s = &set.series[i];
+                        let off = offsets[i][wi];
+                        let end = windows[wi].end.min(s.values.len());
+                        let cut_set = crate::series::SeriesSet {
+                            template: Arc::clone(&set.template),
+                            bucket: set.bucket,
+                            start_ms: set.bucket_ms(off),
+                            len: end - off,
+                            series: Vec::new(),
+                            rows: 0,
+                            sql: String::new(),
+                        };
+                        let cut = crate::series::Series {
+                            key: s.key.clone(),
+                            start_ms: s.start_ms + off as i64 * sc.bucket.ms(),
+                            values: s.values[off..end].to_vec(),
+                        };
+                        let f = from_anomaly(ctx.run_id, dname, &cut_set, &cut, &a);
+                        if ctx.plots {
+                            out.plots.push((
+                                f.finding_id.clone(),
+                                PlotSpec {
+                                    title: f.title.clone(),
+                                    measure: set.template.measure.clone(),
+                                    start_ms: cut.start_ms,
+                                    bucket_ms: sc.bucket.ms(),
+                                    values: cut.values[..a.end.min(cut.values.len())].to_vec(),
+                                    window: (a.start, a.end),
+                                    band: (a.lower, a.upper),
+                                    overlay: a.evidence.overlay(),
+                                },
+                            ));
+                        }
+                        out.findings.push(f);
+                    }
                 }
                 st.findings.insert(dname.clone(), n);
             }
@@ -383,7 +420,10 @@ impl Stage for SeriesStage {
 /// window whose history is all zeros in its first half is skipped (`NewEntity`): the entity
 /// appeared within the baseline and has no settled normal yet (a joiner's first weeks ramp up).
 /// `values` is the template's declared kind of value (it picks the outlier law). Anomalies of
-/// all windows; the skip reason when no window could be judged.
+/// all windows (indices into `s`); the skip reason when no window could be judged. Each window
+/// sees every bucket before it (`lakesight detect` over a file); the nightly stage uses
+/// [`judge_windows`], which holds each window to its own baseline.
+#[allow(clippy::too_many_arguments)]
 pub fn judge_days(
     det: &dyn Detector,
     s: &crate::series::Series,
@@ -394,40 +434,83 @@ pub fn judge_days(
     baseline_required: bool,
     values: crate::series::Values,
 ) -> Result<Vec<Anomaly>, SkipReason> {
-    let mut all = Vec::new();
-    let mut last_err = None;
-    let mut judged_any = false;
+    let v = judge_windows(det, s, windows, None, priors, bucket, min_history, baseline_required, values);
+    match (v.iter().any(|w| w.judged), v.iter().rev().find_map(|w| w.skipped)) {
+        (false, Some(e)) => Err(e),
+        _ => Ok(v.into_iter().flat_map(|w| w.anomalies).collect()),
+    }
+}
+
+/// What one window of one series gave: its anomalies in the coordinates of the cut it was judged
+/// on (`offset` = the cut's first bucket in the series), whether it was judged, or why not.
+#[derive(Debug)]
+pub struct WindowVerdict {
+    /// First bucket of the cut, as an index into the series.
+    pub offset: usize,
+    /// Judged (a result, with or without anomalies).
+    pub judged: bool,
+    /// Why not, when not.
+    pub skipped: Option<SkipReason>,
+    /// Anomalies, indices into the cut (`offset` added gives the series' index).
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// Judge each window on the series cut to `[window start − history, window end)` (all of it
+/// before the window when `history` is `None`) — exactly the series a nightly run of that day
+/// builds, so a range run judges each day as that day's nightly run did: same baseline, same
+/// indices in the evidence. `priors[i]` is window i's fleet prior. See [`judge_days`].
+#[allow(clippy::too_many_arguments)]
+pub fn judge_windows(
+    det: &dyn Detector,
+    s: &crate::series::Series,
+    windows: &[std::ops::Range<usize>],
+    history: Option<usize>,
+    priors: &[crate::detect::stats::FleetPrior],
+    bucket: Bucket,
+    min_history: usize,
+    baseline_required: bool,
+    values: crate::series::Values,
+) -> Vec<WindowVerdict> {
+    let mut out = Vec::with_capacity(windows.len());
     for (wi, w) in windows.iter().enumerate() {
-        if baseline_required && s.values[..(w.start / 2).min(s.values.len())].iter().all(|v| *v == 0.0) {
-            last_err = Some(SkipReason::NewEntity);
+        let off = history.map(|h| w.start.saturating_sub(h)).unwrap_or(0).min(s.values.len());
+        let end = w.end.min(s.values.len());
+        let mut v = WindowVerdict {
+            offset: off,
+            judged: false,
+            skipped: None,
+            anomalies: Vec::new(),
+        };
+        let local_start = w.start.saturating_sub(off);
+        if baseline_required && s.values[off..(off + local_start / 2).min(end)].iter().all(|x| *x == 0.0) {
+            v.skipped = Some(SkipReason::NewEntity);
+            out.push(v);
             continue;
         }
         let cut = crate::series::Series {
             key: s.key.clone(),
-            start_ms: s.start_ms,
-            values: s.values[..w.end].to_vec(),
+            start_ms: s.start_ms + off as i64 * bucket.ms(),
+            values: s.values[off..end].to_vec(),
         };
         let ctx = SeriesContext {
             bucket,
-            eval: w.clone(),
+            eval: local_start..w.end - off,
             min_history,
             values,
             fleet: priors.get(wi).copied().unwrap_or_default(),
         };
         match det.detect(&cut, &ctx) {
             Ok(a) => {
-                judged_any = true;
-                all.extend(a)
+                v.judged = true;
+                // Held to its baseline (a nightly day): what starts before the window is another
+                // day's finding (that day's run reported it, or dropped it as outside its day).
+                v.anomalies = a.into_iter().filter(|a| history.is_none() || a.start >= local_start).collect();
             }
-            Err(e) => last_err = Some(e),
+            Err(e) => v.skipped = Some(e),
         }
+        out.push(v);
     }
-    // Judged when any window was: whether it found something must not decide whether the series
-    // counts as judged (the false-finding rate's denominator).
-    match (judged_any, last_err) {
-        (false, Some(e)) => Err(e),
-        _ => Ok(all),
-    }
+    out
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //!
 //! Input: `queries/features/principal_items.sql`, the operations, source addresses, user agents,
 //! regions and active hours each principal touched per day (with events, failures and deletes),
-//! read once over the baseline and the analysed days. From it, per principal-day, [`FEATURES`]:
+//! read once over the baseline and the analysed days; each analysed day is judged on its own window
+//! (the job's `baseline_days` before it), as its nightly run judges it ([`judge_each_day`]). From it, per principal-day, [`FEATURES`]:
 //! volume against the principal's usual, first-seen operations, services, /24 networks, user
 //! agents and regions against its trailing `history_days`, operations new to its whole peer group
 //! (account × principal type: IAM user, assumed role, federated, AWS service), the share of events
@@ -630,10 +631,61 @@ pub async fn run(
     let t0 = std::time::Instant::now();
     let (ps, rollup_stats) = read_items(rollup, runner, w.day0_ms, w.end_ms).await?;
     let query_ms = t0.elapsed().as_millis();
-    let mut o = judge(&ps, run_id, w, job)?;
+    let mut o = judge_each_day(&ps, run_id, w, job)?;
     o.stats.query_ms = query_ms;
     o.stats.rollup = rollup_stats;
     Ok(o)
+}
+
+/// Judge every analysed day as that day's nightly run did: on the principals and days of its
+/// own window (`baseline_days` before it), with its own forest and cut — so a range run
+/// publishes what the nightly runs of its days published (features such as "new principal"
+/// and the forest's training days depend on where the window starts). The manifest's numbers
+/// add up over the days; `cut` is the last day's.
+fn judge_each_day(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Outcome, SeriesError> {
+    let eval = ((w.eval_ms - w.day0_ms) / DAY_MS).max(0) as usize;
+    let days = ((w.end_ms - w.day0_ms) / DAY_MS).max(0) as usize;
+    if days <= eval + 1 {
+        return judge(ps, run_id, w, job);
+    }
+    let mut all = Outcome::default();
+    for d in eval..days {
+        let from = d - eval;
+        let sliced: Vec<Principal> = ps
+            .iter()
+            .filter(|p| p.days.get(from..=d).is_some_and(|x| x.iter().any(Option::is_some)))
+            .map(|p| Principal {
+                account: p.account.clone(),
+                principal: p.principal.clone(),
+                ptype: p.ptype.clone(),
+                days: p.days[from..=d].to_vec(),
+            })
+            .collect();
+        let day0_ms = w.day0_ms + from as i64 * DAY_MS;
+        let one = Window {
+            day0_ms,
+            eval_ms: day0_ms + eval as i64 * DAY_MS,
+            end_ms: day0_ms + (eval as i64 + 1) * DAY_MS,
+            baseline_days: w.baseline_days,
+        };
+        let o = judge(&sliced, run_id, &one, job)?;
+        all.findings.extend(o.findings);
+        all.plots.extend(o.plots);
+        all.days.extend(o.days);
+        let (a, b) = (&mut all.stats, o.stats);
+        a.training_rows += b.training_rows;
+        a.judged.extend(b.judged);
+        a.new_principals.extend(b.new_principals);
+        a.findings.extend(b.findings);
+        a.cut = b.cut;
+        a.max_samples = a.max_samples.max(b.max_samples);
+        a.features_ms += b.features_ms;
+        a.forest_ms += b.forest_ms;
+        if b.warning.is_some() {
+            a.warning = b.warning;
+        }
+    }
+    Ok(all)
 }
 
 /// Features, forest, cut and findings over principals already read.
@@ -641,7 +693,11 @@ fn judge(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Ou
     let mut o = Outcome::default();
     let days = ((w.end_ms - w.day0_ms) / DAY_MS).max(0) as usize;
     let eval = ((w.eval_ms - w.day0_ms) / DAY_MS).max(0) as usize;
-    let first = (job.min_history_days as usize).min(eval);
+    // Days with at least `min_history_days` of lake history before them: counted from the first
+    // day anyone acted, not from the window's start (a window reaching back before the lake
+    // began would otherwise train on days when every principal was new).
+    let lake_start = ps.iter().filter_map(|p| p.days.iter().position(Option::is_some)).min().unwrap_or(0);
+    let first = (lake_start + job.min_history_days as usize).min(eval);
     let t1 = std::time::Instant::now();
     let rows = features(ps, days, first, job);
     o.stats.features_ms = t1.elapsed().as_millis();
@@ -983,6 +1039,7 @@ fn finding(
         mitre_techniques: techniques,
         source_view: "api_activity".into(),
         plot: None,
+        condition: crate::findings::condition::Condition::default(),
         dt: day,
     }
 }

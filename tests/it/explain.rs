@@ -86,6 +86,8 @@ async fn explain_prints_any_finding_of_a_run_with_its_series_and_sql() {
             "{text}"
         );
         assert!(text.contains(&fd.investigation_sql), "SQL not printed as stored:\n{text}");
+        let cond = format!("condition {}: {}", fd.condition.id, fd.condition.status);
+        assert!(text.contains(&cond), "{cond} missing:\n{text}");
         for t in &fd.mitre_techniques {
             assert!(text.contains(t.as_str()), "{t} missing:\n{text}");
         }

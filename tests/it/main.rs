@@ -5,6 +5,7 @@ mod athena_sql;
 mod bad_input;
 mod cli;
 mod common;
+mod conditions;
 mod container;
 mod deploy;
 mod explain;

@@ -83,6 +83,9 @@ async fn findings_are_ocsf_detection_findings_that_round_trip_through_the_catalo
             let [class, cat, act, tuid, sev, time] = [0, 1, 2, 3, 4, 5].map(|k| ints[k][i].expect("required"));
             assert_eq!((class, cat), (2004, 2));
             assert!([1, 2, 3, 99].contains(&act), "activity_id {act}");
+            // A new condition's finding creates it; a later finding of the condition updates it.
+            let want_act = if fnd.condition.status == "ongoing" { 2 } else { 1 };
+            assert_eq!(act, want_act, "{id}: status {}", fnd.condition.status);
             assert_eq!(tuid, class * 100 + act);
             assert!((0..=6).contains(&sev) || sev == 99);
             assert_eq!(sev, fnd.severity_id as i64);

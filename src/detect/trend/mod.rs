@@ -11,9 +11,12 @@
 //!   is therefore reported on every analysed day, one finding per day and series; its anomaly spans
 //!   `ctx.eval`.
 //! - Test: seasonal Mann-Kendall with the bucket's weekly period ([`crate::series::Bucket::period`])
-//!   when `seasonal` and the series holds at least two periods (each weekday / hour-of-week is only
-//!   compared with itself, so the working-week rhythm does not blur the test); plain Mann-Kendall
-//!   otherwise. Reported when p < `alpha` and |relative change per week| ≥ `min_rel_change_per_week`.
+//!   when `seasonal` and the series holds at least [`SEASONAL_MIN_CYCLES`] periods (each weekday /
+//!   hour-of-week is only compared with itself, so the working-week rhythm does not blur the
+//!   test); plain Mann-Kendall otherwise. Why three: with two cycles each season holds two points,
+//!   |S| ≤ 7 and z ≤ 2.27 (p ≥ 0.023 before any correction), so on a nightly run's 14-day
+//!   baseline the seasonal test could never report a trend — a range run only found them on its
+//!   later days, which saw more history than any nightly run does. Reported when p < `alpha` and |relative change per week| ≥ `min_rel_change_per_week`.
 //! - Magnitude: relative change per week = Theil-Sen slope per bucket × buckets per week /
 //!   max(|mean of the cut series|, 1). The seasonal Sen slope is per cycle (pymannkendall's
 //!   `seasonal_sens_slope`) and is divided by the period here. The sign must agree with the test's Z.
@@ -33,6 +36,9 @@ use super::{capitalise, confidence_of, precheck, Anomaly, Detector, Evidence, Ov
 use crate::series::Series;
 use mann_kendall::{mann_kendall, ols_slope, seasonal_mann_kendall, MkResult};
 
+/// Fewest weekly cycles the cut series needs for the seasonal test (see the module docs).
+pub const SEASONAL_MIN_CYCLES: usize = 3;
+
 /// Settings of `type = "trend"`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -47,7 +53,7 @@ pub struct TrendConfig {
     /// Minimum buckets in the cut series.
     #[serde(default = "d_min_points")]
     pub min_points: usize,
-    /// Use the seasonal test (weekly period) when the series holds two periods.
+    /// Use the seasonal test (weekly period) when the series holds [`SEASONAL_MIN_CYCLES`] periods.
     #[serde(default = "d_true")]
     pub seasonal: bool,
     /// Minimum |Theil-Sen slope × buckets per week| / max(|mean|, 1).
@@ -204,7 +210,7 @@ impl Detector for MannKendallTrend {
             return Ok(Vec::new());
         }
         let period = ctx.bucket.period();
-        let seasonal = self.cfg.seasonal && n >= 2 * period;
+        let seasonal = self.cfg.seasonal && n >= SEASONAL_MIN_CYCLES * period;
         let (mk, slope_ts, method, window): (MkResult, f64, &str, usize) = if seasonal {
             let mk = seasonal_mann_kendall(y, period, self.cfg.alpha).ok_or(SkipReason::TooShort)?;
             let per_bucket = mk.slope / period as f64;
@@ -398,10 +404,12 @@ mod tests {
             assert!((a[0].details()["slope_theil_sen"].as_f64().unwrap() - 0.5).abs() < 1e-12);
             assert!((a[0].details()["slope_ols"].as_f64().unwrap() - 0.5).abs() < 1e-9);
         }
-        // Below two periods the plain test is used even when seasonal.
+        // From three periods the seasonal test; below, the plain one even when seasonal.
         let d = MannKendallTrend::new("t", TrendConfig::default());
-        let a = d.detect(&series(y[..13 + 1].to_vec()), &ctx(14)).unwrap();
-        assert_eq!(a[0].details()["method"], "seasonal_mann_kendall"); // 14 = 2 × 7
+        let a = d.detect(&series(y[..21].to_vec()), &ctx(21)).unwrap();
+        assert_eq!(a[0].details()["method"], "seasonal_mann_kendall"); // 21 = 3 × 7
+        let a = d.detect(&series(y[..20].to_vec()), &ctx(20)).unwrap();
+        assert_eq!(a[0].details()["method"], "mann_kendall");
         let y20: Vec<f64> = (0..20).map(|i| 10.0 + 0.5 * i as f64).collect();
         let d = MannKendallTrend::new(
             "t",
@@ -414,6 +422,22 @@ mod tests {
             .detect(&series(y20[..13].to_vec()), &SeriesContext { min_history: 7, ..ctx(13) })
             .unwrap();
         assert_eq!(a[0].details()["method"], "mann_kendall");
+    }
+
+    /// A nightly run's cut: 14 days of baseline and the day. A series growing by half its level a
+    /// week is found there (the seasonal test on two cycles could not: z ≤ 2.27); flat series
+    /// with the weekday rhythm and noise are not, over ten seeds.
+    #[test]
+    fn a_fifteen_day_cut_finds_a_clear_trend_and_not_the_weekly_rhythm() {
+        let d = MannKendallTrend::new("t", TrendConfig::default());
+        for seed in 1..=10 {
+            let up = weekly(seed, 15, 40.0, 3.0, 6.0);
+            let a = d.detect(&series(up), &ctx(15)).unwrap();
+            assert_eq!(a.len(), 1, "seed {seed}");
+            assert_eq!((a[0].kind, a[0].details()["method"].as_str()), ("increasing", Some("mann_kendall")));
+            let flat = weekly(seed, 15, 40.0, 0.0, 6.0);
+            assert!(d.detect(&series(flat), &ctx(15)).unwrap().is_empty(), "seed {seed}");
+        }
     }
 
     #[test]
