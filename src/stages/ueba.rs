@@ -1093,6 +1093,14 @@ impl Stage for UebaStage {
             }
         } else {
             ctx.check_cancel("ueba")?;
+            if self.job.history_days > ctx.window.baseline_days {
+                let w = format!(
+                    "ueba.history_days = {} but the job reads {} baseline day(s): novelty is judged against {} day(s) of history",
+                    self.job.history_days, ctx.window.baseline_days, ctx.window.baseline_days
+                );
+                tracing::warn!("{w}");
+                out.warnings.push(w);
+            }
             let o = run(ctx.rollup, ctx.runner, ctx.run_id, &ctx.window, &self.job).await?;
             if let Some(w) = &o.stats.warning {
                 out.warnings.push(w.clone());

@@ -14,18 +14,28 @@ use crate::spine::{demo_job, demo_like};
 /// On the demo lake, the stage judges every analysed day's principals and writes each judged
 /// principal-day, with its features and score, to `ueba_days/dt=…/`: the rows on disk are exactly
 /// the manifest's judged counts, every row's score is a probability-like number in (0, 1], and the
-/// rows marked `finding` are the UEBA findings of the run.
+/// rows marked `finding` are the UEBA findings of the run. With `history_days` (28) longer than
+/// the job's baseline (14), the run says that novelty is judged against 14 days only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_days_table_holds_every_judged_principal_day() {
     let out = tempfile::tempdir().unwrap();
-    let cfg = demo_job(demo_like().path(), out.path());
+    let mut cfg = demo_job(demo_like().path(), out.path());
     assert!(cfg.ueba.is_some(), "jobs/demo.toml runs UEBA");
+    cfg.ueba.as_mut().unwrap().history_days = 28;
     let c = SeriesCatalog::builtin().unwrap();
     let r = run(&cfg, &c, &RunOverrides::default(), &FixedClock(1_743_400_000_000))
         .await
         .unwrap();
     let st = r.manifest.stage::<UebaStats>("ueba").unwrap();
     assert!(st.warning.is_none(), "{st:?}");
+    assert!(
+        r.manifest
+            .warnings
+            .iter()
+            .any(|w| w.contains("ueba.history_days = 28") && w.contains("against 14 day(s)")),
+        "{:?}",
+        r.manifest.warnings
+    );
     assert_eq!(st.judged.len(), 15, "{st:?}");
     assert!(st.training_rows >= 100, "{st:?}");
     let files: Vec<_> = files_under(&out.path().join("ueba_days"))
