@@ -156,15 +156,10 @@ fn day_before(dt: &str) -> Option<String> {
 /// before the first of them published (`before`), and return the conditions resolved on each day.
 /// Days of `days` with no findings still resolve what the previous day had.
 pub fn assign(findings: &mut [Finding], days: &[String], before: &[Seen]) -> Vec<Resolved> {
-    let mut by_day: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, f) in findings.iter().enumerate() {
-        by_day.entry(f.dt.as_str()).or_default().push(i);
-    }
     let mut order: Vec<String> = days.to_vec();
-    order.extend(by_day.keys().map(|d| d.to_string()));
+    order.extend(findings.iter().map(|f| f.dt.clone()));
     order.sort();
     order.dedup();
-    drop(by_day);
 
     let mut resolved = Vec::new();
     // State published by the previous day processed: condition id → what it said.

@@ -271,9 +271,7 @@ impl Stage for SeriesStage {
             let hist = first_eval;
             let present = |i: usize, w: &std::ops::Range<usize>| {
                 let v = &set.series[i].values;
-                v[w.start.saturating_sub(hist).min(v.len())..w.end.min(v.len())]
-                    .iter()
-                    .any(|x| *x != 0.0)
+                v[cut_range(w, Some(hist), v.len())].iter().any(|x| *x != 0.0)
             };
             let priors: Vec<BTreeMap<&str, crate::detect::stats::FleetPrior>> = windows
                 .iter()
@@ -320,10 +318,9 @@ impl Stage for SeriesStage {
                         )
                     })
                     .collect();
-                // Per window: the anomalies (series index, verdict offset, anomaly) and how many
-                // series were judged — the tests that window's nightly run made.
+                // Per window: the anomalies (series index, anomaly in the cut's indices) and how
+                // many series were judged — the tests that window's nightly run made.
                 let mut per_window: Vec<(Vec<(usize, Anomaly)>, usize)> = (0..windows.len()).map(|_| (Vec::new(), 0)).collect();
-                let mut offsets: Vec<Vec<usize>> = vec![vec![0; windows.len()]; set.series.len()];
                 for (i, verdicts) in results.into_iter().enumerate() {
                     if verdicts.iter().any(|v| v.judged) {
                         *st.analysed.entry(dname.clone()).or_default() += 1;
@@ -331,7 +328,6 @@ impl Stage for SeriesStage {
                         *st.skipped.entry(reason.name()).or_default() += 1;
                     }
                     for (wi, v) in verdicts.into_iter().enumerate() {
-                        offsets[i][wi] = v.offset;
                         if v.judged {
                             per_window[wi].1 += 1;
                         }
@@ -362,22 +358,17 @@ impl Stage for SeriesStage {
                     n += selected.len();
                     for (i, a) in selected {
                         let s = &set.series[i];
-                        let off = offsets[i][wi];
-                        let end = windows[wi].end.min(s.values.len());
+                        let r = cut_range(&windows[wi], Some(hist), s.values.len());
                         let cut_set = crate::series::SeriesSet {
                             template: Arc::clone(&set.template),
                             bucket: set.bucket,
-                            start_ms: set.bucket_ms(off),
-                            len: end - off,
+                            start_ms: set.bucket_ms(r.start),
+                            len: r.len(),
                             series: Vec::new(),
                             rows: 0,
                             sql: String::new(),
                         };
-                        let cut = crate::series::Series {
-                            key: s.key.clone(),
-                            start_ms: s.start_ms + off as i64 * sc.bucket.ms(),
-                            values: s.values[off..end].to_vec(),
-                        };
+                        let cut = cut_series(s, r, sc.bucket);
                         let f = from_anomaly(ctx.run_id, dname, &cut_set, &cut, &a);
                         if ctx.plots {
                             out.plots.push((
@@ -442,17 +433,30 @@ pub fn judge_days(
 }
 
 /// What one window of one series gave: its anomalies in the coordinates of the cut it was judged
-/// on (`offset` = the cut's first bucket in the series), whether it was judged, or why not.
+/// on ([`cut_range`]), whether it was judged, or why not.
 #[derive(Debug)]
 pub struct WindowVerdict {
-    /// First bucket of the cut, as an index into the series.
-    pub offset: usize,
     /// Judged (a result, with or without anomalies).
     pub judged: bool,
     /// Why not, when not.
     pub skipped: Option<SkipReason>,
-    /// Anomalies, indices into the cut (`offset` added gives the series' index).
+    /// Anomalies, indices into the cut (its start added gives the series' index).
     pub anomalies: Vec<Anomaly>,
+}
+
+/// The buckets window `w` is judged on in a series of `len`: `[w.start − history, w.end)`, or
+/// everything before `w.end` when `history` is `None`.
+pub fn cut_range(w: &std::ops::Range<usize>, history: Option<usize>, len: usize) -> std::ops::Range<usize> {
+    history.map(|h| w.start.saturating_sub(h)).unwrap_or(0).min(len)..w.end.min(len)
+}
+
+/// `s` cut to `r` (its start time moved with it).
+fn cut_series(s: &crate::series::Series, r: std::ops::Range<usize>, bucket: Bucket) -> crate::series::Series {
+    crate::series::Series {
+        key: s.key.clone(),
+        start_ms: s.start_ms + r.start as i64 * bucket.ms(),
+        values: s.values[r].to_vec(),
+    }
 }
 
 /// Judge each window on the series cut to `[window start − history, window end)` (all of it
@@ -473,10 +477,9 @@ pub fn judge_windows(
 ) -> Vec<WindowVerdict> {
     let mut out = Vec::with_capacity(windows.len());
     for (wi, w) in windows.iter().enumerate() {
-        let off = history.map(|h| w.start.saturating_sub(h)).unwrap_or(0).min(s.values.len());
-        let end = w.end.min(s.values.len());
+        let r = cut_range(w, history, s.values.len());
+        let (off, end) = (r.start, r.end);
         let mut v = WindowVerdict {
-            offset: off,
             judged: false,
             skipped: None,
             anomalies: Vec::new(),
@@ -487,11 +490,7 @@ pub fn judge_windows(
             out.push(v);
             continue;
         }
-        let cut = crate::series::Series {
-            key: s.key.clone(),
-            start_ms: s.start_ms + off as i64 * bucket.ms(),
-            values: s.values[off..end].to_vec(),
-        };
+        let cut = cut_series(s, r, bucket);
         let ctx = SeriesContext {
             bucket,
             eval: local_start..w.end - off,
