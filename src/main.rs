@@ -132,7 +132,11 @@ enum Cmd {
         /// scale); by default whole non-negative numbers are taken as counts.
         #[arg(long)]
         values: Option<String>,
-        /// Write the CSV here instead of standard output.
+        /// `csv`: one row per bucket with each detector's flag and score; `json`: one JSON object
+        /// per anomaly (its stretch, observed and expected values, score, confidence, evidence).
+        #[arg(long, default_value = "csv", value_parser = ["csv", "json"])]
+        format: String,
+        /// Write the output here instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
     },
@@ -537,6 +541,7 @@ async fn command(cli: Cli, cancel: Cancel) -> Result<()> {
             every,
             min_history,
             values,
+            format,
             output,
         } => {
             use lakesight::runtime::detect_file::{detect_file, detectors_from, DetectFileOptions};
@@ -585,9 +590,10 @@ async fn command(cli: Cli, cancel: Cancel) -> Result<()> {
                 eprintln!("warning: series {:?}: {} empty value(s) interpolated", s.name, s.filled);
             }
             let r = detect_file(&parsed, &dets, opts);
+            let body = if format == "json" { r.json_lines() } else { r.csv.clone() };
             match output {
-                Some(p) => std::fs::write(&p, &r.csv).with_context(|| format!("writing {}", p.display()))?,
-                None => print!("{}", r.csv),
+                Some(p) => std::fs::write(&p, &body).with_context(|| format!("writing {}", p.display()))?,
+                None => print!("{body}"),
             }
             eprint!("{}", r.summary_text());
         }

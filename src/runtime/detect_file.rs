@@ -5,7 +5,9 @@
 //! The output is one CSV row per bucket (series, index, timestamp, value, label, and per detector a
 //! 0/1 flag and the score of the anomaly that covers the bucket); [`Summary`] counts flags and, when
 //! the file has labels, point precision and recall and the share of labelled anomalous stretches
-//! (events) with at least one flag.
+//! (events) with at least one flag. [`DetectFileReport::anomalies`] holds the anomalies themselves
+//! (`--format json`: one JSON object per line), each with its stretch, observed and expected values,
+//! score, confidence and the detector's evidence.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -48,11 +50,13 @@ pub struct DetectorSummary {
     pub events_found: usize,
 }
 
-/// What `detect` produced: the CSV text and the summary per detector name.
+/// What `detect` produced: the CSV text, the anomalies and the summary per detector name.
 #[derive(Debug, Clone)]
 pub struct DetectFileReport {
     /// The output CSV.
     pub csv: String,
+    /// Every anomaly reported, in file order (series, then detector, then position).
+    pub anomalies: Vec<serde_json::Value>,
     /// Per detector.
     pub summary: BTreeMap<String, DetectorSummary>,
 }
@@ -87,6 +91,7 @@ pub fn detect_file(series: &[CsvSeries], detectors: &BTreeMap<String, DetectorCo
     let every = opts.every.max(1);
     let built: Vec<(String, Box<dyn Detector>)> = detectors.iter().map(|(n, c)| (n.clone(), c.build(n))).collect();
     let mut summary: BTreeMap<String, DetectorSummary> = built.iter().map(|(n, _)| (n.clone(), DetectorSummary::default())).collect();
+    let mut anomalies = Vec::new();
     let mut csv = String::from("series,index,timestamp,value,label");
     for (n, _) in &built {
         let _ = write!(csv, ",{n},{n}_score");
@@ -109,6 +114,25 @@ pub fn detect_file(series: &[CsvSeries], detectors: &BTreeMap<String, DetectorCo
             match judge_days(det.as_ref(), &s, &windows, &[], opts.bucket, opts.min_history, false, opts.values) {
                 Ok(found) => {
                     for a in det.select(found.into_iter().map(|a| (0, a)).collect(), 1) {
+                        let last = a.1.end.min(n).max(a.1.start + 1) - 1;
+                        anomalies.push(serde_json::json!({
+                            "series": cs.name,
+                            "detector": name,
+                            "kind": a.1.kind,
+                            "start_index": a.1.start,
+                            "end_index": a.1.end,
+                            "start": cs.timestamps.get(a.1.start),
+                            "end": cs.timestamps.get(last),
+                            "observed": a.1.observed,
+                            "expected": a.1.expected,
+                            "lower": a.1.lower,
+                            "upper": a.1.upper,
+                            "score": a.1.score,
+                            "confidence": a.1.confidence,
+                            "deviation": a.1.deviation,
+                            "labelled": cs.labels.as_ref().map(|l| (a.1.start..a.1.end.min(n)).any(|i| l[i])),
+                            "details": a.1.details(),
+                        }));
                         for i in a.1.start..a.1.end.min(n) {
                             if f[i].is_nan() || a.1.score > f[i] {
                                 f[i] = a.1.score;
@@ -167,7 +191,7 @@ pub fn detect_file(series: &[CsvSeries], detectors: &BTreeMap<String, DetectorCo
             csv.push('\n');
         }
     }
-    DetectFileReport { csv, summary }
+    DetectFileReport { csv, anomalies, summary }
 }
 
 /// Quote a CSV field when it needs it.
@@ -180,6 +204,11 @@ fn csv_field(s: &str) -> String {
 }
 
 impl DetectFileReport {
+    /// The anomalies as JSON lines (`--format json`).
+    pub fn json_lines(&self) -> String {
+        self.anomalies.iter().map(|a| format!("{a}\n")).collect()
+    }
+
     /// The summary as text for people (one line per detector).
     pub fn summary_text(&self) -> String {
         let mut s = String::new();
@@ -236,6 +265,18 @@ mod tests {
         let row = r.csv.lines().find(|l| l.starts_with(",40,d40,")).unwrap();
         assert!(row.contains(",1,1,"), "{row}");
         assert!(r.summary_text().contains("point precision 1.000"), "{}", r.summary_text());
+        // The same anomaly as a JSON line: where, what was expected, its score and label.
+        let lines: Vec<serde_json::Value> = r.json_lines().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let a = &lines[0];
+        assert_eq!(
+            (a["detector"].as_str(), a["start_index"].as_u64(), a["start"].as_str()),
+            (Some("o"), Some(40), Some("d40"))
+        );
+        assert_eq!(a["labelled"], true);
+        assert!(a["observed"].as_f64().unwrap() > a["upper"].as_f64().unwrap(), "{a}");
+        let flag_score: f64 = row.split(',').nth(6).unwrap().parse().unwrap();
+        assert_eq!(a["score"].as_f64(), Some(flag_score));
     }
 
     /// Proves `values` reaches the detector: daily byte sums that range over 100× (1 kB, 10 kB,

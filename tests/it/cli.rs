@@ -236,3 +236,58 @@ fn sample_lake_without_scenarios_is_benign_and_a_bad_list_is_exit_2() {
         assert!(!target.exists(), "{bad:?}: nothing is written");
     }
 }
+
+/// `detect --series FILE --format json` writes one JSON object per anomaly to `--output`: a daily
+/// series with one injected spike gives exactly that spike (its date, its label, a score above
+/// the gate), and `--format csv` (the default) still writes one row per bucket.
+#[test]
+fn detect_writes_anomalies_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("s.csv");
+    let mut text = String::from("timestamp,value,label\n");
+    for i in 0..60u64 {
+        let day = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Days::new(i);
+        let v = 100 + 20 * (i % 7) + (i * 7919) % 5;
+        let (v, l) = if i == 45 { (v + 400, 1) } else { (v, 0) };
+        text.push_str(&format!("{day}T00:00:00Z,{v},{l}\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let out = dir.path().join("a.jsonl");
+    let o = bin()
+        .args([
+            "detect",
+            "--series",
+            csv.to_str().unwrap(),
+            "--bucket",
+            "day",
+            "--detector",
+            "outliers",
+        ])
+        .args(["--format", "json", "--output", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["start"], "2025-02-15T00:00:00Z");
+    assert_eq!(lines[0]["labelled"], true);
+    assert!(lines[0]["score"].as_f64().unwrap() >= 3.0, "{}", lines[0]);
+    let o = bin()
+        .args([
+            "detect",
+            "--series",
+            csv.to_str().unwrap(),
+            "--bucket",
+            "day",
+            "--detector",
+            "outliers",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 61);
+}
