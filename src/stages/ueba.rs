@@ -19,7 +19,11 @@
 //! ([`IsolationForest::score_extended`]), so a first-ever burst ranks beyond the baseline's most
 //! extreme day instead of level with it. The cut is the baseline's own score at the false-finding
 //! budget: the `1 − b/1000` quantile of the baseline principal-days' scores, so about `b` in 1,000
-//! benign principal-days become findings if the analysed days behave like the baseline.
+//! benign principal-days become findings if the analysed days behave like the baseline. It is read
+//! off a generalised Pareto tail fitted to the top 5% of the baseline's scores by quantiles
+//! ([`tail_quantile_sorted`]), not taken as the empirical quantile: at `b` = 1 that quantile of a
+//! few thousand principal-days is decided by their five most extreme rows, and one attack in the
+//! baseline (yesterday's, say) then *is* the cut, so a second attack like it is not found.
 //!
 //! Each finding names the features that made the day stand out (how rare its value was among the
 //! baseline's principal-days), with the principal's own usual value and its peer group's, the
@@ -42,7 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{PlannedQuery, Stage, StageContext, StageError, StageOutput, Window};
 use crate::detect::iforest::{IforestConfig, IsolationForest, Matrix};
-use crate::detect::stats::np_percentile_sorted;
+use crate::detect::stats::{np_percentile_sorted, tail_quantile_sorted};
 use crate::detect::Overlay;
 use crate::findings::plot::PlotSpec;
 use crate::findings::{mitre, Finding};
@@ -58,6 +62,8 @@ pub const FAMILY: &str = "principal_items";
 /// Detector name of the findings.
 pub const DETECTOR: &str = "ueba";
 const DAY_MS: i64 = 86_400_000;
+/// The cut's tail is fitted to the baseline scores above their quantile at `1 − this`.
+const TAIL_FROM: f64 = 0.05;
 
 /// The features of a principal-day, in matrix order, and what each measures.
 pub const FEATURES: &[(&str, &str)] = &[
@@ -744,7 +750,7 @@ fn judge(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Ou
     o.stats.max_samples = forest.max_samples();
     let mut base: Vec<f64> = rows.iter().zip(&scores).filter(|(r, _)| r.day < eval).map(|(_, s)| *s).collect();
     base.sort_by(f64::total_cmp);
-    let cut = np_percentile_sorted(&base, 100.0 - job.false_findings_per_1000 / 10.0);
+    let cut = tail_quantile_sorted(&base, job.false_findings_per_1000 / 1000.0, TAIL_FROM);
     o.stats.cut = cut;
     // Per feature, the baseline's sorted values (how rare a value is) and per peer group.
     let cols: Vec<Vec<f64>> = (0..d)
