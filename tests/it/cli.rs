@@ -253,16 +253,17 @@ fn detect_writes_anomalies_as_json_lines() {
     }
     std::fs::write(&csv, text).unwrap();
     let out = dir.path().join("a.jsonl");
+    let detect = [
+        "detect",
+        "--series",
+        csv.to_str().unwrap(),
+        "--bucket",
+        "day",
+        "--detector",
+        "outliers",
+    ];
     let o = bin()
-        .args([
-            "detect",
-            "--series",
-            csv.to_str().unwrap(),
-            "--bucket",
-            "day",
-            "--detector",
-            "outliers",
-        ])
+        .args(detect)
         .args(["--format", "json", "--output", out.to_str().unwrap()])
         .output()
         .unwrap();
@@ -276,18 +277,7 @@ fn detect_writes_anomalies_as_json_lines() {
     assert_eq!(lines[0]["start"], "2025-02-15T00:00:00Z");
     assert_eq!(lines[0]["labelled"], true);
     assert!(lines[0]["score"].as_f64().unwrap() >= 3.0, "{}", lines[0]);
-    let o = bin()
-        .args([
-            "detect",
-            "--series",
-            csv.to_str().unwrap(),
-            "--bucket",
-            "day",
-            "--detector",
-            "outliers",
-        ])
-        .output()
-        .unwrap();
+    let o = bin().args(detect).output().unwrap();
     assert!(o.status.success());
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 61);
 }

@@ -135,11 +135,13 @@ fn container_tools() -> Option<()> {
 /// cgroup layout of this VM ("cgroups in hybrid mode not supported"), and explicit ulimits,
 /// because podman's defaults raise RLIMIT_NPROC and RLIMIT_NOFILE beyond what the VM lets a
 /// container set ("setrlimit: operation not permitted"). No network: the job reads the mounted lake.
-fn podman_run(image: &str, mounts: &[(&Path, &str)], args: &[&str]) -> std::process::Output {
+/// `options` go before the image (e.g. `--entrypoint`), `args` after it.
+fn podman_run(image: &str, mounts: &[(&Path, &str)], options: &[&str], args: &[&str]) -> std::process::Output {
     let mut c = Command::new("podman");
     c.args(["--runtime", "runc", "run", "--rm", "--network", "none"])
         .args(["--ulimit", "nofile=8192:8192", "--ulimit", "nproc=4096:4096"])
-        .args(["-e", "LAKESIGHT_JOB=/opt/ml/processing/input/job/job.toml"]);
+        .args(["-e", "LAKESIGHT_JOB=/opt/ml/processing/input/job/job.toml"])
+        .args(options);
     for (host, inside) in mounts {
         c.arg("-v").arg(format!("{}:{inside}", host.display()));
     }
@@ -192,12 +194,7 @@ fn the_image_runs_a_job_under_the_sagemaker_layout() {
     assert_eq!(config["User"], "10001:10001", "{config}");
     assert_eq!(config["Entrypoint"][0], "/usr/local/bin/lakesight", "{config}");
     // No shell or package manager: the base is empty.
-    let sh = Command::new("podman")
-        .args(["--runtime", "runc", "run", "--rm", "--network", "none"])
-        .args(["--ulimit", "nofile=8192:8192", "--ulimit", "nproc=4096:4096"])
-        .args(["--entrypoint", "/bin/sh", &tag, "-c", "true"])
-        .output()
-        .unwrap();
+    let sh = podman_run(&tag, &[], &["--entrypoint", "/bin/sh"], &["-c", "true"]);
     assert!(!sh.status.success(), "the image has a shell");
 
     // SageMaker's layout on the host side of the mounts.
@@ -227,7 +224,7 @@ fn the_image_runs_a_job_under_the_sagemaker_layout() {
         (msg_dir.clone(), "/opt/ml/output"),
     ];
     let mounts: Vec<(&Path, &str)> = mounts.iter().map(|(p, m)| (p.as_path(), *m)).collect();
-    let o = podman_run(&tag, &mounts, &["run", "--date", "2025-03-28"]);
+    let o = podman_run(&tag, &mounts, &[], &["run", "--date", "2025-03-28"]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
     // JSON logs (the image sets LAKESIGHT_LOG_FORMAT=json): every line of the job's log parses.
@@ -246,7 +243,7 @@ fn the_image_runs_a_job_under_the_sagemaker_layout() {
     assert!(findings > 0, "no findings written inside the container");
     assert!(!msg_dir.join("message").exists());
 
-    let bad = podman_run(&tag, &mounts, &["run", "--date", "2025-13-40"]);
+    let bad = podman_run(&tag, &mounts, &[], &["run", "--date", "2025-13-40"]);
     assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
     let msg = std::fs::read_to_string(msg_dir.join("message")).unwrap();
     assert!(msg.starts_with("Config (exit 2)") && msg.contains("--date"), "{msg}");
