@@ -29,7 +29,7 @@ pub fn write_batches<W: Write>(w: &mut W, batches: &[RecordBatch], format: Forma
         Format::Csv => {
             let mut wr = arrow::csv::WriterBuilder::new().with_header(true).build(&mut *w);
             for b in batches {
-                wr.write(b)?;
+                wr.write(&nested_as_json(b)?)?;
             }
         }
         Format::Json => {
@@ -51,4 +51,120 @@ pub fn write_batches<W: Write>(w: &mut W, batches: &[RecordBatch], format: Forma
         }
     }
     Ok(())
+}
+
+/// The batch with every nested column (struct, list, map) replaced by its values as JSON text,
+/// which is how a CSV carries them (Arrow's CSV writer refuses nested types, so `SELECT *` over an
+/// OCSF table could not be written as CSV at all). Nulls stay null (an empty field).
+fn nested_as_json(b: &RecordBatch) -> Result<RecordBatch, LakeError> {
+    use arrow::array::{ArrayRef, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let nested = |t: &DataType| t.is_nested();
+    if !b.schema().fields().iter().any(|f| nested(f.data_type())) {
+        return Ok(b.clone());
+    }
+    let mut fields = Vec::with_capacity(b.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(b.num_columns());
+    for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+        if !nested(f.data_type()) {
+            fields.push(f.as_ref().clone());
+            columns.push(c.clone());
+            continue;
+        }
+        // One JSON object per row with the column under a fixed key, nulls written explicitly.
+        let one = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("v", f.data_type().clone(), true)])),
+            vec![c.clone()],
+        )?;
+        let mut buf = Vec::new();
+        let mut wr = arrow::json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, arrow::json::writer::LineDelimited>(&mut buf);
+        wr.write(&one)?;
+        wr.finish()?;
+        drop(wr);
+        let text = String::from_utf8(buf).map_err(|e| json_err(e))?;
+        let mut values: Vec<Option<String>> = Vec::with_capacity(b.num_rows());
+        for line in text.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).map_err(|e| json_err(e))?;
+            values.push(match row.get("v") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(v) => Some(v.to_string()),
+            });
+        }
+        if values.len() != b.num_rows() {
+            return Err(LakeError::Arrow(arrow::error::ArrowError::JsonError(format!(
+                "column {}: {} JSON rows for {} rows",
+                f.name(),
+                values.len(),
+                b.num_rows()
+            ))));
+        }
+        fields.push(Field::new(f.name(), DataType::Utf8, true));
+        columns.push(Arc::new(StringArray::from(values)));
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+}
+
+fn json_err(e: impl std::fmt::Display) -> LakeError {
+    LakeError::Arrow(arrow::error::ArrowError::JsonError(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, Int64Array, ListBuilder, StringBuilder, StructArray};
+    use arrow::datatypes::{DataType, Field};
+    use std::sync::Arc;
+
+    /// Proves a batch with a struct column and a list column (as OCSF rows have: `actor`,
+    /// `observables`) is written as CSV with each nested value as JSON text in its field, nulls
+    /// as empty fields, and flat columns unchanged.
+    #[test]
+    fn nested_columns_are_written_to_csv_as_json() {
+        let name: ArrayRef = Arc::new(arrow::array::StringArray::from(vec![Some("alice"), None]));
+        let actor = StructArray::from(vec![(Arc::new(Field::new("name", DataType::Utf8, true)), name)]);
+        let mut lb = ListBuilder::new(StringBuilder::new());
+        lb.values().append_value("a,b");
+        lb.values().append_value("c\"d");
+        lb.append(true);
+        lb.append(false);
+        let list = lb.finish();
+        let b = RecordBatch::try_from_iter(vec![
+            ("n", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef),
+            ("actor", Arc::new(actor) as ArrayRef),
+            ("tags", Arc::new(list) as ArrayRef),
+        ])
+        .unwrap();
+        let mut out = Vec::new();
+        write_batches(&mut out, &[b], Format::Csv).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let mut r = csv_rows(&text);
+        assert_eq!(r.remove(0), vec!["n", "actor", "tags"]);
+        assert_eq!(r[0], vec!["1", r#"{"name":"alice"}"#, r#"["a,b","c\"d"]"#]);
+        assert_eq!(r[1], vec!["2", r#"{"name":null}"#, ""]);
+    }
+
+    /// A minimal RFC 4180 reader for the assertion (quoted fields, doubled quotes).
+    fn csv_rows(text: &str) -> Vec<Vec<String>> {
+        let mut rows = Vec::new();
+        for line in text.lines() {
+            let (mut row, mut cur, mut quoted, mut chars) = (Vec::new(), String::new(), false, line.chars().peekable());
+            while let Some(c) = chars.next() {
+                match (c, quoted) {
+                    ('"', true) if chars.peek() == Some(&'"') => {
+                        cur.push('"');
+                        chars.next();
+                    }
+                    ('"', _) => quoted = !quoted,
+                    (',', false) => row.push(std::mem::take(&mut cur)),
+                    _ => cur.push(c),
+                }
+            }
+            row.push(cur);
+            rows.push(row);
+        }
+        rows
+    }
 }
