@@ -27,7 +27,8 @@ What it writes (one CSV per check; `#` lines are metadata, the first names the l
                            max_points 3) re-written over the numpy port of Kats' single-change test
   changepoint_findings.csv the shipped cusum detector (CusumConfig defaults = jobs/nightly.toml):
                            binary segmentation + newest-regime test, regime means, min_rel_change
-                           0.5, score = -log10 chi2(2).sf(llr) (scipy) - log10(buckets judged),
+                           0.5, score = -log10 chi2(2).sf(llr) (scipy) - log10(buckets judged
+                           x 2 directions),
                            reported only when score >= 3 - log10(false_findings_per_1000)
   trend.csv                pymannkendall original_test and seasonal_test(period 7), alpha 0.05
   trend_findings.csv       the shipped trend detector (TrendConfig defaults: seasonal test, alpha
@@ -600,7 +601,8 @@ def shipped_changepoints(y):
         if abs(mu1 - mu0) / max(abs(mu0), 1.0) < MIN_REL_CHANGE:
             continue
         nl = float(-chi2.logsf(cp["llr"], 2) / math.log(10))
-        score = max(nl - math.log10(n), 0.0)
+        # Bonferroni over the buckets judged and the two directions tested.
+        score = max(nl - math.log10(n * 2), 0.0)
         if score < MIN_SCORE:  # the false-finding budget
             continue
         out.append({

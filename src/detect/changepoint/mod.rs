@@ -105,8 +105,8 @@ pub struct CusumConfig {
     #[serde(default = "d_confirm")]
     pub confirm_buckets: usize,
     /// Expected false findings per 1,000 entity-days judged: a change is reported only when its
-    /// score (−log10 of its p-value after the correction over the buckets judged in the cut) is
-    /// at least 3 − log10(budget). 1000 turns the gate off (Kats' `threshold` alone decides).
+    /// score (−log10 of its p-value after the correction over the buckets judged in the cut and
+    /// the directions tested) is at least 3 − log10(budget). 1000 turns the gate off (Kats' `threshold` alone decides).
     #[serde(default = "d_budget")]
     pub false_findings_per_1000: f64,
 }
@@ -354,7 +354,7 @@ fn bocpd_points(y: &[f64], hazard_lambda: f64, delta_std_ratio: f64, threshold: 
 }
 
 /// The score of a change: −log10 of its p-value after a Bonferroni correction over the `tests`
-/// buckets judged in the cut. For CUSUM the p-value is Kats' χ²₂ tail, exp(−llr / 2), so the score
+/// made on the cut (each bucket judged, once per direction tested). For CUSUM the p-value is Kats' χ²₂ tail, exp(−llr / 2), so the score
 /// is computed from the LLR and never saturates; BOCPD's is the two-sided normal tail of z = √llr.
 fn surprise(p: f64, llr: f64, method: &str, tests: usize) -> f64 {
     let neg_log10_p = if method == "bocpd" {
@@ -375,15 +375,21 @@ fn surprise(p: f64, llr: f64, method: &str, tests: usize) -> f64 {
 /// this and the Gaussian one: CUSUM's LLR takes a sparse old regime's tiny variance at its word,
 /// so two days of 2 findings after weeks of mostly none (Poisson noise around 0.2 a day: a total
 /// of 4 has P ≈ 8e-4, and a night tests hundreds of such series) scored as a certain change.
+/// The dispersion is never narrower than `fleet_alpha`, the median of the family's other
+/// entities' ([`stats::FleetPrior`], as the outlier detector floors it): a sparse old regime of
+/// zeros and ones cannot show overdispersion, so its own estimate is Poisson, and a weekly scan's
+/// 2 and 5 on a Sunday and Monday (a gamma-mixed day rate, as finding counts are) scored 10^-4.
+///
+/// [`stats::FleetPrior`]: crate::detect::stats::FleetPrior
 ///
 /// [`stats::COUNT_FLOOR`]: crate::detect::stats::COUNT_FLOOR
-fn count_surprise(old: &[f64], new: &[f64], direction: Direction, tests: usize) -> f64 {
+fn count_surprise(old: &[f64], new: &[f64], direction: Direction, tests: usize, fleet_alpha: f64) -> f64 {
     use crate::detect::stats::{ln_neg_binomial_tail, nb_dispersion, COUNT_FLOOR};
     if old.is_empty() || new.is_empty() {
         return f64::INFINITY;
     }
     let mu = mean(old).max(COUNT_FLOOR);
-    let alpha = nb_dispersion(old, &vec![mu; old.len()], 0..old.len(), COUNT_FLOOR);
+    let alpha = nb_dispersion(old, &vec![mu; old.len()], 0..old.len(), COUNT_FLOOR).max(fleet_alpha);
     let n = new.len() as f64;
     // The sum of n independent NB2(μ, α) buckets is NB2(nμ, α / n).
     let ln_tail = ln_neg_binomial_tail(new.iter().sum(), mu * n, alpha / n, matches!(direction, Direction::Decrease));
@@ -520,13 +526,16 @@ impl Detector for Cusum {
             }
             let std_old = pstd(&y[from..=cp.index]);
             let lower = cp.mu0 - std_old;
-            let mut score = surprise(cp.p_value, cp.llr, method, ctx.eval.len());
+            // Every bucket judged in the cut is tested once per direction.
+            let tests = ctx.eval.len() * self.params.directions.len().max(1);
+            let mut score = surprise(cp.p_value, cp.llr, method, tests);
             if counts {
                 score = score.min(count_surprise(
                     &y[from..=cp.index],
                     &y[first_new..to.min(y.len())],
                     cp.direction,
-                    ctx.eval.len(),
+                    tests,
+                    ctx.fleet.alpha,
                 ));
             }
             if score < 3.0 - self.cfg.false_findings_per_1000.log10() {
