@@ -84,10 +84,10 @@ fn nested_as_json(b: &RecordBatch) -> Result<RecordBatch, LakeError> {
         wr.write(&one)?;
         wr.finish()?;
         drop(wr);
-        let text = String::from_utf8(buf).map_err(|e| json_err(e))?;
+        let text = String::from_utf8(buf).map_err(json_err)?;
         let mut values: Vec<Option<String>> = Vec::with_capacity(b.num_rows());
         for line in text.lines() {
-            let row: serde_json::Value = serde_json::from_str(line).map_err(|e| json_err(e))?;
+            let row: serde_json::Value = serde_json::from_str(line).map_err(json_err)?;
             values.push(match row.get("v") {
                 None | Some(serde_json::Value::Null) => None,
                 Some(v) => Some(v.to_string()),

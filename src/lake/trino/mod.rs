@@ -24,7 +24,7 @@
 //! `dialect` (the SQL text: cast rewrite, lambda dialect, [`sql`]), `catalogue` (the kind of
 //! every scalar function, argument coercion, return types and the dispatch to the families),
 //! `columns` (argument accessors shared by all families), `datetime`, `net` (IP and URL),
-//! `json`, `strings` (split and regex) and `collections` (`element_at`, `all_match`,
+//! `json`, `strings` (split and regex), `bitwise` and `collections` (`element_at`, `all_match`,
 //! `none_match`). This file holds the registration and the tests that cut across families.
 //!
 //! # What DataFusion 54 already provides (not re-registered)
@@ -126,6 +126,7 @@
 //!   `histogram` are not provided (DataFusion has `approx_percentile_cont`,
 //!   `first_value`, `approx_distinct`).
 
+mod bitwise;
 mod catalogue;
 mod collections;
 mod columns;
@@ -221,6 +222,13 @@ pub const TRINO_FUNCTIONS: &[&str] = &[
     "none_match",
     "filter",
     "transform",
+    // bitwise (bigint)
+    "bitwise_and",
+    "bitwise_or",
+    "bitwise_xor",
+    "bitwise_not",
+    "bitwise_left_shift",
+    "bitwise_right_shift",
 ];
 
 /// Names in [`TRINO_FUNCTIONS`] that shadow a DataFusion 54 built-in (or
@@ -251,6 +259,9 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_higher_order_function(Arc::new(filter.as_ref().clone().with_aliases(["filter"])));
     let transform = datafusion::functions_nested::array_transform::array_transform_higher_order_function();
     ctx.register_higher_order_function(Arc::new(transform.as_ref().clone().with_aliases(["transform"])));
+    for f in bitwise::udfs() {
+        ctx.register_udf(f);
+    }
 }
 
 #[cfg(test)]
@@ -329,7 +340,7 @@ mod tests {
         for name in OVERRIDDEN_BUILTINS {
             assert!(TRINO_FUNCTIONS.contains(name), "{name}");
         }
-        assert_eq!(SCALAR_FUNCS.len() + 4, TRINO_FUNCTIONS.len());
+        assert_eq!(SCALAR_FUNCS.len() + 4 + bitwise::udfs().len(), TRINO_FUNCTIONS.len());
     }
 
     #[tokio::test]
