@@ -11,8 +11,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -53,7 +53,9 @@ pub fn schema() -> SchemaRef {
         Field::new("account_id", DataType::Utf8, true),
         Field::new("principal", DataType::Utf8, false),
     ];
-    fields.extend(FEATURES.iter().map(|(n, _)| Field::new(*n, DataType::Float64, false)));
+    // Counts are integers (bigint in Athena): QuickSight and pandas then treat them as counts,
+    // not measurements (`3.0 operations`).
+    fields.extend(FEATURES.iter().map(|(n, _)| Field::new(*n, DataType::Int64, false)));
     Arc::new(Schema::new(fields))
 }
 
@@ -68,7 +70,7 @@ pub async fn build(runner: &dyn SqlRunner, run_id: &str, start_ms: i64, end_ms: 
     };
     let days = ((end_ms - start_ms) / Bucket::Day.ms()).max(0) as usize;
     // Per day: (account, principal, features).
-    type Row = (Option<String>, String, Vec<f64>);
+    type Row = (Option<String>, String, Vec<i64>);
     let mut per_day: Vec<Vec<Row>> = vec![Vec::new(); days];
     for b in &batches {
         let s = b.schema();
@@ -76,12 +78,21 @@ pub async fn build(runner: &dyn SqlRunner, run_id: &str, start_ms: i64, end_ms: 
             let i = s.index_of(name).map_err(|_| shape(format!("lacks column {name}")))?;
             arrow::compute::cast(b.column(i), to).map_err(|e| shape(format!("{name}: {e}")))
         };
+        // A feature is a count: a fractional or negative value means the template is wrong, and
+        // is an error rather than silently truncated.
+        let count_col = |c: ArrayRef, name: &str| -> Result<ArrayRef, SeriesError> {
+            let f = c.as_primitive::<arrow::datatypes::Float64Type>();
+            if let Some(v) = f.iter().flatten().find(|v| !(v.fract() == 0.0 && *v >= 0.0 && *v < 9.0e15)) {
+                return Err(shape(format!("{name}: {v} is not a count")));
+            }
+            arrow::compute::cast(&c, &DataType::Int64).map_err(|e| shape(format!("{name}: {e}")))
+        };
         let account = col("accountid", &DataType::Utf8)?;
         let principal = col("principal", &DataType::Utf8)?;
         let day = col("bucket_start", &DataType::Timestamp(TimeUnit::Millisecond, None))?;
         let feats = FEATURES
             .iter()
-            .map(|(n, _)| col(n, &DataType::Float64))
+            .map(|(n, _)| count_col(col(n, &DataType::Float64)?, n))
             .collect::<Result<Vec<_>, _>>()?;
         let (account, principal, day) = (
             account.as_string::<i32>(),
@@ -99,11 +110,11 @@ pub async fn build(runner: &dyn SqlRunner, run_id: &str, start_ms: i64, end_ms: 
             let values = feats
                 .iter()
                 .map(|c| {
-                    let c = c.as_primitive::<Float64Type>();
+                    let c = c.as_primitive::<Int64Type>();
                     if c.is_valid(r) {
                         c.value(r)
                     } else {
-                        0.0
+                        0
                     }
                 })
                 .collect();
@@ -122,7 +133,7 @@ pub async fn build(runner: &dyn SqlRunner, run_id: &str, start_ms: i64, end_ms: 
             Arc::new(StringArray::from(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())),
         ];
         for f in 0..FEATURES.len() {
-            cols.push(Arc::new(Float64Array::from(rows.iter().map(|r| r.2[f]).collect::<Vec<_>>())));
+            cols.push(Arc::new(Int64Array::from(rows.iter().map(|r| r.2[f]).collect::<Vec<_>>())));
         }
         let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| shape(e.to_string()))?;
         out.push(DayRows { dt, batch });
@@ -228,5 +239,46 @@ mod tests {
             assert!(t.body.contains(&format!("AS {f}")), "{f} not in the template");
         }
         assert_eq!(schema().fields().len(), 3 + FEATURES.len());
+    }
+
+    /// Returns one principal-day with the given feature value, whatever the SQL.
+    struct OneRow(f64);
+
+    #[async_trait]
+    impl SqlRunner for OneRow {
+        async fn run_sql(&self, _label: &str, _sql: &str) -> crate::lake::Result<Vec<RecordBatch>> {
+            let mut fields = vec![
+                Field::new("accountid", DataType::Utf8, true),
+                Field::new("principal", DataType::Utf8, true),
+                Field::new("bucket_start", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+            ];
+            let mut cols: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from(vec!["111122223333"])),
+                Arc::new(StringArray::from(vec!["role/r"])),
+                Arc::new(arrow::array::TimestampMillisecondArray::from(vec![0])),
+            ];
+            for (n, _) in FEATURES {
+                fields.push(Field::new(*n, DataType::Float64, true));
+                cols.push(Arc::new(arrow::array::Float64Array::from(vec![self.0])));
+            }
+            Ok(vec![RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?])
+        }
+    }
+
+    /// Proves counts are written as integers, and that a value no count can have (the engine
+    /// returned 2.5) is an error naming the column instead of being truncated into the table.
+    #[tokio::test]
+    async fn counts_are_integers_and_a_fraction_is_an_error() {
+        let day = Bucket::Day.ms();
+        let out = build(&OneRow(7.0), "r", 0, day).await.unwrap();
+        let b = &out[0].batch;
+        assert_eq!(b.num_rows(), 1);
+        for (n, _) in FEATURES {
+            let c = b.column_by_name(n).unwrap();
+            assert_eq!(c.data_type(), &DataType::Int64, "{n}");
+            assert_eq!(c.as_primitive::<Int64Type>().value(0), 7, "{n}");
+        }
+        let e = build(&OneRow(2.5), "r", 0, day).await.unwrap_err().to_string();
+        assert!(e.contains("events: 2.5 is not a count"), "{e}");
     }
 }

@@ -14,15 +14,15 @@ CREATE EXTERNAL TABLE IF NOT EXISTS lakesight.features (
   run_id string,
   account_id string,
   principal string,
-  events double,
-  operations double,
-  services double,
-  src_ips double,
-  user_agents double,
-  regions double,
-  failures double,
-  deletes double,
-  night_events double
+  events bigint,
+  operations bigint,
+  services bigint,
+  src_ips bigint,
+  user_agents bigint,
+  regions bigint,
+  failures bigint,
+  deletes bigint,
+  night_events bigint
 )
 PARTITIONED BY (dt string)
 STORED AS PARQUET
