@@ -332,7 +332,7 @@ mod tests {
         assert_eq!(sd.location(), Some("s3://b/out/features/"));
         let cols: Vec<(&str, &str)> = sd.columns().iter().map(|c| (c.name(), c.r#type().unwrap_or(""))).collect();
         assert!(
-            cols.contains(&("principal", "string")) && cols.contains(&("src_ips", "double")),
+            cols.contains(&("principal", "string")) && cols.contains(&("src_ips", "bigint")),
             "{cols:?}"
         );
     }
