@@ -140,31 +140,9 @@ mod tests {
         let mut out = Vec::new();
         write_batches(&mut out, &[b], Format::Csv).unwrap();
         let text = String::from_utf8(out).unwrap();
-        let mut r = csv_rows(&text);
+        let mut r: Vec<Vec<String>> = text.lines().map(crate::series::csv::fields).collect();
         assert_eq!(r.remove(0), vec!["n", "actor", "tags"]);
         assert_eq!(r[0], vec!["1", r#"{"name":"alice"}"#, r#"["a,b","c\"d"]"#]);
         assert_eq!(r[1], vec!["2", r#"{"name":null}"#, ""]);
-    }
-
-    /// A minimal RFC 4180 reader for the assertion (quoted fields, doubled quotes).
-    fn csv_rows(text: &str) -> Vec<Vec<String>> {
-        let mut rows = Vec::new();
-        for line in text.lines() {
-            let (mut row, mut cur, mut quoted, mut chars) = (Vec::new(), String::new(), false, line.chars().peekable());
-            while let Some(c) = chars.next() {
-                match (c, quoted) {
-                    ('"', true) if chars.peek() == Some(&'"') => {
-                        cur.push('"');
-                        chars.next();
-                    }
-                    ('"', _) => quoted = !quoted,
-                    (',', false) => row.push(std::mem::take(&mut cur)),
-                    _ => cur.push(c),
-                }
-            }
-            row.push(cur);
-            rows.push(row);
-        }
-        rows
     }
 }

@@ -81,8 +81,9 @@ pub fn parquet_as_csv(bytes: bytes::Bytes, path: &str) -> Result<String, CsvErro
     String::from_utf8(w.into_inner()).map_err(|e| err(e.to_string()))
 }
 
-/// Split one CSV line into fields (double-quoted fields may contain commas; `""` is a quote).
-fn fields(line: &str) -> Vec<String> {
+/// Split one CSV line into fields (double-quoted fields may contain commas; `""` is a quote),
+/// each trimmed.
+pub fn fields(line: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;

@@ -10,6 +10,13 @@ fn bin() -> Command {
     c
 }
 
+/// `lakesight query --lake URL --format FMT SQL`'s standard output; the run must succeed.
+fn query(url: &str, fmt: &str, sql: &str) -> String {
+    let out = bin().args(["query", "--lake", url, "--format", fmt, sql]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
 fn tables_lists_every_table_with_classes_and_rows() {
     let f = mixed_lake();
@@ -30,11 +37,7 @@ fn tables_lists_every_table_with_classes_and_rows() {
 fn query_writes_table_csv_json_and_parquet() {
     let f = mixed_lake();
     let sql = "SELECT region, count(*) AS n FROM lakesight.network_activity GROUP BY region ORDER BY region";
-    let run = |fmt: &str| {
-        let out = bin().args(["query", "--lake", &f.url(), "--format", fmt, sql]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = |fmt: &str| query(&f.url(), fmt, sql);
     let csv = run("csv");
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "region,n");
@@ -76,14 +79,10 @@ fn query_writes_table_csv_json_and_parquet() {
 fn query_writes_nested_ocsf_columns_to_csv_as_json() {
     let f = mixed_lake();
     let sql = "SELECT * FROM amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0 ORDER BY time, metadata.uid LIMIT 3";
-    let run = |fmt: &str| {
-        let out = bin().args(["query", "--lake", &f.url(), "--format", fmt, sql]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = |fmt: &str| query(&f.url(), fmt, sql);
     let csv = run("csv");
     let json = run("json");
-    let mut rd = csv_reader(&csv);
+    let mut rd: Vec<Vec<String>> = csv.lines().map(lakesight::series::csv::fields).collect();
     let header = rd.remove(0);
     assert!(
         header.iter().any(|h| h == "actor") && header.iter().any(|h| h == "api"),
@@ -108,28 +107,6 @@ fn query_writes_nested_ocsf_columns_to_csv_as_json() {
         }
         assert!(cell.is_object() && covers(&cell, &first[col]), "{col}: {cell} vs {}", first[col]);
     }
-}
-
-/// RFC 4180 fields (quoted fields, doubled quotes, no embedded newlines in this data).
-fn csv_reader(text: &str) -> Vec<Vec<String>> {
-    text.lines()
-        .map(|line| {
-            let (mut row, mut cur, mut quoted, mut chars) = (Vec::new(), String::new(), false, line.chars().peekable());
-            while let Some(c) = chars.next() {
-                match (c, quoted) {
-                    ('"', true) if chars.peek() == Some(&'"') => {
-                        cur.push('"');
-                        chars.next();
-                    }
-                    ('"', _) => quoted = !quoted,
-                    (',', false) => row.push(std::mem::take(&mut cur)),
-                    _ => cur.push(c),
-                }
-            }
-            row.push(cur);
-            row
-        })
-        .collect()
 }
 
 #[test]

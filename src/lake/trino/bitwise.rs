@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use datafusion::logical_expr::ScalarUDF;
 
+use super::columns::I64Col;
+
 /// Trino's bitwise functions over `bigint` (arguments coerced to it; NULL in, NULL out): what a
 /// query testing TCP flags or a permission mask writes. DataFusion has the `&`, `|`, `^` operators
 /// but not these names. Shifts follow Trino: by 64 or more (or a negative amount) the result is
 /// 0, and `bitwise_right_shift` is logical (zero-filling).
 pub(super) fn udfs() -> Vec<ScalarUDF> {
-    use datafusion::arrow::array::{Array, Int64Array};
+    use datafusion::arrow::array::Int64Array;
     use datafusion::arrow::datatypes::DataType;
     use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
     fn shift(v: i64, s: i64, left: bool) -> i64 {
@@ -21,6 +23,15 @@ pub(super) fn udfs() -> Vec<ScalarUDF> {
         } else {
             ((v as u64) >> s) as i64
         }
+    }
+    /// Rows of a call: an array argument's length, 1 when every argument is a constant.
+    fn rows(args: &[ColumnarValue]) -> usize {
+        args.iter()
+            .find_map(|a| match a {
+                ColumnarValue::Array(x) => Some(x.len()),
+                ColumnarValue::Scalar(_) => None,
+            })
+            .unwrap_or(1)
     }
     type Op = fn(i64, i64) -> i64;
     let two: [(&str, Op); 5] = [
@@ -39,17 +50,8 @@ pub(super) fn udfs() -> Vec<ScalarUDF> {
                 DataType::Int64,
                 Volatility::Immutable,
                 Arc::new(move |args: &[ColumnarValue]| {
-                    let arrays = ColumnarValue::values_to_arrays(args)?;
-                    let cast = |a: &datafusion::arrow::array::ArrayRef| {
-                        datafusion::arrow::compute::cast(a, &DataType::Int64).map(|c| {
-                            c.as_any()
-                                .downcast_ref::<Int64Array>()
-                                .cloned()
-                                .unwrap_or_else(|| Int64Array::new_null(c.len()))
-                        })
-                    };
-                    let (a, b) = (cast(&arrays[0])?, cast(&arrays[1])?);
-                    let r: Int64Array = a.iter().zip(b.iter()).map(|(x, y)| Some(f(x?, y?))).collect();
+                    let (a, b) = (I64Col::new(&args[0])?, I64Col::new(&args[1])?);
+                    let r: Int64Array = (0..rows(args)).map(|i| Some(f(a.get(i)?, b.get(i)?))).collect();
                     Ok(ColumnarValue::Array(Arc::new(r)))
                 }),
             )
@@ -61,14 +63,8 @@ pub(super) fn udfs() -> Vec<ScalarUDF> {
         DataType::Int64,
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let a = datafusion::arrow::compute::cast(&arrays[0], &DataType::Int64)?;
-            let a = a
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .cloned()
-                .unwrap_or_else(|| Int64Array::new_null(a.len()));
-            let r: Int64Array = a.iter().map(|x| x.map(|v| !v)).collect();
+            let a = I64Col::new(&args[0])?;
+            let r: Int64Array = (0..rows(args)).map(|i| a.get(i).map(|v| !v)).collect();
             Ok(ColumnarValue::Array(Arc::new(r)))
         }),
     ));
