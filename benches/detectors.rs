@@ -49,6 +49,7 @@ fn bench(c: &mut Criterion) {
             min_history: 7,
             values: lakesight::series::Values::Infer,
             fleet: Default::default(),
+            period_before: None,
         };
         let dets: Vec<(&str, Box<dyn Detector>)> = vec![
             ("outlier", Box::new(SeasonalIqr::new("outliers", SeasonalIqrConfig::default()))),

@@ -104,6 +104,24 @@ pub struct SeriesContext {
     /// What the family's other entities' baselines say about spread (empirical Bayes floors for
     /// one entity's 14-day estimates); [`stats::FleetPrior::default`] when judged alone.
     pub fleet: stats::FleetPrior,
+    /// What this detector carried for this series from the night before (the period it
+    /// decomposed with); `None` on a series' first night or for detectors that carry nothing.
+    pub period_before: Option<PeriodState>,
+}
+
+/// The period a seasonal detector decomposed one series with on one night, and a challenger
+/// that has been clearly stronger on `nights` consecutive nights. Carried from night to night
+/// (the series stage publishes it as the `series_periods` table and reads the day before back)
+/// so that the period holds through the ties of noisy series and switches only when another
+/// rhythm stays clearly stronger: see [`outlier::carry_period`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PeriodState {
+    /// The period decomposed with, in buckets.
+    pub period: usize,
+    /// A period that was clearly stronger on the last `nights` nights, if any.
+    pub challenger: Option<usize>,
+    /// Consecutive nights the challenger was clearly stronger.
+    pub nights: u32,
 }
 
 /// One anomalous stretch of a series.
@@ -308,6 +326,18 @@ pub trait Detector: Send + Sync {
     /// Look at one series.
     fn detect(&self, series: &Series, ctx: &SeriesContext) -> Result<Vec<Anomaly>, SkipReason>;
 
+    /// [`Detector::detect`], and what the detector carries to the next night for this series
+    /// (given what it carried from the last one in `ctx.period_before`). The default carries
+    /// nothing; a seasonal detector that detects its period carries it ([`PeriodState`]).
+    fn detect_carrying(&self, series: &Series, ctx: &SeriesContext) -> (Result<Vec<Anomaly>, SkipReason>, Option<PeriodState>) {
+        (self.detect(series, ctx), None)
+    }
+
+    /// True when [`Detector::detect_carrying`] carries state from night to night.
+    fn carries_state(&self) -> bool {
+        false
+    }
+
     /// Choose among everything the detector found in one series family, e.g. control the false
     /// discoveries across its series. `found` pairs a series index with an anomaly; `judged` is
     /// the number of series the detector judged (the number of tests per evaluated window). The
@@ -438,6 +468,7 @@ mod bad_input {
                     min_history: 14,
                     values: crate::series::Values::Infer,
                     fleet: Default::default(),
+                    period_before: None,
                 };
                 let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| det.detect(&s, &ctx)));
                 let got = got.unwrap_or_else(|_| panic!("{dname} panicked on {case}"));
@@ -476,6 +507,7 @@ mod bad_input {
                 min_history: 14,
                 values: crate::series::Values::Infer,
                 fleet: Default::default(),
+                period_before: None,
             };
             let a = det.detect(&s, &ctx).unwrap();
             assert!(

@@ -395,17 +395,7 @@ pub fn from_anomaly(run_id: &str, detector: &str, set: &SeriesSet, s: &Series, a
     let t = &set.template;
     let start_ms = set.bucket_ms(a.start);
     let end_ms = set.bucket_ms(a.end);
-    let keys: serde_json::Map<String, serde_json::Value> = t
-        .keys
-        .iter()
-        .zip(&s.key)
-        .map(|((k, _), v)| {
-            (
-                k.clone(),
-                v.clone().map(serde_json::Value::String).unwrap_or(serde_json::Value::Null),
-            )
-        })
-        .collect();
+    let keys = crate::series::keys_object(t, s);
     let entity_idx = t.keys.iter().position(|(k, _)| *k == t.entity).unwrap_or(0);
     let entity = s.key.get(entity_idx).cloned().flatten().unwrap_or_else(|| "(null)".into());
     let account_id = t.keys.iter().position(|(k, _)| k == "accountid").and_then(|i| s.key[i].clone());

@@ -143,7 +143,8 @@ pub async fn execute(plan: &RunPlan, clock: &dyn Clock, cancel: &Cancel) -> Resu
     let lake = open_lake(plan, cancel).await?;
     let open_ms = t.elapsed().as_millis();
     let rollup = open_rollup(plan, &lake).await?;
-    let mut produced = run_stages(plan, &lake, rollup.as_ref(), clock, cancel).await?;
+    let carried = read_carried(plan).await?;
+    let mut produced = run_stages(plan, &lake, rollup.as_ref(), &carried, clock, cancel).await?;
     produced.timings.insert("open_lake".into(), open_ms);
     if cancel.is_cancelled() {
         return Err(RunError::Cancelled);
@@ -204,11 +205,33 @@ async fn open_rollup(plan: &RunPlan, lake: &OpenLake) -> Result<Option<Rollup>, 
     }))
 }
 
+/// What the day before the run's first day published of the tables the stages carry state in
+/// (see [`crate::stages::Stage::carried_tables`]).
+async fn read_carried(plan: &RunPlan) -> Result<crate::stages::Carried, RunError> {
+    let folders: std::collections::BTreeSet<String> = plan.stages.iter().flat_map(|s| s.carried_tables()).collect();
+    let mut carried = crate::stages::Carried::new();
+    let Some(before) = plan.range.from.pred_opt().map(|d| d.format("%Y-%m-%d").to_string()) else {
+        return Ok(carried);
+    };
+    if folders.is_empty() {
+        return Ok(carried);
+    }
+    let out = Output::open(&plan.output, &plan.s3).await?;
+    for folder in folders {
+        if let Some(rows) = out.read_dt_table(&folder, &before).await? {
+            tracing::info!(table = %folder, day = %before, rows = rows.iter().map(|b| b.num_rows()).sum::<usize>(), "state carried from the day before");
+            carried.insert(folder, rows);
+        }
+    }
+    Ok(carried)
+}
+
 /// Run every stage of the plan in order and merge what they produced.
 async fn run_stages(
     plan: &RunPlan,
     lake: &OpenLake,
     rollup: Option<&Rollup>,
+    carried: &crate::stages::Carried,
     clock: &dyn Clock,
     cancel: &Cancel,
 ) -> Result<Produced, RunError> {
@@ -230,6 +253,7 @@ async fn run_stages(
         views: lake.engine.as_ref().map(|e| e.views.as_slice()),
         plots: plan.out.plots,
         progress: bar.as_ref(),
+        carried,
     };
     let mut p = Produced::default();
     for s in &lake.skipped {

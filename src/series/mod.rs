@@ -317,6 +317,26 @@ pub fn dt(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A series' keys as a JSON object (`{"accountid": "…", "principal": "…"}`, null for SQL NULL), as
+/// the findings' `entity_keys` and the tables that refer to series carry them.
+pub fn keys_object(t: &SeriesTemplate, s: &Series) -> serde_json::Map<String, serde_json::Value> {
+    t.keys
+        .iter()
+        .zip(&s.key)
+        .map(|((k, _), v)| {
+            (
+                k.clone(),
+                v.clone().map(serde_json::Value::String).unwrap_or(serde_json::Value::Null),
+            )
+        })
+        .collect()
+}
+
+/// [`keys_object`] as JSON text.
+pub fn keys_json(t: &SeriesTemplate, s: &Series) -> String {
+    serde_json::Value::Object(keys_object(t, s)).to_string()
+}
+
 /// One series: a key and values on a regular grid.
 #[derive(Debug, Clone)]
 pub struct Series {

@@ -170,6 +170,31 @@ impl Output {
         Ok(out)
     }
 
+    /// The rows day `dt` published in a stage's `dt`-partitioned table (`<folder>/dt=<dt>/
+    /// <folder>.parquet`); `None` when that day wrote no such file. A file that cannot be read
+    /// is an error naming it (a silent fresh start would change what the run decides).
+    pub async fn read_dt_table(&self, folder: &str, dt: &str) -> Result<Option<Vec<arrow::record_batch::RecordBatch>>, SinkError> {
+        let rel = format!("{folder}/dt={dt}/{folder}.parquet");
+        let Some(bytes) = self.get_opt(&rel).await? else { return Ok(None) };
+        let named = |e: parquet::errors::ParquetError| {
+            SinkError::Arrow(arrow::error::ArrowError::InvalidArgumentError(format!(
+                "{}: {e}",
+                self.url_of(&rel)
+            )))
+        };
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .map_err(named)?
+            .build()
+            .map_err(named)?;
+        let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| {
+            SinkError::Arrow(arrow::error::ArrowError::InvalidArgumentError(format!(
+                "{}: {e}",
+                self.url_of(&rel)
+            )))
+        })?;
+        Ok(Some(batches))
+    }
+
     /// Replace one file per day of a stage's `dt`-partitioned table
     /// (`<folder>/dt=<dt>/<folder>.parquet`; an empty batch records "analysed, nothing there") and
     /// write its DDL beside the findings as `<folder>_table.sql`. Returns the objects written.

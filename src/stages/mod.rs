@@ -75,7 +75,13 @@ pub struct StageContext<'a> {
     pub plots: bool,
     /// A progress bar when a person watches.
     pub progress: Option<&'a indicatif::ProgressBar>,
+    /// What the day before the run's first day published of the tables stages carry state in
+    /// ([`Stage::carried_tables`]), by folder; a table that day did not write is absent.
+    pub carried: &'a Carried,
 }
+
+/// The previous day's rows of the tables stages carry from night to night, by table folder.
+pub type Carried = std::collections::BTreeMap<String, Vec<arrow::record_batch::RecordBatch>>;
 
 impl std::fmt::Debug for StageContext<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -167,6 +173,12 @@ pub trait Stage: Send + Sync + std::fmt::Debug {
     fn queries(&self, window: &Window) -> Vec<PlannedQuery>;
     /// The extra tables the stage writes (for `--dry-run`; Glue registers those it returned).
     fn tables(&self) -> Vec<TableSpec> {
+        Vec::new()
+    }
+    /// The folders of its tables that carry state from one night to the next: the runtime reads
+    /// the day before the run's first day of each into [`StageContext::carried`], so a nightly run,
+    /// a rerun of its day and a range run over it start from the same state.
+    fn carried_tables(&self) -> Vec<String> {
         Vec::new()
     }
     /// Run the stage.

@@ -14,9 +14,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{PlannedQuery, Stage, StageContext, StageError, StageOutput, Window};
-use crate::detect::{Anomaly, Detector, DetectorConfig, SeriesContext, SkipReason};
+use crate::detect::{Anomaly, Detector, DetectorConfig, PeriodState, SeriesContext, SkipReason};
 use crate::findings::from_anomaly;
 use crate::findings::plot::PlotSpec;
+use crate::series::SeriesError;
 use crate::series::{Bucket, SeriesCatalog, SeriesTemplate};
 
 /// One `[[series]]` entry.
@@ -163,6 +164,16 @@ pub struct SeriesStage {
 }
 
 impl SeriesStage {
+    /// True when one of the families' detectors carries its period from night to night
+    /// (`detect_period = true`).
+    fn carries_periods(&self) -> bool {
+        self.families
+            .iter()
+            .flat_map(|(sc, _)| &sc.detectors)
+            .filter_map(|d| self.detectors.get(d).map(|c| c.build(d)))
+            .any(|d| d.carries_state())
+    }
+
     /// The stage for `series` (families unknown to `catalog` are left out; validation reports them).
     pub fn new(series: &[SeriesConfig], detectors: &BTreeMap<String, DetectorConfig>, catalog: &SeriesCatalog) -> Self {
         SeriesStage {
@@ -195,6 +206,22 @@ impl Stage for SeriesStage {
         v
     }
 
+    fn carried_tables(&self) -> Vec<String> {
+        if self.carries_periods() {
+            vec![PERIODS_FOLDER.into()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn tables(&self) -> Vec<crate::table::TableSpec> {
+        if self.carries_periods() {
+            vec![periods::spec()]
+        } else {
+            Vec::new()
+        }
+    }
+
     fn queries(&self, w: &Window) -> Vec<PlannedQuery> {
         self.families
             .iter()
@@ -217,6 +244,20 @@ impl Stage for SeriesStage {
         }
         let mut series_stats = BTreeMap::new();
         let (mut t_series, mut t_detect) = (0u128, 0u128);
+        let carrying = self.carries_periods();
+        let (periods_before, unreadable) = match ctx.carried.get(PERIODS_FOLDER) {
+            Some(batches) if carrying => periods::read(batches),
+            _ => (BTreeMap::new(), 0),
+        };
+        if unreadable > 0 {
+            let w = format!(
+                "series: {unreadable} rows of the day before's {PERIODS_FOLDER} table could not be read; their series \
+                 choose their period afresh"
+            );
+            tracing::warn!("{w}");
+            out.warnings.push(w);
+        }
+        let mut periods_after: Vec<periods::Row> = Vec::new();
         for (sc, tpl) in &self.families {
             ctx.check_cancel("series")?;
             let key = format!("{}/{}", sc.family, sc.bucket.unit());
@@ -299,12 +340,24 @@ impl Stage for SeriesStage {
                 ctx.check_cancel("series")?;
                 let Some(dc) = self.detectors.get(dname) else { continue };
                 let det: Box<dyn Detector> = dc.build(dname);
+                let state_key = |s: &crate::series::Series| periods::Key {
+                    detector: dname.clone(),
+                    family: sc.family.clone(),
+                    bucket: sc.bucket.unit().to_string(),
+                    keys: crate::series::keys_json(&set.template, s),
+                };
+                let carries = det.carries_state();
                 let results: Vec<Vec<WindowVerdict>> = set
                     .series
                     .par_iter()
                     .zip(peers.par_iter())
                     .map(|(s, g)| {
                         let prior: Vec<_> = priors.iter().map(|m| m.get(g.as_str()).copied().unwrap_or_default()).collect();
+                        let before = if carries {
+                            periods_before.get(&state_key(s)).copied()
+                        } else {
+                            None
+                        };
                         judge_windows(
                             det.as_ref(),
                             s,
@@ -315,9 +368,24 @@ impl Stage for SeriesStage {
                             sc.min_history,
                             set.template.baseline_required,
                             set.template.values,
+                            before,
                         )
                     })
                     .collect();
+                if carries {
+                    for (s, verdicts) in set.series.iter().zip(&results) {
+                        let key = state_key(s);
+                        for (w, v) in windows.iter().zip(verdicts) {
+                            if let Some(state) = v.carried {
+                                periods_after.push(periods::Row {
+                                    dt: crate::series::dt(set.bucket_ms(w.start)),
+                                    key: key.clone(),
+                                    state,
+                                });
+                            }
+                        }
+                    }
+                }
                 // Per window: the anomalies (series index, anomaly in the cut's indices) and how
                 // many series were judged — the tests that window's nightly run made.
                 let mut per_window: Vec<(Vec<(usize, Anomaly)>, usize)> = (0..windows.len()).map(|_| (Vec::new(), 0)).collect();
@@ -398,6 +466,13 @@ impl Stage for SeriesStage {
                 b.inc(1);
             }
         }
+        if carrying {
+            out.tables
+                .push(periods::output(&ctx.window, periods_after).map_err(|e| SeriesError::Shape {
+                    family: PERIODS_FOLDER.into(),
+                    reason: e.to_string(),
+                })?);
+        }
         out.timings_ms.push(("series".into(), t_series));
         out.timings_ms.push(("detect".into(), t_detect));
         out.manifest
@@ -425,7 +500,7 @@ pub fn judge_days(
     baseline_required: bool,
     values: crate::series::Values,
 ) -> Result<Vec<Anomaly>, SkipReason> {
-    let v = judge_windows(det, s, windows, None, priors, bucket, min_history, baseline_required, values);
+    let v = judge_windows(det, s, windows, None, priors, bucket, min_history, baseline_required, values, None);
     match (v.iter().any(|w| w.judged), v.iter().rev().find_map(|w| w.skipped)) {
         (false, Some(e)) => Err(e),
         _ => Ok(v.into_iter().flat_map(|w| w.anomalies).collect()),
@@ -442,6 +517,8 @@ pub struct WindowVerdict {
     pub skipped: Option<SkipReason>,
     /// Anomalies, indices into the cut (its start added gives the series' index).
     pub anomalies: Vec<Anomaly>,
+    /// What the detector carries to the next window (night) for this series.
+    pub carried: Option<PeriodState>,
 }
 
 /// The buckets window `w` is judged on in a series of `len`: `[w.start − history, w.end)`, or
@@ -462,7 +539,10 @@ fn cut_series(s: &crate::series::Series, r: std::ops::Range<usize>, bucket: Buck
 /// Judge each window on the series cut to `[window start − history, window end)` (all of it
 /// before the window when `history` is `None`) — exactly the series a nightly run of that day
 /// builds, so a range run judges each day as that day's nightly run did: same baseline, same
-/// indices in the evidence. `priors[i]` is window i's fleet prior. See [`judge_days`].
+/// indices in the evidence. `priors[i]` is window i's fleet prior. `carried` is what the detector
+/// carried for this series from the night before the first window; each window's verdict holds
+/// what it carries to the next (in a range run, window i+1 starts from window i's, as the nightly
+/// run of day i+1 starts from what day i published). See [`judge_days`].
 #[allow(clippy::too_many_arguments)]
 pub fn judge_windows(
     det: &dyn Detector,
@@ -474,6 +554,7 @@ pub fn judge_windows(
     min_history: usize,
     baseline_required: bool,
     values: crate::series::Values,
+    mut carried: Option<PeriodState>,
 ) -> Vec<WindowVerdict> {
     let mut out = Vec::with_capacity(windows.len());
     for (wi, w) in windows.iter().enumerate() {
@@ -483,6 +564,7 @@ pub fn judge_windows(
             judged: false,
             skipped: None,
             anomalies: Vec::new(),
+            carried,
         };
         let local_start = w.start.saturating_sub(off);
         if baseline_required && s.values[off..(off + local_start / 2).min(end)].iter().all(|x| *x == 0.0) {
@@ -497,8 +579,12 @@ pub fn judge_windows(
             min_history,
             values,
             fleet: priors.get(wi).copied().unwrap_or_default(),
+            period_before: carried,
         };
-        match det.detect(&cut, &ctx) {
+        let (result, next) = det.detect_carrying(&cut, &ctx);
+        carried = next;
+        v.carried = next;
+        match result {
             Ok(a) => {
                 v.judged = true;
                 // Held to its baseline (a nightly day): what starts before the window is another
@@ -510,6 +596,162 @@ pub fn judge_windows(
         out.push(v);
     }
     out
+}
+
+/// Folder (and table) of the periods the seasonal detectors carry from night to night.
+pub const PERIODS_FOLDER: &str = "series_periods";
+
+/// The `series_periods` table: per analysed day, the period each `detect_period` detector
+/// decomposed each series with, and the challenger it is watching — the state the next night
+/// starts from ([`crate::detect::outlier::carry_period`]), published with the findings so that a
+/// rerun of a day starts from what the day before published, and readable in Athena ("which
+/// rhythm did lakesight assume for this series on that night").
+pub mod periods {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use arrow::array::{Array, AsArray, Int32Array, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
+
+    use super::PERIODS_FOLDER;
+    use crate::detect::PeriodState;
+    use crate::stages::Window;
+    use crate::table::{DayRows, TableOutput, TableSpec};
+
+    /// Which series of which detector a state belongs to.
+    #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+    pub struct Key {
+        /// Detector name.
+        pub detector: String,
+        /// Series family.
+        pub family: String,
+        /// `hour` or `day`.
+        pub bucket: String,
+        /// The series' keys as the findings' `entity_keys` (JSON object).
+        pub keys: String,
+    }
+
+    /// One series' state after one analysed day.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct Row {
+        /// The day, `YYYY-MM-DD`.
+        pub dt: String,
+        /// The series.
+        pub key: Key,
+        /// Its state.
+        pub state: PeriodState,
+    }
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("detector", DataType::Utf8, false),
+            Field::new("series_family", DataType::Utf8, false),
+            Field::new("bucket", DataType::Utf8, false),
+            Field::new("entity_keys", DataType::Utf8, false),
+            Field::new("period", DataType::Int32, false),
+            Field::new("challenger", DataType::Int32, true),
+            Field::new("challenger_nights", DataType::Int32, false),
+        ]))
+    }
+
+    /// The table as the DDL, Glue and the sink know it.
+    pub fn spec() -> TableSpec {
+        TableSpec {
+            table: PERIODS_FOLDER.into(),
+            description: "lakesight: the seasonal period each detect_period detector used per series and day".into(),
+            folder: PERIODS_FOLDER.into(),
+            schema: schema(),
+            enums: Vec::new(),
+            ddl_comment: "-- lakesight series periods for Athena: one row per detector with detect_period = true, series\n\
+                          -- and analysed UTC day. period = the seasonal period (buckets) the series was decomposed with;\n\
+                          -- challenger = a rhythm clearly stronger than it on the last challenger_nights nights (the\n\
+                          -- period switches after 3). The next night starts from this day's rows.\n"
+                .into(),
+        }
+    }
+
+    /// One file per analysed day of `w` (empty when no series carried a period that day).
+    pub fn output(w: &Window, rows: Vec<Row>) -> Result<TableOutput, arrow::error::ArrowError> {
+        let mut by_day: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+        let mut d = w.eval_ms;
+        while d < w.end_ms {
+            by_day.insert(crate::series::dt(d), Vec::new());
+            d += 86_400_000;
+        }
+        for r in rows {
+            by_day.entry(r.dt.clone()).or_default().push(r);
+        }
+        let mut days = Vec::new();
+        for (dt, mut rows) in by_day {
+            rows.sort_by(|a, b| a.key.cmp(&b.key));
+            let text = |f: fn(&Row) -> &str| Arc::new(StringArray::from_iter_values(rows.iter().map(f))) as _;
+            let batch = RecordBatch::try_new(
+                schema(),
+                vec![
+                    text(|r| &r.key.detector),
+                    text(|r| &r.key.family),
+                    text(|r| &r.key.bucket),
+                    text(|r| &r.key.keys),
+                    Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.state.period as i32))),
+                    Arc::new(Int32Array::from_iter(rows.iter().map(|r| r.state.challenger.map(|c| c as i32)))),
+                    Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.state.nights as i32))),
+                ],
+            )?;
+            days.push(DayRows { dt, batch });
+        }
+        Ok(TableOutput { spec: spec(), days })
+    }
+
+    /// The states a published day holds, and how many rows could not be read (a missing column
+    /// makes every row unreadable; a period below 2 is not a period).
+    pub fn read(batches: &[RecordBatch]) -> (BTreeMap<Key, PeriodState>, usize) {
+        let mut out = BTreeMap::new();
+        let mut bad = 0;
+        for b in batches {
+            let text = |n: &str| b.column_by_name(n).and_then(|a| a.as_string_opt::<i32>());
+            let int = |n: &str| b.column_by_name(n).and_then(|a| a.as_primitive_opt::<Int32Type>());
+            let (Some(det), Some(fam), Some(bucket), Some(keys), Some(period), Some(ch), Some(nights)) = (
+                text("detector"),
+                text("series_family"),
+                text("bucket"),
+                text("entity_keys"),
+                int("period"),
+                int("challenger"),
+                int("challenger_nights"),
+            ) else {
+                bad += b.num_rows();
+                continue;
+            };
+            for i in 0..b.num_rows() {
+                let nulls = [
+                    det.is_null(i),
+                    fam.is_null(i),
+                    bucket.is_null(i),
+                    keys.is_null(i),
+                    period.is_null(i),
+                    nights.is_null(i),
+                ];
+                if nulls.iter().any(|n| *n) || period.value(i) < 2 || nights.value(i) < 0 {
+                    bad += 1;
+                    continue;
+                }
+                out.insert(
+                    Key {
+                        detector: det.value(i).into(),
+                        family: fam.value(i).into(),
+                        bucket: bucket.value(i).into(),
+                        keys: keys.value(i).into(),
+                    },
+                    PeriodState {
+                        period: period.value(i) as usize,
+                        challenger: (!ch.is_null(i) && ch.value(i) >= 2).then(|| ch.value(i) as usize),
+                        nights: nights.value(i) as u32,
+                    },
+                );
+            }
+        }
+        (out, bad)
+    }
 }
 
 #[cfg(test)]
@@ -580,5 +822,70 @@ mod tests {
         let (kept, events) = split_fleet_events(found, 400, 24, 10.0);
         assert!(events.is_empty());
         assert_eq!(kept.len(), 11);
+    }
+
+    /// Proves the `series_periods` table round-trips (what a day writes is what the next night
+    /// reads), that every analysed day gets a file (empty when nothing carried a period), and
+    /// that unreadable rows are counted, not taken: a period below 2, a file missing a column.
+    #[test]
+    fn period_states_round_trip_and_bad_rows_are_counted() {
+        use arrow::array::{Int32Array, StringArray};
+        let key = |k: &str| periods::Key {
+            detector: "seasonal".into(),
+            family: "api_calls".into(),
+            bucket: "day".into(),
+            keys: format!(r#"{{"principal":"{k}"}}"#),
+        };
+        let w = Window {
+            day0_ms: 0,
+            eval_ms: 86_400_000,
+            end_ms: 3 * 86_400_000,
+            baseline_days: 1,
+        };
+        let state = PeriodState {
+            period: 7,
+            challenger: Some(5),
+            nights: 2,
+        };
+        let t = periods::output(
+            &w,
+            vec![
+                periods::Row {
+                    dt: "1970-01-02".into(),
+                    key: key("a"),
+                    state,
+                },
+                periods::Row {
+                    dt: "1970-01-02".into(),
+                    key: key("b'; DROP"),
+                    state: PeriodState {
+                        challenger: None,
+                        nights: 0,
+                        ..state
+                    },
+                },
+            ],
+        )
+        .unwrap();
+        let days: Vec<(&str, usize)> = t.days.iter().map(|d| (d.dt.as_str(), d.batch.num_rows())).collect();
+        assert_eq!(days, vec![("1970-01-02", 2), ("1970-01-03", 0)]);
+        let (read, bad) = periods::read(&[t.days[0].batch.clone()]);
+        assert_eq!(bad, 0);
+        assert_eq!(read.get(&key("a")), Some(&state));
+        assert_eq!(read.get(&key("b'; DROP")).map(|s| (s.period, s.challenger)), Some((7, None)));
+        // A period of 1 is not a period; a file without the challenger column is unreadable.
+        let b = &t.days[0].batch;
+        let mut cols = b.columns().to_vec();
+        cols[4] = std::sync::Arc::new(Int32Array::from(vec![1, 7]));
+        let one = arrow::record_batch::RecordBatch::try_new(b.schema(), cols).unwrap();
+        assert_eq!(periods::read(&[one]).1, 1);
+        let narrow = arrow::record_batch::RecordBatch::try_from_iter(vec![(
+            "detector",
+            std::sync::Arc::new(StringArray::from(vec!["x"])) as arrow::array::ArrayRef,
+        )])
+        .unwrap();
+        let (read, bad) = periods::read(&[narrow]);
+        assert!(read.is_empty());
+        assert_eq!(bad, 1);
     }
 }

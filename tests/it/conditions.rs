@@ -183,3 +183,126 @@ async fn nightly_runs_and_a_range_run_publish_the_same_conditions() {
     want.sort();
     assert_eq!(got, want);
 }
+
+/// (dt, detector, family, bucket, keys) → (period, challenger, nights), from every
+/// `series_periods` file.
+type Periods = BTreeMap<(String, String, String, String, String), (i32, Option<i32>, i32)>;
+
+fn periods(out: &Path) -> Periods {
+    let mut m = BTreeMap::new();
+    for p in files_under(&out.join("series_periods")) {
+        let dt = p
+            .components()
+            .filter_map(|c| c.as_os_str().to_str())
+            .find_map(|c| c.strip_prefix("dt="))
+            .unwrap()
+            .to_string();
+        for b in read_parquet(&p) {
+            let s = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
+            let i = |n: &str| b.column_by_name(n).unwrap().as_primitive::<Int32Type>().clone();
+            let (det, fam, bucket, keys) = (s("detector"), s("series_family"), s("bucket"), s("entity_keys"));
+            let (period, ch, nights) = (i("period"), i("challenger"), i("challenger_nights"));
+            for r in 0..b.num_rows() {
+                let k = (
+                    dt.clone(),
+                    det.value(r).to_string(),
+                    fam.value(r).to_string(),
+                    bucket.value(r).to_string(),
+                    keys.value(r).to_string(),
+                );
+                let v = (period.value(r), (!ch.is_null(r)).then(|| ch.value(r)), nights.value(r));
+                assert!(m.insert(k, v).is_none(), "{p:?}: a series twice");
+            }
+        }
+    }
+    m
+}
+
+async fn run_periods(out: &Path, from: NaiveDate, to: NaiveDate) -> lakesight::runtime::run::RunResult {
+    let mut cfg = demo_job(lasting().path(), out);
+    cfg.job.baseline_days = 21;
+    cfg.ueba = None;
+    cfg.hunts = None;
+    cfg.ip_insights = None;
+    cfg.detectors.insert(
+        "seasonal".into(),
+        lakesight::detect::DetectorConfig::SeasonalIqr(lakesight::detect::outlier::SeasonalIqrConfig {
+            detect_period: true,
+            ..Default::default()
+        }),
+    );
+    cfg.series
+        .retain(|s| ["api_calls", "findings_by_type"].contains(&s.family.as_str()));
+    for s in &mut cfg.series {
+        s.detectors = vec!["seasonal".into()];
+    }
+    let ov = RunOverrides {
+        from: Some(from),
+        to: Some(to),
+        ..Default::default()
+    };
+    run(&cfg, &SeriesCatalog::builtin().unwrap(), &ov, &FixedClock(1_743_400_000_000))
+        .await
+        .unwrap()
+}
+
+/// Proves the night-to-night period state of `detect_period` (#18): (1) a range run over seven
+/// days publishes the same `series_periods` rows and the same findings as seven nightly runs one
+/// after the other, each of which read the day before's rows back from the output — so a range
+/// run carries the state from day to day in memory exactly as the nightly runs carry it through
+/// the published table; (2) every series is listed on every analysed day it was judged, and a
+/// period only ever changes after its challenger was clearly stronger on the nights before (the
+/// day before lists the new period as challenger with two nights); (3) a rerun of a middle day
+/// republishes that day's periods unchanged; (4) the table's Athena DDL is written.
+#[tokio::test]
+async fn nightly_runs_and_a_range_run_carry_the_same_periods() {
+    let d = |day| NaiveDate::from_ymd_opt(2025, 3, day).unwrap();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let range = run_periods(a.path(), d(22), d(28)).await;
+    let mut nightly = Vec::new();
+    for day in 22..=28 {
+        nightly.push(run_periods(b.path(), d(day), d(day)).await);
+    }
+    let (pa, pb) = (periods(a.path()), periods(b.path()));
+    assert_eq!(pa, pb, "range run vs nightly runs");
+    let ids =
+        |fs: &[lakesight::findings::Finding]| -> std::collections::BTreeSet<String> { fs.iter().map(|f| f.finding_id.clone()).collect() };
+    let night_ids: std::collections::BTreeSet<String> = nightly.iter().flat_map(|r| ids(&r.findings)).collect();
+    assert_eq!(ids(&range.findings), night_ids);
+
+    // (2) every day holds the series of both bucket widths, and changes follow the rule.
+    let days: std::collections::BTreeSet<&str> = pa.keys().map(|k| k.0.as_str()).collect();
+    assert_eq!(days.len(), 7, "{days:?}");
+    for bucket in ["day", "hour"] {
+        assert!(pa.keys().any(|k| k.3 == bucket), "no {bucket} series carried a period");
+    }
+    let mut changes = 0;
+    for ((dt, det, fam, bucket, keys), (period, _, _)) in &pa {
+        let day = NaiveDate::parse_from_str(dt, "%Y-%m-%d").unwrap();
+        let before = (
+            day.pred_opt().unwrap().to_string(),
+            det.clone(),
+            fam.clone(),
+            bucket.clone(),
+            keys.clone(),
+        );
+        if let Some((p0, ch, nights)) = pa.get(&before) {
+            if p0 != period {
+                changes += 1;
+                assert_eq!(
+                    (*ch, *nights),
+                    (Some(*period), lakesight::detect::outlier::PERIOD_SWITCH_NIGHTS as i32 - 1),
+                    "{before:?} → {dt}: {p0} → {period} without its challenger's nights"
+                );
+            }
+        }
+    }
+    eprintln!("{} series-days, {changes} period changes", pa.len());
+
+    // (3) a rerun of a middle day.
+    run_periods(b.path(), d(25), d(25)).await;
+    assert_eq!(periods(b.path()), pb, "a rerun of 2025-03-25 changed the periods");
+    // (4)
+    let ddl = std::fs::read_to_string(a.path().join("series_periods_table.sql")).unwrap();
+    assert!(ddl.contains("period int") && ddl.contains("challenger_nights int"), "{ddl}");
+}

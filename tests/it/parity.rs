@@ -202,6 +202,7 @@ fn day_ctx(n: usize) -> SeriesContext {
         min_history: 14,
         values: lakesight::series::Values::Infer,
         fleet: Default::default(),
+        period_before: None,
     }
 }
 

@@ -630,6 +630,7 @@ mod tests {
             min_history: 14,
             values: crate::series::Values::Infer,
             fleet: Default::default(),
+            period_before: None,
         }
     }
 
@@ -821,6 +822,7 @@ mod tests {
             min_history: 1,
             values: crate::series::Values::Infer,
             fleet: Default::default(),
+            period_before: None,
         };
         let _ = d.detect(&series(vec![0.0, 0.0, 9.0]), &tiny);
         let _ = Cusum::new(

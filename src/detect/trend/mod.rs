@@ -358,6 +358,7 @@ mod tests {
             min_history: 14,
             values: crate::series::Values::Infer,
             fleet: Default::default(),
+            period_before: None,
         }
     }
 
@@ -486,6 +487,7 @@ mod tests {
                     min_history: 14,
                     values: crate::series::Values::Infer,
                     fleet: Default::default(),
+                    period_before: None,
                 };
                 found.extend(d.detect(&cut, &c).unwrap().into_iter().map(|a| (i, a)));
             }
@@ -555,6 +557,7 @@ mod tests {
             min_history: 14,
             values: crate::series::Values::Infer,
             fleet: Default::default(),
+            period_before: None,
         };
         assert_eq!(d.detect(&series(vec![]), &empty).unwrap_err(), SkipReason::TooShort);
         // min_history below min_points: min_points decides.
@@ -564,6 +567,7 @@ mod tests {
             min_history: 7,
             values: crate::series::Values::Infer,
             fleet: Default::default(),
+            period_before: None,
         };
         let y: Vec<f64> = (0..10).map(|i| i as f64).collect();
         assert_eq!(d.detect(&series(y), &short_ok).unwrap_err(), SkipReason::TooShort);
