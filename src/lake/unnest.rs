@@ -15,9 +15,10 @@
 //! and `x.c` references in the same `SELECT` become `c`. The `WHERE` keeps Trino's semantics: a row
 //! whose array is NULL or empty produces no output rows under `CROSS JOIN UNNEST`. Handled: `CROSS
 //! JOIN UNNEST` directly after the first relation of a `FROM` item, and the comma form `FROM t,
-//! UNNEST(…) AS x(c)`, with one or more arrays (zipped, as in Trino). Left unchanged (and so planned by
-//! DataFusion as written): `WITH ORDINALITY`, unnest later in a join chain, an `UNNEST` without column
-//! aliases. A `SELECT *` over the rewritten relation shows the unnested columns after the table's own.
+//! UNNEST(…) AS x(c)`, with one or more arrays (zipped, as in Trino), and one array of rows with an
+//! alias but no column list (`CROSS JOIN UNNEST(observables) AS o` then `o.value`: the alias names
+//! the unnested row). Left unchanged (and so planned by DataFusion as written): `WITH ORDINALITY`,
+//! unnest later in a join chain, an `UNNEST` without any alias. A `SELECT *` over the rewritten relation shows the unnested columns after the table's own.
 
 use std::ops::ControlFlow;
 
@@ -92,7 +93,12 @@ impl Rewriter<'_> {
         else {
             return None;
         };
-        if alias.columns.len() != array_exprs.len() || array_exprs.is_empty() {
+        // Trino: `UNNEST(array of rows) AS a` without a column list exposes the rows' fields as
+        // `a.field`. Here the one unnested column is named `a`, a struct, and `a.field` reads its
+        // field (DataFusion resolves a compound identifier whose head is no relation as field
+        // access on a column).
+        let whole_rows = alias.columns.is_empty() && array_exprs.len() == 1;
+        if !whole_rows && (alias.columns.len() != array_exprs.len() || array_exprs.is_empty()) {
             return None;
         }
         let base_name = match &item.relation {
@@ -102,11 +108,15 @@ impl Rewriter<'_> {
             }
             _ => return None,
         };
-        let unnests: Vec<String> = array_exprs
-            .iter()
-            .zip(&alias.columns)
-            .map(|(e, c)| format!("unnest({e}) AS {}", c.name))
-            .collect();
+        let unnests: Vec<String> = if whole_rows {
+            vec![format!("unnest({}) AS {}", array_exprs[0], alias.name)]
+        } else {
+            array_exprs
+                .iter()
+                .zip(&alias.columns)
+                .map(|(e, c)| format!("unnest({e}) AS {}", c.name))
+                .collect()
+        };
         let non_empty: Vec<String> = array_exprs.iter().map(|e| format!("coalesce(cardinality({e}), 0)")).collect();
         let sql = format!(
             "SELECT * FROM (SELECT *, {} FROM {} WHERE {} > 0) AS {}",
@@ -151,12 +161,19 @@ mod tests {
             "SELECT t, u FROM (SELECT *, unnest(a.x) AS t, unnest(a.y) AS u FROM f AS a \
              WHERE coalesce(cardinality(a.x), 0) + coalesce(cardinality(a.y), 0) > 0) AS a"
         );
+        // An array of rows under an alias without columns: the alias names the row.
+        assert_eq!(
+            rw("SELECT o.value FROM f CROSS JOIN UNNEST(observables) AS o WHERE o.type_id = 2"),
+            "SELECT o.value FROM (SELECT *, unnest(observables) AS o FROM f WHERE coalesce(cardinality(observables), 0) > 0) AS f \
+             WHERE o.type_id = 2"
+        );
     }
 
     #[test]
     fn unsupported_forms_are_left_alone() {
         for sql in [
             "SELECT t FROM f CROSS JOIN UNNEST(arr) WITH ORDINALITY AS x(t, n)",
+            "SELECT t FROM f CROSS JOIN UNNEST(arr, brr) AS x",
             "SELECT * FROM f CROSS JOIN UNNEST(arr)",
             "SELECT * FROM f JOIN g ON f.a = g.a CROSS JOIN UNNEST(arr) AS x(t)",
         ] {

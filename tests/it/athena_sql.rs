@@ -53,6 +53,29 @@ async fn athena_style_security_queries_run_unchanged() {
     )
     .await;
     assert_eq!(types, card);
+    // An array of rows unnested under an alias without columns: `o.value` is the row's field, as
+    // in Trino. Each v2 CloudTrail row carries one IP observable equal to its source address.
+    let ct2 = "amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0";
+    let rows = scalar_i64(&e, &format!("SELECT count(*) FROM {ct2}")).await;
+    let observed = scalar_i64(
+        &e,
+        &format!("SELECT count(*) FROM {ct2} CROSS JOIN UNNEST(observables) AS o WHERE o.type_id = 2 AND o.value = src_endpoint.ip"),
+    )
+    .await;
+    assert!(rows > 0);
+    assert_eq!(observed, rows);
+    let resources = scalar_i64(
+        &e,
+        "SELECT count(r.uid) FROM amazon_security_lake_table_us_east_1_sh_findings_2_0 CROSS JOIN UNNEST(resources) AS r",
+    )
+    .await;
+    let listed = scalar_i64(
+        &e,
+        "SELECT sum(cardinality(resources)) FROM amazon_security_lake_table_us_east_1_sh_findings_2_0",
+    )
+    .await;
+    assert!(listed > 0);
+    assert_eq!(resources, listed);
     let agg = scalar_i64(&e, "SELECT max(cardinality(a)) FROM (SELECT accountid, array_agg(DISTINCT class_uid) AS a FROM amazon_security_lake_table_us_east_1_sh_findings_2_0 GROUP BY accountid) z").await;
     assert_eq!(agg, 3, "2002, 2003 and 2004 in one v2 table");
     let lam = scalar_i64(&e, "SELECT count(*) FROM amazon_security_lake_table_us_east_1_sh_findings_2_0 WHERE any_match(finding_info.types, t -> t LIKE 'TTPs/%')").await;

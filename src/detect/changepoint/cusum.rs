@@ -93,7 +93,7 @@ pub struct ChangePoint {
 }
 
 /// Kats' `_get_llr`: −2·Σ[ln(σ/σ̃) + ½(((y−μ_k)/σ)² − ((y−μ̃)/σ̃)²)], σ pooled with n − 2.
-fn cusum_llr(y: &[f64], mu0: f64, mu1: f64, c: usize) -> f64 {
+pub(crate) fn cusum_llr(y: &[f64], mu0: f64, mu1: f64, c: usize) -> f64 {
     let n = y.len();
     let sq0: Vec<f64> = y[..=c].iter().map(|v| (v - mu0) * (v - mu0)).collect();
     let sq1: Vec<f64> = y[c + 1..].iter().map(|v| (v - mu1) * (v - mu1)).collect();
