@@ -118,6 +118,12 @@ const META_V2: &str = "struct<product:struct<version:string,name:string,vendor_n
 const UNMAPPED: &str = "map<string,string>";
 const OBSERVABLES: &str = "array<struct<name:string,value:string,type:string,type_id:int>>";
 
+/// Security Hub v2's `vulnerabilities` (Inspector findings), as the Glue table declares it.
+const VULNERABILITIES: &str = "array<struct<remediation:struct<desc:string,references:array<string>>,cve:struct<cvss:array<struct<base_score:decimal(3,1),vector_string:string,version:string>>,uid:string,epss:struct<score:string>,references:array<string>,created_time_dt:timestamp,modified_time_dt:timestamp>,references:array<string>,related_vulnerabilities:array<string>,vendor_name:string,affected_packages:array<struct<architecture:string,epoch:int,path:string,fixed_in_version:string,name:string,package_manager:string,release:string,remediation:struct<desc:string>,version:string>>,cwe:struct<uid:string>,affected_code:array<struct<end_line:int,file:struct<name:string,path:string,uid:string,type_id:int>,start_line:int>>,is_fix_available:boolean,is_exploit_available:boolean>>";
+
+/// Security Hub v2's `evidences` (GuardDuty findings' actors, processes, connections).
+const EVIDENCES: &str = "array<struct<data:string,actor:struct<process:struct<created_time_dt:timestamp,name:string,pid:int,uid:string,user:struct<name:string,uid:string>,cmd_line:string,parent_process:struct<uid:string>,file:struct<path:string,name:string,type_id:int,hashes:array<struct<value:string,algorithm_id:int,algorithm:string>>>,euid:int>,api:struct<operation:string,response:struct<error:string,code:int>,service:struct<name:string>>,src_endpoint:struct<ip:string,location:struct<country:string,city:string,coordinates:array<decimal(9,6)>>,port:int>,connection_info:struct<protocol_name:string,direction_id:int,direction:string>,dst_endpoint:struct<ip:string,port:int,location:struct<city:string,country:string,coordinates:array<decimal(9,6)>>>,query:struct<hostname:string>>>>";
+
 /// Columns (name, Glue type) of one source at one version, in file order.
 pub fn columns(kind: SourceKind, version: SourceVersion) -> Vec<(&'static str, &'static str)> {
     use SourceKind::*;
@@ -154,7 +160,9 @@ pub fn columns(kind: SourceKind, version: SourceVersion) -> Vec<(&'static str, &
             ("time", "bigint"),
             ("time_dt", "timestamp"),
             ("cloud", "struct<region:string,provider:string>"),
-            ("api", "struct<response:struct<error:string,message:string>,operation:string,version:string,service:struct<name:string>,request:struct<uid:string>>"),
+            ("api", "struct<response:struct<error:string,message:string,data:string>,operation:string,version:string,service:struct<name:string>,request:struct<data:string,uid:string>>"),
+            ("policy", "struct<uid:string>"),
+            ("session", "struct<uid:string,uid_alt:string,credential_uid:string,issuer:string>"),
             ("resources", "array<struct<uid:string,owner:struct<account:struct<uid:string>>,type:string>>"),
             ("actor", "struct<user:struct<type:string,name:string,uid_alt:string,uid:string,account:struct<uid:string>,credential_uid:string>,session:struct<created_time_dt:timestamp,is_mfa:boolean,issuer:string>,invoked_by:string,idp:struct<name:string>>"),
             ("http_request", "struct<user_agent:string>"),
@@ -255,7 +263,7 @@ pub fn columns(kind: SourceKind, version: SourceVersion) -> Vec<(&'static str, &
             if v == V1 {
                 c.push(("disposition_id", "int"));
             } else {
-                c.extend([("action", "string"), ("action_id", "int")]);
+                c.extend([("action", "string"), ("action_id", "int"), ("firewall_rule", "struct<uid:string>")]);
             }
             c.push(("unmapped", UNMAPPED));
             c
@@ -282,14 +290,18 @@ pub fn columns(kind: SourceKind, version: SourceVersion) -> Vec<(&'static str, &
             ("unmapped", UNMAPPED),
         ],
         (ShFindings, V2) => vec![
-            ("metadata", "struct<product:struct<version:string,feature:struct<uid:string,name:string>,uid:string,vendor_name:string,name:string>,profiles:array<string>,version:string,log_version:string,processed_time_dt:timestamp>"),
+            ("metadata", "struct<product:struct<version:string,feature:struct<uid:string,name:string>,uid:string,vendor_name:string,name:string>,profiles:array<string>,version:string,log_version:string,processed_time_dt:timestamp,extensions:array<struct<name:string,uid:string,version:string>>>"),
             ("time", "bigint"),
             ("time_dt", "timestamp"),
             ("confidence_score", "int"),
             ("cloud", "struct<account:struct<uid:string>,region:string,provider:string>"),
             ("resources", "array<struct<type:string,uid:string,cloud_partition:string,region:string,labels:array<string>,data:string,criticality:string,owner:struct<account:struct<uid:string>>>>"),
             ("resource", "struct<type:string,uid:string,cloud_partition:string,region:string,labels:array<string>,data:string,criticality:string>"),
-            ("finding_info", "struct<created_time_dt:timestamp,uid:string,desc:string,title:string,modified_time_dt:timestamp,first_seen_time_dt:timestamp,last_seen_time_dt:timestamp,types:array<string>,src_url:string>"),
+            ("finding_info", "struct<created_time_dt:timestamp,uid:string,desc:string,title:string,modified_time_dt:timestamp,first_seen_time_dt:timestamp,last_seen_time_dt:timestamp,related_events:array<struct<product_uid:string,uid:string>>,types:array<string>,src_url:string>"),
+            ("remediation", "struct<desc:string,references:array<string>>"),
+            ("compliance", "struct<standards:array<string>,requirements:array<string>,control:string,status:string,status_detail:string,status_code:string>"),
+            ("vulnerabilities", VULNERABILITIES),
+            ("evidences", EVIDENCES),
             ("message", "string"),
             ("class_name", "string"),
             ("class_uid", "int"),
@@ -403,6 +415,18 @@ impl TypeParser<'_> {
             "float" => DataType::Float32,
             "double" => DataType::Float64,
             "timestamp" => DataType::Timestamp(TimeUnit::Millisecond, Some(Arc::from("UTC"))),
+            "decimal" => {
+                // decimal(p,s), as Glue writes CVSS scores (3,1) and coordinates (9,6).
+                self.expect(b'(')?;
+                let p: u8 = self.ident().parse().map_err(|_| self.err("expected a precision"))?;
+                self.expect(b',')?;
+                let sc: i8 = self.ident().parse().map_err(|_| self.err("expected a scale"))?;
+                self.expect(b')')?;
+                if !(1..=38).contains(&p) || sc < 0 || sc as u8 > p {
+                    return Err(self.err("decimal precision must be 1..=38 and the scale within it"));
+                }
+                DataType::Decimal128(p, sc)
+            }
             "array" => {
                 self.expect(b'<')?;
                 let inner = self.parse()?;
@@ -466,5 +490,9 @@ mod tests {
         assert!(parse_type("struct<a:strin>").is_err());
         assert!(parse_type("array<int").is_err());
         assert!(parse_type("map<string,string>x").is_err());
+        for bad in ["decimal(40,1)", "decimal(3,4)", "decimal(3)", "decimal(a,1)", "decimal3,1)"] {
+            assert!(parse_type(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_type("decimal(3,1)").unwrap(), DataType::Decimal128(3, 1));
     }
 }

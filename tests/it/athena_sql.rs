@@ -64,6 +64,50 @@ async fn athena_style_security_queries_run_unchanged() {
     .await;
     assert!(rows > 0);
     assert_eq!(observed, rows);
+    // Columns AWS's published Security Lake queries name: compliance verdicts of Security Hub's
+    // own checks, Inspector's CVEs (an array of rows), Route 53's firewall rule, CloudTrail's
+    // session issuer. Each is declared as the Glue table has it and filled where the source does.
+    let sh2 = "amazon_security_lake_table_us_east_1_sh_findings_2_0";
+    let cspm = scalar_i64(
+        &e,
+        &format!("SELECT count(*) FROM {sh2} WHERE metadata.product.name = 'Security Hub'"),
+    )
+    .await;
+    let failed = scalar_i64(&e, &format!("SELECT count(*) FROM {sh2} WHERE compliance.status = 'FAILED'")).await;
+    let verdicts = scalar_i64(&e, &format!("SELECT count(compliance.status) FROM {sh2}")).await;
+    assert!(cspm > 0 && failed > 0 && failed < cspm, "{failed} of {cspm}");
+    assert_eq!(verdicts, cspm);
+    let inspector = scalar_i64(&e, &format!("SELECT count(*) FROM {sh2} WHERE metadata.product.name = 'Inspector'")).await;
+    let cves = scalar_i64(
+        &e,
+        &format!(
+            "SELECT count(*) FROM {sh2} CROSS JOIN UNNEST(vulnerabilities) AS v WHERE v.cve.uid LIKE 'CVE-%' AND v.vendor_name = 'NVD'"
+        ),
+    )
+    .await;
+    assert!(inspector > 0);
+    assert_eq!(cves, inspector);
+    // Duplicate findings collapsed the way AWS's published queries do it (ARBITRARY over struct
+    // and array-of-row columns), and a relative time window (the lake lies in 2025: none fall in
+    // the last 7 days; the point is that the query plans and runs).
+    let uids = scalar_i64(&e, &format!("SELECT count(DISTINCT finding_info.uid) FROM {sh2}")).await;
+    let collapsed = scalar_i64(&e, &format!("SELECT count(*) FROM (SELECT finding_info.uid, MAX(time_dt) AS t, ARBITRARY(region) AS region, ARBITRARY(finding_info) AS f, ARBITRARY(vulnerabilities) AS v FROM {sh2} GROUP BY finding_info.uid) d WHERE region IS NOT NULL AND f.uid IS NOT NULL")).await;
+    assert!(uids > 0);
+    assert_eq!(collapsed, uids);
+    let recent = scalar_i64(&e, &format!("SELECT count(*) FROM {sh2} WHERE time_dt BETWEEN CURRENT_TIMESTAMP - INTERVAL '7' DAY AND CURRENT_TIMESTAMP AND severity_id >= 3")).await;
+    assert_eq!(recent, 0);
+    assert_eq!(
+        scalar_i64(
+            &e,
+            "SELECT count(firewall_rule.uid) FROM amazon_security_lake_table_us_east_1_route53_2_0"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        scalar_i64(&e, &format!("SELECT count(session.issuer) + count(api.request.data) FROM {ct2}")).await,
+        0
+    );
     let resources = scalar_i64(
         &e,
         "SELECT count(r.uid) FROM amazon_security_lake_table_us_east_1_sh_findings_2_0 CROSS JOIN UNNEST(resources) AS r",

@@ -197,3 +197,67 @@ async fn a_struct_leaf_of_the_real_v1_files_is_read_alone_and_filters_on_it_are_
     let op = scalar_i64(&e, &format!("SELECT count(*) FROM {t} WHERE api.operation = 'CreateUser'")).await;
     assert_eq!(op, 1, "one CreateUser sample");
 }
+
+/// Leaf paths (`a.b`, `list[].c`) of a Glue table JSON's columns with their type strings.
+fn glue_leaves(cols: &[serde_json::Value], prefix: &str, out: &mut Vec<(String, String)>) {
+    for c in cols {
+        let name = format!("{prefix}{}", c["name"].as_str().unwrap());
+        let ty = c["type"].as_str().unwrap_or_default();
+        match c["fields"].as_array() {
+            Some(f) => glue_leaves(f, &format!("{name}{}", if ty.starts_with("array") { "[]." } else { "." }), out),
+            None => out.push((name, ty.to_string())),
+        }
+    }
+}
+
+/// Leaf paths of an Arrow type with their types.
+fn arrow_leaves(t: &arrow::datatypes::DataType, prefix: &str, out: &mut Vec<(String, arrow::datatypes::DataType)>) {
+    use arrow::datatypes::DataType;
+    match t {
+        DataType::Struct(fs) => fs
+            .iter()
+            .for_each(|f| arrow_leaves(f.data_type(), &format!("{prefix}.{}", f.name()), out)),
+        DataType::List(f) if matches!(f.data_type(), DataType::Struct(_)) => arrow_leaves(f.data_type(), &format!("{prefix}[]"), out),
+        other => out.push((prefix.to_string(), other.clone())),
+    }
+}
+
+/// Proves that lakesight's declared v2 schemas (which the generator writes and the catalog reads
+/// real tables through) hold every column of the Glue tables Security Lake creates, with the same
+/// type: a column missing there is invisible to every query on the embedded engine, and AWS's
+/// published queries name them (`vulnerabilities`, `compliance.status`, `firewall_rule.uid`).
+#[test]
+fn the_declared_v2_schemas_hold_every_column_of_the_glue_tables() {
+    use lakesight::lake::ocsf::{arrow_schema, parse_type, SourceKind, SourceVersion};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/security-lake-v2-table-schemas");
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for (kind, table) in [
+        (SourceKind::CloudTrailMgmt, "cloud_trail_mgmt"),
+        (SourceKind::Route53, "route53"),
+        (SourceKind::ShFindings, "sh_findings"),
+        (SourceKind::VpcFlow, "vpc_flow"),
+    ] {
+        let path = dir.join(format!("amazon_security_lake_table_us_east_1_{table}_2_0.json"));
+        let js: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let mut glue = Vec::new();
+        glue_leaves(js["columns"].as_array().unwrap(), "", &mut glue);
+        let schema = arrow_schema(kind, SourceVersion::V2).unwrap();
+        let mut ours = Vec::new();
+        for f in schema.fields() {
+            arrow_leaves(f.data_type(), f.name(), &mut ours);
+        }
+        let ours: std::collections::BTreeMap<String, arrow::datatypes::DataType> = ours.into_iter().collect();
+        for (leaf, ty) in glue {
+            checked += 1;
+            let want = parse_type(&ty).unwrap_or_else(|e| panic!("{table} {leaf}: {e}"));
+            match ours.get(&leaf) {
+                None => problems.push(format!("{table}: {leaf} ({ty}) is not declared")),
+                Some(t) if *t != want => problems.push(format!("{table}: {leaf} is {t:?}, Glue says {ty}")),
+                _ => {}
+            }
+        }
+    }
+    assert!(checked > 250, "{checked}");
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+}

@@ -241,6 +241,7 @@ pub async fn sql_with_options(ctx: &SessionContext, query: &str, options: SQLOpt
     };
     if let datafusion::sql::parser::Statement::Statement(s) = &mut statement {
         crate::lake::unnest::rewrite(s, &dialect);
+        super::aggregates::rewrite(s);
     }
     let plan = state.statement_to_plan(statement).await?;
     options.verify_plan(&plan)?;

@@ -16,7 +16,10 @@
 //!   SQL dialect does not parse `->` lambdas; [`TrinoDialect`] is the generic
 //!   dialect with lambda parsing switched on;
 //! * `CAST(x AS IPADDRESS | IPPREFIX | JSON)`: rewritten to VARCHAR by
-//!   [`rewrite_trino_casts`].
+//!   [`rewrite_trino_casts`];
+//! * the aggregates `arbitrary` / `any_value` (→ `first_value(x) IGNORE NULLS`) and
+//!   `approx_percentile` (→ `approx_percentile_cont`), renamed in the parsed statement
+//!   (`aggregates`).
 //!
 //! # Layout
 //!
@@ -126,6 +129,7 @@
 //!   `histogram` are not provided (DataFusion has `approx_percentile_cont`,
 //!   `first_value`, `approx_distinct`).
 
+mod aggregates;
 mod bitwise;
 mod catalogue;
 mod collections;
