@@ -202,6 +202,10 @@ async fn open_rollup(plan: &RunPlan, lake: &OpenLake) -> Result<Option<Rollup>, 
         recompute_days: r.recompute_days,
         source: r.source.clone(),
         incomplete: Incomplete::from_skipped(lake.skipped.iter().map(|s| s.path.as_str())),
+        inputs: lake
+            .engine
+            .as_ref()
+            .map(|e| crate::series::rollup::input_fingerprints(&e.catalog.tables)),
     }))
 }
 

@@ -15,7 +15,12 @@
 //!
 //! Freshness: the last `recompute_days` days of each window are always computed from the lake, as
 //! Security Lake can still deliver late events for them; older days are read from the store when
-//! present. A stored file that cannot be read is a logged, counted skip and its day is computed
+//! present — unless their inputs changed. Each stored day carries a fingerprint of the files it
+//! was computed from (table, path, size and ETag of every file of the template's view on that
+//! day, from the listing the run already made: no extra request), and a stored day whose
+//! fingerprint differs from the current listing's (late files, a rewrite, a compaction) is
+//! computed again and named in the stats (`days_late`). Days stored before fingerprints existed,
+//! and every day on Athena (no listing), are judged by age only. A stored file that cannot be read is a logged, counted skip and its day is computed
 //! again (and rewritten). Days that need computing are grouped into contiguous ranges, one query
 //! each.
 
@@ -48,6 +53,51 @@ pub struct Rollup {
     /// used for this run but not stored, so a later run computes them again. `all` = a skipped
     /// input whose day is unknown.
     pub incomplete: Incomplete,
+    /// The fingerprint of each (view, day)'s input files, when the run listed them (the embedded
+    /// engine); `None` on Athena.
+    pub inputs: Option<InputDays>,
+}
+
+/// Fingerprint of each (normalised view, `YYYY-MM-DD`)'s input files.
+pub type InputDays = std::collections::BTreeMap<(String, String), String>;
+
+/// Key-value metadata key of a stored day's input fingerprint.
+pub const INPUTS_KEY: &str = "lakesight.inputs";
+
+/// The fingerprint of every (view, day) of `tables`: SHA-256 over table name, path, size and ETag
+/// of each file of a table that feeds the view, in sorted order.
+pub fn input_fingerprints(tables: &[crate::lake::catalog::LakeTable]) -> InputDays {
+    let mut files: std::collections::BTreeMap<(String, String), Vec<String>> = std::collections::BTreeMap::new();
+    for v in crate::lake::views::VIEWS {
+        for t in tables.iter().filter(|t| t.kind.is_some_and(|k| v.kinds.contains(&k))) {
+            for f in &t.files {
+                let d = &f.event_day;
+                if d.len() != 8 {
+                    continue;
+                }
+                let dt = format!("{}-{}-{}", &d[..4], &d[4..6], &d[6..]);
+                files.entry((v.name.to_string(), dt)).or_default().push(format!(
+                    "{}\0{}\0{}\0{}",
+                    t.glue_name,
+                    f.meta.location,
+                    f.meta.size,
+                    f.meta.e_tag.as_deref().unwrap_or("")
+                ));
+            }
+        }
+    }
+    files
+        .into_iter()
+        .map(|(k, mut v)| {
+            v.sort();
+            let mut h = Sha256::new();
+            for line in v {
+                h.update(line.as_bytes());
+                h.update([b'\n']);
+            }
+            (k, hex::encode(h.finalize())[..32].to_string())
+        })
+        .collect()
 }
 
 /// Days not to store (see [`Rollup::incomplete`]).
@@ -100,6 +150,10 @@ pub struct RollupStats {
     pub not_stored: usize,
     /// Stored files that could not be read (computed again), with the reason.
     pub unreadable: Vec<String>,
+    /// Stored days older than `recompute_days` whose input files changed since they were stored
+    /// (late data, rewrites): computed again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub days_late: Vec<String>,
 }
 
 /// The canonical stored schema of a template's rows.
@@ -136,9 +190,12 @@ fn canonical(target: &SchemaRef, b: &RecordBatch) -> Result<RecordBatch, String>
     RecordBatch::try_new(target.clone(), cols).map_err(|e| e.to_string())
 }
 
-fn encode(batches: &[RecordBatch], schema: SchemaRef) -> Result<Vec<u8>, String> {
+fn encode(batches: &[RecordBatch], schema: SchemaRef, inputs: Option<&str>) -> Result<Vec<u8>, String> {
     let mut buf = Vec::new();
-    let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, schema, None).map_err(|e| e.to_string())?;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_key_value_metadata(inputs.map(|fp| vec![parquet::file::metadata::KeyValue::new(INPUTS_KEY.into(), fp.to_string())]))
+        .build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, schema, Some(props)).map_err(|e| e.to_string())?;
     for b in batches {
         w.write(b).map_err(|e| e.to_string())?;
     }
@@ -146,7 +203,8 @@ fn encode(batches: &[RecordBatch], schema: SchemaRef) -> Result<Vec<u8>, String>
     Ok(buf)
 }
 
-async fn read(loc: &Location, rel: &str, want: &SchemaRef) -> Result<Vec<RecordBatch>, String> {
+/// A stored day's rows and the input fingerprint it was stored with (if any).
+async fn read(loc: &Location, rel: &str, want: &SchemaRef) -> Result<(Vec<RecordBatch>, Option<String>), String> {
     use object_store::ObjectStoreExt;
     let bytes = loc
         .store
@@ -156,17 +214,20 @@ async fn read(loc: &Location, rel: &str, want: &SchemaRef) -> Result<Vec<RecordB
         .bytes()
         .await
         .map_err(|e| e.to_string())?;
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .map_err(|e| format!("not Parquet: {e}"))?
-        .build()
-        .map_err(|e| e.to_string())?;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| format!("not Parquet: {e}"))?;
+    let fingerprint = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == INPUTS_KEY).and_then(|k| k.value.clone()));
+    let reader = builder.build().map_err(|e| e.to_string())?;
     let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(|e| e.to_string())?;
     for b in &batches {
         if b.schema().fields() != want.fields() {
             return Err(format!("schema {:?} is not the stored shape", b.schema()));
         }
     }
-    Ok(batches)
+    Ok((batches, fingerprint))
 }
 
 /// Build a template's series through the store when there is one, else straight from the lake
@@ -226,7 +287,17 @@ impl Rollup {
         let label = format!("{}_{}", t.family, bucket.unit());
         let render_range = |from: i64, to: i64| render(&t, bucket, from, to);
         let (batches, stats) = self
-            .days(runner, &dir, &t.family, &label, &schema(&t), &render_range, start_ms, end_ms)
+            .days(
+                runner,
+                &t.view,
+                &dir,
+                &t.family,
+                &label,
+                &schema(&t),
+                &render_range,
+                start_ms,
+                end_ms,
+            )
             .await?;
         let sql = render(&t, bucket, start_ms, end_ms);
         Ok((assemble(t, bucket, start_ms, end_ms, &batches, sql)?, stats))
@@ -240,6 +311,7 @@ impl Rollup {
     async fn days(
         &self,
         runner: &dyn SqlRunner,
+        view: &str,
         dir: &str,
         family: &str,
         label: &str,
@@ -265,9 +337,15 @@ impl Rollup {
         while day < end_ms {
             let dt = super::dt(day);
             let rel = format!("{dir}/dt={dt}.parquet");
+            let now = self.inputs.as_ref().and_then(|i| i.get(&(view.to_string(), dt.clone())));
             if day < fresh_from && stored.contains(&dt) {
                 match read(&self.location, &rel, want).await {
-                    Ok(b) => {
+                    Ok((_, Some(then))) if now.is_some_and(|now| *now != then) => {
+                        tracing::info!(rollup = %self.location.url_of(&rel), "the day's input files changed since it was stored (late data); computed again");
+                        stats.days_late.push(dt.clone());
+                        missing.push(day);
+                    }
+                    Ok((b, _)) => {
                         batches.extend(b);
                         stats.days_reused += 1;
                     }
@@ -325,7 +403,8 @@ impl Rollup {
                     stats.not_stored += 1;
                 } else {
                     let rel = format!("{dir}/dt={dt}.parquet");
-                    let buf = encode(&day_rows, want.clone()).map_err(shape)?;
+                    let fp = self.inputs.as_ref().and_then(|i| i.get(&(view.to_string(), dt.clone())));
+                    let buf = encode(&day_rows, want.clone(), fp.map(String::as_str)).map_err(shape)?;
                     self.location
                         .put_atomic(&rel, &buf)
                         .await
@@ -368,7 +447,7 @@ pub async fn table_days(
             h.update([0]);
             h.update(format!("{want:?}").as_bytes());
             let dir = format!("rollups/{label}/v={}", &hex::encode(h.finalize())[..12]);
-            r.days(runner, &dir, label, query_label, want, &render_range, start_ms, end_ms)
+            r.days(runner, &t.view, &dir, label, query_label, want, &render_range, start_ms, end_ms)
                 .await
                 .map(|(b, st)| (b, Some(st)))
         }
