@@ -34,12 +34,7 @@ type Published = BTreeMap<(String, String), (String, String, i64, i32)>;
 fn published(out: &Path) -> Published {
     let mut m = BTreeMap::new();
     for p in files_under(&out.join("findings")) {
-        let dt = p
-            .components()
-            .filter_map(|c| c.as_os_str().to_str())
-            .find_map(|c| c.strip_prefix("dt="))
-            .unwrap()
-            .to_string();
+        let dt = dt_of(&p);
         for b in read_parquet(&p) {
             let s = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
             let (id, cid, st) = (s("finding_id"), s("condition_id"), s("status"));
@@ -66,9 +61,20 @@ fn published(out: &Path) -> Published {
 }
 
 async fn run_days(out: &Path, from: NaiveDate, to: NaiveDate) -> lakesight::runtime::run::RunResult {
+    run_job(out, from, to, |_| {}).await
+}
+
+/// The demo job over the lasting lake for `from..=to`, with three weeks of baseline (enough for
+/// the trend test to see the lake's trends day after day), after `edit`.
+async fn run_job(
+    out: &Path,
+    from: NaiveDate,
+    to: NaiveDate,
+    edit: impl FnOnce(&mut lakesight::runtime::config::JobConfig),
+) -> lakesight::runtime::run::RunResult {
     let mut cfg = demo_job(lasting().path(), out);
-    // Three weeks of baseline: enough for the trend test to see the lake's trends day after day.
     cfg.job.baseline_days = 21;
+    edit(&mut cfg);
     let ov = RunOverrides {
         from: Some(from),
         to: Some(to),
@@ -77,6 +83,15 @@ async fn run_days(out: &Path, from: NaiveDate, to: NaiveDate) -> lakesight::runt
     run(&cfg, &SeriesCatalog::builtin().unwrap(), &ov, &FixedClock(1_743_400_000_000))
         .await
         .unwrap()
+}
+
+/// The `dt=` partition a file under an output folder belongs to.
+fn dt_of(p: &Path) -> String {
+    p.components()
+        .filter_map(|c| c.as_os_str().to_str())
+        .find_map(|c| c.strip_prefix("dt="))
+        .unwrap()
+        .to_string()
 }
 
 /// Proves: (1) one range run over seven days (2025-03-22..28, 21 days of baseline) publishes
@@ -191,12 +206,7 @@ type Periods = BTreeMap<(String, String, String, String, String), (i32, Option<i
 fn periods(out: &Path) -> Periods {
     let mut m = BTreeMap::new();
     for p in files_under(&out.join("series_periods")) {
-        let dt = p
-            .components()
-            .filter_map(|c| c.as_os_str().to_str())
-            .find_map(|c| c.strip_prefix("dt="))
-            .unwrap()
-            .to_string();
+        let dt = dt_of(&p);
         for b in read_parquet(&p) {
             let s = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
             let i = |n: &str| b.column_by_name(n).unwrap().as_primitive::<Int32Type>().clone();
@@ -219,31 +229,24 @@ fn periods(out: &Path) -> Periods {
 }
 
 async fn run_periods(out: &Path, from: NaiveDate, to: NaiveDate) -> lakesight::runtime::run::RunResult {
-    let mut cfg = demo_job(lasting().path(), out);
-    cfg.job.baseline_days = 21;
-    cfg.ueba = None;
-    cfg.hunts = None;
-    cfg.ip_insights = None;
-    cfg.detectors.insert(
-        "seasonal".into(),
-        lakesight::detect::DetectorConfig::SeasonalIqr(lakesight::detect::outlier::SeasonalIqrConfig {
-            detect_period: true,
-            ..Default::default()
-        }),
-    );
-    cfg.series
-        .retain(|s| ["api_calls", "findings_by_type"].contains(&s.family.as_str()));
-    for s in &mut cfg.series {
-        s.detectors = vec!["seasonal".into()];
-    }
-    let ov = RunOverrides {
-        from: Some(from),
-        to: Some(to),
-        ..Default::default()
-    };
-    run(&cfg, &SeriesCatalog::builtin().unwrap(), &ov, &FixedClock(1_743_400_000_000))
-        .await
-        .unwrap()
+    run_job(out, from, to, |cfg| {
+        cfg.ueba = None;
+        cfg.hunts = None;
+        cfg.ip_insights = None;
+        cfg.detectors.insert(
+            "seasonal".into(),
+            lakesight::detect::DetectorConfig::SeasonalIqr(lakesight::detect::outlier::SeasonalIqrConfig {
+                detect_period: true,
+                ..Default::default()
+            }),
+        );
+        cfg.series
+            .retain(|s| ["api_calls", "findings_by_type"].contains(&s.family.as_str()));
+        for s in &mut cfg.series {
+            s.detectors = vec!["seasonal".into()];
+        }
+    })
+    .await
 }
 
 /// Proves the night-to-night period state of `detect_period` (#18): (1) a range run over seven

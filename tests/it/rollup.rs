@@ -8,10 +8,22 @@ use lakesight::series::SeriesCatalog;
 use crate::spine::{demo_job, demo_like};
 
 async fn night(out: &std::path::Path, date: (i32, u32, u32), rollup: bool) -> RunResult {
-    let mut cfg = demo_job(demo_like().path(), out);
+    night_with(demo_like().path(), out, date, rollup, |_| {}).await
+}
+
+/// The demo job over `lake` for one night, after `edit`.
+async fn night_with(
+    lake: &std::path::Path,
+    out: &std::path::Path,
+    date: (i32, u32, u32),
+    rollup: bool,
+    edit: impl FnOnce(&mut lakesight::runtime::config::JobConfig),
+) -> RunResult {
+    let mut cfg = demo_job(lake, out);
     if rollup {
         cfg.rollup = Some(RollupConfig::default());
     }
+    edit(&mut cfg);
     let c = SeriesCatalog::builtin().unwrap();
     cfg.validate(&c).unwrap();
     let ov = RunOverrides {
@@ -109,19 +121,12 @@ fn bad_rollup_and_table_settings_are_refused_naming_the_field() {
 }
 
 async fn series_night(lake: &std::path::Path, out: &std::path::Path, date: (i32, u32, u32), rollup: bool) -> RunResult {
-    let mut cfg = demo_job(lake, out);
-    cfg.ueba = None;
-    cfg.hunts = None;
-    cfg.ip_insights = None;
-    if rollup {
-        cfg.rollup = Some(RollupConfig::default());
-    }
-    let c = SeriesCatalog::builtin().unwrap();
-    let ov = RunOverrides {
-        date: chrono::NaiveDate::from_ymd_opt(date.0, date.1, date.2),
-        ..RunOverrides::default()
-    };
-    run(&cfg, &c, &ov, &FixedClock(1_743_400_000_000)).await.unwrap()
+    night_with(lake, out, date, rollup, |cfg| {
+        cfg.ueba = None;
+        cfg.hunts = None;
+        cfg.ip_insights = None;
+    })
+    .await
 }
 
 /// Proves late data older than `recompute_days` is not missed: after night 1 stored its window,
