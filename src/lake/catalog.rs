@@ -118,6 +118,8 @@ pub struct CatalogOptions {
     /// `lakesight query` sets it from the tables its SQL names, so an ad-hoc query over one table
     /// does not pay for reading the footers of the whole lake.
     pub only_tables: Option<BTreeSet<String>>,
+    /// The embedded engine's memory pool and spill folder.
+    pub memory: super::engine::MemoryOptions,
 }
 
 /// The Glue tables a SQL text names explicitly, lower-cased; `None` when it (also) reads a

@@ -4,11 +4,15 @@
 //! as `amazon_security_lake_glue_db_<region>.<table>` (the Glue database, as analysts write it in
 //! Athena) and as `awsdatacatalog.<db>.<table>`. The normalised views live in schema `lakesight`.
 
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider};
 use datafusion::execution::config::SessionConfig;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{DataFrame, SessionContext};
 use url::Url;
 
@@ -47,6 +51,51 @@ pub fn session_config() -> SessionConfig {
     cfg
 }
 
+/// How much memory the engine's operators (aggregations, sorts, joins, ordered `array_agg`) may
+/// hold, and where they spill beyond it.
+///
+/// Why a pool: without one DataFusion grows its hash tables with the day, so a 100M-event day
+/// needs several times the memory of a 10M one and a container is killed by the kernel with no
+/// message. With a [`FairSpillPool`] the operators that can spill (sorts, grouped aggregations)
+/// write runs to `spill_dir` once their share is used, and one that cannot fails with
+/// [`LakeError::MemoryExhausted`], which names the setting to raise. The pool bounds DataFusion's
+/// own buffers only: Parquet decoding buffers of the scans in flight, the collected results and
+/// the detectors come on top (the README's job reference gives the whole process' figures).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryOptions {
+    /// Pool size in bytes; `None` = unbounded (DataFusion's default; `lakesight query`).
+    pub limit: Option<usize>,
+    /// Folder for spill files; `None` = the OS temporary folder.
+    pub spill_dir: Option<PathBuf>,
+}
+
+impl MemoryOptions {
+    fn runtime(&self) -> Result<Arc<RuntimeEnv>> {
+        let mut b = RuntimeEnvBuilder::new();
+        if let Some(limit) = self.limit {
+            // TrackConsumersPool: an exhausted pool's error names the largest consumers.
+            let top = NonZeroUsize::new(5).unwrap_or(NonZeroUsize::MIN);
+            b = b.with_memory_pool(Arc::new(TrackConsumersPool::new(FairSpillPool::new(limit), top)));
+        }
+        if let Some(dir) = &self.spill_dir {
+            std::fs::create_dir_all(dir).map_err(|e| LakeError::io(dir, e))?;
+            b = b.with_temp_file_path(dir.clone());
+        }
+        Ok(b.build_arc()?)
+    }
+
+    /// Turn a query's error into [`LakeError::MemoryExhausted`] when the pool ran out.
+    fn explain(&self, e: datafusion::error::DataFusionError) -> LakeError {
+        match (self.limit, e.find_root()) {
+            (Some(limit), datafusion::error::DataFusionError::ResourcesExhausted(detail)) => LakeError::MemoryExhausted {
+                limit_mib: limit / (1 << 20),
+                detail: detail.clone(),
+            },
+            _ => LakeError::DataFusion(e),
+        }
+    }
+}
+
 /// A lake opened for querying.
 pub struct Engine {
     /// The DataFusion session.
@@ -55,6 +104,8 @@ pub struct Engine {
     pub catalog: Arc<Catalog>,
     /// Views that could be built (families present in the lake).
     pub views: Vec<&'static str>,
+    /// The memory pool's settings (for the error of an exhausted pool).
+    memory: MemoryOptions,
 }
 
 impl Engine {
@@ -64,11 +115,16 @@ impl Engine {
             .await
             .map_err(|crate::store::StoreError::Url { url, reason }| LakeError::Url { url, reason })?;
         let catalog = Catalog::open(location, opts).await?;
-        Engine::from_catalog(catalog).await
+        Engine::from_catalog_with(catalog, &opts.memory).await
     }
 
-    /// Register a catalog that is already open.
-    pub async fn from_catalog(mut catalog: Catalog) -> Result<Engine> {
+    /// Register a catalog that is already open (no memory limit).
+    pub async fn from_catalog(catalog: Catalog) -> Result<Engine> {
+        Engine::from_catalog_with(catalog, &MemoryOptions::default()).await
+    }
+
+    /// Register a catalog that is already open, with a memory pool.
+    pub async fn from_catalog_with(mut catalog: Catalog, memory: &MemoryOptions) -> Result<Engine> {
         let mut config = session_config();
         if catalog.location.local.is_none() {
             // Object stores answer each range request after a round trip: read more files at once
@@ -81,7 +137,7 @@ impl Engine {
                 .unwrap_or(REMOTE_PARTITIONS);
             config = config.with_target_partitions(cores.max(wanted));
         }
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = SessionContext::new_with_config_rt(config, memory.runtime()?);
         let store_url = Url::parse(&catalog.location.store_url).map_err(|e| LakeError::Url {
             url: catalog.location.store_url.clone(),
             reason: e.to_string(),
@@ -139,6 +195,7 @@ impl Engine {
             ctx,
             catalog: Arc::new(catalog),
             views,
+            memory: memory.clone(),
         })
     }
 
@@ -149,7 +206,7 @@ impl Engine {
 
     /// Run a SQL query and collect its batches.
     pub async fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        Ok(self.sql(sql).await?.collect().await?)
+        self.sql(sql).await?.collect().await.map_err(|e| self.memory.explain(e))
     }
 }
 
@@ -157,5 +214,68 @@ impl Engine {
 impl super::SqlRunner for Engine {
     async fn run_sql(&self, _label: &str, sql: &str) -> Result<Vec<RecordBatch>> {
         self.collect(sql).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::physical_plan::ExecutionPlan;
+
+    fn spills(plan: &Arc<dyn ExecutionPlan>) -> usize {
+        plan.metrics().and_then(|m| m.spill_count()).unwrap_or(0) + plan.children().into_iter().map(spills).sum::<usize>()
+    }
+
+    fn ctx(limit: usize, dir: &std::path::Path) -> SessionContext {
+        let memory = MemoryOptions {
+            limit: Some(limit),
+            spill_dir: Some(dir.to_path_buf()),
+        };
+        SessionContext::new_with_config_rt(session_config(), memory.runtime().unwrap())
+    }
+
+    /// A grouped aggregation of 8M rows into 2M groups, sorted (~50 MB of keys and states), finishes
+    /// under the smallest pool a job accepts (64 MiB) by spilling to the configured folder, with the same rows as without a pool.
+    #[tokio::test]
+    async fn sorts_and_aggregations_spill_instead_of_growing_past_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let sql = "SELECT v % 2000003 AS k, count(*) AS n, max(v) AS m FROM (SELECT value AS v FROM generate_series(1, 8000000)) \
+                   GROUP BY v % 2000003 ORDER BY m DESC";
+        let limited = ctx(64 << 20, dir.path());
+        let df = limited.sql(sql).await.unwrap();
+        let plan = df.create_physical_plan().await.unwrap();
+        let rows: usize = datafusion::physical_plan::collect(plan.clone(), limited.task_ctx())
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
+        assert_eq!(rows, 2_000_003);
+        assert!(spills(&plan) > 0, "nothing spilled under a 64 MiB pool");
+        let free = SessionContext::new_with_config(session_config());
+        let first = free.sql(&format!("{sql} LIMIT 3")).await.unwrap().collect().await.unwrap();
+        let first_limited = limited.sql(&format!("{sql} LIMIT 3")).await.unwrap().collect().await.unwrap();
+        assert_eq!(
+            arrow::util::pretty::pretty_format_batches(&first).unwrap().to_string(),
+            arrow::util::pretty::pretty_format_batches(&first_limited).unwrap().to_string()
+        );
+    }
+
+    /// An operator that cannot spill (a hash join's build side of 3M rows) fails with
+    /// `MemoryExhausted`, whose message names the setting to raise, not with a bare DataFusion error.
+    #[tokio::test]
+    async fn a_query_that_cannot_spill_names_the_memory_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = MemoryOptions {
+            limit: Some(8 << 20),
+            spill_dir: Some(dir.path().to_path_buf()),
+        };
+        let c = SessionContext::new_with_config_rt(session_config(), memory.runtime().unwrap());
+        let sql = "SELECT count(*) FROM (SELECT value AS v FROM generate_series(1, 3000000)) a \
+                   JOIN (SELECT value AS v FROM generate_series(1, 3000000)) b ON a.v = b.v";
+        let err = c.sql(sql).await.unwrap().collect().await.unwrap_err();
+        let e = memory.explain(err);
+        assert!(matches!(e, LakeError::MemoryExhausted { limit_mib: 8, .. }), "{e}");
+        assert!(e.to_string().contains("[job] memory_limit"), "{e}");
     }
 }

@@ -66,6 +66,14 @@ pub enum LakeError {
     /// DataFusion error (planning or execution of a query).
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
+    /// A query needed more memory than the engine's pool and could not spill.
+    #[error("a query needed more than the memory limit of {limit_mib} MiB and could not spill to disk; raise [job] memory_limit (or give the container more memory): {detail}")]
+    MemoryExhausted {
+        /// The pool's size.
+        limit_mib: usize,
+        /// DataFusion's message (the largest consumers).
+        detail: String,
+    },
     /// Athena error (submitting, polling, reading back a query).
     #[error(transparent)]
     Athena(#[from] athena::AthenaError),

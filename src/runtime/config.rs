@@ -99,6 +99,53 @@ pub struct JobSection {
     /// results come back through UNLOAD; needs `[athena]`).
     #[serde(default = "default_engine")]
     pub engine: String,
+    /// The embedded engine's memory pool (`"2GiB"`, `"512MiB"`, `"3GB"`, bytes): beyond it sorts
+    /// and aggregations spill to `spill_dir`. Absent = [`DEFAULT_MEMORY_LIMIT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<String>,
+    /// Folder for the engine's spill files (absent = the OS temporary folder; relative to the job
+    /// file's folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spill_dir: Option<String>,
+}
+
+/// The memory pool of the embedded engine when `[job] memory_limit` is absent: 2 GiB, which kept
+/// the whole nightly process under 4 GB on a 100M-event day (`benches/big_day.sh`).
+pub const DEFAULT_MEMORY_LIMIT: usize = 2 << 30;
+
+/// The smallest pool accepted: below it even one day's aggregation of a small lake spills.
+pub const MIN_MEMORY_LIMIT: usize = 64 << 20;
+
+/// Parse a size: a number of bytes, or a number with `KB`/`MB`/`GB`/`TB` (powers of 1,000) or
+/// `KiB`/`MiB`/`GiB`/`TiB` (powers of 1,024), case-insensitive, spaces allowed (`1.5 GiB`).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (e.g. \"2GiB\", \"512MiB\", \"3GB\")"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?} (use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)"
+            ))
+        }
+    };
+    let bytes = n * mult;
+    if !bytes.is_finite() || bytes >= usize::MAX as f64 {
+        return Err(format!("{text:?} is too large"));
+    }
+    Ok(bytes as usize)
 }
 
 /// Accept a TOML date (`2025-03-30`) or a string (`"2025-03-30"`).
@@ -319,9 +366,12 @@ impl JobConfig {
         let mut cfg = JobConfig::parse(&text, &p)?;
         cfg.validate(series)
             .map_err(|errors| ConfigError::Invalid { path: p.clone(), errors })?;
-        // Relative lake/output paths are relative to the job file's folder.
+        // Relative lake/output/spill paths are relative to the job file's folder.
         let base = path.parent().unwrap_or(Path::new("."));
-        for u in [&mut cfg.job.lake, &mut cfg.job.output] {
+        for u in [&mut cfg.job.lake, &mut cfg.job.output]
+            .into_iter()
+            .chain(cfg.job.spill_dir.as_mut())
+        {
             if !u.contains("://") && Path::new(u.as_str()).is_relative() {
                 *u = base.join(u.as_str()).display().to_string();
             }
@@ -398,6 +448,16 @@ impl JobConfig {
             if f > t {
                 errs.push(format!("job.from: {f} is after job.to {t}"));
             }
+        }
+        if let Some(m) = &self.job.memory_limit {
+            match parse_size(m) {
+                Err(e) => errs.push(format!("job.memory_limit: {e}")),
+                Ok(n) if n < MIN_MEMORY_LIMIT => errs.push(format!("job.memory_limit: {m:?} is below the minimum of 64MiB")),
+                Ok(_) => {}
+            }
+        }
+        if self.job.spill_dir.as_deref().is_some_and(|d| d.trim().is_empty()) {
+            errs.push("job.spill_dir: empty; leave it out for the OS temporary folder".into());
         }
         if self.job.baseline_days < 7 || self.job.baseline_days > 400 {
             errs.push(format!("job.baseline_days: {} is outside 7..=400", self.job.baseline_days));
@@ -503,5 +563,18 @@ mod tests {
         };
         assert!(good.validate().is_empty(), "{:?}", good.validate());
         assert_eq!(good.root_url("s3://b/out/"), "s3://b/out/ocsf/ext/lakesight");
+    }
+
+    /// Units are powers of 1,000 or 1,024 as written; a bad size is an error naming it.
+    #[test]
+    fn sizes_parse_with_their_units() {
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size(" 512 MiB "), Ok(512 << 20));
+        assert_eq!(parse_size("3GB"), Ok(3_000_000_000));
+        assert_eq!(parse_size("1.5gib"), Ok(3 << 29));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("2 GiBs").unwrap_err().contains("unknown unit"));
+        assert!(parse_size("lots").unwrap_err().contains("not a size"));
+        assert!(parse_size("").is_err());
     }
 }

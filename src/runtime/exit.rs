@@ -4,7 +4,7 @@
 //! | status | failure | what to do | AWS Batch `evaluateOnExit` / SageMaker |
 //! |---|---|---|---|
 //! | 0 | — | — | — |
-//! | 2 | `config`: the job file, an argument, a URL, a permission | fix the job or the role; a retry fails the same way | `EXIT` on `2` |
+//! | 2 | `config`: the job file, an argument, a URL, a permission, a query over the memory limit | fix the job or the role; a retry fails the same way | `EXIT` on `2` |
 //! | 3 | `data`: a lake file or query result that cannot be read as it should | look at the named file; a retry fails the same way | `EXIT` on `3` |
 //! | 75 | `transient`: network, S3/Athena throttling or 5xx after the client's own retries, an Athena time-out | retry (the run published nothing) | `RETRY` on `75` |
 //! | 130 / 143 | `stopped`: SIGINT / SIGTERM (a stop, or Batch/SageMaker ending the job) | nothing was published | `EXIT` |
@@ -148,7 +148,8 @@ fn one(e: &(dyn Error + 'static)) -> Option<Failure> {
     }
     if let Some(l) = e.downcast_ref::<LakeError>() {
         return match l {
-            LakeError::Config(_) | LakeError::Url { .. } => Some(Failure::Config),
+            // Raising `memory_limit` (or the instance) is a change to the job, like a bad setting.
+            LakeError::Config(_) | LakeError::Url { .. } | LakeError::MemoryExhausted { .. } => Some(Failure::Config),
             LakeError::Schema(_) | LakeError::Arrow(_) | LakeError::Parquet(_) => Some(Failure::Data),
             LakeError::Io { source, .. } => Some(io(source)),
             LakeError::ObjectStore(o) => Some(object_store(o)),

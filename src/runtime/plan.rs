@@ -95,6 +95,8 @@ pub struct RunPlan {
     pub s3: S3Options,
     /// The engine.
     pub engine: EngineChoice,
+    /// The embedded engine's memory pool and spill folder.
+    pub memory: crate::lake::engine::MemoryOptions,
     /// The rollup store.
     pub rollup: Option<RollupPlan>,
     /// Glue registration.
@@ -172,6 +174,16 @@ impl RunPlan {
             publish: ov.publish.clone(),
             s3: cfg.s3.clone().or(&S3Options::from_env()),
             engine,
+            memory: crate::lake::engine::MemoryOptions {
+                limit: Some(
+                    cfg.job
+                        .memory_limit
+                        .as_deref()
+                        .and_then(|m| super::config::parse_size(m).ok())
+                        .unwrap_or(super::config::DEFAULT_MEMORY_LIMIT),
+                ),
+                spill_dir: cfg.job.spill_dir.as_ref().map(std::path::PathBuf::from),
+            },
             rollup,
             glue: cfg.glue.clone(),
             out: cfg.output.clone(),
@@ -214,7 +226,17 @@ impl RunPlan {
         }
         match &self.engine {
             EngineChoice::Embedded => {
-                let _ = writeln!(s, "engine: embedded DataFusion over the lake's files");
+                let _ = writeln!(
+                    s,
+                    "engine: embedded DataFusion over the lake's files ({}, spilling to {})",
+                    self.memory
+                        .limit
+                        .map_or("no memory pool".to_string(), |l| format!("memory pool {} MiB", l >> 20)),
+                    self.memory
+                        .spill_dir
+                        .as_ref()
+                        .map_or("the OS temporary folder".to_string(), |d| d.display().to_string())
+                );
             }
             EngineChoice::Athena(a) => {
                 let _ = writeln!(

@@ -163,6 +163,7 @@ async fn open_lake(plan: &RunPlan, cancel: &Cancel) -> Result<OpenLake, RunError
         )),
         s3: plan.s3.clone(),
         only_tables: None,
+        memory: plan.memory.clone(),
     };
     let (engine, athena) = match &plan.engine {
         EngineChoice::Athena(a) => (

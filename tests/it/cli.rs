@@ -132,13 +132,19 @@ fn validate_reports_every_problem() {
     let p = d.path().join("bad.toml");
     std::fs::write(
         &p,
-        "[job]\nname = \"x\"\nlake = \"l\"\noutput = \"o\"\nbaseline_days = 1\n[[series]]\nfamily = \"nope\"\ndetectors = []\n",
+        "[job]\nname = \"x\"\nlake = \"l\"\noutput = \"o\"\nbaseline_days = 1\nmemory_limit = \"1MiB\"\n\
+         [[series]]\nfamily = \"nope\"\ndetectors = []\n",
     )
     .unwrap();
     let out = bin().args(["validate", "--job", p.to_str().unwrap()]).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    for needle in ["job.baseline_days", "series[0].family", "series[0].detectors"] {
+    for needle in [
+        "job.baseline_days",
+        "is below the minimum of 64MiB",
+        "series[0].family",
+        "series[0].detectors",
+    ] {
         assert!(err.contains(needle), "{needle}: {err}");
     }
     let ok = bin()
@@ -170,6 +176,11 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(
         text.contains("days analysed: 2025-03-28 .. 2025-03-28 (1 day(s)); baseline from 2025-03-14"),
+        "{text}"
+    );
+    // The default memory pool (2 GiB), since the demo job sets none.
+    assert!(
+        text.contains("(memory pool 2048 MiB, spilling to the OS temporary folder)"),
         "{text}"
     );
     let line = text.lines().find(|l| l.contains("query api_calls_day ")).unwrap_or_default();
