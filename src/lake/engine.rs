@@ -60,7 +60,7 @@ pub fn session_config() -> SessionConfig {
 /// write runs to `spill_dir` once their share is used, and one that cannot fails with
 /// [`LakeError::MemoryExhausted`], which names the setting to raise. The pool bounds DataFusion's
 /// own buffers only: Parquet decoding buffers of the scans in flight, the collected results and
-/// the detectors come on top (the README's job reference gives the whole process' figures).
+/// the detectors come on top (README *Memory*; `benches/big_day.sh` measures the whole process).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemoryOptions {
     /// Pool size in bytes; `None` = unbounded (DataFusion's default; `lakesight query`).
@@ -70,6 +70,20 @@ pub struct MemoryOptions {
 }
 
 impl MemoryOptions {
+    /// The session settings for this pool: each sort partition holds `sort_spill_reservation_bytes`
+    /// (10 MiB by default) that cannot spill, so with 16 scan partitions (an S3 lake) one `ORDER BY`
+    /// would hold 160 MiB of a 64 MiB pool; the reservation is cut to a quarter of the pool's share
+    /// per partition.
+    fn session(&self, mut config: SessionConfig) -> SessionConfig {
+        if let Some(limit) = self.limit {
+            let parts = config.target_partitions().max(1);
+            let opts = config.options_mut();
+            opts.execution.sort_spill_reservation_bytes =
+                opts.execution.sort_spill_reservation_bytes.min(limit / (4 * parts)).max(64 << 10);
+        }
+        config
+    }
+
     fn runtime(&self) -> Result<Arc<RuntimeEnv>> {
         let mut b = RuntimeEnvBuilder::new();
         if let Some(limit) = self.limit {
@@ -137,7 +151,7 @@ impl Engine {
                 .unwrap_or(REMOTE_PARTITIONS);
             config = config.with_target_partitions(cores.max(wanted));
         }
-        let ctx = SessionContext::new_with_config_rt(config, memory.runtime()?);
+        let ctx = SessionContext::new_with_config_rt(memory.session(config), memory.runtime()?);
         let store_url = Url::parse(&catalog.location.store_url).map_err(|e| LakeError::Url {
             url: catalog.location.store_url.clone(),
             reason: e.to_string(),
@@ -226,12 +240,18 @@ mod tests {
         plan.metrics().and_then(|m| m.spill_count()).unwrap_or(0) + plan.children().into_iter().map(spills).sum::<usize>()
     }
 
-    fn ctx(limit: usize, dir: &std::path::Path) -> SessionContext {
-        let memory = MemoryOptions {
+    fn memory(limit: usize, dir: &std::path::Path) -> MemoryOptions {
+        MemoryOptions {
             limit: Some(limit),
             spill_dir: Some(dir.to_path_buf()),
-        };
-        SessionContext::new_with_config_rt(session_config(), memory.runtime().unwrap())
+        }
+    }
+
+    /// A session as the engine makes it for a local lake on two cores, whatever this machine has
+    /// (each sort partition holds memory that cannot spill, so the partition count matters).
+    fn ctx(m: &MemoryOptions) -> SessionContext {
+        let config = session_config().with_target_partitions(2);
+        SessionContext::new_with_config_rt(m.session(config), m.runtime().unwrap())
     }
 
     /// A grouped aggregation of 8M rows into 2M groups, sorted (~50 MB of keys and states), finishes
@@ -241,7 +261,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sql = "SELECT v % 2000003 AS k, count(*) AS n, max(v) AS m FROM (SELECT value AS v FROM generate_series(1, 8000000)) \
                    GROUP BY v % 2000003 ORDER BY m DESC";
-        let limited = ctx(64 << 20, dir.path());
+        let limited = ctx(&memory(64 << 20, dir.path()));
         let df = limited.sql(sql).await.unwrap();
         let plan = df.create_physical_plan().await.unwrap();
         let rows: usize = datafusion::physical_plan::collect(plan.clone(), limited.task_ctx())
@@ -266,15 +286,12 @@ mod tests {
     #[tokio::test]
     async fn a_query_that_cannot_spill_names_the_memory_setting() {
         let dir = tempfile::tempdir().unwrap();
-        let memory = MemoryOptions {
-            limit: Some(8 << 20),
-            spill_dir: Some(dir.path().to_path_buf()),
-        };
-        let c = SessionContext::new_with_config_rt(session_config(), memory.runtime().unwrap());
+        let m = memory(8 << 20, dir.path());
+        let c = ctx(&m);
         let sql = "SELECT count(*) FROM (SELECT value AS v FROM generate_series(1, 3000000)) a \
                    JOIN (SELECT value AS v FROM generate_series(1, 3000000)) b ON a.v = b.v";
         let err = c.sql(sql).await.unwrap().collect().await.unwrap_err();
-        let e = memory.explain(err);
+        let e = m.explain(err);
         assert!(matches!(e, LakeError::MemoryExhausted { limit_mib: 8, .. }), "{e}");
         assert!(e.to_string().contains("[job] memory_limit"), "{e}");
     }

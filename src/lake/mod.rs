@@ -67,7 +67,7 @@ pub enum LakeError {
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
     /// A query needed more memory than the engine's pool and could not spill.
-    #[error("a query needed more than the memory limit of {limit_mib} MiB and could not spill to disk; raise [job] memory_limit (or give the container more memory): {detail}")]
+    #[error("a query needed more than the memory limit of {limit_mib} MiB and could not spill to disk; raise [job] memory_limit (or give the container more memory), or free space in [job] spill_dir if it is full: {detail}")]
     MemoryExhausted {
         /// The pool's size.
         limit_mib: usize,

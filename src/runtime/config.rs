@@ -99,7 +99,7 @@ pub struct JobSection {
     /// results come back through UNLOAD; needs `[athena]`).
     #[serde(default = "default_engine")]
     pub engine: String,
-    /// The embedded engine's memory pool (`"2GiB"`, `"512MiB"`, `"3GB"`, bytes): beyond it sorts
+    /// The embedded engine's memory pool (`"2GiB"`, `"512MiB"`, `"3GB"`, `"4096"`): beyond it sorts
     /// and aggregations spill to `spill_dir`. Absent = [`DEFAULT_MEMORY_LIMIT`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_limit: Option<String>,
@@ -109,8 +109,23 @@ pub struct JobSection {
     pub spill_dir: Option<String>,
 }
 
-/// The memory pool of the embedded engine when `[job] memory_limit` is absent: 2 GiB, which kept
-/// the whole nightly process under 4 GB on a 100M-event day (`benches/big_day.sh`).
+impl JobSection {
+    /// The engine's memory pool in bytes: `memory_limit`, or [`DEFAULT_MEMORY_LIMIT`].
+    pub fn memory_limit_bytes(&self) -> Result<usize, String> {
+        let Some(m) = &self.memory_limit else {
+            return Ok(DEFAULT_MEMORY_LIMIT);
+        };
+        let n = parse_size(m)?;
+        if n < MIN_MEMORY_LIMIT {
+            return Err(format!("{m:?} is below the minimum of {} MiB", MIN_MEMORY_LIMIT >> 20));
+        }
+        Ok(n)
+    }
+}
+
+/// The memory pool of the embedded engine when `[job] memory_limit` is absent: 2 GiB for the
+/// queries. The whole process needs more: 7.6 GB at the peak of a 100M-event night, most of it
+/// the stages' own state (`benches/results/big-day-2026-12-06.md`).
 pub const DEFAULT_MEMORY_LIMIT: usize = 2 << 30;
 
 /// The smallest pool accepted: below it even one day's aggregation of a small lake spills.
@@ -145,7 +160,7 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
     if !bytes.is_finite() || bytes >= usize::MAX as f64 {
         return Err(format!("{text:?} is too large"));
     }
-    Ok(bytes as usize)
+    Ok(bytes.round() as usize)
 }
 
 /// Accept a TOML date (`2025-03-30`) or a string (`"2025-03-30"`).
@@ -449,12 +464,8 @@ impl JobConfig {
                 errs.push(format!("job.from: {f} is after job.to {t}"));
             }
         }
-        if let Some(m) = &self.job.memory_limit {
-            match parse_size(m) {
-                Err(e) => errs.push(format!("job.memory_limit: {e}")),
-                Ok(n) if n < MIN_MEMORY_LIMIT => errs.push(format!("job.memory_limit: {m:?} is below the minimum of 64MiB")),
-                Ok(_) => {}
-            }
+        if let Err(e) = self.job.memory_limit_bytes() {
+            errs.push(format!("job.memory_limit: {e}"));
         }
         if self.job.spill_dir.as_deref().is_some_and(|d| d.trim().is_empty()) {
             errs.push("job.spill_dir: empty; leave it out for the OS temporary folder".into());

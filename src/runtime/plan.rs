@@ -177,10 +177,8 @@ impl RunPlan {
             memory: crate::lake::engine::MemoryOptions {
                 limit: Some(
                     cfg.job
-                        .memory_limit
-                        .as_deref()
-                        .and_then(|m| super::config::parse_size(m).ok())
-                        .unwrap_or(super::config::DEFAULT_MEMORY_LIMIT),
+                        .memory_limit_bytes()
+                        .map_err(|e| RunError::Plan(vec![format!("job.memory_limit: {e}")]))?,
                 ),
                 spill_dir: cfg.job.spill_dir.as_ref().map(std::path::PathBuf::from),
             },

@@ -141,7 +141,7 @@ fn validate_reports_every_problem() {
     let err = String::from_utf8_lossy(&out.stderr);
     for needle in [
         "job.baseline_days",
-        "is below the minimum of 64MiB",
+        "is below the minimum of 64 MiB",
         "series[0].family",
         "series[0].detectors",
     ] {
