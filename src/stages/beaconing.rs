@@ -23,7 +23,7 @@ use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use super::hunt::{col_day_ms, col_f64, col_i32, col_str, daily_plot, flows_sql, Hit, Hunt, HuntContext, HuntOutcome};
+use super::hunt::{col_day_ms, col_f64, col_i32, col_str, daily_plot, flows_sql, intern, Hit, Hunt, HuntContext, HuntOutcome, Name};
 use crate::detect::net::{regularity, AddrClass, Regularity};
 
 /// Detector name.
@@ -111,12 +111,16 @@ pub fn schema() -> SchemaRef {
 }
 
 struct Pair {
+    /// Connection start times: kept only for the days judged and the day before each (a
+    /// baseline day needs only its count; a 30-day window of them held GBs on a big day).
     times: Vec<i64>,
+    /// Connections that day.
+    n: usize,
     bytes_mean: f64,
     bytes_sd: f64,
 }
 
-type Key = (Option<String>, String, String, i32);
+type Key = (Option<Name>, Name, Name, i32);
 
 impl Hunt for Beaconing {
     fn name(&self) -> &'static str {
@@ -141,9 +145,11 @@ impl Hunt for Beaconing {
         let days = cx.days();
         // (account, src, dst, port) → per day; dst → sources per day; src → instance.
         let mut pairs: HashMap<Key, BTreeMap<usize, Pair>> = HashMap::new();
-        let mut users: HashMap<String, BTreeSet<(String, usize)>> = HashMap::new();
-        let mut instance: HashMap<String, String> = HashMap::new();
-        let mut hosts_per_day: Vec<BTreeSet<(Option<String>, String)>> = vec![BTreeSet::new(); days];
+        let mut users: HashMap<Name, BTreeSet<(Name, usize)>> = HashMap::new();
+        let mut instance: HashMap<Name, Name> = HashMap::new();
+        let mut hosts_per_day: Vec<BTreeSet<(Option<Name>, Name)>> = vec![BTreeSet::new(); days];
+        let mut names: HashMap<&str, Name> = HashMap::new();
+        let keep_times_from = cx.first_eval().saturating_sub(1);
         for b in rows {
             let (acct, src, inst, dst) = (
                 col_str(b, "accountid")?,
@@ -172,10 +178,11 @@ impl Hunt for Beaconing {
                     });
                     continue;
                 }
-                let account = acct.is_valid(i).then(|| acct.value(i).to_string());
-                hosts_per_day[d].insert((account.clone(), s.to_string()));
+                let account = acct.is_valid(i).then(|| intern(&mut names, acct.value(i)));
+                let s = intern(&mut names, s);
+                hosts_per_day[d].insert((account.clone(), s.clone()));
                 if inst.is_valid(i) && !inst.value(i).is_empty() {
-                    instance.insert(s.to_string(), inst.value(i).to_string());
+                    instance.insert(s.clone(), intern(&mut names, inst.value(i)));
                 }
                 match cx.nets.class(t) {
                     AddrClass::External => {}
@@ -189,23 +196,26 @@ impl Hunt for Beaconing {
                     }
                     AddrClass::Internal => continue,
                 }
-                users.entry(t.to_string()).or_default().insert((s.to_string(), d));
-                let ts: Vec<i64> = if times.is_null(i) {
-                    Vec::new()
+                let t = intern(&mut names, t);
+                users.entry(t.clone()).or_default().insert((s.clone(), d));
+                let (ts, n): (Vec<i64>, usize) = if times.is_null(i) {
+                    (Vec::new(), 0)
+                } else if d >= keep_times_from {
+                    let ts: Vec<i64> = times.value(i).as_primitive::<Int64Type>().iter().flatten().collect();
+                    let n = ts.len();
+                    (ts, n)
                 } else {
-                    times.value(i).as_primitive::<Int64Type>().iter().flatten().collect()
+                    (Vec::new(), times.value(i).len() - times.value(i).null_count())
                 };
-                pairs
-                    .entry((account, s.to_string(), t.to_string(), port[i].unwrap_or(-1)))
-                    .or_default()
-                    .insert(
-                        d,
-                        Pair {
-                            times: ts,
-                            bytes_mean: bm[i],
-                            bytes_sd: bsd[i],
-                        },
-                    );
+                pairs.entry((account, s, t, port[i].unwrap_or(-1))).or_default().insert(
+                    d,
+                    Pair {
+                        times: ts,
+                        n,
+                        bytes_mean: bm[i],
+                        bytes_sd: bsd[i],
+                    },
+                );
             }
         }
         let sources = |dst: &str, d: usize| -> usize {
@@ -244,15 +254,15 @@ impl Hunt for Beaconing {
                 if d > 0 && cond(k, per, d - 1).is_some() {
                     continue;
                 }
-                let (acct, src, dst, port) = k.clone();
+                let (acct, src, dst, port) = (k.0.as_deref().map(str::to_string), k.1.to_string(), k.2.to_string(), k.3);
                 let day_ms = cx.day_ms(d);
                 let dt = super::day(day_ms);
-                let inst = instance.get(&src).cloned().unwrap_or_default();
+                let inst: String = instance.get(&k.1).map(|i| i.to_string()).unwrap_or_default();
                 let cv = if p.bytes_mean > 0.0 { p.bytes_sd / p.bytes_mean } else { 0.0 };
                 let payload = (1.0 - cv).clamp(0.0, 1.0);
                 let used_by = sources(&dst, d);
                 let score = (0.65 * r.score + 0.2 * payload + 0.15 / used_by.max(1) as f64).clamp(0.0, 1.0);
-                let daily: Vec<f64> = (0..days).map(|h| per.get(&h).map_or(0.0, |p| p.times.len() as f64)).collect();
+                let daily: Vec<f64> = (0..days).map(|h| per.get(&h).map_or(0.0, |p| p.n as f64)).collect();
                 let hit = Hit {
                     detector: DETECTOR,
                     kind: "beacon",

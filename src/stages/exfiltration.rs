@@ -19,7 +19,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use super::hunt::{bytes, daily_plot, flow_edges_schema, flows_sql, read_edges, Hit, Hunt, HuntContext, HuntOutcome, FLOW_EDGES};
+use super::hunt::{bytes, daily_plot, flow_edges_schema, flows_sql, read_edges, Hit, Hunt, HuntContext, HuntOutcome, Name, FLOW_EDGES};
 use crate::detect::net::{median, AddrClass};
 
 /// Detector name.
@@ -90,7 +90,7 @@ impl ExfilJob {
 #[derive(Debug, Clone)]
 pub struct Exfiltration(pub ExfilJob);
 
-type Src = (Option<String>, String);
+type Src = (Option<Name>, Name);
 
 impl Hunt for Exfiltration {
     fn name(&self) -> &'static str {
@@ -116,10 +116,10 @@ impl Hunt for Exfiltration {
         let edges = read_edges(rows, cx)?;
         // Per source: first day seen, external bytes per day, bytes per (destination, day).
         let mut first: HashMap<Src, usize> = HashMap::new();
-        let mut instance: HashMap<Src, String> = HashMap::new();
+        let mut instance: HashMap<Src, Name> = HashMap::new();
         let mut ext: HashMap<Src, Vec<f64>> = HashMap::new();
-        let mut to: HashMap<Src, BTreeMap<String, Vec<f64>>> = HashMap::new();
-        let mut users: HashMap<String, BTreeSet<(Src, usize)>> = HashMap::new();
+        let mut to: HashMap<Src, BTreeMap<Name, Vec<f64>>> = HashMap::new();
+        let mut users: HashMap<Name, BTreeSet<(Src, usize)>> = HashMap::new();
         for e in &edges {
             if cx.nets.class(&e.src_ip) != AddrClass::Internal {
                 o.stats.skip(if e.src_ip.is_empty() {
@@ -200,13 +200,13 @@ impl Hunt for Exfiltration {
                         (x.ln_1p() - m) / mad
                     }
                 };
-                let (acct, src) = (*k).clone();
-                let inst = instance.get(*k).cloned().unwrap_or_default();
+                let (acct, src): (Option<String>, String) = (k.0.as_deref().map(str::to_string), k.1.to_string());
+                let inst: String = instance.get(*k).map(|i| i.to_string()).unwrap_or_default();
                 let keys = serde_json::json!({"accountid": acct, "src_ip": src, "src_instance": inst});
                 let dests = to.get(*k);
                 let top_dsts = |d: usize, n: usize| -> Vec<(String, f64)> {
                     let mut v: Vec<(String, f64)> = dests
-                        .map(|m| m.iter().map(|(ip, s)| (ip.clone(), s[d])).filter(|(_, b)| *b > 0.0).collect())
+                        .map(|m| m.iter().map(|(ip, s)| (ip.to_string(), s[d])).filter(|(_, b)| *b > 0.0).collect())
                         .unwrap_or_default();
                     v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
                     v.truncate(n);
@@ -295,6 +295,7 @@ impl Hunt for Exfiltration {
                     if s[d] <= 0.0 {
                         continue;
                     }
+                    let dst: &str = dst;
                     let Some(sum) = slow_cond(dst, s, d) else { continue };
                     if d > 0 && slow_cond(dst, s, d - 1).is_some() {
                         continue;
@@ -310,7 +311,7 @@ impl Hunt for Exfiltration {
                         entity: src.clone(),
                         account: acct.clone(),
                         keys: serde_json::json!({"accountid": acct, "src_ip": src, "src_instance": inst, "dst_ip": dst}),
-                        id_extra: dst.clone(),
+                        id_extra: dst.to_string(),
                         day_ms,
                         score,
                         observed: sum,
@@ -348,7 +349,7 @@ impl Hunt for Exfiltration {
                             acct.as_deref(),
                             &src,
                             day_ms,
-                            std::slice::from_ref(dst),
+                            &[dst.to_string()],
                             &[],
                         ),
                     };

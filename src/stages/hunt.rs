@@ -12,7 +12,7 @@
 //! tomorrow, and a long-standing benign poller that happens to look like a beacon costs one
 //! finding (then an allow-list line), not one a night.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -527,17 +527,27 @@ pub fn flow_edges_schema() -> SchemaRef {
     ]))
 }
 
+/// A name shared by many rows (an address, an account, an instance id): the flow table repeats a
+/// few thousand of them over millions of rows, so each is allocated once ([`read_edges`]). On a
+/// 100M-event day owned `String`s per row held several GB (`benches/big_day.sh`).
+pub type Name = Arc<str>;
+
+/// The one [`Name`] of `s` among the rows being read (`names` borrows their text).
+pub fn intern<'r>(names: &mut HashMap<&'r str, Name>, s: &'r str) -> Name {
+    names.entry(s).or_insert_with(|| Arc::from(s)).clone()
+}
+
 /// One row of [`FLOW_EDGES`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Edge {
     /// Account.
-    pub account: Option<String>,
+    pub account: Option<Name>,
     /// Source address.
-    pub src_ip: String,
+    pub src_ip: Name,
     /// Source instance (empty when unknown).
-    pub src_instance: String,
+    pub src_instance: Name,
     /// Destination address.
-    pub dst_ip: String,
+    pub dst_ip: Name,
     /// Destination port (`None` when absent).
     pub dst_port: Option<i32>,
     /// Day index in the window.
@@ -551,8 +561,9 @@ pub struct Edge {
 }
 
 /// The edges of `rows` inside the window (rows of other days are ignored).
-pub fn read_edges(rows: &[RecordBatch], cx: &HuntContext<'_>) -> Result<Vec<Edge>, String> {
+pub fn read_edges<'r>(rows: &'r [RecordBatch], cx: &HuntContext<'_>) -> Result<Vec<Edge>, String> {
     let mut out = Vec::new();
+    let mut names: HashMap<&'r str, Name> = HashMap::new();
     for b in rows {
         let (acct, src, inst, dst) = (
             col_str(b, "accountid")?,
@@ -565,22 +576,10 @@ pub fn read_edges(rows: &[RecordBatch], cx: &HuntContext<'_>) -> Result<Vec<Edge
         for i in 0..b.num_rows() {
             let Some(d) = cx.day_of(day[i]) else { continue };
             out.push(Edge {
-                account: acct.is_valid(i).then(|| acct.value(i).to_string()),
-                src_ip: if src.is_valid(i) {
-                    src.value(i).trim().to_string()
-                } else {
-                    String::new()
-                },
-                src_instance: if inst.is_valid(i) {
-                    inst.value(i).to_string()
-                } else {
-                    String::new()
-                },
-                dst_ip: if dst.is_valid(i) {
-                    dst.value(i).trim().to_string()
-                } else {
-                    String::new()
-                },
+                account: acct.is_valid(i).then(|| intern(&mut names, acct.value(i))),
+                src_ip: intern(&mut names, if src.is_valid(i) { src.value(i).trim() } else { "" }),
+                src_instance: intern(&mut names, if inst.is_valid(i) { inst.value(i) } else { "" }),
+                dst_ip: intern(&mut names, if dst.is_valid(i) { dst.value(i).trim() } else { "" }),
                 dst_port: port[i].filter(|p| (0..=65535).contains(p)),
                 day: d,
                 flows: flows[i],

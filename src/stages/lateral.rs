@@ -13,7 +13,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
-use super::hunt::{daily_plot, flow_edges_schema, flows_sql, read_edges, Hit, Hunt, HuntContext, HuntOutcome, FLOW_EDGES};
+use super::hunt::{daily_plot, flow_edges_schema, flows_sql, read_edges, Hit, Hunt, HuntContext, HuntOutcome, Name, FLOW_EDGES};
 use crate::detect::net::AddrClass;
 
 /// Detector name.
@@ -68,7 +68,7 @@ impl LateralJob {
 #[derive(Debug, Clone)]
 pub struct Lateral(pub LateralJob);
 
-type Src = (Option<String>, String);
+type Src = (Option<Name>, Name);
 
 impl Hunt for Lateral {
     fn name(&self) -> &'static str {
@@ -97,11 +97,11 @@ impl Hunt for Lateral {
         let inside = crate::detect::net::Nets::new(Vec::new());
         let edges = read_edges(rows, cx)?;
         let mut first: HashMap<Src, usize> = HashMap::new();
-        let mut instance: HashMap<Src, String> = HashMap::new();
+        let mut instance: HashMap<Src, Name> = HashMap::new();
         // Per source and day: admin-port peers → ports.
-        let mut peers: HashMap<Src, Vec<HashMap<String, BTreeSet<i32>>>> = HashMap::new();
+        let mut peers: HashMap<Src, Vec<HashMap<Name, BTreeSet<i32>>>> = HashMap::new();
         let mut flows: HashMap<Src, Vec<f64>> = HashMap::new();
-        let mut scanner_srcs: BTreeSet<String> = BTreeSet::new();
+        let mut scanner_srcs: BTreeSet<Name> = BTreeSet::new();
         for e in &edges {
             if cx.nets.class(&e.src_ip) != AddrClass::Internal && cx.nets.class(&e.src_ip) != AddrClass::Allowed {
                 continue;
@@ -154,9 +154,9 @@ impl Hunt for Lateral {
                 }
                 judged += 1;
                 let Some(p) = peers.get(*k) else { continue };
-                let new_on = |d: usize| -> Vec<&String> {
-                    let seen: BTreeSet<&String> = cx.history(d).flat_map(|h| p[h].keys()).collect();
-                    let mut v: Vec<&String> = p[d].keys().filter(|x| !seen.contains(x)).collect();
+                let new_on = |d: usize| -> Vec<&str> {
+                    let seen: BTreeSet<&str> = cx.history(d).flat_map(|h| p[h].keys().map(|x| &**x)).collect();
+                    let mut v: Vec<&str> = p[d].keys().map(|x| &**x).filter(|x| !seen.contains(x)).collect();
                     v.sort();
                     v
                 };
@@ -174,8 +174,8 @@ impl Hunt for Lateral {
                 if new.len() < usual_max + job.margin {
                     continue;
                 }
-                let (acct, src) = (*k).clone();
-                let inst = instance.get(*k).cloned().unwrap_or_default();
+                let (acct, src): (Option<String>, String) = (k.0.as_deref().map(str::to_string), k.1.to_string());
+                let inst: String = instance.get(*k).map(|i| i.to_string()).unwrap_or_default();
                 let ports: BTreeSet<i32> = new.iter().flat_map(|x| p[d][*x].iter().copied()).collect();
                 let novelty = new.len() as f64 / p[d].len().max(1) as f64;
                 let breadth = 1.0 - 0.75f64.powi(new.len() as i32);
@@ -207,7 +207,7 @@ impl Hunt for Lateral {
                         p[d].len(),
                         new.len(),
                         cx.history(d).len(),
-                        new.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        new.join(", ")
                     ),
                     evidence: serde_json::json!({
                         "new_peers": new, "peers": p[d].len(), "ports": ports, "usual_max_new_peers": usual_max,
