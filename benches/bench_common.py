@@ -27,3 +27,27 @@ def duck_with_views(bin_, lake):
         if stmt.strip():
             con.execute(stmt)
     return con
+
+
+def series_vs_duck(bin_, con, series, manifest, frm, to, title="series family"):
+    """Print a table: each job series' build time in `manifest` against DuckDB running the same
+    SQL (`lakesight series-sql` for days `frm`..`to`) on `con`, fetching all rows."""
+    print(f"| {title} | rows | lakesight s | DuckDB s | ratio |")
+    print("|---|---|---|---|---|")
+    tot_l = tot_d = 0.0
+    for s in series:
+        fam, bucket = s["family"], s.get("bucket", "day")
+        key = f"{fam}/{bucket}"
+        st = manifest["series"].get(key)
+        if not st or st.get("warning"):
+            continue
+        sql = subprocess.run([bin_, "series-sql", "--family", fam, "--bucket", bucket, "--from", str(frm), "--to", str(to)],
+                             capture_output=True, text=True, check=True).stdout
+        t = time.perf_counter()
+        rows = len(con.execute(sql).fetchall())
+        d = time.perf_counter() - t
+        l = st["build_ms"] / 1000
+        tot_l += l
+        tot_d += d
+        print(f"| {key} | {st['rows']:,} (DuckDB {rows:,}) | {l:.2f} | {d:.2f} | {l / d:.2f}x |")
+    print(f"| **all series** | | {tot_l:.2f} | {tot_d:.2f} | {tot_l / tot_d:.2f}x |")

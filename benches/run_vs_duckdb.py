@@ -8,10 +8,10 @@ collection into series). DuckDB gets the normalised views from `lakesight views 
 `lakesight series-sql`, and is timed in-process per query, fetching all rows.
 Usage: python benches/run_vs_duckdb.py --lake DIR --bin target/release/lakesight --job jobs/nightly.toml --date YYYY-MM-DD
 """
-import argparse, datetime, os, subprocess, sys, tempfile, time, tomllib
+import argparse, datetime, os, sys, tempfile, tomllib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import duck_with_views, run_job  # noqa: E402
+from bench_common import duck_with_views, run_job, series_vs_duck  # noqa: E402
 
 
 def main():
@@ -33,26 +33,7 @@ def main():
           f"{m['findings_total']} findings")
     print("stages (ms): " + ", ".join(f"{k} {v}" for k, v in m["timings_ms"].items()))
     print()
-    print("| series family | rows | lakesight s | DuckDB s | ratio |")
-    print("|---|---|---|---|---|")
-    tot_l = tot_d = 0.0
-    for s in job["series"]:
-        fam, bucket = s["family"], s.get("bucket", "day")
-        key = f"{fam}/{bucket}"
-        st = m["series"].get(key)
-        if not st or st.get("warning"):
-            continue
-        sql = subprocess.run([a.bin, "series-sql", "--family", fam, "--bucket", bucket, "--from", str(frm), "--to", str(day)],
-                             capture_output=True, text=True, check=True).stdout
-        t = time.perf_counter()
-        rows = len(con.execute(sql).fetchall())
-        d = time.perf_counter() - t
-        l = st["build_ms"] / 1000
-        tot_l += l
-        tot_d += d
-        print(f"| {key} | {st['rows']} (DuckDB {rows}) | {l:.2f} | {d:.2f} | {l / d:.2f}x |")
-    print(f"| **all series** | | {tot_l:.2f} | {tot_d:.2f} | {tot_l / tot_d:.2f}x |")
-
+    series_vs_duck(a.bin, con, job["series"], m, frm, day)
 
 if __name__ == "__main__":
     main()

@@ -454,7 +454,10 @@ pub fn plan_dial(ctx: &GenCtx<'_>, specs: &[ScenarioSpec]) -> Result<Plan, Strin
     let days = ctx.cfg.days as i64;
     let region = 0usize;
     let region_name = ctx.cfg.regions[region].clone();
-    let first = (days / 2).clamp(1, days - 1);
+    if specs.is_empty() {
+        return Ok(Plan { scenarios: Vec::new() });
+    }
+    let first = (days / 2).clamp(1, (days - 1).max(1));
     let w = ctx.world;
     let mut used = std::collections::BTreeSet::new();
     let mut v: Vec<Scenario> = Vec::new();
