@@ -129,16 +129,11 @@ impl Engine {
             .await
             .map_err(|crate::store::StoreError::Url { url, reason }| LakeError::Url { url, reason })?;
         let catalog = Catalog::open(location, opts).await?;
-        Engine::from_catalog_with(catalog, &opts.memory).await
+        Engine::from_catalog(catalog, &opts.memory).await
     }
 
-    /// Register a catalog that is already open (no memory limit).
-    pub async fn from_catalog(catalog: Catalog) -> Result<Engine> {
-        Engine::from_catalog_with(catalog, &MemoryOptions::default()).await
-    }
-
-    /// Register a catalog that is already open, with a memory pool.
-    pub async fn from_catalog_with(mut catalog: Catalog, memory: &MemoryOptions) -> Result<Engine> {
+    /// Register a catalog that is already open, with its memory pool.
+    pub async fn from_catalog(mut catalog: Catalog, memory: &MemoryOptions) -> Result<Engine> {
         let mut config = session_config();
         if catalog.location.local.is_none() {
             // Object stores answer each range request after a round trip: read more files at once
