@@ -229,11 +229,12 @@ enum Cmd {
 fn print_summary(r: &lakesight::runtime::run::RunResult) {
     let m = &r.manifest;
     println!(
-        "run {}: days {}..{}, {} files / {} rows read, {} skipped inputs",
+        "run {}: days {}..{}, {} files in the window, {} read ({} rows), {} skipped inputs",
         m.run_id,
         m.range.from,
         m.range.to,
         m.inputs.files,
+        m.inputs.footers_read,
         m.inputs.rows,
         m.skipped_inputs.len()
     );

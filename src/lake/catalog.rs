@@ -7,10 +7,19 @@
 //! (`amazon_security_lake_table_<region>_<source>_<x>_<y>` in database
 //! `amazon_security_lake_glue_db_<region>`), spanning every account.
 //!
-//! Every file's footer is read once here (in parallel): a corrupt or truncated file, or one whose
+//! Every file's footer is read once (in parallel): a corrupt or truncated file, or one whose
 //! schema conflicts with its table's, is skipped with a warning naming it and counted in
 //! [`Catalog::skipped`]; every good file is still read. Unknown versions and folders are skipped the
 //! same way. Files whose name starts with `.` or `_` are writers' temporaries and are ignored.
+//!
+//! Footers are read when the catalog opens, except for days outside
+//! [`CatalogOptions::footer_days`]: those files are listed (their names, sizes and ETags feed the
+//! rollup store's fingerprints) but *deferred* — their footers are read by the table's scan the
+//! first time a query reaches their day ([`super::table`]), with the same checks, and a bad one is
+//! skipped then and counted in [`Catalog::lazily`]. Why: a nightly run with a warm rollup store
+//! queries the lake for its newest days only, and reading a month of footers (tens of thousands of
+//! requests on S3 for a large organisation) to compute nothing from them is what the store exists
+//! to avoid.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -54,6 +63,18 @@ pub struct LakeFile {
     pub footer: Option<Arc<parquet::file::metadata::ParquetMetaData>>,
 }
 
+/// What the scans found when they read deferred footers (see the module docs), shared by every
+/// table of a catalog.
+#[derive(Debug, Default)]
+pub struct LazilyOpened {
+    /// Deferred files that could not be used, with why.
+    pub skipped: std::sync::Mutex<Vec<Skipped>>,
+    /// Deferred files whose footers were read and that are usable.
+    pub files: std::sync::atomic::AtomicUsize,
+    /// Their rows.
+    pub rows: std::sync::atomic::AtomicU64,
+}
+
 /// One Glue table of the lake.
 #[derive(Debug, Clone)]
 pub struct LakeTable {
@@ -71,9 +92,12 @@ pub struct LakeTable {
     pub version: Option<SourceVersion>,
     /// Region.
     pub region: String,
-    /// Live files.
+    /// Live files whose footers were read.
     pub files: Vec<LakeFile>,
-    /// Merged file schema (without partition columns).
+    /// Live files of days outside [`CatalogOptions::footer_days`]: listed, footer not read yet
+    /// (`rows` 0, no footer); the scan reads it when a query reaches the file's day.
+    pub deferred: Vec<LakeFile>,
+    /// Merged file schema (without partition columns) of the files read when the catalog opened.
     pub schema: SchemaRef,
     /// Some file carries Parquet field ids (Iceberg writers write them). Such files always differ
     /// from the table schema (which drops metadata); DataFusion 54 then matched every row with a
@@ -83,17 +107,21 @@ pub struct LakeTable {
 }
 
 impl LakeTable {
-    /// Total rows.
+    /// Rows of the files whose footers were read when the catalog opened.
     pub fn rows(&self) -> u64 {
         self.files.iter().map(|f| f.rows).sum()
     }
-    /// Total bytes.
+    /// Bytes of every live file, deferred ones included.
     pub fn bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.meta.size).sum()
+        self.all_files().map(|f| f.meta.size).sum()
     }
-    /// Distinct `eventday` values.
+    /// Distinct `eventday` values, deferred files included.
     pub fn days(&self) -> BTreeSet<String> {
-        self.files.iter().map(|f| f.event_day.clone()).collect()
+        self.all_files().map(|f| f.event_day.clone()).collect()
+    }
+    /// Every live file: read and deferred.
+    pub fn all_files(&self) -> impl Iterator<Item = &LakeFile> {
+        self.files.iter().chain(self.deferred.iter())
     }
 }
 
@@ -112,6 +140,10 @@ pub struct CatalogOptions {
     /// Only keep files whose `eventDay` lies in this inclusive `YYYYMMDD` range (others are not
     /// opened at all, which is what keeps a nightly run's cost to the days it needs).
     pub days: Option<(String, String)>,
+    /// Read footers now only of the files whose `eventDay` lies in this inclusive range; the
+    /// others of `days` are deferred to the first scan that reaches them. `None` = read all now.
+    /// A table with no file in the range still has its newest file read, for its schema.
+    pub footer_days: Option<(String, String)>,
     /// S3 settings for `s3://` lakes.
     pub s3: crate::store::S3Options,
     /// Only open these Glue tables (footers of other tables are never read). `None` = all.
@@ -157,6 +189,8 @@ pub struct Catalog {
     /// Data files in Iceberg table folders that the current snapshot does not list (left behind by
     /// compaction or a failed write): never read.
     pub not_in_snapshot: usize,
+    /// What the scans found reading deferred files.
+    pub lazily: Arc<LazilyOpened>,
 }
 
 /// A parsed data key.
@@ -395,7 +429,12 @@ impl Catalog {
                 }
             }
             let store = location.store.clone();
-            let footers: Vec<(ObjectMeta, KeyInfo, std::result::Result<Footer, String>)> = futures::stream::iter(files)
+            let (now, mut later): (Vec<_>, Vec<_>) = files.into_iter().partition(|(_, k)| {
+                opts.footer_days
+                    .as_ref()
+                    .is_none_or(|(from, to)| k.event_day >= *from && k.event_day <= *to)
+            });
+            let footers: Vec<(ObjectMeta, KeyInfo, std::result::Result<Footer, String>)> = futures::stream::iter(now)
                 .map(|(meta, k)| {
                     let store = store.clone();
                     async move {
@@ -408,56 +447,31 @@ impl Catalog {
                 .await;
             let mut footers = footers;
             footers.sort_by(|a, b| a.0.location.cmp(&b.0.location));
-            let mut schema: Option<Schema> = None;
-            let mut field_ids = false;
-            let mut good = Vec::new();
+            let mut acc = Admitted::default();
             for (meta, k, r) in footers {
-                match r {
-                    Err(reason) => {
-                        let reason = match iceberg_files.get(&meta.location) {
-                            Some(snap) if reason.contains("not found") || reason.contains("No such file") => {
-                                format!("listed in Iceberg {snap} but missing: {reason}")
-                            }
-                            Some(snap) => format!("listed in Iceberg {snap}: {reason}"),
-                            None => reason,
-                        };
-                        tracing::warn!(path = %meta.location, %reason, "skipping unreadable Parquet file");
-                        skipped.push(Skipped {
-                            path: meta.location.to_string(),
-                            reason,
-                        });
-                    }
-                    Ok((file_schema, rows, footer)) => {
-                        field_ids |= file_schema.fields().iter().any(|f| has_field_id(f));
-                        let file_schema = without_columns(&normalise_schema(&file_schema), &PARTITION_COLUMNS);
-                        let merged = match &schema {
-                            None => Ok(file_schema),
-                            Some(s) => merge_schemas(s, &file_schema),
-                        };
-                        match merged {
-                            Ok(m) => {
-                                schema = Some(m);
-                                good.push(LakeFile {
-                                    meta,
-                                    region: k.region,
-                                    account: k.account,
-                                    event_day: k.event_day,
-                                    rows,
-                                    footer: Some(footer),
-                                });
-                            }
-                            Err(reason) => {
-                                let reason = format!("schema does not fit its table: {reason}");
-                                tracing::warn!(path = %meta.location, %reason, "skipping Parquet file");
-                                skipped.push(Skipped {
-                                    path: meta.location.to_string(),
-                                    reason,
-                                });
-                            }
-                        }
-                    }
-                }
+                acc.admit(meta, k, r, &iceberg_files, &mut skipped);
             }
+            // A table none of whose files lies in `footer_days` still needs a schema: its newest
+            // readable file gives it.
+            later.sort_by(|a, b| b.1.event_day.cmp(&a.1.event_day).then(a.0.location.cmp(&b.0.location)));
+            let mut later = later.into_iter();
+            while acc.schema.is_none() {
+                let Some((meta, k)) = later.next() else { break };
+                let r = read_footer(store.clone(), &meta).await;
+                acc.admit(meta, k, r, &iceberg_files, &mut skipped);
+            }
+            let mut deferred: Vec<LakeFile> = later
+                .map(|(meta, k)| LakeFile {
+                    meta,
+                    region: k.region,
+                    account: k.account,
+                    event_day: k.event_day,
+                    rows: 0,
+                    footer: None,
+                })
+                .collect();
+            deferred.sort_by(|a, b| a.meta.location.cmp(&b.meta.location));
+            let Admitted { schema, field_ids, good } = acc;
             let Some(schema) = schema else { continue };
             let (database, glue_name) = glue_names(&region, &source_name, custom, version);
             tables.push(LakeTable {
@@ -473,6 +487,7 @@ impl Catalog {
                 version,
                 region,
                 files: good,
+                deferred,
                 schema: Arc::new(schema),
                 field_ids,
             });
@@ -497,13 +512,107 @@ impl Catalog {
             skipped,
             ignored,
             not_in_snapshot,
+            lazily: Arc::new(LazilyOpened::default()),
         })
+    }
+
+    /// Every input skipped so far: when the catalog opened, and since by scans reading deferred
+    /// files.
+    pub fn all_skipped(&self) -> Vec<Skipped> {
+        let mut v = self.skipped.clone();
+        v.extend(self.lazily.skipped.lock().map(|s| s.clone()).unwrap_or_default());
+        v
+    }
+
+    /// Files whose footers were read (when opening and since) and their rows.
+    pub fn read_so_far(&self) -> (usize, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let files: usize = self.tables.iter().map(|t| t.files.len()).sum();
+        let rows: u64 = self.tables.iter().map(|t| t.rows()).sum();
+        (files + self.lazily.files.load(Relaxed), rows + self.lazily.rows.load(Relaxed))
     }
 
     /// Find a table by Glue name.
     pub fn table(&self, glue_name: &str) -> Option<&LakeTable> {
         self.tables.iter().find(|t| t.glue_name == glue_name)
     }
+}
+
+/// The files of one table whose footers were read, and the schema merged so far.
+#[derive(Default)]
+struct Admitted {
+    schema: Option<Schema>,
+    field_ids: bool,
+    good: Vec<LakeFile>,
+}
+
+impl Admitted {
+    /// Keep a file whose footer was read and whose schema fits the table's so far; skip (with a
+    /// warning and a reason) one that is unreadable or conflicts.
+    fn admit(
+        &mut self,
+        meta: ObjectMeta,
+        k: KeyInfo,
+        r: std::result::Result<Footer, String>,
+        iceberg_files: &HashMap<ObjPath, String>,
+        skipped: &mut Vec<Skipped>,
+    ) {
+        match r {
+            Err(reason) => {
+                let reason = match iceberg_files.get(&meta.location) {
+                    Some(snap) if reason.contains("not found") || reason.contains("No such file") => {
+                        format!("listed in Iceberg {snap} but missing: {reason}")
+                    }
+                    Some(snap) => format!("listed in Iceberg {snap}: {reason}"),
+                    None => reason,
+                };
+                tracing::warn!(path = %meta.location, %reason, "skipping unreadable Parquet file");
+                skipped.push(Skipped {
+                    path: meta.location.to_string(),
+                    reason,
+                });
+            }
+            Ok((file_schema, rows, footer)) => {
+                let ids = file_schema.fields().iter().any(|f| has_field_id(f));
+                let file_schema = without_columns(&normalise_schema(&file_schema), &PARTITION_COLUMNS);
+                let merged = match &self.schema {
+                    None => Ok(file_schema),
+                    Some(s) => merge_schemas(s, &file_schema),
+                };
+                match merged {
+                    Ok(m) => {
+                        self.field_ids |= ids;
+                        self.schema = Some(m);
+                        self.good.push(LakeFile {
+                            meta,
+                            region: k.region,
+                            account: k.account,
+                            event_day: k.event_day,
+                            rows,
+                            footer: Some(footer),
+                        });
+                    }
+                    Err(reason) => {
+                        let reason = format!("schema does not fit its table: {reason}");
+                        tracing::warn!(path = %meta.location, %reason, "skipping Parquet file");
+                        skipped.push(Skipped {
+                            path: meta.location.to_string(),
+                            reason,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Check a deferred file against its table's schema once its footer is read: the file's schema
+/// without partition columns, or why it does not fit. Fields the table's schema lacks (the table's
+/// schema comes from the days read when the catalog opened) are not read; the file is kept.
+pub(super) fn fits(table: &Schema, file: &Schema) -> std::result::Result<bool, String> {
+    let file = without_columns(&normalise_schema(file), &PARTITION_COLUMNS);
+    let merged = merge_schemas(table, &file).map_err(|reason| format!("schema does not fit its table: {reason}"))?;
+    Ok(merged.fields() == table.fields())
 }
 
 /// True when the field or any field inside it carries a Parquet field id.
@@ -526,9 +635,10 @@ fn is_auth_schema(s: &Schema) -> bool {
 const FOOTER_HINT: usize = 64 * 1024;
 
 /// A file's schema, row count and parsed footer.
-type Footer = (Schema, u64, Arc<parquet::file::metadata::ParquetMetaData>);
+pub(super) type Footer = (Schema, u64, Arc<parquet::file::metadata::ParquetMetaData>);
 
-async fn read_footer(store: Arc<dyn ObjectStore>, meta: &ObjectMeta) -> std::result::Result<Footer, String> {
+/// Read a file's footer (one request of [`FOOTER_HINT`] bytes, usually).
+pub(super) async fn read_footer(store: Arc<dyn ObjectStore>, meta: &ObjectMeta) -> std::result::Result<Footer, String> {
     if meta.size < 12 {
         return Err(format!("file is {} bytes, too small to be Parquet", meta.size));
     }

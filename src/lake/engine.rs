@@ -174,7 +174,12 @@ impl Engine {
             .ok_or_else(|| LakeError::Schema("no default catalog".into()))?;
         let aws = Arc::new(MemoryCatalogProvider::new());
         for t in &catalog.tables {
-            let provider = Arc::new(LakeTableProvider::new(t, &catalog.location.store_url)?);
+            let provider = Arc::new(LakeTableProvider::new(t, &catalog.location.store_url)?.with_deferred(
+                t,
+                catalog.location.store.clone(),
+                catalog.location.local.is_none(),
+                catalog.lazily.clone(),
+            ));
             ctx.register_table(t.glue_name.as_str(), provider.clone())?;
             let schema = match default.schema(&t.database) {
                 Some(s) => s,
@@ -223,6 +228,10 @@ impl Engine {
 impl super::SqlRunner for Engine {
     async fn run_sql(&self, _label: &str, sql: &str) -> Result<Vec<RecordBatch>> {
         self.collect(sql).await
+    }
+
+    fn skipped_inputs(&self) -> Vec<String> {
+        self.catalog.all_skipped().into_iter().map(|s| s.path).collect()
     }
 }
 

@@ -85,6 +85,13 @@ pub trait SqlRunner: Send + Sync {
     /// Run `sql` (over the `lakesight.` views and Glue table names) and return its rows. `label`
     /// names the query in logs, statistics and scratch paths (a plain name: letters, digits, `_`, `-`).
     async fn run_sql(&self, label: &str, sql: &str) -> Result<Vec<arrow::record_batch::RecordBatch>>;
+
+    /// Paths of the inputs skipped so far (unreadable or misfit files), including those found by
+    /// queries since the lake was opened (deferred footers, [`catalog`]): a day with one of them
+    /// is incomplete. Athena reads its own catalog and reports none.
+    fn skipped_inputs(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 impl LakeError {

@@ -7,6 +7,12 @@
 //! each file's values, prunes days from `time`/`time_dt` range predicates, and hands the survivors to
 //! DataFusion's own Parquet scan, which does leaf-level projection, row-group pruning and schema
 //! adaptation (missing nested fields read as NULL) under the merged table schema.
+//!
+//! Deferred files (days whose footers the catalog did not read, see [`super::catalog`]) are pruned
+//! the same way; the first scan that keeps one reads its footer, checks it against the table's
+//! schema, hands it to DataFusion's metadata cache and uses it — or skips it, counted in
+//! [`LazilyOpened`] with its reason, as the catalog would have. A file is read at most once per
+//! process whatever the number of scans.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -29,12 +35,19 @@ use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProvide
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::ExecutionPlan;
 
-use super::catalog::{LakeFile, LakeTable, PARTITION_COLUMNS};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use futures::StreamExt;
+use object_store::ObjectStore;
+
+use super::catalog::{LakeFile, LakeTable, LazilyOpened, Skipped, PARTITION_COLUMNS};
 
 /// The provider registered for every lake table.
 #[derive(Debug)]
 pub struct LakeTableProvider {
     files: Vec<LakeFile>,
+    deferred: Option<Deferred>,
     file_schema: SchemaRef,
     schema: SchemaRef,
     store_url: ObjectStoreUrl,
@@ -49,10 +62,26 @@ impl LakeTableProvider {
         }
         Ok(Self {
             files: t.files.clone(),
+            deferred: None,
             file_schema: t.schema.clone(),
             schema: Arc::new(Schema::new(fields)),
             store_url: ObjectStoreUrl::parse(store_url)?,
         })
+    }
+
+    /// Serve the table's deferred files too, reading their footers from `store` when a scan first
+    /// reaches them and reporting what it found to `log`.
+    pub fn with_deferred(mut self, t: &LakeTable, store: Arc<dyn ObjectStore>, remote: bool, log: Arc<LazilyOpened>) -> Self {
+        if !t.deferred.is_empty() {
+            self.deferred = Some(Deferred {
+                files: t.deferred.clone(),
+                opened: Mutex::new(HashMap::new()),
+                store,
+                concurrency: if remote { 64 } else { 16 },
+                log,
+            });
+        }
+        self
     }
 
     fn partition_fields() -> Vec<Arc<Field>> {
@@ -62,16 +91,16 @@ impl LakeTableProvider {
             .collect()
     }
 
-    /// Files that survive the partition filters and the day bounds.
-    fn prune(&self, state: &dyn Session, filters: &[Expr]) -> DfResult<Vec<&LakeFile>> {
-        let mut keep: Vec<bool> = vec![true; self.files.len()];
+    /// Files of `files` that survive the partition filters and the day bounds.
+    fn prune<'a>(files: &'a [LakeFile], state: &dyn Session, filters: &[Expr]) -> DfResult<Vec<&'a LakeFile>> {
+        let mut keep: Vec<bool> = vec![true; files.len()];
         let part_filters: Vec<Expr> = filters.iter().filter(|f| only_partition_columns(f)).cloned().collect();
         if let Some(pred) = part_filters.into_iter().map(strip_qualifiers).reduce(|a, b| a.and(b)) {
             let pschema = Arc::new(Schema::new(Self::partition_fields()));
             let cols: Vec<ArrayRef> = vec![
-                Arc::new(StringArray::from_iter_values(self.files.iter().map(|f| f.region.as_str()))),
-                Arc::new(StringArray::from_iter_values(self.files.iter().map(|f| f.account.as_str()))),
-                Arc::new(StringArray::from_iter_values(self.files.iter().map(|f| f.event_day.as_str()))),
+                Arc::new(StringArray::from_iter_values(files.iter().map(|f| f.region.as_str()))),
+                Arc::new(StringArray::from_iter_values(files.iter().map(|f| f.account.as_str()))),
+                Arc::new(StringArray::from_iter_values(files.iter().map(|f| f.event_day.as_str()))),
             ];
             let batch = RecordBatch::try_new(pschema.clone(), cols)?;
             let dfs = DFSchema::try_from(pschema.as_ref().clone())?;
@@ -84,7 +113,7 @@ impl LakeTableProvider {
             }
         }
         let (lo, hi) = day_bounds(filters);
-        for (i, f) in self.files.iter().enumerate() {
+        for (i, f) in files.iter().enumerate() {
             if let Some(lo) = &lo {
                 keep[i] &= f.event_day.as_str() >= lo.as_str();
             }
@@ -92,7 +121,85 @@ impl LakeTableProvider {
                 keep[i] &= f.event_day.as_str() <= hi.as_str();
             }
         }
-        Ok(self.files.iter().zip(keep).filter(|(_, k)| *k).map(|(f, _)| f).collect())
+        Ok(files.iter().zip(keep).filter(|(_, k)| *k).map(|(f, _)| f).collect())
+    }
+}
+
+/// A table's deferred files and what became of those a scan reached.
+#[derive(Debug)]
+struct Deferred {
+    files: Vec<LakeFile>,
+    /// By path: usable (footer read, schema fits) or skipped.
+    opened: Mutex<HashMap<object_store::path::Path, bool>>,
+    store: Arc<dyn ObjectStore>,
+    concurrency: usize,
+    log: Arc<LazilyOpened>,
+}
+
+impl Deferred {
+    /// The usable ones of `wanted`, reading the footers of those no scan read before.
+    async fn open(&self, state: &dyn Session, table_schema: &Schema, wanted: Vec<&LakeFile>) -> Vec<LakeFile> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let todo: Vec<&LakeFile> = {
+            let opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+            wanted.iter().filter(|f| !opened.contains_key(&f.meta.location)).copied().collect()
+        };
+        if !todo.is_empty() {
+            tracing::debug!(files = todo.len(), "reading deferred footers");
+            let metas: Vec<object_store::ObjectMeta> = todo.iter().map(|f| f.meta.clone()).collect();
+            let read: Vec<(object_store::ObjectMeta, Result<super::catalog::Footer, String>)> = futures::stream::iter(metas)
+                .map(|meta| {
+                    let store = self.store.clone();
+                    async move {
+                        let r = super::catalog::read_footer(store, &meta).await;
+                        (meta, r)
+                    }
+                })
+                .buffer_unordered(self.concurrency)
+                .collect()
+                .await;
+            let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+            let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+            for (meta, r) in read {
+                if opened.contains_key(&meta.location) {
+                    continue; // another scan read it meanwhile
+                }
+                let usable =
+                    match r.and_then(|(schema, rows, footer)| super::catalog::fits(table_schema, &schema).map(|all| (all, rows, footer))) {
+                        Ok((all, rows, footer)) => {
+                            if !all {
+                                tracing::debug!(path = %meta.location, "fields the table's schema lacks are not read");
+                            }
+                            use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
+                            use datafusion::execution::cache::cache_manager::CachedFileMetadataEntry;
+                            cache.put(
+                                &meta.location,
+                                CachedFileMetadataEntry::new(meta.clone(), Arc::new(CachedParquetMetaData::new(footer))),
+                            );
+                            self.log.files.fetch_add(1, Relaxed);
+                            self.log.rows.fetch_add(rows, Relaxed);
+                            true
+                        }
+                        Err(reason) => {
+                            tracing::warn!(path = %meta.location, %reason, "skipping Parquet file");
+                            if let Ok(mut s) = self.log.skipped.lock() {
+                                s.push(Skipped {
+                                    path: meta.location.to_string(),
+                                    reason,
+                                });
+                            }
+                            false
+                        }
+                    };
+                opened.insert(meta.location, usable);
+            }
+        }
+        let opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+        wanted
+            .into_iter()
+            .filter(|f| opened.get(&f.meta.location) == Some(&true))
+            .cloned()
+            .collect()
     }
 }
 
@@ -234,7 +341,13 @@ impl TableProvider for LakeTableProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let files = self.prune(state, filters)?;
+        let mut files: Vec<LakeFile> = Self::prune(&self.files, state, filters)?.into_iter().cloned().collect();
+        if let Some(d) = &self.deferred {
+            let wanted = Self::prune(&d.files, state, filters)?;
+            if !wanted.is_empty() {
+                files.extend(d.open(state, &self.file_schema, wanted).await);
+            }
+        }
         if files.is_empty() {
             let projected = match projection {
                 Some(p) => Arc::new(self.schema.project(p)?),

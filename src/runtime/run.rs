@@ -106,12 +106,11 @@ pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, cl
     execute(&plan, clock, &Cancel::new()).await
 }
 
-/// The lake as opened for a run: the SQL runner and what was read to open it.
+/// The lake as opened for a run: the SQL runner, and what was read and skipped to open it (and,
+/// for deferred footers, since).
 struct OpenLake {
     engine: Option<Engine>,
     athena: Option<Athena>,
-    inputs: Inputs,
-    skipped: Vec<Skipped>,
 }
 
 impl OpenLake {
@@ -121,6 +120,29 @@ impl OpenLake {
             (None, Some(a)) => Ok(a),
             (None, None) => Err(RunError::Plan(vec!["job.engine: no engine".into()])),
         }
+    }
+
+    /// Inputs skipped so far (Athena: none, it reads its own catalog).
+    fn skipped(&self) -> Vec<Skipped> {
+        self.engine.as_ref().map(|e| e.catalog.all_skipped()).unwrap_or_default()
+    }
+
+    /// What the lake held for the run's window and how much of it was read so far.
+    fn inputs(&self) -> Inputs {
+        self.engine
+            .as_ref()
+            .map(|engine| {
+                let c = &engine.catalog;
+                let (footers_read, rows) = c.read_so_far();
+                Inputs {
+                    tables: c.tables.len(),
+                    files: c.tables.iter().map(|t| t.files.len() + t.deferred.len()).sum(),
+                    footers_read,
+                    rows,
+                    bytes: c.tables.iter().map(|t| t.bytes()).sum(),
+                }
+            })
+            .unwrap_or_default()
     }
 }
 
@@ -156,11 +178,19 @@ pub async fn execute(plan: &RunPlan, clock: &dyn Clock, cancel: &Cancel) -> Resu
 /// Open the lake: the embedded engine reads the window's footers; Athena needs neither (its own
 /// catalog knows the tables, and reading a month of footers is what it saves).
 async fn open_lake(plan: &RunPlan, cancel: &Cancel) -> Result<OpenLake, RunError> {
+    let ymd = |d: chrono::NaiveDate| d.format("%Y%m%d").to_string();
+    // With a rollup store only the days computed for sure — the last `recompute_days` of the
+    // window and the analysed days — have their footers read now; the others are read by the
+    // first query that reaches them (a stored day missing, unreadable or late), so a warm nightly
+    // run reads no footer of a day it takes from the store.
+    let footer_days = plan.rollup.as_ref().map(|r| {
+        let back = chrono::Duration::days(r.recompute_days.saturating_sub(1) as i64);
+        let from = (plan.range.to - back).min(plan.range.from).max(plan.baseline_from);
+        (ymd(from), ymd(plan.range.to))
+    });
     let opts = CatalogOptions {
-        days: Some((
-            plan.baseline_from.format("%Y%m%d").to_string(),
-            plan.range.to.format("%Y%m%d").to_string(),
-        )),
+        days: Some((ymd(plan.baseline_from), ymd(plan.range.to))),
+        footer_days,
         s3: plan.s3.clone(),
         only_tables: None,
         memory: plan.memory.clone(),
@@ -176,22 +206,7 @@ async fn open_lake(plan: &RunPlan, cancel: &Cancel) -> Result<OpenLake, RunError
         ),
         EngineChoice::Embedded => (Some(Engine::open(&plan.lake, &opts).await?), None),
     };
-    let inputs = engine
-        .as_ref()
-        .map(|engine| Inputs {
-            tables: engine.catalog.tables.len(),
-            files: engine.catalog.tables.iter().map(|t| t.files.len()).sum(),
-            rows: engine.catalog.tables.iter().map(|t| t.rows()).sum(),
-            bytes: engine.catalog.tables.iter().map(|t| t.bytes()).sum(),
-        })
-        .unwrap_or_default();
-    let skipped = engine.as_ref().map(|e| e.catalog.skipped.clone()).unwrap_or_default();
-    Ok(OpenLake {
-        engine,
-        athena,
-        inputs,
-        skipped,
-    })
+    Ok(OpenLake { engine, athena })
 }
 
 async fn open_rollup(plan: &RunPlan, lake: &OpenLake) -> Result<Option<Rollup>, RunError> {
@@ -202,7 +217,7 @@ async fn open_rollup(plan: &RunPlan, lake: &OpenLake) -> Result<Option<Rollup>, 
             .map_err(|e| RunError::Lake(LakeError::Config(vec![format!("rollup.location: {e}")])))?,
         recompute_days: r.recompute_days,
         source: r.source.clone(),
-        incomplete: Incomplete::from_skipped(lake.skipped.iter().map(|s| s.path.as_str())),
+        incomplete: Incomplete::from_skipped(lake.skipped().iter().map(|s| s.path.as_str())),
         inputs: lake
             .engine
             .as_ref()
@@ -261,9 +276,6 @@ async fn run_stages(
         carried,
     };
     let mut p = Produced::default();
-    for s in &lake.skipped {
-        p.warnings.push(format!("skipped input {}: {}", s.path, s.reason));
-    }
     for stage in &plan.stages {
         ctx.check_cancel(stage.name())?;
         let out: StageOutput = stage.run(&ctx).await?;
@@ -299,6 +311,10 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
         mut warnings,
         mut timings,
     } = produced;
+    // Skipped inputs, those found by the stages' queries (deferred footers) included, lead the
+    // warnings.
+    let skipped = lake.skipped();
+    warnings.splice(0..0, skipped.iter().map(|s| format!("skipped input {}: {}", s.path, s.reason)));
     let t = Instant::now();
     let out = Output::open(&plan.output, &plan.s3).await?.published_as(plan.publish.clone());
     let detectors = plan.detectors();
@@ -374,8 +390,8 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
         baseline_from: plan.baseline_from,
         lake: plan.lake.clone(),
         output: out.url_of(""),
-        inputs: lake.inputs.clone(),
-        skipped_inputs: lake.skipped.clone(),
+        inputs: lake.inputs(),
+        skipped_inputs: skipped,
         athena: lake.athena.as_ref().map(|a| AthenaStats::from_queries(a.stats())),
         glue,
         stages: sections,

@@ -70,7 +70,7 @@ pub fn input_fingerprints(tables: &[crate::lake::catalog::LakeTable]) -> InputDa
     let mut files: std::collections::BTreeMap<(String, String), Vec<String>> = std::collections::BTreeMap::new();
     for v in crate::lake::views::VIEWS {
         for t in tables.iter().filter(|t| t.kind.is_some_and(|k| v.kinds.contains(&k))) {
-            for f in &t.files {
+            for f in t.all_files() {
                 let d = &f.event_day;
                 if d.len() != 8 {
                     continue;
@@ -376,6 +376,9 @@ impl Rollup {
                 source: e,
             })?;
             stats.queries += 1;
+            // Files the query's scans found unusable (deferred footers read just now) make their
+            // days incomplete too.
+            let late_skips = Incomplete::from_skipped(runner.skipped_inputs().iter().map(String::as_str));
             let got = got
                 .iter()
                 .map(|b| canonical(want, b))
@@ -399,7 +402,7 @@ impl Rollup {
                 // The analysed day is complete by the time a nightly run reads it; days at the
                 // window's end are stored too (and recomputed next time while they are fresh).
                 let dt = super::dt(d);
-                if self.incomplete.contains(&dt) {
+                if self.incomplete.contains(&dt) || late_skips.contains(&dt) {
                     stats.not_stored += 1;
                 } else {
                     let rel = format!("{dir}/dt={dt}.parquet");

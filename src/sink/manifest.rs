@@ -129,10 +129,14 @@ impl AthenaStats {
 pub struct Inputs {
     /// Tables.
     pub tables: usize,
-    /// Files.
+    /// Live files of the window (listed).
     pub files: usize,
-    /// Rows (from footers).
+    /// Files whose footers were read: when the lake was opened, and by the queries since (a run
+    /// with a rollup store defers the footers of the days it may take from the store).
+    #[serde(default)]
+    pub footers_read: usize,
+    /// Rows of the files whose footers were read.
     pub rows: u64,
-    /// Bytes.
+    /// Bytes of the live files.
     pub bytes: u64,
 }

@@ -109,9 +109,10 @@ pub fn html(m: &Manifest, findings: &[Finding], svgs: &HashMap<String, String>) 
         esc(&m.lake)
     ));
     s.push_str(&format!(
-        "<p>Inputs: {} tables, {} files, {} rows, {:.1} MB; {} skipped. Findings: {}.</p>",
+        "<p>Inputs: {} tables, {} files ({} read), {} rows in the files read, {:.1} MB; {} skipped. Findings: {}.</p>",
         m.inputs.tables,
         m.inputs.files,
+        m.inputs.footers_read,
         m.inputs.rows,
         m.inputs.bytes as f64 / 1e6,
         m.skipped_inputs.len(),

@@ -73,6 +73,19 @@ async fn the_second_night_scans_two_days_and_finds_the_same() {
         assert_eq!(r.queries, 1, "{k}: {r:?}");
         assert!(window_days >= 15, "{k}: {r:?}");
     }
+    // Footers: the cold night read every file of its window (each day was computed, most of them
+    // through deferred footers read by the queries), the warm night only those of the two days it
+    // computed — every stage's queries went through the store.
+    let fresh = files_of_days(demo_like().path(), &["2025-03-27", "2025-03-28"]);
+    assert!(fresh > 0);
+    assert_eq!(first.manifest.inputs.footers_read, first.manifest.inputs.files);
+    assert_eq!(reference.manifest.inputs.footers_read, reference.manifest.inputs.files);
+    assert_eq!(
+        second.manifest.inputs.footers_read, fresh,
+        "of {} files in the window",
+        second.manifest.inputs.files
+    );
+    assert!(second.manifest.inputs.files > 6 * fresh);
     let ip = second
         .manifest
         .stage::<lakesight::stages::ip_insights::IpInsightsStats>("ip_insights")
@@ -105,6 +118,21 @@ async fn the_second_night_scans_two_days_and_finds_the_same() {
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     crate::common::files_under(dir)
+}
+
+/// Parquet data files of a sample lake on these days (`YYYY-MM-DD`), Hive (`eventDay=`) or
+/// Iceberg (`time_dt_day=`) laid out.
+fn files_of_days(lake: &std::path::Path, days: &[&str]) -> usize {
+    walk(lake)
+        .iter()
+        .filter(|p| {
+            let s = p.to_string_lossy();
+            s.ends_with(".parquet")
+                && days
+                    .iter()
+                    .any(|d| s.contains(&format!("eventDay={}/", d.replace('-', ""))) || s.contains(&format!("time_dt_day={d}/")))
+        })
+        .count()
 }
 
 #[test]
@@ -172,4 +200,79 @@ async fn a_late_file_in_a_stored_day_is_recomputed() {
     for k in ["vpc_bytes_out/day", "findings_by_type/day"] {
         assert!(late(k).is_empty(), "{k}: {:?}", late(k));
     }
+}
+
+/// Proves a bad file in a day the store holds is caught when that day is read again: after night
+/// 1 stored its window, a file that is not Parquet lands in the CloudTrail partition of
+/// 2025-03-20. Night 2 did not read that day's footers when it opened the lake (its rows come from
+/// the store) but the changed listing makes the day late, so the queries read its files then: the
+/// bad one is skipped, named in the manifest and the warnings, the day is not stored (so a later
+/// night computes it again), and the findings equal a storeless run's on the same lake, which skips
+/// the file when it opens the lake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_file_in_a_stored_day_is_skipped_when_the_day_is_read() {
+    let lake = tempfile::tempdir().unwrap();
+    lakesight::sample::generate(&crate::common::config(
+        lake.path().to_path_buf(),
+        lakesight::sample::VersionMode::V1,
+        30,
+        8_000,
+    ))
+    .unwrap();
+    let store = tempfile::tempdir().unwrap();
+    series_night(lake.path(), store.path(), (2025, 3, 27), true).await;
+    let day_file = walk(lake.path())
+        .into_iter()
+        .find(|p| {
+            let s = p.to_string_lossy();
+            s.contains("CLOUD_TRAIL_MGMT") && s.contains("eventDay=20250320") && s.ends_with(".parquet")
+        })
+        .expect("a CloudTrail file of 2025-03-20");
+    let bad = day_file.with_file_name("late-corrupt.parquet");
+    std::fs::write(&bad, b"PAR1 this is not a Parquet file PAR1").unwrap();
+    let second = series_night(lake.path(), store.path(), (2025, 3, 28), true).await;
+    let reference_out = tempfile::tempdir().unwrap();
+    let reference = series_night(lake.path(), reference_out.path(), (2025, 3, 28), false).await;
+    assert!(!reference.findings.is_empty());
+    assert_eq!(summary(&second), summary(&reference));
+    for r in [&second, &reference] {
+        let named: Vec<_> = r
+            .manifest
+            .skipped_inputs
+            .iter()
+            .filter(|s| s.path.ends_with("late-corrupt.parquet"))
+            .collect();
+        assert_eq!(named.len(), 1, "{:?}", r.manifest.skipped_inputs);
+        assert!(named[0].reason.contains("corrupt or truncated"), "{:?}", named[0]);
+        assert!(r.manifest.warnings.iter().any(|w| w.contains("late-corrupt.parquet")));
+    }
+    let fresh = files_of_days(lake.path(), &["2025-03-27", "2025-03-28"]);
+    let cloudtrail_0320 = walk(lake.path())
+        .iter()
+        .filter(|p| {
+            let s = p.to_string_lossy();
+            s.contains("CLOUD_TRAIL_MGMT") && s.contains("eventDay=20250320/") && s.ends_with(".parquet")
+        })
+        .count();
+    let ext_0320 = walk(lake.path())
+        .iter()
+        .filter(|p| {
+            let s = p.to_string_lossy();
+            s.contains("/ext/") && s.contains("eventDay=20250320/") && s.ends_with(".parquet")
+        })
+        .count();
+    // The two fresh days and the late day's CloudTrail files (the bad one's read failed), plus
+    // the identity provider's files of that day where a view joins them with CloudTrail (the
+    // view's fingerprint changed too) — no VPC Flow, Route 53 or Security Hub file of that day.
+    let read = second.manifest.inputs.footers_read;
+    assert!(
+        read >= fresh + cloudtrail_0320 - 1 && read <= fresh + cloudtrail_0320 - 1 + ext_0320,
+        "{read} footers read: {fresh} fresh, {cloudtrail_0320} CloudTrail and {ext_0320} custom-source files of 2025-03-20"
+    );
+    let stats = crate::common::series_stats(&second.manifest);
+    let r = stats["api_calls/day"].rollup.clone().unwrap();
+    assert_eq!(r.days_late, vec!["2025-03-20".to_string()], "{r:?}");
+    assert_eq!(r.not_stored, 1, "the day with a skipped input is not stored: {r:?}");
+    let v = stats["vpc_bytes_out/day"].rollup.clone().unwrap();
+    assert!(v.days_late.is_empty() && v.days_computed == 2, "{v:?}");
 }
