@@ -63,12 +63,16 @@ pub struct LakeFile {
     pub footer: Option<Arc<parquet::file::metadata::ParquetMetaData>>,
 }
 
-/// What the scans found when they read deferred footers (see the module docs), shared by every
-/// table of a catalog.
+/// What the queries found after the catalog opened, shared by every table of a catalog: deferred
+/// footers read (see the module docs), and files whose data could not be decoded
+/// ([`super::engine::Engine::collect`]).
 #[derive(Debug, Default)]
 pub struct LazilyOpened {
-    /// Deferred files that could not be used, with why.
+    /// Files that could not be used, with why.
     pub skipped: std::sync::Mutex<Vec<Skipped>>,
+    /// Files whose data pages could not be decoded (invalid UTF-8 in a string column, a corrupt
+    /// page): no later scan reads them.
+    pub quarantined: std::sync::Mutex<std::collections::HashSet<ObjPath>>,
     /// Deferred files whose footers were read and that are usable.
     pub files: std::sync::atomic::AtomicUsize,
     /// Their rows.
@@ -637,10 +641,29 @@ const FOOTER_HINT: usize = 64 * 1024;
 /// A file's schema, row count and parsed footer.
 pub(super) type Footer = (Schema, u64, Arc<parquet::file::metadata::ParquetMetaData>);
 
+/// True when `e` or an error it wraps is the object store's (a request that failed, a server
+/// that stopped): the file may be sound, so it is an error of the run, not a bad input.
+pub(super) fn caused_by_store(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(x) = cur {
+        if x.downcast_ref::<object_store::Error>().is_some() {
+            return true;
+        }
+        cur = x.source();
+    }
+    false
+}
+
 /// Read a file's footer (one request of [`FOOTER_HINT`] bytes, usually).
 pub(super) async fn read_footer(store: Arc<dyn ObjectStore>, meta: &ObjectMeta) -> std::result::Result<Footer, String> {
+    read_footer_or_io(store, meta).await.map_err(|(reason, _)| reason)
+}
+
+/// [`read_footer`], its error also saying whether the object store failed (`true`) rather than
+/// the file.
+pub(super) async fn read_footer_or_io(store: Arc<dyn ObjectStore>, meta: &ObjectMeta) -> std::result::Result<Footer, (String, bool)> {
     if meta.size < 12 {
-        return Err(format!("file is {} bytes, too small to be Parquet", meta.size));
+        return Err((format!("file is {} bytes, too small to be Parquet", meta.size), false));
     }
     // One request for the tail: OCSF footers are ~20 KiB and the page index sits just before the
     // footer, so 64 KiB usually holds both (a bigger footer costs one more request). The page
@@ -653,9 +676,26 @@ pub(super) async fn read_footer(store: Arc<dyn ObjectStore>, meta: &ObjectMeta) 
         parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
     let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options)
         .await
-        .map_err(|e| format!("corrupt or truncated Parquet: {e}"))?;
+        .map_err(|e| (format!("corrupt or truncated Parquet: {e}"), caused_by_store(&e)))?;
     let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
     Ok((builder.schema().as_ref().clone(), rows, builder.metadata().clone()))
+}
+
+/// Read a whole file, every column: `Err` with the decoder's message when some page cannot be
+/// decoded. Only for files a failed query read (the cost is the file's size).
+/// The error says whether the object store failed (`true`) rather than the file.
+pub(super) async fn probe(store: Arc<dyn ObjectStore>, meta: &ObjectMeta) -> std::result::Result<(), (String, bool)> {
+    let reader = ParquetObjectReader::new(store, meta.location.clone()).with_file_size(meta.size);
+    let bad = |what: &str, e: parquet::errors::ParquetError| (format!("{what}: {e}"), caused_by_store(&e));
+    let mut stream = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| bad("corrupt or truncated Parquet", e))?
+        .build()
+        .map_err(|e| bad("corrupt or truncated Parquet", e))?;
+    while let Some(b) = stream.next().await {
+        b.map_err(|e| bad("data cannot be decoded", e))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -219,8 +219,106 @@ impl Engine {
     }
 
     /// Run a SQL query and collect its batches.
+    ///
+    /// A file whose footer is sound but whose data cannot be decoded (invalid UTF-8 in a string
+    /// column, a corrupt page) fails the query that reads it, without naming it. Then every file
+    /// the query read is read whole, once; those that fail are skipped for the rest of the run —
+    /// named with the decoder's message in [`Catalog::all_skipped`], so the manifest lists them and
+    /// their days are not stored in the rollup store — and the query runs again without them.
+    /// Queries before it used the file's rows (they decoded); the day is recomputed next night.
+    /// The error stands when no file fails alone.
     pub async fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        self.sql(sql).await?.collect().await.map_err(|e| self.memory.explain(e))
+        let mut rounds = 0;
+        loop {
+            let df = self.sql(sql).await?;
+            let task = Arc::new(df.task_ctx());
+            let plan = df.create_physical_plan().await?;
+            match datafusion::physical_plan::collect(plan.clone(), task).await {
+                Ok(b) => return Ok(b),
+                Err(e) if rounds < 3 && decode_error(&e) && self.quarantine(&plan).await > 0 => rounds += 1,
+                Err(e) => return Err(self.memory.explain(e)),
+            }
+        }
+    }
+
+    /// Read whole every file `plan` scans; skip for the rest of the run those that fail. Returns
+    /// how many were newly skipped.
+    async fn quarantine(&self, plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> usize {
+        use futures::StreamExt;
+        let mut metas = Vec::new();
+        scanned_files(plan, &mut metas);
+        let log = &self.catalog.lazily;
+        {
+            let q = log.quarantined.lock().unwrap_or_else(|e| e.into_inner());
+            metas.retain(|m| !q.contains(&m.location));
+        }
+        tracing::warn!(
+            files = metas.len(),
+            "a query failed decoding its input; reading each of its files to find the bad ones"
+        );
+        let store = self.catalog.location.store.clone();
+        let probed: Vec<(object_store::ObjectMeta, std::result::Result<(), (String, bool)>)> = futures::stream::iter(metas)
+            .map(|m| {
+                let store = store.clone();
+                async move {
+                    let r = super::catalog::probe(store, &m).await;
+                    (m, r)
+                }
+            })
+            .buffer_unordered(4)
+            .collect()
+            .await;
+        // When the store fails (not a file), nothing is skipped: the query's error stands.
+        if probed.iter().any(|(_, r)| matches!(r, Err((_, true)))) {
+            return 0;
+        }
+        let bad: Vec<(object_store::ObjectMeta, String)> = probed
+            .into_iter()
+            .filter_map(|(m, r)| r.err().map(|(reason, _)| (m, reason)))
+            .collect();
+        let mut q = log.quarantined.lock().unwrap_or_else(|e| e.into_inner());
+        let mut skipped = log.skipped.lock().unwrap_or_else(|e| e.into_inner());
+        let mut n = 0;
+        for (m, reason) in bad {
+            if q.insert(m.location.clone()) {
+                tracing::warn!(path = %m.location, %reason, "skipping Parquet file whose data cannot be decoded");
+                skipped.push(super::catalog::Skipped {
+                    path: m.location.to_string(),
+                    reason,
+                });
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+/// True for an error raised while decoding Parquet or Arrow data (not planning, memory or I/O).
+fn decode_error(e: &datafusion::error::DataFusionError) -> bool {
+    use datafusion::error::DataFusionError as E;
+    if super::catalog::caused_by_store(e) {
+        return false;
+    }
+    match e.find_root() {
+        E::ParquetError(_) | E::ArrowError(..) => true,
+        E::External(x) => {
+            x.downcast_ref::<parquet::errors::ParquetError>().is_some() || x.downcast_ref::<arrow::error::ArrowError>().is_some()
+        }
+        _ => false,
+    }
+}
+
+/// The files every Parquet scan of `plan` reads.
+fn scanned_files(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>, out: &mut Vec<object_store::ObjectMeta>) {
+    use datafusion::datasource::physical_plan::FileScanConfig;
+    use datafusion::datasource::source::DataSourceExec;
+    if let Some(ds) = plan.downcast_ref::<DataSourceExec>() {
+        if let Some(c) = ds.data_source().downcast_ref::<FileScanConfig>() {
+            out.extend(c.file_groups.iter().flat_map(|g| g.iter()).map(|f| f.object_meta.clone()));
+        }
+    }
+    for c in plan.children() {
+        scanned_files(c, out);
     }
 }
 

@@ -48,6 +48,8 @@ use super::catalog::{LakeFile, LakeTable, LazilyOpened, Skipped, PARTITION_COLUM
 pub struct LakeTableProvider {
     files: Vec<LakeFile>,
     deferred: Option<Deferred>,
+    /// What the catalog's queries found (quarantined files are never scanned again).
+    log: Option<Arc<LazilyOpened>>,
     file_schema: SchemaRef,
     schema: SchemaRef,
     store_url: ObjectStoreUrl,
@@ -63,6 +65,7 @@ impl LakeTableProvider {
         Ok(Self {
             files: t.files.clone(),
             deferred: None,
+            log: None,
             file_schema: t.schema.clone(),
             schema: Arc::new(Schema::new(fields)),
             store_url: ObjectStoreUrl::parse(store_url)?,
@@ -70,8 +73,9 @@ impl LakeTableProvider {
     }
 
     /// Serve the table's deferred files too, reading their footers from `store` when a scan first
-    /// reaches them and reporting what it found to `log`.
+    /// reaches them and reporting what it found to `log`; never scan a file `log` quarantined.
     pub fn with_deferred(mut self, t: &LakeTable, store: Arc<dyn ObjectStore>, remote: bool, log: Arc<LazilyOpened>) -> Self {
+        self.log = Some(log.clone());
         if !t.deferred.is_empty() {
             self.deferred = Some(Deferred {
                 files: t.deferred.clone(),
@@ -138,7 +142,7 @@ struct Deferred {
 
 impl Deferred {
     /// The usable ones of `wanted`, reading the footers of those no scan read before.
-    async fn open(&self, state: &dyn Session, table_schema: &Schema, wanted: Vec<&LakeFile>) -> Vec<LakeFile> {
+    async fn open(&self, state: &dyn Session, table_schema: &Schema, wanted: Vec<&LakeFile>) -> DfResult<Vec<LakeFile>> {
         use std::sync::atomic::Ordering::Relaxed;
         let todo: Vec<&LakeFile> = {
             let opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
@@ -147,17 +151,26 @@ impl Deferred {
         if !todo.is_empty() {
             tracing::debug!(files = todo.len(), "reading deferred footers");
             let metas: Vec<object_store::ObjectMeta> = todo.iter().map(|f| f.meta.clone()).collect();
-            let read: Vec<(object_store::ObjectMeta, Result<super::catalog::Footer, String>)> = futures::stream::iter(metas)
+            let read: Vec<(object_store::ObjectMeta, Result<super::catalog::Footer, (String, bool)>)> = futures::stream::iter(metas)
                 .map(|meta| {
                     let store = self.store.clone();
                     async move {
-                        let r = super::catalog::read_footer(store, &meta).await;
+                        let r = super::catalog::read_footer_or_io(store, &meta).await;
                         (meta, r)
                     }
                 })
                 .buffer_unordered(self.concurrency)
                 .collect()
                 .await;
+            // The store failing (not the file) fails the query: the file may be sound, and skipping
+            // it would drop its rows without cause.
+            if let Some((meta, Err((reason, _)))) = read.iter().find(|(_, r)| matches!(r, Err((_, true)))) {
+                return Err(datafusion::error::DataFusionError::Execution(format!(
+                    "reading the footer of {}: {reason}",
+                    meta.location
+                )));
+            }
+            let read = read.into_iter().map(|(m, r)| (m, r.map_err(|(reason, _)| reason)));
             let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
             let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
             for (meta, r) in read {
@@ -195,11 +208,11 @@ impl Deferred {
             }
         }
         let opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
-        wanted
+        Ok(wanted
             .into_iter()
             .filter(|f| opened.get(&f.meta.location) == Some(&true))
             .cloned()
-            .collect()
+            .collect())
     }
 }
 
@@ -345,7 +358,13 @@ impl TableProvider for LakeTableProvider {
         if let Some(d) = &self.deferred {
             let wanted = Self::prune(&d.files, state, filters)?;
             if !wanted.is_empty() {
-                files.extend(d.open(state, &self.file_schema, wanted).await);
+                files.extend(d.open(state, &self.file_schema, wanted).await?);
+            }
+        }
+        if let Some(log) = &self.log {
+            let q = log.quarantined.lock().unwrap_or_else(|e| e.into_inner());
+            if !q.is_empty() {
+                files.retain(|f| !q.contains(&f.meta.location));
             }
         }
         if files.is_empty() {

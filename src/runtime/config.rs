@@ -107,6 +107,11 @@ pub struct JobSection {
     /// file's folder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spill_dir: Option<String>,
+    /// Count the rows of the analysed days that no analysis can place in time (no `time`, or one
+    /// more than a day outside its `eventDay`: seconds written as milliseconds, a wrong clock) and
+    /// name them in the manifest and warnings (`stages::row_times`). On by default.
+    #[serde(default = "yes")]
+    pub check_row_times: bool,
 }
 
 impl JobSection {

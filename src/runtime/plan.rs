@@ -44,6 +44,19 @@ pub fn stages(cfg: &JobConfig, catalog: &SeriesCatalog) -> Vec<Box<dyn Stage>> {
     if let Some(h) = &cfg.hunts {
         v.extend(h.stages());
     }
+    if cfg.job.check_row_times {
+        // The views the stages above read, whatever the window.
+        let w = crate::stages::Window {
+            day0_ms: 0,
+            eval_ms: 0,
+            end_ms: 86_400_000,
+            baseline_days: 0,
+        };
+        let views: std::collections::BTreeSet<String> = v.iter().flat_map(|s| s.queries(&w)).map(|q| q.view).collect();
+        v.push(Box::new(row_times::RowTimesStage {
+            views: views.into_iter().collect(),
+        }));
+    }
     v
 }
 

@@ -14,6 +14,8 @@
 //!   its embeddings table.
 //! * [`ueba`]: an isolation forest over each principal's day (novelty against its own history and
 //!   its peer group's), with findings that say which behaviour stood out.
+//! * [`row_times`]: rows of the analysed days that no analysis can place in time (no time, or
+//!   seconds instead of milliseconds), counted and named.
 //! * the network and DNS hunts ([`hunt`] runs each): [`beaconing`], [`exfiltration`],
 //!   [`lateral`] movement and [`dns_hunt`] (DGA, tunnelling, NXDOMAIN bursts), over per-day tables
 //!   kept in the rollup store.
@@ -28,6 +30,7 @@ pub mod features;
 pub mod hunt;
 pub mod ip_insights;
 pub mod lateral;
+pub mod row_times;
 pub mod series;
 pub mod ueba;
 

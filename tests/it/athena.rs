@@ -144,7 +144,29 @@ async fn write_unload_results(cfg: &JobConfig, bucket: &str) -> usize {
             }
         }
     }
+    // The check of rows no analysis can place in time, one query per view the job reads.
+    let to = day().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis() + 86_400_000;
+    let w = lakesight::stages::Window {
+        day0_ms: to - (cfg.job.baseline_days as i64 + 1) * 86_400_000,
+        eval_ms: to - 86_400_000,
+        end_ms: to,
+        baseline_days: cfg.job.baseline_days,
+    };
+    for q in row_times_queries(cfg, &w) {
+        let batches = e.run_sql(&q.label, &lakesight::stages::row_times::sql(&q.view, &w)).await.unwrap();
+        n += put(q.label, batches).await;
+    }
     n
+}
+
+/// The queries of the job's `row_times` stage.
+fn row_times_queries(cfg: &JobConfig, w: &lakesight::stages::Window) -> Vec<lakesight::stages::PlannedQuery> {
+    let c = SeriesCatalog::builtin().unwrap();
+    lakesight::runtime::plan::stages(cfg, &c)
+        .iter()
+        .filter(|s| s.name() == "row_times")
+        .flat_map(|s| s.queries(w))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,11 +211,22 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
     assert!(a_file == b_file, "features from Athena differ from the embedded engine's");
 
     // One UNLOAD per series, one for the features, two for IP Insights (pairs, operations per
-    // address), one for the UEBA items and one per hunt, all SUCCEEDED, in the manifest with bytes
-    // scanned and cost.
+    // address), one for the UEBA items, one per hunt and one per view for the row-time check, all
+    // SUCCEEDED, in the manifest with bytes scanned and cost.
     let a = got.manifest.athena.as_ref().expect("manifest has the Athena queries");
     const HUNTS: [&str; 4] = ["beaconing", "exfiltration", "lateral_movement", "dns"];
-    let extra = 4 + HUNTS.len();
+    let views = row_times_queries(
+        &cfg,
+        &lakesight::stages::Window {
+            day0_ms: 0,
+            eval_ms: 0,
+            end_ms: 86_400_000,
+            baseline_days: 0,
+        },
+    )
+    .len();
+    assert!(views >= 4, "{views}");
+    let extra = 4 + HUNTS.len() + views;
     assert_eq!(a.queries.len(), cfg.series.len() + extra);
     assert_eq!(
         got.manifest
@@ -224,6 +257,11 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
                 .stage::<lakesight::stages::ip_insights::IpInsightsStats>("ip_insights")
                 .unwrap()
                 .ops_rows
+            + got
+                .manifest
+                .stage::<lakesight::stages::row_times::RowTimesStats>("row_times")
+                .unwrap()
+                .result_rows
             + HUNTS
                 .iter()
                 .map(|h| got.manifest.stage::<lakesight::stages::hunt::HuntStats>(h).unwrap().rows)
