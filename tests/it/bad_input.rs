@@ -105,6 +105,26 @@ fn with_column(b: &arrow::record_batch::RecordBatch, name: &str, col: arrow::arr
     arrow::record_batch::RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), cols).unwrap()
 }
 
+/// `b` with its `unmapped` map holding one entry per row, `requestParameters.bucketName` →
+/// `values[i]`.
+fn with_unmapped(b: &arrow::record_batch::RecordBatch, values: arrow::array::ArrayRef) -> arrow::record_batch::RecordBatch {
+    use arrow::array::{ArrayRef, StringArray};
+    match b.schema().field_with_name("unmapped").map(|f| f.data_type().clone()) {
+        Ok(arrow::datatypes::DataType::Map(entry, sorted)) => {
+            let n = b.num_rows();
+            let arrow::datatypes::DataType::Struct(kv) = entry.data_type() else {
+                panic!("map entries")
+            };
+            let keys: ArrayRef = std::sync::Arc::new(StringArray::from(vec!["requestParameters.bucketName"; n]));
+            let entries = arrow::array::StructArray::new(kv.clone(), vec![keys, values], None);
+            let offsets = arrow::buffer::OffsetBuffer::from_lengths(vec![1; n]);
+            let m = arrow::array::MapArray::new(entry.clone(), offsets, entries, None, sorted);
+            with_column(b, "unmapped", std::sync::Arc::new(m))
+        }
+        other => panic!("unmapped is {other:?}"),
+    }
+}
+
 fn time_ms(b: &arrow::record_batch::RecordBatch) -> Vec<i64> {
     use arrow::array::AsArray;
     let c = arrow::compute::cast(b.column_by_name("time").unwrap(), &arrow::datatypes::DataType::Int64).unwrap();
@@ -184,23 +204,9 @@ async fn a_million_events_with_bad_files_and_misplaced_rows_find_what_the_clean_
         .expect("a CloudTrail file of the analysed day");
     let huge = "x".repeat(1 << 20);
     let spoil = |b: &arrow::record_batch::RecordBatch, t: ArrayRef| {
-        let b = with_column(b, "time", t);
-        match b.schema().field_with_name("unmapped").map(|f| f.data_type().clone()) {
-            Ok(arrow::datatypes::DataType::Map(entry, sorted)) => {
-                // One entry per row, its value 1 MB.
-                let n = b.num_rows();
-                let arrow::datatypes::DataType::Struct(kv) = entry.data_type() else {
-                    panic!("map entries")
-                };
-                let keys: ArrayRef = Arc::new(StringArray::from(vec!["requestParameters.bucketName"; n]));
-                let values: ArrayRef = Arc::new(StringArray::from(vec![huge.as_str(); n]));
-                let entries = arrow::array::StructArray::new(kv.clone(), vec![keys, values], None);
-                let offsets = arrow::buffer::OffsetBuffer::from_lengths(vec![1; n]);
-                let m = arrow::array::MapArray::new(entry.clone(), offsets, entries, None, sorted);
-                with_column(&b, "unmapped", Arc::new(m))
-            }
-            other => panic!("unmapped is {other:?}"),
-        }
+        // Every row's `unmapped` value 1 MB.
+        let n = b.num_rows();
+        with_unmapped(&with_column(b, "time", t), Arc::new(StringArray::from(vec![huge.as_str(); n])))
     };
     let seconds = rewrite(ct, &ct.with_file_name("rows-seconds.parquet"), |b| {
         spoil(b, Arc::new(Int64Array::from_iter_values(time_ms(b).into_iter().map(|t| t / 1000))))
@@ -233,21 +239,7 @@ async fn a_million_events_with_bad_files_and_misplaced_rows_find_what_the_clean_
     };
     let a = run(clean.path().to_path_buf()).await;
     let b = run(spoiled.path().to_path_buf()).await;
-    let found = |r: &lakesight::runtime::run::RunResult| {
-        let mut v: Vec<_> = r
-            .findings
-            .iter()
-            .map(|f| {
-                (
-                    f.finding_id.clone(),
-                    f.title.clone(),
-                    format!("{:.9} {:.9}", f.observed, f.expected),
-                )
-            })
-            .collect();
-        v.sort();
-        v
-    };
+    let found = crate::common::finding_summary;
     assert!(!a.findings.is_empty());
     assert_eq!(found(&a), found(&b));
 
@@ -312,48 +304,25 @@ async fn a_file_with_bytes_that_are_not_utf8_is_skipped_by_the_query_that_meets_
         .unwrap();
     let poisoned = ct.with_file_name("third-party.parquet");
     let rows = rewrite(&ct, &poisoned, |b| {
-        match b.schema().field_with_name("unmapped").map(|f| f.data_type().clone()) {
-            Ok(arrow::datatypes::DataType::Map(entry, sorted)) => {
-                let n = b.num_rows();
-                let arrow::datatypes::DataType::Struct(kv) = entry.data_type() else {
-                    panic!("map entries")
-                };
-                let keys: ArrayRef = Arc::new(StringArray::from(vec!["requestParameters.bucketName"; n]));
-                // SAFETY: deliberately invalid UTF-8 (0xFF never occurs in UTF-8), to write what a
-                // careless writer writes; nothing in this process reads it as `str`.
-                let values: ArrayRef = Arc::new(unsafe {
-                    StringArray::new_unchecked(
-                        arrow::buffer::OffsetBuffer::from_lengths(vec![3; n]),
-                        arrow::buffer::Buffer::from_vec(b"b\xffx".repeat(n)),
-                        None,
-                    )
-                });
-                let entries = arrow::array::StructArray::new(kv.clone(), vec![keys, values], None);
-                let m = arrow::array::MapArray::new(
-                    entry.clone(),
-                    arrow::buffer::OffsetBuffer::from_lengths(vec![1; n]),
-                    entries,
+        let n = b.num_rows();
+        // SAFETY: deliberately invalid UTF-8 (0xFF never occurs in UTF-8), to write what a
+        // careless writer writes; nothing in this process reads it as `str`.
+        let invalid = |text: &[u8]| -> ArrayRef {
+            Arc::new(unsafe {
+                StringArray::new_unchecked(
+                    arrow::buffer::OffsetBuffer::from_lengths(vec![text.len(); n]),
+                    arrow::buffer::Buffer::from_vec(text.repeat(n)),
                     None,
-                    sorted,
-                );
-                let b = with_column(b, "unmapped", Arc::new(m));
-                // And `activity_name`, which the nightly job's queries read (a key of api_calls).
-                assert_eq!(
-                    b.schema().field_with_name("activity_name").unwrap().data_type(),
-                    &arrow::datatypes::DataType::Utf8
-                );
-                // SAFETY: as above.
-                let names: ArrayRef = Arc::new(unsafe {
-                    StringArray::new_unchecked(
-                        arrow::buffer::OffsetBuffer::from_lengths(vec![4; n]),
-                        arrow::buffer::Buffer::from_vec(b"Re\xffd".repeat(n)),
-                        None,
-                    )
-                });
-                with_column(&b, "activity_name", names)
-            }
-            other => panic!("unmapped is {other:?}"),
-        }
+                )
+            })
+        };
+        let b = with_unmapped(b, invalid(b"b\xffx"));
+        // And `activity_name`, which the nightly job's queries read (a key of api_calls).
+        assert_eq!(
+            b.schema().field_with_name("activity_name").unwrap().data_type(),
+            &arrow::datatypes::DataType::Utf8
+        );
+        with_column(&b, "activity_name", invalid(b"Re\xffd"))
     });
 
     let e = engine(&d.path().display().to_string()).await;

@@ -115,3 +115,21 @@ pub fn external_tool(env: &str, default: std::path::PathBuf, require: &str, inst
     eprintln!("SKIPPED: no {} ({install} to run this test)", p.display());
     None
 }
+
+/// Each finding's id, title and observed/expected values, sorted: what two runs that should find
+/// the same are compared on.
+pub fn finding_summary(r: &lakesight::runtime::run::RunResult) -> Vec<(String, String, String)> {
+    let mut v: Vec<_> = r
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f.finding_id.clone(),
+                f.title.clone(),
+                format!("{:.9} {:.9}", f.observed, f.expected),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}

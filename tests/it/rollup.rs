@@ -33,21 +33,7 @@ async fn night_with(
     run(&cfg, &c, &ov, &FixedClock(1_743_400_000_000)).await.unwrap()
 }
 
-fn summary(r: &RunResult) -> Vec<(String, String, String)> {
-    let mut v: Vec<_> = r
-        .findings
-        .iter()
-        .map(|f| {
-            (
-                f.finding_id.clone(),
-                f.title.clone(),
-                format!("{:.9} {:.9}", f.observed, f.expected),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
+use crate::common::finding_summary as summary;
 
 /// Night 1 fills the store; night 2 reads every day of its window from it but the last two
 /// (`recompute_days`), runs one query per series for those, and finds exactly what a run without
@@ -116,6 +102,29 @@ async fn the_second_night_scans_two_days_and_finds_the_same() {
     assert!(std::fs::read(&victim).unwrap().starts_with(b"PAR1"), "rewritten");
 }
 
+/// A 30-day v1 lake, a store filled by the series of the night of 2025-03-27, and one CloudTrail
+/// file of 2025-03-20 (a day the store now holds).
+async fn first_night_stored() -> (tempfile::TempDir, tempfile::TempDir, std::path::PathBuf) {
+    let lake = tempfile::tempdir().unwrap();
+    lakesight::sample::generate(&crate::common::config(
+        lake.path().to_path_buf(),
+        lakesight::sample::VersionMode::V1,
+        30,
+        8_000,
+    ))
+    .unwrap();
+    let store = tempfile::tempdir().unwrap();
+    series_night(lake.path(), store.path(), (2025, 3, 27), true).await;
+    let day_file = walk(lake.path())
+        .into_iter()
+        .find(|p| {
+            let s = p.to_string_lossy();
+            s.contains("CLOUD_TRAIL_MGMT") && s.contains("eventDay=20250320") && s.ends_with(".parquet")
+        })
+        .expect("a CloudTrail file of 2025-03-20");
+    (lake, store, day_file)
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     crate::common::files_under(dir)
 }
@@ -164,23 +173,7 @@ async fn series_night(lake: &std::path::Path, out: &std::path::Path, date: (i32,
 /// not change), and finds exactly what a run without the store finds on the changed lake.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_file_in_a_stored_day_is_recomputed() {
-    let lake = tempfile::tempdir().unwrap();
-    lakesight::sample::generate(&crate::common::config(
-        lake.path().to_path_buf(),
-        lakesight::sample::VersionMode::V1,
-        30,
-        8_000,
-    ))
-    .unwrap();
-    let store = tempfile::tempdir().unwrap();
-    series_night(lake.path(), store.path(), (2025, 3, 27), true).await;
-    let day_file = walk(lake.path())
-        .into_iter()
-        .find(|p| {
-            let s = p.to_string_lossy();
-            s.contains("CLOUD_TRAIL_MGMT") && s.contains("eventDay=20250320") && s.ends_with(".parquet")
-        })
-        .expect("a CloudTrail file of 2025-03-20");
+    let (lake, store, day_file) = first_night_stored().await;
     std::fs::copy(&day_file, day_file.with_file_name("late-delivery.parquet")).unwrap();
     let second = series_night(lake.path(), store.path(), (2025, 3, 28), true).await;
     let reference_out = tempfile::tempdir().unwrap();
@@ -211,23 +204,7 @@ async fn a_late_file_in_a_stored_day_is_recomputed() {
 /// the file when it opens the lake.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_file_in_a_stored_day_is_skipped_when_the_day_is_read() {
-    let lake = tempfile::tempdir().unwrap();
-    lakesight::sample::generate(&crate::common::config(
-        lake.path().to_path_buf(),
-        lakesight::sample::VersionMode::V1,
-        30,
-        8_000,
-    ))
-    .unwrap();
-    let store = tempfile::tempdir().unwrap();
-    series_night(lake.path(), store.path(), (2025, 3, 27), true).await;
-    let day_file = walk(lake.path())
-        .into_iter()
-        .find(|p| {
-            let s = p.to_string_lossy();
-            s.contains("CLOUD_TRAIL_MGMT") && s.contains("eventDay=20250320") && s.ends_with(".parquet")
-        })
-        .expect("a CloudTrail file of 2025-03-20");
+    let (lake, store, day_file) = first_night_stored().await;
     let bad = day_file.with_file_name("late-corrupt.parquet");
     std::fs::write(&bad, b"PAR1 this is not a Parquet file PAR1").unwrap();
     let second = series_night(lake.path(), store.path(), (2025, 3, 28), true).await;
