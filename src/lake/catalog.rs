@@ -70,6 +70,10 @@ pub struct LakeFile {
 pub struct LazilyOpened {
     /// Files that could not be used, with why.
     pub skipped: std::sync::Mutex<Vec<Skipped>>,
+    /// Deferred files read under the table's schema although they carry fields it lacks (the
+    /// table's schema comes from the days read at open): those fields read as NULL, so the
+    /// file's day is treated as incomplete (not stored) and named in a warning.
+    pub narrowed: std::sync::Mutex<Vec<Skipped>>,
     /// Files whose data pages could not be decoded (invalid UTF-8 in a string column, a corrupt
     /// page): no later scan reads them.
     pub quarantined: std::sync::Mutex<std::collections::HashSet<ObjPath>>,
@@ -524,8 +528,13 @@ impl Catalog {
     /// files.
     pub fn all_skipped(&self) -> Vec<Skipped> {
         let mut v = self.skipped.clone();
-        v.extend(self.lazily.skipped.lock().map(|s| s.clone()).unwrap_or_default());
+        v.extend(self.lazily.skipped.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
         v
+    }
+
+    /// Deferred files read without some of their fields (see [`LazilyOpened::narrowed`]).
+    pub fn narrowed(&self) -> Vec<Skipped> {
+        self.lazily.narrowed.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Files whose footers were read (when opening and since) and their rows.
@@ -646,8 +655,10 @@ pub(super) type Footer = (Schema, u64, Arc<parquet::file::metadata::ParquetMetaD
 pub(super) fn caused_by_store(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur = Some(e);
     while let Some(x) = cur {
-        if x.downcast_ref::<object_store::Error>().is_some() {
-            return true;
+        if let Some(e) = x.downcast_ref::<object_store::Error>() {
+            // A file that is gone (listed, then deleted by retention or compaction) is a missing
+            // input, skipped like a bad one; any other store error is the run's.
+            return !matches!(e, object_store::Error::NotFound { .. });
         }
         cur = x.source();
     }

@@ -224,9 +224,9 @@ impl Engine {
     /// column, a corrupt page) fails the query that reads it, without naming it. Then every file
     /// the query read is read whole, once; those that fail are skipped for the rest of the run —
     /// named with the decoder's message in [`Catalog::all_skipped`], so the manifest lists them and
-    /// their days are not stored in the rollup store — and the query runs again without them.
-    /// Queries before it used the file's rows (they decoded); the day is recomputed next night.
-    /// The error stands when no file fails alone.
+    /// the days computed from then on are not stored in the rollup store — and the query runs
+    /// again without them. Queries before it used the file's rows (they decoded), and days they
+    /// stored keep them. The error stands when no file fails alone.
     pub async fn collect(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let mut rounds = 0;
         loop {
@@ -300,10 +300,11 @@ fn decode_error(e: &datafusion::error::DataFusionError) -> bool {
         return false;
     }
     match e.find_root() {
-        E::ParquetError(_) | E::ArrowError(..) => true,
-        E::External(x) => {
-            x.downcast_ref::<parquet::errors::ParquetError>().is_some() || x.downcast_ref::<arrow::error::ArrowError>().is_some()
-        }
+        // Only the Parquet decoder's errors: an Arrow cast or overflow in the query's own
+        // expressions is the query's, and must not make the engine read every file of it whole.
+        E::ParquetError(_) => true,
+        E::ArrowError(a, _) => matches!(a.as_ref(), arrow::error::ArrowError::ParquetError(_)),
+        E::External(x) => x.downcast_ref::<parquet::errors::ParquetError>().is_some(),
         _ => false,
     }
 }
@@ -329,7 +330,8 @@ impl super::SqlRunner for Engine {
     }
 
     fn skipped_inputs(&self) -> Vec<String> {
-        self.catalog.all_skipped().into_iter().map(|s| s.path).collect()
+        let c = &self.catalog;
+        c.all_skipped().into_iter().chain(c.narrowed()).map(|s| s.path).collect()
     }
 }
 

@@ -177,33 +177,37 @@ impl Deferred {
                 if opened.contains_key(&meta.location) {
                     continue; // another scan read it meanwhile
                 }
-                let usable =
-                    match r.and_then(|(schema, rows, footer)| super::catalog::fits(table_schema, &schema).map(|all| (all, rows, footer))) {
-                        Ok((all, rows, footer)) => {
-                            if !all {
-                                tracing::debug!(path = %meta.location, "fields the table's schema lacks are not read");
-                            }
-                            use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
-                            use datafusion::execution::cache::cache_manager::CachedFileMetadataEntry;
-                            cache.put(
-                                &meta.location,
-                                CachedFileMetadataEntry::new(meta.clone(), Arc::new(CachedParquetMetaData::new(footer))),
-                            );
-                            self.log.files.fetch_add(1, Relaxed);
-                            self.log.rows.fetch_add(rows, Relaxed);
-                            true
+                let usable = match r
+                    .and_then(|(schema, rows, footer)| super::catalog::fits(table_schema, &schema).map(|all| (all, rows, footer)))
+                {
+                    Ok((all, rows, footer)) => {
+                        if !all {
+                            let reason = "carries fields the table's schema (from the days read when the lake was opened) lacks; they read as NULL and its day is not stored".to_string();
+                            tracing::warn!(path = %meta.location, %reason, "deferred file read under a narrower schema");
+                            self.log.narrowed.lock().unwrap_or_else(|e| e.into_inner()).push(Skipped {
+                                path: meta.location.to_string(),
+                                reason,
+                            });
                         }
-                        Err(reason) => {
-                            tracing::warn!(path = %meta.location, %reason, "skipping Parquet file");
-                            if let Ok(mut s) = self.log.skipped.lock() {
-                                s.push(Skipped {
-                                    path: meta.location.to_string(),
-                                    reason,
-                                });
-                            }
-                            false
-                        }
-                    };
+                        use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
+                        use datafusion::execution::cache::cache_manager::CachedFileMetadataEntry;
+                        cache.put(
+                            &meta.location,
+                            CachedFileMetadataEntry::new(meta.clone(), Arc::new(CachedParquetMetaData::new(footer))),
+                        );
+                        self.log.files.fetch_add(1, Relaxed);
+                        self.log.rows.fetch_add(rows, Relaxed);
+                        true
+                    }
+                    Err(reason) => {
+                        tracing::warn!(path = %meta.location, %reason, "skipping Parquet file");
+                        self.log.skipped.lock().unwrap_or_else(|e| e.into_inner()).push(Skipped {
+                            path: meta.location.to_string(),
+                            reason,
+                        });
+                        false
+                    }
+                };
                 opened.insert(meta.location, usable);
             }
         }

@@ -314,7 +314,14 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
     // Skipped inputs, those found by the stages' queries (deferred footers) included, lead the
     // warnings.
     let skipped = lake.skipped();
-    warnings.splice(0..0, skipped.iter().map(|s| format!("skipped input {}: {}", s.path, s.reason)));
+    let narrowed = lake.engine.as_ref().map(|e| e.catalog.narrowed()).unwrap_or_default();
+    warnings.splice(
+        0..0,
+        skipped
+            .iter()
+            .map(|s| format!("skipped input {}: {}", s.path, s.reason))
+            .chain(narrowed.iter().map(|s| format!("input {}: {}", s.path, s.reason))),
+    );
     let t = Instant::now();
     let out = Output::open(&plan.output, &plan.s3).await?.published_as(plan.publish.clone());
     let detectors = plan.detectors();

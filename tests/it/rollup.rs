@@ -253,3 +253,55 @@ async fn a_bad_file_in_a_stored_day_is_skipped_when_the_day_is_read() {
     let v = stats["vpc_bytes_out/day"].rollup.clone().unwrap();
     assert!(v.days_late.is_empty() && v.days_computed == 2, "{v:?}");
 }
+
+/// Proves a deferred file is not silently narrowed: the table's schema comes from the days read
+/// when the lake opened, so a file landing late in a stored day with a column the other files lack
+/// is read without that column. Night 2 reads it (the day turned late), names it in a warning, and
+/// leaves its day unstored so no stored day holds rows read under a narrower schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_file_with_extra_fields_is_named_and_its_day_not_stored() {
+    let (lake, store, day_file) = first_night_stored().await;
+    let wider = day_file.with_file_name("late-wider.parquet");
+    {
+        let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&day_file).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        let batches: Vec<_> = r
+            .map(|b| {
+                let b = b.unwrap();
+                let mut fields: Vec<_> = b.schema().fields().iter().cloned().collect();
+                fields.push(std::sync::Arc::new(arrow::datatypes::Field::new(
+                    "x_vendor_note",
+                    arrow::datatypes::DataType::Utf8,
+                    true,
+                )));
+                let mut cols = b.columns().to_vec();
+                cols.push(std::sync::Arc::new(arrow::array::StringArray::from(vec!["n"; b.num_rows()])));
+                arrow::record_batch::RecordBatch::try_new(std::sync::Arc::new(arrow::datatypes::Schema::new(fields)), cols).unwrap()
+            })
+            .collect();
+        let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&wider).unwrap(), batches[0].schema(), None).unwrap();
+        for b in &batches {
+            w.write(b).unwrap();
+        }
+        w.close().unwrap();
+    }
+    let second = series_night(lake.path(), store.path(), (2025, 3, 28), true).await;
+    assert!(
+        second
+            .manifest
+            .warnings
+            .iter()
+            .any(|w| w.contains("late-wider.parquet") && w.contains("read as NULL")),
+        "{:#?}",
+        second.manifest.warnings
+    );
+    assert!(second.manifest.skipped_inputs.is_empty(), "{:?}", second.manifest.skipped_inputs);
+    let r = crate::common::series_stats(&second.manifest)["api_calls/day"]
+        .rollup
+        .clone()
+        .unwrap();
+    assert_eq!(r.days_late, vec!["2025-03-20".to_string()], "{r:?}");
+    assert_eq!(r.not_stored, 1, "{r:?}");
+}
