@@ -83,6 +83,17 @@ pub struct LazilyOpened {
     pub rows: std::sync::atomic::AtomicU64,
 }
 
+impl LazilyOpened {
+    /// Record a file found unusable after the catalog opened, and warn naming it.
+    pub fn skip(&self, path: &ObjPath, reason: String) {
+        tracing::warn!(%path, %reason, "skipping Parquet file");
+        self.skipped.lock().unwrap_or_else(|e| e.into_inner()).push(Skipped {
+            path: path.to_string(),
+            reason,
+        });
+    }
+}
+
 /// One Glue table of the lake.
 #[derive(Debug, Clone)]
 pub struct LakeTable {

@@ -154,17 +154,10 @@ impl Engine {
         ctx.register_object_store(&store_url, catalog.location.store.clone());
         // The footers the catalog read go to DataFusion's metadata cache: each file's footer is
         // fetched and parsed once per process, not once by the catalog and again by the scan.
-        {
-            use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
-            use datafusion::execution::cache::cache_manager::CachedFileMetadataEntry;
-            let cache = ctx.runtime_env().cache_manager.get_file_metadata_cache();
-            for f in catalog.tables.iter_mut().flat_map(|t| t.files.iter_mut()) {
-                if let Some(footer) = f.footer.take() {
-                    cache.put(
-                        &f.meta.location,
-                        CachedFileMetadataEntry::new(f.meta.clone(), Arc::new(CachedParquetMetaData::new(footer))),
-                    );
-                }
+        let rt = ctx.runtime_env();
+        for f in catalog.tables.iter_mut().flat_map(|t| t.files.iter_mut()) {
+            if let Some(footer) = f.footer.take() {
+                super::table::cache_footer(&rt, &f.meta, footer);
             }
         }
         trino::register(&ctx);
@@ -276,16 +269,10 @@ impl Engine {
             .into_iter()
             .filter_map(|(m, r)| r.err().map(|(reason, _)| (m, reason)))
             .collect();
-        let mut q = log.quarantined.lock().unwrap_or_else(|e| e.into_inner());
-        let mut skipped = log.skipped.lock().unwrap_or_else(|e| e.into_inner());
         let mut n = 0;
         for (m, reason) in bad {
-            if q.insert(m.location.clone()) {
-                tracing::warn!(path = %m.location, %reason, "skipping Parquet file whose data cannot be decoded");
-                skipped.push(super::catalog::Skipped {
-                    path: m.location.to_string(),
-                    reason,
-                });
+            if log.quarantined.lock().unwrap_or_else(|e| e.into_inner()).insert(m.location.clone()) {
+                log.skip(&m.location, reason);
                 n += 1;
             }
         }

@@ -11,8 +11,8 @@
 //! Deferred files (days whose footers the catalog did not read, see [`super::catalog`]) are pruned
 //! the same way; the first scan that keeps one reads its footer, checks it against the table's
 //! schema, hands it to DataFusion's metadata cache and uses it — or skips it, counted in
-//! [`LazilyOpened`] with its reason, as the catalog would have. A file is read at most once per
-//! process whatever the number of scans.
+//! [`LazilyOpened`] with its reason, as the catalog would have. A file is read once per process
+//! (two scans reaching it at the same moment may both read it; only the first result counts).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -129,6 +129,20 @@ impl LakeTableProvider {
     }
 }
 
+/// Hand a footer to DataFusion's metadata cache, so the scan neither fetches nor parses it again.
+pub(super) fn cache_footer(
+    rt: &datafusion::execution::runtime_env::RuntimeEnv,
+    meta: &object_store::ObjectMeta,
+    footer: Arc<parquet::file::metadata::ParquetMetaData>,
+) {
+    use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
+    use datafusion::execution::cache::cache_manager::CachedFileMetadataEntry;
+    rt.cache_manager.get_file_metadata_cache().put(
+        &meta.location,
+        CachedFileMetadataEntry::new(meta.clone(), Arc::new(CachedParquetMetaData::new(footer))),
+    );
+}
+
 /// A table's deferred files and what became of those a scan reached.
 #[derive(Debug)]
 struct Deferred {
@@ -171,7 +185,6 @@ impl Deferred {
                 )));
             }
             let read = read.into_iter().map(|(m, r)| (m, r.map_err(|(reason, _)| reason)));
-            let cache = state.runtime_env().cache_manager.get_file_metadata_cache();
             let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
             for (meta, r) in read {
                 if opened.contains_key(&meta.location) {
@@ -189,22 +202,13 @@ impl Deferred {
                                 reason,
                             });
                         }
-                        use datafusion::datasource::physical_plan::parquet::metadata::CachedParquetMetaData;
-                        use datafusion::execution::cache::cache_manager::CachedFileMetadataEntry;
-                        cache.put(
-                            &meta.location,
-                            CachedFileMetadataEntry::new(meta.clone(), Arc::new(CachedParquetMetaData::new(footer))),
-                        );
+                        cache_footer(state.runtime_env(), &meta, footer);
                         self.log.files.fetch_add(1, Relaxed);
                         self.log.rows.fetch_add(rows, Relaxed);
                         true
                     }
                     Err(reason) => {
-                        tracing::warn!(path = %meta.location, %reason, "skipping Parquet file");
-                        self.log.skipped.lock().unwrap_or_else(|e| e.into_inner()).push(Skipped {
-                            path: meta.location.to_string(),
-                            reason,
-                        });
+                        self.log.skip(&meta.location, reason);
                         false
                     }
                 };

@@ -2,7 +2,7 @@
 
 use lakesight::sample::{generate, VersionMode};
 
-use crate::common::{config, engine, scalar_i64};
+use crate::common::{config, engine, rewrite, scalar_i64};
 
 #[tokio::test]
 async fn corrupt_truncated_unknown_and_stray_inputs_are_skipped_and_counted() {
@@ -71,27 +71,6 @@ async fn a_lake_url_that_is_not_a_folder_is_a_clear_error() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("/definitely/not/here"), "{err}");
-}
-
-/// Rewrite every batch of a Parquet file with `edit` into `dst`, under the schema `edit` returns.
-fn rewrite(
-    src: &std::path::Path,
-    dst: &std::path::Path,
-    edit: impl Fn(&arrow::record_batch::RecordBatch) -> arrow::record_batch::RecordBatch,
-) -> usize {
-    let f = std::fs::File::open(src).unwrap();
-    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap();
-    let batches: Vec<_> = r.map(|b| edit(&b.unwrap())).collect();
-    let out = std::fs::File::create(dst).unwrap();
-    let mut w = parquet::arrow::ArrowWriter::try_new(out, batches[0].schema(), None).unwrap();
-    for b in &batches {
-        w.write(b).unwrap();
-    }
-    w.close().unwrap();
-    batches.iter().map(|b| b.num_rows()).sum()
 }
 
 /// `b` with its column `name` replaced (made nullable, as the new values may be null).

@@ -133,3 +133,24 @@ pub fn finding_summary(r: &lakesight::runtime::run::RunResult) -> Vec<(String, S
     v.sort();
     v
 }
+
+/// Rewrite every batch of a Parquet file with `edit` into `dst`, under the schema `edit` returns.
+pub fn rewrite(
+    src: &std::path::Path,
+    dst: &std::path::Path,
+    edit: impl Fn(&arrow::record_batch::RecordBatch) -> arrow::record_batch::RecordBatch,
+) -> usize {
+    let f = std::fs::File::open(src).unwrap();
+    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<_> = r.map(|b| edit(&b.unwrap())).collect();
+    let out = std::fs::File::create(dst).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(out, batches[0].schema(), None).unwrap();
+    for b in &batches {
+        w.write(b).unwrap();
+    }
+    w.close().unwrap();
+    batches.iter().map(|b| b.num_rows()).sum()
+}

@@ -262,31 +262,17 @@ async fn a_bad_file_in_a_stored_day_is_skipped_when_the_day_is_read() {
 async fn a_deferred_file_with_extra_fields_is_named_and_its_day_not_stored() {
     let (lake, store, day_file) = first_night_stored().await;
     let wider = day_file.with_file_name("late-wider.parquet");
-    {
-        let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&day_file).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-        let batches: Vec<_> = r
-            .map(|b| {
-                let b = b.unwrap();
-                let mut fields: Vec<_> = b.schema().fields().iter().cloned().collect();
-                fields.push(std::sync::Arc::new(arrow::datatypes::Field::new(
-                    "x_vendor_note",
-                    arrow::datatypes::DataType::Utf8,
-                    true,
-                )));
-                let mut cols = b.columns().to_vec();
-                cols.push(std::sync::Arc::new(arrow::array::StringArray::from(vec!["n"; b.num_rows()])));
-                arrow::record_batch::RecordBatch::try_new(std::sync::Arc::new(arrow::datatypes::Schema::new(fields)), cols).unwrap()
-            })
-            .collect();
-        let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&wider).unwrap(), batches[0].schema(), None).unwrap();
-        for b in &batches {
-            w.write(b).unwrap();
-        }
-        w.close().unwrap();
-    }
+    crate::common::rewrite(&day_file, &wider, |b| {
+        let mut fields: Vec<_> = b.schema().fields().iter().cloned().collect();
+        fields.push(std::sync::Arc::new(arrow::datatypes::Field::new(
+            "x_vendor_note",
+            arrow::datatypes::DataType::Utf8,
+            true,
+        )));
+        let mut cols = b.columns().to_vec();
+        cols.push(std::sync::Arc::new(arrow::array::StringArray::from(vec!["n"; b.num_rows()])));
+        arrow::record_batch::RecordBatch::try_new(std::sync::Arc::new(arrow::datatypes::Schema::new(fields)), cols).unwrap()
+    });
     let second = series_night(lake.path(), store.path(), (2025, 3, 28), true).await;
     assert!(
         second
