@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write a v1 CloudTrail lake shaped as Security Lake writes it, for the scan benchmark.
+"""Write a CloudTrail lake shaped as Security Lake writes it (v1 Hive Parquet or v2 Iceberg), for
+the scan benchmark.
 
 lakesight's own generator writes every column nullable, so its files match the table schema the
 catalog declares and DataFusion never adapts them. Security Lake's v1 files do not: their writer
@@ -12,14 +13,23 @@ a few thousand source addresses, random UUIDs where CloudTrail has them, a 10-en
 Layout: `<out>/aws/CLOUD_TRAIL_MGMT/1.0/region=us-east-1/accountId=<a>/eventDay=<d>/<n>.gz.parquet`,
 one row group of ROWS_PER_FILE rows per file, time-sorted. Deterministic for a given seed.
 
+`--version v2` writes source version 2 as Security Lake stores it: one Apache Iceberg table at
+`<out>/aws/CLOUD_TRAIL_MGMT/2.0/` (format version 2, partitioned on `day(time_dt)`, `region`,
+`accountid`), written by pyiceberg, whose Parquet files carry Iceberg field ids and keep the
+required fields of the real OCSF 1.1.0 sample (`1.1.0/CLOUD_TRAIL/api_activity/…`); timestamps
+are microseconds as Iceberg stores them (the sample's are milliseconds). Codec and row-group size
+as for v1 (Security Lake's v2 production codec is not documented; its samples are GZIP). One
+snapshot per day. lakesight reads it through the metadata; DuckDB reads the same data files.
+
 Usage: python benches/aws_shaped_lake.py --out DIR [--rows 6000000] [--rows-per-file 300000]
-       [--sample FILE] [--seed 7] [--codec gzip]
+       [--sample FILE] [--seed 7] [--codec gzip] [--version v1|v2]
 """
 import argparse
 import datetime as dt
 import glob
 import os
 import sys
+import tempfile
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +39,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SAMPLE_GLOB = os.path.join(
     HERE, "..", "..", "shared", "data", "security-lake-samples", "1.0.0-rc.2", "CLOUD_TRAIL",
     "api_activity*", "DeleteLoadBalancer.test.gz.parquet")
+V2_SAMPLE_GLOB = os.path.join(
+    HERE, "..", "..", "shared", "data", "security-lake-samples", "1.1.0", "CLOUD_TRAIL",
+    "api_activity", "tests_DeleteLoadBalancer.test.parquet")
 ACCOUNTS = ["111122223333", "444455556666"]
 DAY0 = dt.datetime(2025, 3, 1, tzinfo=dt.timezone.utc)
 HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
@@ -85,7 +98,54 @@ def fill(t, n, ctx, path=""):
         return pa.array(rng.integers(1_700_000_000_000, 1_800_000_000_000, size=n, dtype=np.int64))
     if pa.types.is_boolean(t):
         return pa.array(rng.integers(0, 2, size=n).astype(bool))
+    if pa.types.is_timestamp(t):
+        ms = rng.integers(1_700_000_000_000, 1_800_000_000_000, size=n, dtype=np.int64)
+        return pa.array(ms, type=pa.timestamp("ms", tz="UTC")).cast(t)
     sys.exit(f"no filler for {path}: {t}")
+
+
+def micros(t):
+    """`t` with every timestamp in microseconds (Iceberg's unit), nullability kept."""
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, micros(f.type), f.nullable, f.metadata) for f in t])
+    if pa.types.is_list(t):
+        v = t.value_field
+        return pa.list_(pa.field(v.name, micros(v.type), v.nullable))
+    if pa.types.is_timestamp(t):
+        return pa.timestamp("us", tz=t.tz)
+    return t
+
+
+class IcebergTable:
+    """The v2 table: created on first use, one append (snapshot) per day."""
+
+    def __init__(self, out, schema, codec, rows_per_group):
+        from pyiceberg.catalog import Catalog
+        from pyiceberg.catalog.sql import SqlCatalog
+        from pyiceberg.partitioning import PartitionField, PartitionSpec
+        from pyiceberg.schema import assign_fresh_schema_ids
+        from pyiceberg.transforms import DayTransform, IdentityTransform
+
+        os.makedirs(out, exist_ok=True)
+        location = "file://" + os.path.abspath(os.path.join(out, "aws", "CLOUD_TRAIL_MGMT", "2.0"))
+        self.catalog = SqlCatalog("bench", uri="sqlite:///" + os.path.join(tempfile.mkdtemp(), "catalog.db"),
+                                  warehouse="file://" + os.path.abspath(out))
+        self.catalog.create_namespace_if_not_exists("sl")
+        # The partition spec from the start, as Security Lake creates its tables (no spec evolution).
+        # Ids as create_table assigns them, so the spec's source ids stay right.
+        ice_schema = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(schema))
+        spec = PartitionSpec(
+            PartitionField(ice_schema.find_field("time_dt").field_id, 1000, DayTransform(), "time_dt_day"),
+            PartitionField(ice_schema.find_field("region").field_id, 1001, IdentityTransform(), "region"),
+            PartitionField(ice_schema.find_field("accountid").field_id, 1002, IdentityTransform(), "accountid"))
+        self.table = self.catalog.create_table(
+            "sl.cloud_trail_mgmt", schema=ice_schema, location=location, partition_spec=spec,
+            properties={"format-version": "2", "write.parquet.compression-codec": codec,
+                        "write.parquet.row-group-limit": str(rows_per_group),
+                        "write.target-file-size-bytes": str(1 << 30)})
+
+    def append(self, tables):
+        self.table.append(pa.concat_tables(tables))
 
 
 def main():
@@ -96,15 +156,22 @@ def main():
     ap.add_argument("--sample", default=None)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--codec", default="gzip")
+    ap.add_argument("--version", choices=["v1", "v2"], default="v1")
     a = ap.parse_args()
-    sample = a.sample or (glob.glob(DEFAULT_SAMPLE_GLOB) or sys.exit(f"no sample at {DEFAULT_SAMPLE_GLOB}"))[0]
+    v2 = a.version == "v2"
+    pattern = V2_SAMPLE_GLOB if v2 else DEFAULT_SAMPLE_GLOB
+    sample = a.sample or (glob.glob(pattern) or sys.exit(f"no sample at {pattern}"))[0]
     schema = pq.ParquetFile(sample).schema_arrow
+    if v2:
+        schema = pa.schema([pa.field(f.name, micros(f.type), f.nullable) for f in schema])
     rng = np.random.default_rng(a.seed)
     principals = [f"arn:aws:iam::{ACCOUNTS[0]}:user/user{i:04d}" for i in range(2000)]
     apis = [f"Api{i:03d}" for i in range(300)]
     ips = [f"10.{i // 250 % 250}.{i % 250}.{(i * 7) % 250}" for i in range(5000)]
     files = max(1, a.rows // a.rows_per_file)
     written = 0
+    ice = IcebergTable(a.out, schema, a.codec, a.rows_per_file) if v2 else None
+    pending = []
     for i in range(files):
         n = a.rows_per_file
         account = ACCOUNTS[i % len(ACCOUNTS)]
@@ -121,18 +188,29 @@ def main():
             ".class_uid": pa.array(np.full(n, 3005, dtype=np.int32)),
             ".category_uid": pa.array(np.full(n, 3, dtype=np.int32)),
             ".type_uid": pa.array(np.full(n, 300501, dtype=np.int32)),
-            ".metadata.version": pa.array(["1.0.0-rc.2"] * n),
+            ".metadata.version": pa.array(["1.1.0" if v2 else "1.0.0-rc.2"] * n),
             ".metadata.product.name": pa.array(["CloudTrail"] * n),
             ".metadata.product.vendor_name": pa.array(["AWS"] * n),
         }
+        if v2:
+            ctx[".time_dt"] = pa.array(times * 1000, type=pa.timestamp("us", tz="UTC"))
+            ctx[".region"] = pa.array(["us-east-1"] * n)
+            ctx[".accountid"] = pa.array([account] * n)
+            ctx[".cloud.account.uid"] = pa.array([account] * n)
         cols = [fill(f.type, n, ctx, f".{f.name}") for f in schema]
         table = pa.Table.from_arrays(cols, schema=schema)
+        written += n
+        if v2:
+            pending.append(table)
+            if len(pending) == len(ACCOUNTS) or i == files - 1:
+                ice.append(pending)
+                pending = []
+            continue
         d = os.path.join(a.out, "aws", "CLOUD_TRAIL_MGMT", "1.0", "region=us-east-1", f"accountId={account}",
                          f"eventDay={day:%Y%m%d}")
         os.makedirs(d, exist_ok=True)
         pq.write_table(table, os.path.join(d, f"part-{i:05d}.gz.parquet"), compression=a.codec,
                        row_group_size=n, use_dictionary=True)
-        written += n
     print(f"wrote {written} rows in {files} files under {a.out} (schema of {os.path.basename(sample)})")
 
 

@@ -6,7 +6,7 @@ data files of the one region (the generated tables have no files outside their s
 plans them from the Iceberg metadata. Each query runs in a fresh process per engine, runs interleaved, median of N; peak RSS of the child
 process from getrusage. Both engines get the same number of threads (all cores).
 Usage: python benches/lake_vs_duckdb.py --lake DIR --bin target/release/lakesight [--runs 3]
-       [--set generated|aws-v1]
+       [--set generated|aws-v1|aws-v2]
 """
 import argparse, json, os, resource, statistics, subprocess, sys, time
 
@@ -45,6 +45,27 @@ AWS_V1_QUERIES = {
     ),
 }
 
+# The same lake as source version 2, an Iceberg table written by pyiceberg (`aws_shaped_lake.py
+# --version v2`: field ids, the OCSF 1.1.0 sample's required fields, GZIP): lakesight plans the
+# files from the Iceberg metadata, DuckDB reads the data files (one snapshot per day, nothing
+# deleted, so the folder holds exactly the live files).
+AWS_V2 = ("read_parquet('{lake}/aws/CLOUD_TRAIL_MGMT/2.0/data/*/*/*/*.parquet', hive_partitioning=false)")
+AWS_V2_QUERIES = {
+    "Q1 events per principal per hour (v2 CloudTrail, AWS-shaped Iceberg)": (
+        "SELECT count(*) FROM (SELECT actor.user.uid AS p, date_trunc('hour', time_dt) AS h, count(*) AS n "
+        "FROM amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0 GROUP BY 1, 2) x",
+        "SELECT count(*) FROM (SELECT actor.user.uid AS p, date_trunc('hour', time_dt) AS h, count(*) AS n "
+        f"FROM {AWS_V2} GROUP BY 1, 2) x",
+    ),
+    "Q3 principals calling three APIs (struct filter, v2 AWS-shaped Iceberg)": (
+        "SELECT count(*) FROM (SELECT actor.user.uid AS p, count(*) AS n "
+        "FROM amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0 "
+        "WHERE api.operation IN ('Api000', 'Api007', 'Api123') GROUP BY 1) x",
+        "SELECT count(*) FROM (SELECT actor.user.uid AS p, count(*) AS n "
+        f"FROM {AWS_V2} WHERE api.operation IN ('Api000', 'Api007', 'Api123') GROUP BY 1) x",
+    ),
+}
+
 DUCK = r'''
 import duckdb, sys
 con = duckdb.connect()
@@ -69,10 +90,10 @@ def main():
     ap.add_argument("--lake", required=True)
     ap.add_argument("--bin", required=True)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--set", choices=["generated", "aws-v1"], default="generated",
-                    help="generated: lakesight's own v2 lake; aws-v1: benches/aws_shaped_lake.py's lake")
+    ap.add_argument("--set", choices=["generated", "aws-v1", "aws-v2"], default="generated",
+                    help="generated: lakesight's own v2 lake; aws-v1/aws-v2: benches/aws_shaped_lake.py's lake")
     a = ap.parse_args()
-    queries = QUERIES if a.set == "generated" else AWS_V1_QUERIES
+    queries = {"generated": QUERIES, "aws-v1": AWS_V1_QUERIES, "aws-v2": AWS_V2_QUERIES}[a.set]
     threads = os.cpu_count()
     rows = []
     for name, (ls_sql, duck_sql) in queries.items():
