@@ -453,18 +453,19 @@ impl Catalog {
                     .as_ref()
                     .is_none_or(|(from, to)| k.event_day >= *from && k.event_day <= *to)
             });
-            let footers: Vec<(ObjectMeta, KeyInfo, std::result::Result<Footer, String>)> = futures::stream::iter(now)
+            let footers: Vec<(ObjectMeta, KeyInfo, std::result::Result<Footer, (String, bool)>)> = futures::stream::iter(now)
                 .map(|(meta, k)| {
                     let store = store.clone();
                     async move {
-                        let r = read_footer(store, &meta).await;
+                        let r = read_footer_or_io(store, &meta).await;
                         (meta, k, r)
                     }
                 })
                 .buffer_unordered(if location.local.is_some() { 16 } else { 64 })
                 .collect()
                 .await;
-            let mut footers = footers;
+            let mut footers: Vec<(ObjectMeta, KeyInfo, std::result::Result<Footer, String>)> =
+                footers.into_iter().map(store_failure).collect::<Result<_>>()?;
             footers.sort_by(|a, b| a.0.location.cmp(&b.0.location));
             let mut acc = Admitted::default();
             for (meta, k, r) in footers {
@@ -476,7 +477,7 @@ impl Catalog {
             let mut later = later.into_iter();
             while acc.schema.is_none() {
                 let Some((meta, k)) = later.next() else { break };
-                let r = read_footer(store.clone(), &meta).await;
+                let (meta, k, r) = store_failure((meta.clone(), k, read_footer_or_io(store.clone(), &meta).await))?;
                 acc.admit(meta, k, r, &iceberg_files, &mut skipped);
             }
             let mut deferred: Vec<LakeFile> = later
@@ -661,28 +662,46 @@ const FOOTER_HINT: usize = 64 * 1024;
 /// A file's schema, row count and parsed footer.
 pub(super) type Footer = (Schema, u64, Arc<parquet::file::metadata::ParquetMetaData>);
 
-/// True when `e` or an error it wraps is the object store's (a request that failed, a server
-/// that stopped): the file may be sound, so it is an error of the run, not a bad input.
+/// True when `e` or an error it wraps is the object store's own failure (a request that failed
+/// after its retries, a server that stopped): the file may be sound, so it is an error of the run,
+/// not a bad input, and skipping the file would drop its rows without cause. Two store answers
+/// are about the file and are skipped like a bad one: it is gone (listed, then deleted by retention
+/// or compaction), or the run may not read it (403: a prefix the role is not granted, which the
+/// README documents as a counted skip).
 pub(super) fn caused_by_store(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur = Some(e);
     while let Some(x) = cur {
         if let Some(e) = x.downcast_ref::<object_store::Error>() {
-            // A file that is gone (listed, then deleted by retention or compaction) is a missing
-            // input, skipped like a bad one; any other store error is the run's.
-            return !matches!(e, object_store::Error::NotFound { .. });
+            use object_store::Error as O;
+            return match e {
+                O::NotFound { .. } | O::PermissionDenied { .. } | O::Unauthenticated { .. } => false,
+                other => {
+                    let text = format!("{other}");
+                    !["403", "AccessDenied", "Forbidden"].iter().any(|w| text.contains(w))
+                }
+            };
         }
         cur = x.source();
     }
     false
 }
 
-/// Read a file's footer (one request of [`FOOTER_HINT`] bytes, usually).
-pub(super) async fn read_footer(store: Arc<dyn ObjectStore>, meta: &ObjectMeta) -> std::result::Result<Footer, String> {
-    read_footer_or_io(store, meta).await.map_err(|(reason, _)| reason)
+/// A footer read the object store failed (not the file) stops the run ([`LakeError::StoreRead`]);
+/// any other failure stays the file's, to be skipped and named.
+fn store_failure<K>(
+    (meta, k, r): (ObjectMeta, K, std::result::Result<Footer, (String, bool)>),
+) -> Result<(ObjectMeta, K, std::result::Result<Footer, String>)> {
+    match r {
+        Err((reason, true)) => Err(LakeError::StoreRead {
+            path: meta.location.to_string(),
+            reason,
+        }),
+        r => Ok((meta, k, r.map_err(|(reason, _)| reason))),
+    }
 }
 
-/// [`read_footer`], its error also saying whether the object store failed (`true`) rather than
-/// the file.
+/// Read a file's footer (one request of [`FOOTER_HINT`] bytes, usually); the error also says
+/// whether the object store failed (`true`, see [`caused_by_store`]) rather than the file.
 pub(super) async fn read_footer_or_io(store: Arc<dyn ObjectStore>, meta: &ObjectMeta) -> std::result::Result<Footer, (String, bool)> {
     if meta.size < 12 {
         return Err((format!("file is {} bytes, too small to be Parquet", meta.size), false));

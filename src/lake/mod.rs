@@ -43,6 +43,15 @@ pub enum LakeError {
     /// Bad settings; every problem is listed.
     #[error("invalid settings:\n  - {}", .0.join("\n  - "))]
     Config(Vec<String>),
+    /// The object store failed to serve a lake file (after its retries): the file may be sound,
+    /// so the run stops instead of skipping its rows.
+    #[error("reading {path} failed in the object store, not in the file: {reason}; the run stops rather than leave the file's rows out (rerun when the store answers)")]
+    StoreRead {
+        /// The object.
+        path: String,
+        /// The store's error.
+        reason: String,
+    },
     /// A schema could not be built or merged.
     #[error("schema: {0}")]
     Schema(String),

@@ -152,6 +152,7 @@ fn one(e: &(dyn Error + 'static)) -> Option<Failure> {
             LakeError::Config(_) | LakeError::Url { .. } | LakeError::MemoryExhausted { .. } => Some(Failure::Config),
             LakeError::Schema(_) | LakeError::Arrow(_) | LakeError::Parquet(_) => Some(Failure::Data),
             LakeError::Io { source, .. } => Some(io(source)),
+            LakeError::StoreRead { .. } => Some(Failure::Transient),
             LakeError::ObjectStore(o) => Some(object_store(o)),
             LakeError::DataFusion(d) => one(d),
             LakeError::Athena(a) => Some(athena(a)),

@@ -259,6 +259,42 @@ async fn access_denied_on_one_prefix_is_a_counted_skip_and_on_the_root_a_clear_e
     );
 }
 
+/// One object the store keeps failing (503 SlowDown on every GET, beyond the client's retries)
+/// while the lake is opened: the open fails with an error naming that object and saying the store,
+/// not the file, failed — classified transient (exit 75, for a Batch retry) — instead of the file
+/// being skipped as "corrupt or truncated" and its rows left out of the night's findings, as
+/// before. The proxy's record shows the failing object was asked for more than once (retried).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_the_store_cannot_serve_at_open_stops_the_run_instead_of_being_skipped() {
+    let f = mixed_lake();
+    let bucket = new_bucket("unserved");
+    let url = format!("s3://{bucket}/lake");
+    upload_dir(f.path(), &url).await;
+    let proxy = Proxy::start(&["--fail", "eventDay=20250304"]);
+    let e = open_s3(
+        &url,
+        S3Options {
+            endpoint: Some(proxy.endpoint.clone()),
+            max_retries: Some(1),
+            retry_timeout_secs: Some(3),
+            ..s3_options()
+        },
+    )
+    .await
+    .err()
+    .expect("a file the store cannot serve fails the open");
+    let text = e.to_string();
+    assert!(matches!(e, lakesight::lake::LakeError::StoreRead { .. }), "{e:?}");
+    assert!(
+        text.contains("eventDay=20250304") && text.contains("object store, not in the file"),
+        "{text}"
+    );
+    let failure = lakesight::runtime::exit::Failure::of([&e as &(dyn std::error::Error + 'static)]);
+    assert_eq!(failure.code(), 75, "{failure:?}");
+    let retried = proxy.calls().into_iter().filter(|(_, f)| f.as_deref() == Some("503")).count();
+    assert!(retried >= 2, "{retried}");
+}
+
 /// The S3 server goes away between opening the lake and scanning it: the query fails with an
 /// error naming the object it could not read (after the configured retries), no panic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,8 @@ It forwards every request to the upstream unchanged, except where a fault is ask
   --reset K              the first K S3 GETs of an object send the headers and half the body,
                          then reset the connection (TCP RST)
   --deny TEXT            S3 requests whose path contains TEXT get 403 AccessDenied
+  --fail TEXT            S3 GETs whose path contains TEXT get 503 SlowDown, every time (a store
+                         that stays unavailable for one object beyond the client's retries)
 GET /__proxy/calls lists what was forwarded or faulted, as JSON: [{"target": ..., "method": ...,
 "path": ..., "fault": ...}], so a test can check e.g. that StopQueryExecution was called.
 
@@ -40,6 +42,7 @@ def main():
     ap.add_argument("--s3-503", type=int, default=0)
     ap.add_argument("--reset", type=int, default=0)
     ap.add_argument("--deny")
+    ap.add_argument("--fail")
     args = ap.parse_args()
     up_host, up_port = args.upstream.split(":")
 
@@ -85,6 +88,10 @@ def main():
             if is_s3 and args.deny and args.deny in urllib.parse.unquote(self.path):
                 self.record(target, "403")
                 self.s3_error(403, "AccessDenied", "Access Denied")
+                return
+            if is_s3 and args.fail and self.command == "GET" and args.fail in urllib.parse.unquote(self.path):
+                self.record(target, "503")
+                self.s3_error(503, "SlowDown", "Please reduce your request rate.")
                 return
             if target.endswith("GetQueryExecution") and args.athena_poll_error:
                 self.record(target, "poll-error")
