@@ -8,7 +8,8 @@
 //! 2-hour exfiltration of two (the other is under the floor), (recall 100%, the target; the network kinds
 //! by the hunts, not by an outlier on the host's series); each hunt stays within 1 false finding
 //! per 1,000 host-days and flags none of the benign look-alikes; and at least one of the two
-//! instances of each UEBA kind (night-time discovery, secrets enumeration, IAM persistence). The
+//! instances of each UEBA kind (night-time discovery, secrets enumeration, IAM persistence), and
+//! every instance of the last two (first privileged operations: the UEBA stage's own law). The
 //! job is a range run, which judges every day exactly as that day's nightly run would (its own
 //! 14-day window, its own forest): measured so, UEBA's recall is below the figures measured
 //! before range runs did that (their later days saw more history and one forest trained on
@@ -37,7 +38,8 @@ async fn quality_slice_on_the_realistic_world() {
     assert_eq!(r.instances.len(), 27, "{:?}", r.instances);
     // The UEBA kinds are judged as nightly runs judge them: each day by a forest trained on the
     // days before it, earlier days' attacks included (this lake injects ten identity attacks into
-    // fourteen days); at least one instance of each is found (see the module docs).
+    // fourteen days); at least one night-time discovery is found, and every IAM persistence and
+    // secrets enumeration (first privileged operations, judged by their own law: see the module docs).
     const UEBA: [&str; 3] = ["iam_persistence", "night_discovery", "secrets_enumeration"];
     for i in r
         .instances
@@ -49,6 +51,11 @@ async fn quality_slice_on_the_realistic_world() {
     for k in UEBA {
         let found = r.instances.iter().filter(|i| i.kind == k && i.found).count();
         assert!(found >= 1, "no {k} found: {:?}", r.instances);
+    }
+    for k in ["iam_persistence", "secrets_enumeration"] {
+        for i in r.instances.iter().filter(|i| i.kind == k) {
+            assert!(i.found, "not found: {i:?}");
+        }
     }
     // Every instance found by a budgeted detector was found by a finding that cleared its gate
     // (score ≥ 3 − log10(budget) = 3 at the default budget of 1 per 1,000).
