@@ -457,7 +457,7 @@ impl Catalog {
                 .map(|(meta, k)| {
                     let store = store.clone();
                     async move {
-                        let r = read_footer_or_io(store, &meta).await;
+                        let r = read_footer_or_io(store, &meta, true).await;
                         (meta, k, r)
                     }
                 })
@@ -477,7 +477,7 @@ impl Catalog {
             let mut later = later.into_iter();
             while acc.schema.is_none() {
                 let Some((meta, k)) = later.next() else { break };
-                let (meta, k, r) = store_failure((meta.clone(), k, read_footer_or_io(store.clone(), &meta).await))?;
+                let (meta, k, r) = store_failure((meta.clone(), k, read_footer_or_io(store.clone(), &meta, true).await))?;
                 acc.admit(meta, k, r, &iceberg_files, &mut skipped);
             }
             let mut deferred: Vec<LakeFile> = later
@@ -662,28 +662,31 @@ const FOOTER_HINT: usize = 64 * 1024;
 /// A file's schema, row count and parsed footer.
 pub(super) type Footer = (Schema, u64, Arc<parquet::file::metadata::ParquetMetaData>);
 
-/// True when `e` or an error it wraps is the object store's own failure (a request that failed
-/// after its retries, a server that stopped): the file may be sound, so it is an error of the run,
-/// not a bad input, and skipping the file would drop its rows without cause. Two store answers
-/// are about the file and are skipped like a bad one: it is gone (listed, then deleted by retention
-/// or compaction), or the run may not read it (403: a prefix the role is not granted, which the
-/// README documents as a counted skip).
+/// True when `e` or an error it wraps is the object store's (a request that failed after its
+/// retries, a server that stopped, credentials refused mid-run): the file may be sound, so it is an
+/// error of the run, not a bad input. A file that is gone (listed, then deleted by retention or
+/// compaction) is a missing input, skipped like a bad one.
 pub(super) fn caused_by_store(e: &(dyn std::error::Error + 'static)) -> bool {
+    store_error(e).is_some_and(|e| !matches!(e, object_store::Error::NotFound { .. }))
+}
+
+/// True when the store refused to serve `e`'s object (403, `PermissionDenied`). Only at lake
+/// open is this the file's (a prefix the role is not granted: a counted skip, as the README
+/// says): the listing has just succeeded with the same credentials. Later in a run a 403 may be
+/// credentials that expired, and stays the run's error.
+fn denied(e: &(dyn std::error::Error + 'static)) -> bool {
+    store_error(e).is_some_and(|e| matches!(e, object_store::Error::PermissionDenied { .. }))
+}
+
+fn store_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a object_store::Error> {
     let mut cur = Some(e);
     while let Some(x) = cur {
         if let Some(e) = x.downcast_ref::<object_store::Error>() {
-            use object_store::Error as O;
-            return match e {
-                O::NotFound { .. } | O::PermissionDenied { .. } | O::Unauthenticated { .. } => false,
-                other => {
-                    let text = format!("{other}");
-                    !["403", "AccessDenied", "Forbidden"].iter().any(|w| text.contains(w))
-                }
-            };
+            return Some(e);
         }
         cur = x.source();
     }
-    false
+    None
 }
 
 /// A footer read the object store failed (not the file) stops the run ([`LakeError::StoreRead`]);
@@ -702,7 +705,12 @@ fn store_failure<K>(
 
 /// Read a file's footer (one request of [`FOOTER_HINT`] bytes, usually); the error also says
 /// whether the object store failed (`true`, see [`caused_by_store`]) rather than the file.
-pub(super) async fn read_footer_or_io(store: Arc<dyn ObjectStore>, meta: &ObjectMeta) -> std::result::Result<Footer, (String, bool)> {
+/// `at_open`: a 403 is the file's ([`denied`]), not the store's.
+pub(super) async fn read_footer_or_io(
+    store: Arc<dyn ObjectStore>,
+    meta: &ObjectMeta,
+    at_open: bool,
+) -> std::result::Result<Footer, (String, bool)> {
     if meta.size < 12 {
         return Err((format!("file is {} bytes, too small to be Parquet", meta.size), false));
     }
@@ -717,7 +725,10 @@ pub(super) async fn read_footer_or_io(store: Arc<dyn ObjectStore>, meta: &Object
         parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Optional);
     let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options)
         .await
-        .map_err(|e| (format!("corrupt or truncated Parquet: {e}"), caused_by_store(&e)))?;
+        .map_err(|e| {
+            let store = caused_by_store(&e) && !(at_open && denied(&e));
+            (format!("corrupt or truncated Parquet: {e}"), store)
+        })?;
     let rows = builder.metadata().file_metadata().num_rows().max(0) as u64;
     Ok((builder.schema().as_ref().clone(), rows, builder.metadata().clone()))
 }

@@ -169,7 +169,7 @@ impl Deferred {
                 .map(|meta| {
                     let store = self.store.clone();
                     async move {
-                        let r = super::catalog::read_footer_or_io(store, &meta).await;
+                        let r = super::catalog::read_footer_or_io(store, &meta, false).await;
                         (meta, r)
                     }
                 })
@@ -179,9 +179,11 @@ impl Deferred {
             // The store failing (not the file) fails the query: the file may be sound, and skipping
             // it would drop its rows without cause.
             if let Some((meta, Err((reason, _)))) = read.iter().find(|(_, r)| matches!(r, Err((_, true)))) {
-                return Err(datafusion::error::DataFusionError::Execution(format!(
-                    "reading the footer of {}: {reason}",
-                    meta.location
+                return Err(datafusion::error::DataFusionError::External(Box::new(
+                    super::LakeError::StoreRead {
+                        path: meta.location.to_string(),
+                        reason: reason.clone(),
+                    },
                 )));
             }
             let read = read.into_iter().map(|(m, r)| (m, r.map_err(|(reason, _)| reason)));

@@ -17,9 +17,10 @@
 //! principal-days of the baseline (all principals; days with at least `min_history_days` of lake
 //! history before them), and the analysed days are scored with its range-aware score
 //! ([`IsolationForest::score_extended`]), so a first-ever burst ranks beyond the baseline's most
-//! extreme day instead of level with it. The cut is the baseline's own score at the false-finding
-//! budget: the `1 − b/1000` quantile of the baseline principal-days' scores, so about `b` in 1,000
-//! benign principal-days become findings if the analysed days behave like the baseline. It is read
+//! extreme day instead of level with it. The cut is the baseline's own score at its half of the
+//! false-finding budget: the `1 − b/2000` quantile of the baseline principal-days' scores, so about
+//! `b/2` in 1,000 benign principal-days become forest findings if the analysed days behave like the
+//! baseline (the other half goes to the privileged law below). It is read
 //! off a generalised Pareto tail fitted to the top 5% of the baseline's scores by quantiles
 //! ([`tail_quantile_sorted`]), not taken as the empirical quantile: at `b` = 1 that quantile of a
 //! few thousand principal-days is decided by their five most extreme rows, and one attack in the
@@ -33,7 +34,11 @@
 //! binomial law ([`PrivilegedLaw`], spread from values winsorised at the 99.5th percentile so an
 //! earlier attack in the baseline does not make the next one ordinary) decides it instead. The
 //! forest does not see that feature. The stage's budget is split evenly: the forest's cut at
-//! `b/2` in 1,000, the law's line at `b/2` in 1,000 principal-days.
+//! `b/2` in 1,000, the law's line at `b/2` in 1,000 principal-days. The law's mean carries a
+//! half-event pseudo-count over the baseline's principal-days, so in a fleet whose baseline holds
+//! no first privileged operation at all, a single one (a role's first `Decrypt`) is a finding once
+//! the baseline has more than ~1,000 principal-days: intended — nothing in the baseline did it —
+//! and visible as `privileged_tail_p` in the days table.
 //!
 //! Each finding names the features that made the day stand out (how rare its value was among the
 //! baseline's principal-days), with the principal's own usual value and its peer group's, the
@@ -690,6 +695,7 @@ pub fn days_schema() -> SchemaRef {
         Field::new("cut", DataType::Float64, false),
         Field::new("finding", DataType::Boolean, false),
         Field::new("new_principal", DataType::Boolean, false),
+        Field::new("privileged_tail_p", DataType::Float64, false),
     ];
     fields.extend(FEATURES.iter().map(|(n, _)| Field::new(*n, DataType::Float64, false)));
     Arc::new(Schema::new(fields))
@@ -706,7 +712,8 @@ pub fn days_table_spec(table: &str) -> TableSpec {
         enums: Vec::new(),
         ddl_comment: format!(
             "-- lakesight UEBA days for Athena: one row per account, principal and analysed UTC day.\n\
-             -- score = 2^(-E[h]/c(psi)) of the isolation forest (higher = stranger); finding = score above cut.\n\
+             -- score = 2^(-E[h]/c(psi)) of the isolation forest (higher = stranger); finding = score above cut\n\
+             -- or privileged_tail_p below the privileged law's line (half the budget each).\n\
              -- Features (src/stages/ueba.rs):\n{}",
             described.concat()
         ),
@@ -924,6 +931,9 @@ fn days_rows(
                     .collect::<Vec<_>>(),
             )),
             Arc::new(BooleanArray::from(sel.iter().map(|(r, _)| r.is_new).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from(
+                sel.iter().map(|(r, _)| law.ln_tail(r.x[PRIVILEGED]).exp()).collect::<Vec<_>>(),
+            )),
         ];
         for j in 0..FEATURES.len() {
             cols.push(Arc::new(Float64Array::from(sel.iter().map(|(r, _)| r.x[j]).collect::<Vec<_>>())));
@@ -1126,7 +1136,7 @@ fn finding(
                 String::new()
             } else {
                 format!(
-                    "{} first privileged operation(s) ({}); a baseline principal-day has as many with probability {:.1e} \
+                    "{} first privileged operation(s) ({}); a baseline principal-day has at least as many with probability {:.1e} \
                      (the finding line: {:.1e}). ",
                     privileged_ops.len(),
                     privileged_ops.join(", "),

@@ -27,6 +27,16 @@ async fn open_s3(url: &str, s3: S3Options) -> Result<Engine, lakesight::lake::La
     .await
 }
 
+/// The mixed sample lake uploaded to a new bucket (`s3://<bucket>/lake`), with the fault proxy
+/// started with `args` in front of the server: (the local lake, bucket, URL, proxy).
+async fn lake_behind_proxy(name: &str, args: &[&str]) -> (&'static crate::common::Fixture, String, String, Proxy) {
+    let f = mixed_lake();
+    let bucket = new_bucket(name);
+    let url = format!("s3://{bucket}/lake");
+    upload_dir(f.path(), &url).await;
+    (f, bucket, url, Proxy::start(args))
+}
+
 async fn s3_engine(url: &str) -> Engine {
     open_s3(url, s3_options()).await.unwrap()
 }
@@ -188,11 +198,7 @@ async fn a_missing_bucket_or_a_dead_server_is_a_clear_error() {
 /// between lakesight and the S3 server, are retried: the lake reads as if nothing had happened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_and_connection_resets_are_retried() {
-    let f = mixed_lake();
-    let bucket = new_bucket("faults");
-    let url = format!("s3://{bucket}/lake");
-    upload_dir(f.path(), &url).await;
-    let proxy = Proxy::start(&["--s3-503", "3", "--reset", "2"]);
+    let (f, _, url, proxy) = lake_behind_proxy("faults", &["--s3-503", "3", "--reset", "2"]).await;
     let opts = S3Options {
         endpoint: Some(proxy.endpoint.clone()),
         max_retries: Some(5),
@@ -212,11 +218,7 @@ async fn throttling_and_connection_resets_are_retried() {
 /// counted; everything else is read. A lake root that cannot be listed is a clear error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_denied_on_one_prefix_is_a_counted_skip_and_on_the_root_a_clear_error() {
-    let f = mixed_lake();
-    let bucket = new_bucket("denied");
-    let url = format!("s3://{bucket}/lake");
-    upload_dir(f.path(), &url).await;
-    let proxy = Proxy::start(&["--deny", "eventDay=20250303"]);
+    let (f, bucket, url, proxy) = lake_behind_proxy("denied", &["--deny", "eventDay=20250303"]).await;
     let opts = S3Options {
         endpoint: Some(proxy.endpoint.clone()),
         ..s3_options()
@@ -266,11 +268,7 @@ async fn access_denied_on_one_prefix_is_a_counted_skip_and_on_the_root_a_clear_e
 /// before. The proxy's record shows the failing object was asked for more than once (retried).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_the_store_cannot_serve_at_open_stops_the_run_instead_of_being_skipped() {
-    let f = mixed_lake();
-    let bucket = new_bucket("unserved");
-    let url = format!("s3://{bucket}/lake");
-    upload_dir(f.path(), &url).await;
-    let proxy = Proxy::start(&["--fail", "eventDay=20250304"]);
+    let (_, _, url, proxy) = lake_behind_proxy("unserved", &["--fail", "eventDay=20250304"]).await;
     let e = open_s3(
         &url,
         S3Options {
@@ -299,11 +297,7 @@ async fn a_file_the_store_cannot_serve_at_open_stops_the_run_instead_of_being_sk
 /// error naming the object it could not read (after the configured retries), no panic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_stopping_mid_run_is_a_clear_error() {
-    let f = mixed_lake();
-    let bucket = new_bucket("midrun");
-    let url = format!("s3://{bucket}/lake");
-    upload_dir(f.path(), &url).await;
-    let proxy = Proxy::start(&[]);
+    let (_, bucket, url, proxy) = lake_behind_proxy("midrun", &[]).await;
     let e = open_s3(
         &url,
         S3Options {
