@@ -93,14 +93,7 @@ const TRANSIENT_WORDS: &[&str] = &[
     " 503",
     " 504",
 ];
-const PERMISSION_WORDS: &[&str] = &[
-    "accessdenied",
-    "access denied",
-    "not authorized",
-    "unauthorized",
-    "forbidden",
-    "403",
-];
+const PERMISSION_WORDS: &[&str] = &["accessdenied", "access denied", "not authorized", "unauthorized", "forbidden"];
 
 /// The failure one error says by its type, if it says one.
 fn one(e: &(dyn Error + 'static)) -> Option<Failure> {
@@ -331,6 +324,21 @@ mod tests {
             message: "AccessDeniedException: not authorized".into(),
         };
         assert_eq!(of(&denied), Failure::Config);
+        // A throttled request whose text holds "403" only in a path (April 3rd's partition) and
+        // a port stays transient; a 403 answer says "Forbidden" or "AccessDenied" as well.
+        let store = |m: &str| {
+            RunError::Lake(LakeError::ObjectStore(object_store::Error::Generic {
+                store: "S3",
+                source: m.into(),
+            }))
+        };
+        assert_eq!(
+            of(&store(
+                "503 Service Unavailable for GET http://127.0.0.1:40403/lake/eventDay=20250403/x.parquet"
+            )),
+            Failure::Transient
+        );
+        assert_eq!(of(&store("Client error with status 403 Forbidden: AccessDenied")), Failure::Config);
         let bad_data = AthenaError::Failed {
             label: "q".into(),
             id: "1".into(),
