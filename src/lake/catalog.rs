@@ -691,7 +691,7 @@ fn store_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a objec
 
 /// A footer read the object store failed (not the file) stops the run ([`LakeError::StoreRead`]);
 /// any other failure stays the file's, to be skipped and named.
-fn store_failure<K>(
+pub(super) fn store_failure<K>(
     (meta, k, r): (ObjectMeta, K, std::result::Result<Footer, (String, bool)>),
 ) -> Result<(ObjectMeta, K, std::result::Result<Footer, String>)> {
     match r {

@@ -178,15 +178,11 @@ impl Deferred {
                 .await;
             // The store failing (not the file) fails the query: the file may be sound, and skipping
             // it would drop its rows without cause.
-            if let Some((meta, Err((reason, _)))) = read.iter().find(|(_, r)| matches!(r, Err((_, true)))) {
-                return Err(datafusion::error::DataFusionError::External(Box::new(
-                    super::LakeError::StoreRead {
-                        path: meta.location.to_string(),
-                        reason: reason.clone(),
-                    },
-                )));
-            }
-            let read = read.into_iter().map(|(m, r)| (m, r.map_err(|(reason, _)| reason)));
+            let read: Vec<_> = read
+                .into_iter()
+                .map(|(m, r)| super::catalog::store_failure((m, (), r)).map(|(m, (), r)| (m, r)))
+                .collect::<super::Result<_>>()
+                .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
             let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
             for (meta, r) in read {
                 if opened.contains_key(&meta.location) {

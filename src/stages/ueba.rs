@@ -565,6 +565,12 @@ fn above(score: f64, cut: f64) -> bool {
     score > cut.max(0.5) + 1e-9
 }
 
+/// Whether a principal-day is a finding: its forest score above the cut, or its first privileged
+/// operations improbable under the law (the days table's `finding` is this same decision).
+fn is_finding(r: &Row, score: f64, cut: f64, law: &PrivilegedLaw) -> bool {
+    above(score, cut) || law.fires(r.x[PRIVILEGED])
+}
+
 /// The second decision of the stage, beside the forest: how surprising a principal-day's count of
 /// first privileged operations is ([`privileged`]: IAM writes, reads of secrets, keys and
 /// parameters) under the baseline's own law of that count.
@@ -868,7 +874,7 @@ fn judge(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Ou
         by_principal.entry(r.principal).or_default().push((r.day, *s));
     }
     for (r, &s) in rows.iter().zip(&scores) {
-        if r.day < eval || !(above(s, cut) || law.fires(r.x[PRIVILEGED])) {
+        if r.day < eval || !is_finding(r, s, cut, &law) {
             continue;
         }
         let f = finding(run_id, w, ps, job, r, s, cut, &law, &cols, &rows, &train, &forest);
@@ -926,9 +932,7 @@ fn days_rows(
             Arc::new(Float64Array::from(sel.iter().map(|(_, s)| *s).collect::<Vec<_>>())),
             Arc::new(Float64Array::from(vec![cut; sel.len()])),
             Arc::new(BooleanArray::from(
-                sel.iter()
-                    .map(|(r, s)| above(*s, cut) || law.fires(r.x[PRIVILEGED]))
-                    .collect::<Vec<_>>(),
+                sel.iter().map(|(r, s)| is_finding(r, *s, cut, law)).collect::<Vec<_>>(),
             )),
             Arc::new(BooleanArray::from(sel.iter().map(|(r, _)| r.is_new).collect::<Vec<_>>())),
             Arc::new(Float64Array::from(

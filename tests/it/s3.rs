@@ -37,6 +37,16 @@ async fn lake_behind_proxy(name: &str, args: &[&str]) -> (&'static crate::common
     (f, bucket, url, Proxy::start(args))
 }
 
+/// Settings through `proxy` that give up on a failing request quickly (one retry, 3 s).
+fn impatient(proxy: &Proxy) -> S3Options {
+    S3Options {
+        endpoint: Some(proxy.endpoint.clone()),
+        max_retries: Some(1),
+        retry_timeout_secs: Some(3),
+        ..s3_options()
+    }
+}
+
 async fn s3_engine(url: &str) -> Engine {
     open_s3(url, s3_options()).await.unwrap()
 }
@@ -269,18 +279,10 @@ async fn access_denied_on_one_prefix_is_a_counted_skip_and_on_the_root_a_clear_e
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_the_store_cannot_serve_at_open_stops_the_run_instead_of_being_skipped() {
     let (_, _, url, proxy) = lake_behind_proxy("unserved", &["--fail", "eventDay=20250304"]).await;
-    let e = open_s3(
-        &url,
-        S3Options {
-            endpoint: Some(proxy.endpoint.clone()),
-            max_retries: Some(1),
-            retry_timeout_secs: Some(3),
-            ..s3_options()
-        },
-    )
-    .await
-    .err()
-    .expect("a file the store cannot serve fails the open");
+    let e = open_s3(&url, impatient(&proxy))
+        .await
+        .err()
+        .expect("a file the store cannot serve fails the open");
     let text = e.to_string();
     assert!(matches!(e, lakesight::lake::LakeError::StoreRead { .. }), "{e:?}");
     assert!(
@@ -301,13 +303,10 @@ async fn the_server_stopping_mid_run_is_a_clear_error() {
     let e = open_s3(
         &url,
         S3Options {
-            endpoint: Some(proxy.endpoint.clone()),
-            max_retries: Some(1),
-            retry_timeout_secs: Some(3),
             // Without the whole-object cache: with it, the footer reads of opening the lake
             // already hold these small files and the scan would not touch the server.
             cache_mb: Some(0),
-            ..s3_options()
+            ..impatient(&proxy)
         },
     )
     .await
