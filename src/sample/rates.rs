@@ -157,6 +157,14 @@ impl GenCtx<'_> {
 
     /// Expected Security Hub findings of type `ft` (index into [`FINDING_TYPES`]) in `account`
     /// and `region` on `day`.
+    ///
+    /// In the realistic world findings follow the account's resources (its hosts, whose
+    /// controls Security Hub re-evaluates every day, and Inspector's weekly scan of them), not
+    /// its API volume: below 100,000 events a day an account keeps the rates it has at 100,000
+    /// ([`GenCtx::legacy_scale`]). With [`GenCtx::scale`] a demo-sized lake had about one
+    /// finding of a type a week, 0.05% of its events, where compliance checks make findings a
+    /// visible share of a real lake, and every finding-type series was too sparse to show a
+    /// level shift or a trend at any strength.
     pub fn finding_day_mean(&self, _account: usize, region: usize, day: i64, ft: usize) -> f64 {
         if let Some(r) = self.world.real.as_deref() {
             let (prod, ..) = FINDING_TYPES[ft];
@@ -166,9 +174,17 @@ impl GenCtx<'_> {
                 "Security Hub" if r.releases.contains(&(day - 1)) => 2.0,
                 _ => 1.0,
             };
-            return FINDING_TYPES[ft].3 * self.scale() * self.region_weight(region) * self.cfg.regions.len() as f64 / 2.0 * weekly;
+            return FINDING_TYPES[ft].3 * self.legacy_scale() * self.region_weight(region) * self.cfg.regions.len() as f64 / 2.0 * weekly;
         }
         FINDING_TYPES[ft].3 * self.finding_scale(region)
+    }
+
+    /// The mean of [`Self::finding_day_mean`] over the week that starts on `day`: a finding
+    /// type's usual level a day, weekly scans and release days included (what a level shift or
+    /// a trend is sized against, so the label's baseline is the series' level, not its busiest
+    /// day).
+    pub fn finding_week_mean(&self, account: usize, region: usize, day: i64, ft: usize) -> f64 {
+        (day..day + 7).map(|d| self.finding_day_mean(account, region, d, ft)).sum::<f64>() / 7.0
     }
 
     /// The source address principal `p` uses on `day` for its usual traffic (attacks that reuse

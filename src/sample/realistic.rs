@@ -43,7 +43,10 @@
 //!   hours on about one day in five, delivers 2% of its events twice, and carries a misconfigured
 //!   sync account that fails logins in bursts every weekday.
 //! - **Findings.** Inspector scans weekly (Mondays carry three times the daily level), compliance
-//!   checks re-run after release days; rates follow the lake's size (`scale()`, unclamped).
+//!   checks re-run after release days; rates follow the account's resources, not its API
+//!   volume: a lake under 100,000 events a day keeps the rates of one at 100,000 (about 15
+//!   findings a day per account in the primary region, ~1% of the events), above it they grow
+//!   with the lake (`legacy_scale()`).
 //!
 //! The means behind these (without the day's gamma multiplier) are what scenario strengths are
 //! relative to ([`super::rates`]); the incident, the outage hours and duplicates are not part of

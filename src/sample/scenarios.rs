@@ -587,7 +587,7 @@ pub fn plan_dial(ctx: &GenCtx<'_>, specs: &[ScenarioSpec]) -> Result<Plan, Strin
                             key: format!("finding_type {} {feature} | {ty}", acct.id),
                             entities: vec![("finding_type", format!("{feature} | {ty}"))],
                             day,
-                            baseline: ctx.finding_day_mean(account, region, day, ft),
+                            baseline: ctx.finding_week_mean(account, region, day, ft),
                             hours: 0..24,
                         }
                     }
