@@ -629,9 +629,14 @@ fn inject_dial<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64
             let api = APIS.iter().find(|a| a.operation == "GetObject").expect("GetObject api");
             let bucket = format!("{}-app-data", acct.id);
             let ip = ctx.principal_ip(t.account, pi, day, rng);
+            let agent = ctx.own_agent(t.account, pi, day);
             for _ in 0..k as usize {
                 let time = rng.random_range(s.window_start_ms..s.window_end_ms);
-                out.push((time, cloudtrail(rng, time, p, api, ip.clone(), None, Some(&bucket))));
+                let mut ev = cloudtrail(rng, time, p, api, ip.clone(), None, Some(&bucket));
+                if let Event::Api(a) = &mut ev {
+                    a.agent = agent;
+                }
+                out.push((time, ev));
             }
         }
         ScenarioKind::NewIpCredentialUse if starts_today => {
@@ -665,7 +670,7 @@ fn inject_dial<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64
             };
             let (ip, agent) = match s.entities.get("src_ip") {
                 Some(ip) => (ip.clone(), s.entities.get("user_agent").map(|_| world::ATTACKER_AGENT)),
-                None => (ctx.principal_ip(t.account, pi, day, rng), None),
+                None => (ctx.principal_ip(t.account, pi, day, rng), ctx.own_agent(t.account, pi, day)),
             };
             for i in 0..k as usize {
                 let api = world::api_named(ops[i % ops.len()]).expect("scenario operation is known");

@@ -649,7 +649,8 @@ mod tests {
     /// JSON rendering omits nulls, so the other columns added to the schema do not enter it).
     /// 2026-12-06, later: the realistic world's two, deliberately — its Security Hub findings follow
     /// the accounts' resources instead of the API volume (a demo-sized lake had one finding of a
-    /// type a week), and level shifts and trends are sized from the type's weekly mean.
+    /// type a week), and level shifts and trends are sized from the type's weekly mean; then
+    /// its principals' user agents change (CLI and SDK upgrades; a role's with some releases).
     #[test]
     fn small_lakes_keep_their_content() {
         let mut changed = Vec::new();
@@ -662,7 +663,7 @@ mod tests {
             (
                 WorldKind::Realistic,
                 None,
-                "d3be1d387d508b9e6b433ae89b2eec8b557f50697621f67ba630d48a883e9cba",
+                "de9744dbdc85e74ca8507a14c77029892a3611b59d7473fd4d202f56bd2b5123",
             ),
             (
                 WorldKind::Simple,
@@ -672,7 +673,7 @@ mod tests {
             (
                 WorldKind::Realistic,
                 Some(ALL_DIALS),
-                "5565f70c1cb626a2528054cdb3ade003cadb4ab1f560cd45245392646dd372a3",
+                "fc9eb936d30acbcdacad5ef84c442fdfe9f20231376dfb8bd11455e83cf4e2ce",
             ),
         ] {
             let dir = tempfile::tempdir().unwrap();

@@ -187,6 +187,13 @@ impl GenCtx<'_> {
         (day..day + 7).map(|d| self.finding_day_mean(account, region, d, ft)).sum::<f64>() / 7.0
     }
 
+    /// The user agent of principal `p`'s usual traffic on `day` when it differs from its
+    /// `user_agent` (the realistic world's upgrades); attacks that reuse the principal's own
+    /// session take it from here.
+    pub fn own_agent(&self, account: usize, p: usize, day: i64) -> Option<&'static str> {
+        self.world.real.is_some().then(|| self.principal_agent(account, p, day))
+    }
+
     /// The source address principal `p` uses on `day` for its usual traffic (attacks that reuse
     /// the principal's own network take it from here).
     pub fn principal_ip<R: rand::Rng>(&self, account: usize, p: usize, day: i64, rng: &mut R) -> String {

@@ -37,6 +37,9 @@
 //!   on a few days, while travelling (hotel and mobile networks never seen before). So every day
 //!   brings benign new (principal, IP) pairs. Service roles call from their fleet's addresses,
 //!   which change on release days.
+//! - **Agents that change.** A person's CLI or SDK is upgraded every 10–30 days (a new user
+//!   agent string from that day); a service role's SDK is bumped with about half of the releases,
+//!   on the day its fleet is replaced. So a first-seen user agent is an ordinary event too.
 //! - **Joiners.** Each account gets new people and new service roles during the window, new
 //!   hosts appear, and new SaaS domains come into use (each from its own first day).
 //! - **Noisy third-party source.** The identity provider's feed is bursty (shape 1.5), loses whole
@@ -448,6 +451,28 @@ impl GenCtx<'_> {
         self.world.real.as_deref().expect("realistic world")
     }
 
+    /// The user agent of principal `p`'s own calls on `day`: its agent after the upgrades made
+    /// by then. A person upgrades the CLI or SDK every 10–30 days (its own period and phase); a
+    /// service role's SDK is bumped with half of the releases (each role and release decided on
+    /// its own), on the day its fleet is replaced. The console's agent never changes.
+    pub fn principal_agent(&self, a: usize, p: usize, day: i64) -> &'static str {
+        let r = self.real();
+        let pr = &self.world.accounts[a].principals[p];
+        let generation = if pr.human {
+            let mut rng = rng_for(self.cfg.seed, &["agent-upgrades", &pr.arn]);
+            let period = rng.random_range(10..31i64);
+            let phase = rng.random_range(0..period);
+            ((day.max(0) + phase) / period) as usize
+        } else {
+            r.releases
+                .iter()
+                .filter(|&&d| d <= day)
+                .filter(|&&d| rng_for(self.cfg.seed, &["sdk-bump", &pr.arn, &d.to_string()]).random_bool(0.5))
+                .count()
+        };
+        world::upgraded_agent(pr.user_agent, generation)
+    }
+
     /// Source addresses of principal `p` on `day` with their shares of its calls.
     pub fn principal_ips(&self, a: usize, p: usize, day: i64) -> Vec<(String, f64)> {
         let r = self.real();
@@ -570,6 +595,7 @@ pub fn background<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: 
                     0
                 };
                 let ips = ctx.principal_ips(a, p, day);
+                let agent = ctx.principal_agent(a, p, day);
                 for i in 0..n + retries {
                     let time = if i < n {
                         habit_time(rng, day_ms, h)
@@ -590,7 +616,11 @@ pub fn background<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: 
                         None
                     };
                     let b = api.service.starts_with("s3").then_some(bucket.as_str());
-                    out.push((time, cloudtrail(rng, time, pr, api, ip.to_string(), err, b)));
+                    let mut ev = cloudtrail(rng, time, pr, api, ip.to_string(), err, b);
+                    if let super::events::Event::Api(c) = &mut ev {
+                        c.agent = Some(agent);
+                    }
+                    out.push((time, ev));
                 }
             }
         }

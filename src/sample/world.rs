@@ -236,6 +236,52 @@ const AGENTS_ROLE: &[&str] = &[
     "Boto3/1.34.60 md/Botocore#1.34.60 ua/2.0 os/linux#5.10 lang#python#3.11.8",
 ];
 
+/// Each agent's later releases, oldest first (the realistic world's upgrades: a person's CLI or
+/// SDK every few weeks, a service role's SDK with some of its deployments). The console's agent
+/// does not change. `upgraded_agent(a, 0)` is `a` itself.
+const AGENT_UPGRADES: &[&[&str]] = &[
+    &[
+        "aws-cli/2.15.30 Python/3.11.8 Linux/6.1 exe/x86_64",
+        "aws-cli/2.15.42 Python/3.11.8 Linux/6.1 exe/x86_64",
+        "aws-cli/2.16.4 Python/3.11.8 Linux/6.1 exe/x86_64",
+        "aws-cli/2.17.1 Python/3.11.9 Linux/6.1 exe/x86_64",
+    ],
+    &[
+        "Boto3/1.34.60 md/Botocore#1.34.60 ua/2.0 os/macos#23.4.0 lang#python#3.12.2",
+        "Boto3/1.34.84 md/Botocore#1.34.84 ua/2.0 os/macos#23.4.0 lang#python#3.12.2",
+        "Boto3/1.34.103 md/Botocore#1.34.103 ua/2.0 os/macos#23.5.0 lang#python#3.12.3",
+        "Boto3/1.34.131 md/Botocore#1.34.131 ua/2.0 os/macos#23.5.0 lang#python#3.12.3",
+    ],
+    &[
+        "aws-sdk-java/2.25.10 Linux/5.10 OpenJDK_64-Bit_Server_VM/17.0.10",
+        "aws-sdk-java/2.25.27 Linux/5.10 OpenJDK_64-Bit_Server_VM/17.0.10",
+        "aws-sdk-java/2.25.45 Linux/5.10 OpenJDK_64-Bit_Server_VM/17.0.11",
+        "aws-sdk-java/2.26.3 Linux/5.10 OpenJDK_64-Bit_Server_VM/17.0.11",
+    ],
+    &[
+        "aws-sdk-go-v2/1.26.0 os/linux lang/go#1.22.1",
+        "aws-sdk-go-v2/1.26.1 os/linux lang/go#1.22.1",
+        "aws-sdk-go-v2/1.27.0 os/linux lang/go#1.22.2",
+        "aws-sdk-go-v2/1.27.2 os/linux lang/go#1.22.3",
+    ],
+    &[
+        "Boto3/1.34.60 md/Botocore#1.34.60 ua/2.0 os/linux#5.10 lang#python#3.11.8",
+        "Boto3/1.34.84 md/Botocore#1.34.84 ua/2.0 os/linux#5.10 lang#python#3.11.8",
+        "Boto3/1.34.103 md/Botocore#1.34.103 ua/2.0 os/linux#5.10 lang#python#3.11.9",
+        "Boto3/1.34.131 md/Botocore#1.34.131 ua/2.0 os/linux#5.10 lang#python#3.11.9",
+    ],
+];
+
+/// Agent `base` after `generation` upgrades (the last known release once they run out; `base`
+/// itself when it has none, as the console's).
+pub fn upgraded_agent(base: &'static str, generation: usize) -> &'static str {
+    AGENT_UPGRADES
+        .iter()
+        .find(|v| v[0] == base)
+        .map(|v| v[generation.min(v.len() - 1)])
+        .unwrap_or(base)
+}
+
 /// Domain words for the DNS long tail.
 const WORDS: &[&str] = &[
     "cdn",
