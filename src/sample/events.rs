@@ -182,6 +182,15 @@ pub struct Auth<'a> {
     pub mfa: bool,
 }
 
+/// `ev` (a CloudTrail event) made with `agent` instead of its principal's own `user_agent`
+/// (`None`: the principal's own).
+pub fn with_agent<'a>(mut ev: Event<'a>, agent: Option<&'static str>) -> Event<'a> {
+    if let Event::Api(a) = &mut ev {
+        a.agent = agent;
+    }
+    ev
+}
+
 /// One CloudTrail management event. Draws, in this order: the S3 object key (S3 calls only),
 /// then the event and request uuids.
 pub fn cloudtrail<'a, R: Rng>(
@@ -632,11 +641,10 @@ fn inject_dial<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64
             let agent = ctx.own_agent(t.account, pi, day);
             for _ in 0..k as usize {
                 let time = rng.random_range(s.window_start_ms..s.window_end_ms);
-                let mut ev = cloudtrail(rng, time, p, api, ip.clone(), None, Some(&bucket));
-                if let Event::Api(a) = &mut ev {
-                    a.agent = agent;
-                }
-                out.push((time, ev));
+                out.push((
+                    time,
+                    with_agent(cloudtrail(rng, time, p, api, ip.clone(), None, Some(&bucket)), agent),
+                ));
             }
         }
         ScenarioKind::NewIpCredentialUse if starts_today => {
@@ -676,11 +684,10 @@ fn inject_dial<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64
                 let api = world::api_named(ops[i % ops.len()]).expect("scenario operation is known");
                 let time = rng.random_range(s.window_start_ms..s.window_end_ms);
                 let bucket = api.service.starts_with("s3").then(|| format!("{}-app-data", acct.id));
-                let mut ev = cloudtrail(rng, time, p, api, ip.clone(), None, bucket.as_deref());
-                if let Event::Api(a) = &mut ev {
-                    a.agent = agent;
-                }
-                out.push((time, ev));
+                out.push((
+                    time,
+                    with_agent(cloudtrail(rng, time, p, api, ip.clone(), None, bucket.as_deref()), agent),
+                ));
             }
         }
         ScenarioKind::FindingLevelShift | ScenarioKind::FindingTrend if day_ms >= s.window_start_ms && day_ms < s.window_end_ms => {

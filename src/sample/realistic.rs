@@ -59,7 +59,7 @@ use chrono::Datelike;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::events::{cloudtrail, finding, idp_auth, poisson, route53, vpc_flow, Ev, HUMAN_HOURS, MACHINE_HOURS};
+use super::events::{cloudtrail, finding, idp_auth, poisson, route53, vpc_flow, with_agent, Ev, HUMAN_HOURS, MACHINE_HOURS};
 use super::scenarios::{idp_user, HOUR_MS};
 
 const DAY: i64 = 86_400_000;
@@ -616,11 +616,10 @@ pub fn background<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: 
                         None
                     };
                     let b = api.service.starts_with("s3").then_some(bucket.as_str());
-                    let mut ev = cloudtrail(rng, time, pr, api, ip.to_string(), err, b);
-                    if let super::events::Event::Api(c) = &mut ev {
-                        c.agent = Some(agent);
-                    }
-                    out.push((time, ev));
+                    out.push((
+                        time,
+                        with_agent(cloudtrail(rng, time, pr, api, ip.to_string(), err, b), Some(agent)),
+                    ));
                 }
             }
         }

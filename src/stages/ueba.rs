@@ -255,6 +255,11 @@ fn service_of(op: &str) -> &str {
     op.split_once(':').map_or(op, |(s, _)| s)
 }
 
+/// The operation of a `service:Operation` item.
+fn operation_of(op: &str) -> &str {
+    op.split_once(':').map_or(op, |(_, o)| o)
+}
+
 /// The stored shape of the items (the rollup store keeps them per day).
 fn items_schema() -> arrow::datatypes::SchemaRef {
     use arrow::datatypes::{Field, Schema};
@@ -632,7 +637,7 @@ impl PrivilegedLaw {
 /// its own (`new_privileged_operations`) besides the count of first-seen operations, where one
 /// `CreateAccessKey` weighs no more than a first `DescribeImages`.
 fn privileged(o: &str) -> Option<&'static str> {
-    let (svc, op) = (service_of(o), o.split_once(':').map_or(o, |(_, x)| x));
+    let (svc, op) = (service_of(o), operation_of(o));
     if svc.starts_with("iam") && ["Create", "Attach", "Put", "Update", "Add"].iter().any(|p| op.starts_with(p)) {
         return Some("T1098");
     }
@@ -648,12 +653,6 @@ fn privileged(o: &str) -> Option<&'static str> {
 /// The ATT&CK technique of what deviated.
 fn techniques(r: &Row) -> Vec<String> {
     let ops: Vec<&str> = r.new_ops.iter().chain(&r.peer_new_ops).map(String::as_str).collect();
-    fn op<'a>(o: &&'a str) -> &'a str {
-        o.split_once(':').map_or(*o, |(_, x)| x)
-    }
-    fn svc<'a>(o: &&'a str) -> &'a str {
-        service_of(o)
-    }
     let mut t = Vec::new();
     for tech in ["T1098", "T1552"] {
         if ops.iter().any(|o| privileged(o) == Some(tech)) {
@@ -662,12 +661,15 @@ fn techniques(r: &Row) -> Vec<String> {
     }
     if ops
         .iter()
-        .filter(|o| ["List", "Describe", "Get"].iter().any(|p| op(o).starts_with(p)))
+        .filter(|o| ["List", "Describe", "Get"].iter().any(|p| operation_of(o).starts_with(p)))
         .count()
         >= 2
     {
         t.push("T1580");
-        if ops.iter().any(|o| svc(o).starts_with("iam") && op(o).starts_with("List")) {
+        if ops
+            .iter()
+            .any(|o| service_of(o).starts_with("iam") && operation_of(o).starts_with("List"))
+        {
             t.push("T1087.004");
         }
     }
@@ -1021,7 +1023,7 @@ fn finding(
         .new_ops
         .iter()
         .filter(|o| privileged(o).is_some())
-        .map(|o| o.split_once(':').map_or(o.as_str(), |(_, x)| x))
+        .map(|o| operation_of(o))
         .collect();
     let law_fired = law.fires(r.x[PRIVILEGED]);
     let tail_p = law.ln_tail(r.x[PRIVILEGED]).exp();
@@ -1066,7 +1068,7 @@ fn finding(
         .new_ops
         .iter()
         .chain(&r.peer_new_ops)
-        .map(|o| o.split_once(':').map_or(o.as_str(), |(_, x)| x).to_string())
+        .map(|o| operation_of(o).to_string())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
