@@ -14,10 +14,11 @@
 //! not by the day. A column the generator makes that the schema lacks is an error, not a silently
 //! dropped column. The builders replaced a JSON path (events as `serde_json` objects, decoded with
 //! the schema in strict mode) and write the same lake byte for byte; a unit test keeps small
-//! lakes' content digests. Throughput: about 0.5M events/s on two cores with zstd (8× the JSON
-//! path; Parquet encoding and compression take over half of it), peak memory ~0.4 GB at 2M events
-//! a day (`benches/results/sample-generator-2026-11-29.md`); 0.81M events/s and 317 MB for one
-//! 100M-event day of 200 accounts (`benches/results/big-day-2026-12-06.md`).
+//! lakes' content digests. Throughput: about 0.79M events/s on two cores with zstd at 2M events
+//! a day, peak memory ~0.4 GB (`benches/results/sample-generator-2026-12-06.md`; Parquet encoding
+//! and compression take over half of it); 0.81M events/s and 317 MB for one 100M-event day of 200
+//! accounts before the uuids' and times' dictionaries were turned off
+//! (`benches/results/big-day-2026-12-06.md`).
 //!
 //! Version 2 native sources are Apache Iceberg tables, as in a real lake: data files under
 //! `aws/<SOURCE>/2.0/data/time_dt_day=…/region=…/accountid=…/` (Iceberg types: microsecond
@@ -549,14 +550,17 @@ pub fn write_file(
 ) -> Result<u64, LakeError> {
     let parent = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| LakeError::io(parent, e))?;
-    let props = WriterProperties::builder()
+    let mut props = WriterProperties::builder()
         .set_compression(match codec {
             Codec::Gzip => Compression::GZIP(GzipLevel::default()),
             Codec::Zstd => Compression::ZSTD(ZstdLevel::try_new(1).map_err(|e| LakeError::Schema(e.to_string()))?),
         })
         .set_max_row_group_row_count(Some(1 << 20))
-        .set_created_by("lakesight sample-lake".into())
-        .build();
+        .set_created_by("lakesight sample-lake".into());
+    for path in unique_per_row(&schema) {
+        props = props.set_column_dictionary_enabled(path, false);
+    }
+    let props = props.build();
     let tmp = parent.join(format!(".tmp-{}", path.file_name().and_then(|s| s.to_str()).unwrap_or("x")));
     let file = std::fs::File::create(&tmp).map_err(|e| LakeError::io(&tmp, e))?;
     let mut writer = ArrowWriter::try_new(file, schema, Some(props))?;
@@ -566,6 +570,43 @@ pub fn write_file(
     writer.close()?;
     std::fs::rename(&tmp, path).map_err(|e| LakeError::io(path, e))?;
     Ok(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
+}
+
+/// Leaf columns whose value differs on every row (uuids, event times): a dictionary would
+/// intern each value only to fall back to plain pages, and that interning (hashing and comparing
+/// every string and timestamp) was ~10% of the generator's CPU. Plain encoding instead; the
+/// files' content is unchanged (the content digests of `tests` do not move), their bytes are not.
+fn unique_per_row(schema: &Schema) -> Vec<parquet::schema::types::ColumnPath> {
+    const UNIQUE: [&str; 11] = [
+        "metadata.uid",
+        "api.request.uid",
+        "finding.uid",
+        "finding_info.uid",
+        "time",
+        "time_dt",
+        "start_time",
+        "start_time_dt",
+        "end_time",
+        "end_time_dt",
+        "actor.session.created_time_dt",
+    ];
+    fn walk(prefix: &[String], fields: &arrow::datatypes::Fields, out: &mut Vec<Vec<String>>) {
+        for f in fields {
+            let mut path = prefix.to_vec();
+            path.push(f.name().clone());
+            match f.data_type() {
+                arrow::datatypes::DataType::Struct(children) => walk(&path, children, out),
+                _ => out.push(path),
+            }
+        }
+    }
+    let mut leaves = Vec::new();
+    walk(&[], schema.fields(), &mut leaves);
+    leaves
+        .into_iter()
+        .filter(|p| UNIQUE.contains(&p.join(".").as_str()))
+        .map(parquet::schema::types::ColumnPath::new)
+        .collect()
 }
 
 /// Write a small file atomically.
@@ -684,6 +725,45 @@ mod tests {
             }
         }
         assert!(changed.is_empty(), "the generated lakes changed:\n{}", changed.join("\n"));
+    }
+
+    /// Proves the writer's per-column setting reaches the files: in every data file of a small
+    /// mixed-version lake, uuids and event times are written without a dictionary (no dictionary
+    /// page in their column chunks) while the operation / class columns keep one.
+    #[test]
+    fn unique_columns_are_written_without_a_dictionary() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path().to_path_buf(), WorldKind::Simple, None);
+        c.days = 1;
+        c.scenarios = Some(Vec::new());
+        generate(&c).unwrap();
+        let (mut plain, mut dict) = (BTreeSet::new(), BTreeSet::new());
+        let mut stack = vec![dir.path().to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "parquet") {
+                    let r = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
+                    use parquet::file::reader::FileReader;
+                    for rg in r.metadata().row_groups() {
+                        for col in rg.columns() {
+                            let path = col.column_path().string();
+                            let has_dict = col.dictionary_page_offset().is_some();
+                            if ["metadata.uid", "api.request.uid", "time", "time_dt"].contains(&path.as_str()) {
+                                assert!(!has_dict, "{path} has a dictionary in {}", p.display());
+                                plain.insert(path);
+                            } else if ["api.operation", "class_uid"].contains(&path.as_str()) && has_dict {
+                                dict.insert(path);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(plain.len(), 4, "{plain:?}");
+        assert_eq!(dict.len(), 2, "{dict:?}");
     }
 
     /// A benign lake may be one day (the big-day benchmark adds it to a history), and that day is
