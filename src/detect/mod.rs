@@ -70,13 +70,21 @@ impl DetectorConfig {
     }
 
     /// The findings per 1,000 entity-days the detector may raise on data with nothing to find
-    /// (its `false_findings_per_1000`; the trend detector's BH selection has no such setting and
-    /// counts as the default, 1).
+    /// (its `false_findings_per_1000`).
     pub fn false_findings_per_1000(&self) -> f64 {
         match self {
             DetectorConfig::SeasonalIqr(c) => c.false_findings_per_1000,
             DetectorConfig::Cusum(c) => c.false_findings_per_1000,
-            DetectorConfig::Trend(_) => 1.0,
+            DetectorConfig::Trend(c) => c.false_findings_per_1000,
+        }
+    }
+
+    /// Days of history the detector judges each analysed day on when it differs from the job's
+    /// `baseline_days` (the trend test's `history_days`); `None`: the job's baseline.
+    pub fn history_days(&self) -> Option<u32> {
+        match self {
+            DetectorConfig::Trend(c) => Some(c.history_days),
+            _ => None,
         }
     }
 

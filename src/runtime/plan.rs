@@ -95,6 +95,9 @@ pub struct RunPlan {
     pub range: DayRange,
     /// First baseline day.
     pub baseline_from: NaiveDate,
+    /// First day any stage reads: `baseline_from`, or earlier when a detector judges on a longer
+    /// history than the baseline (the trend test's `history_days`). The lake is opened from it.
+    pub read_from: NaiveDate,
     /// The same span in epoch ms, as stages see it.
     pub window: Window,
     /// Lake URL.
@@ -174,6 +177,12 @@ impl RunPlan {
                 EngineChoice::Embedded => format!("lake:{lake}"),
             },
         });
+        let stages = stages(cfg, catalog);
+        let read_from = stages
+            .iter()
+            .flat_map(|s| s.queries(&window))
+            .filter_map(|q| NaiveDate::parse_from_str(&q.from, "%Y-%m-%d").ok())
+            .fold(baseline_from, NaiveDate::min);
         Ok(RunPlan {
             run_id: run_id(&cfg.job.name, started_ms),
             job: cfg.job.name.clone(),
@@ -181,6 +190,7 @@ impl RunPlan {
             started_ms,
             range,
             baseline_from,
+            read_from,
             window,
             lake,
             output,
@@ -199,7 +209,7 @@ impl RunPlan {
             glue: cfg.glue.clone(),
             out: cfg.output.clone(),
             progress: ov.progress,
-            stages: stages(cfg, catalog),
+            stages,
         })
     }
 
@@ -230,6 +240,9 @@ impl RunPlan {
             self.baseline_from,
             self.window.baseline_days
         );
+        if self.read_from < self.baseline_from {
+            let _ = writeln!(s, "lake read from {} (a detector judges on a longer history)", self.read_from);
+        }
         let _ = writeln!(s, "lake:   {}", self.lake);
         let _ = writeln!(s, "output: {}", self.output);
         if let Some(p) = &self.publish {

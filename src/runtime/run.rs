@@ -90,16 +90,6 @@ pub struct RunOverrides {
     pub publish: Option<String>,
 }
 
-/// The span every series of a run covers, `[first baseline midnight, midnight after the last
-/// analysed day)` in epoch ms.
-pub fn series_window(cfg: &JobConfig, range: DayRange) -> (i64, i64) {
-    let midnight = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0);
-    (
-        midnight(range.from - chrono::Days::new(cfg.job.baseline_days as u64)),
-        midnight(range.to + chrono::Days::new(1)),
-    )
-}
-
 /// Plan and run a validated job (never cancelled: for tests and library callers).
 pub async fn run(cfg: &JobConfig, catalog: &SeriesCatalog, ov: &RunOverrides, clock: &dyn Clock) -> Result<RunResult, RunError> {
     let plan = RunPlan::new(cfg, catalog, ov, clock)?;
@@ -189,7 +179,7 @@ async fn open_lake(plan: &RunPlan, cancel: &Cancel) -> Result<OpenLake, RunError
         (ymd(from), ymd(plan.range.to))
     });
     let opts = CatalogOptions {
-        days: Some((ymd(plan.baseline_from), ymd(plan.range.to))),
+        days: Some((ymd(plan.read_from), ymd(plan.range.to))),
         footer_days,
         s3: plan.s3.clone(),
         only_tables: None,

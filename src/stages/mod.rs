@@ -172,7 +172,9 @@ pub trait Stage: Send + Sync + std::fmt::Debug {
     fn techniques(&self) -> Vec<String> {
         Vec::new()
     }
-    /// The queries the stage will run over `window` (for `--dry-run`).
+    /// The queries the stage will run over `window`: `--dry-run` prints them, and the lake is
+    /// opened from the earliest `from` among them (`RunPlan::read_from`), so they must cover every
+    /// day the stage's `run` reads.
     fn queries(&self, window: &Window) -> Vec<PlannedQuery>;
     /// The extra tables the stage writes (for `--dry-run`; Glue registers those it returned).
     fn tables(&self) -> Vec<TableSpec> {

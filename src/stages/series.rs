@@ -174,6 +174,19 @@ impl SeriesStage {
             .any(|d| d.carries_state())
     }
 
+    /// Midnight of the first day family `sc` is built from: the job's baseline before the first
+    /// analysed day, or further back when one of its detectors judges on a longer history
+    /// ([`DetectorConfig::history_days`]).
+    fn family_day0(&self, sc: &SeriesConfig, w: &Window) -> i64 {
+        let days = sc
+            .detectors
+            .iter()
+            .filter_map(|d| self.detectors.get(d).and_then(DetectorConfig::history_days))
+            .max()
+            .unwrap_or(0);
+        w.day0_ms.min(w.eval_ms - i64::from(days) * 86_400_000)
+    }
+
     /// The stage for `series` (families unknown to `catalog` are left out; validation reports them).
     pub fn new(series: &[SeriesConfig], detectors: &BTreeMap<String, DetectorConfig>, catalog: &SeriesCatalog) -> Self {
         SeriesStage {
@@ -228,7 +241,7 @@ impl Stage for SeriesStage {
             .map(|(sc, t)| PlannedQuery {
                 label: format!("{}_{}", sc.family, sc.bucket.unit()),
                 view: t.view.clone(),
-                from: super::day(w.day0_ms),
+                from: super::day(self.family_day0(sc, w)),
                 to: super::day(w.end_ms - 1),
                 detectors: sc.detectors.clone(),
             })
@@ -237,7 +250,7 @@ impl Stage for SeriesStage {
 
     async fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         let mut out = StageOutput::default();
-        let (day0_ms, eval_ms, end_ms) = (ctx.window.day0_ms, ctx.window.eval_ms, ctx.window.end_ms);
+        let (eval_ms, end_ms) = (ctx.window.eval_ms, ctx.window.end_ms);
         if let Some(b) = ctx.progress {
             b.set_length(self.families.len() as u64);
             b.set_position(0);
@@ -277,6 +290,7 @@ impl Stage for SeriesStage {
                 continue;
             }
             let t = Instant::now();
+            let day0_ms = self.family_day0(sc, &ctx.window);
             let (set, rollup_stats) =
                 crate::series::rollup::build(ctx.rollup, ctx.runner, Arc::clone(tpl), sc.bucket, day0_ms, end_ms).await?;
             if let Some(rs) = &rollup_stats {
@@ -308,11 +322,26 @@ impl Stage for SeriesStage {
             let groups: std::collections::BTreeSet<&str> = peers.iter().map(String::as_str).collect();
             // Each analysed day is judged on the series a nightly run of that day builds: its
             // `hist` buckets of baseline and the day (a range run must publish what the nightly
-            // runs of its days did; see `findings::condition`).
-            let hist = first_eval;
+            // runs of its days did; see `findings::condition`). A detector with its own
+            // `history_days` sees that many days instead, from the family's first bucket with
+            // data at the earliest (`data_start`: before it the lake has no files, not zeros).
+            let hist = ((eval_ms - ctx.window.day0_ms) / sc.bucket.ms()).max(0) as usize;
+            // Per window, the first bucket with data of the family as that day's nightly run
+            // builds it (`first_eval` buckets before the day): a range run reaching further back
+            // must not floor lower than the nightly run did.
+            let any: Vec<bool> = (0..set.len)
+                .map(|b| set.series.iter().any(|s| s.values.get(b).is_some_and(|x| *x != 0.0)))
+                .collect();
+            let data_start: Vec<usize> = windows
+                .iter()
+                .map(|w| {
+                    let from = w.start.saturating_sub(first_eval);
+                    (from..w.end.min(any.len())).find(|b| any[*b]).unwrap_or(w.start)
+                })
+                .collect();
             let present = |i: usize, w: &std::ops::Range<usize>| {
                 let v = &set.series[i].values;
-                v[cut_range(w, Some(hist), v.len())].iter().any(|x| *x != 0.0)
+                v[cut_range(w, Some((hist, 0)), v.len())].iter().any(|x| *x != 0.0)
             };
             let priors: Vec<BTreeMap<&str, crate::detect::stats::FleetPrior>> = windows
                 .iter()
@@ -340,6 +369,10 @@ impl Stage for SeriesStage {
                 ctx.check_cancel("series")?;
                 let Some(dc) = self.detectors.get(dname) else { continue };
                 let det: Box<dyn Detector> = dc.build(dname);
+                let (hist_d, floors): (usize, &[usize]) = match dc.history_days() {
+                    Some(d) => (d as usize * per_day, &data_start),
+                    None => (hist, &[]),
+                };
                 let state_key = |s: &crate::series::Series| periods::Key {
                     detector: dname.clone(),
                     family: sc.family.clone(),
@@ -362,7 +395,7 @@ impl Stage for SeriesStage {
                             det.as_ref(),
                             s,
                             &windows,
-                            Some(hist),
+                            Some((hist_d, floors)),
                             &prior,
                             sc.bucket,
                             sc.min_history,
@@ -426,7 +459,8 @@ impl Stage for SeriesStage {
                     n += selected.len();
                     for (i, a) in selected {
                         let s = &set.series[i];
-                        let r = cut_range(&windows[wi], Some(hist), s.values.len());
+                        let floor = floors.get(wi).copied().unwrap_or(0);
+                        let r = cut_range(&windows[wi], Some((hist_d, floor)), s.values.len());
                         let cut_set = crate::series::SeriesSet {
                             template: Arc::clone(&set.template),
                             bucket: set.bucket,
@@ -521,10 +555,14 @@ pub struct WindowVerdict {
     pub carried: Option<PeriodState>,
 }
 
-/// The buckets window `w` is judged on in a series of `len`: `[w.start − history, w.end)`, or
-/// everything before `w.end` when `history` is `None`.
-pub fn cut_range(w: &std::ops::Range<usize>, history: Option<usize>, len: usize) -> std::ops::Range<usize> {
-    history.map(|h| w.start.saturating_sub(h)).unwrap_or(0).min(len)..w.end.min(len)
+/// The buckets window `w` is judged on in a series of `len`: `[max(w.start − history, floor),
+/// w.end)` for `Some((history, floor))` (the floor: the first bucket that can hold data, capped at
+/// the window's start), or everything before `w.end` when `None`.
+pub fn cut_range(w: &std::ops::Range<usize>, history: Option<(usize, usize)>, len: usize) -> std::ops::Range<usize> {
+    history
+        .map(|(h, floor)| w.start.saturating_sub(h).max(floor.min(w.start)))
+        .unwrap_or(0)
+        .min(len)..w.end.min(len)
 }
 
 /// `s` cut to `r` (its start time moved with it).
@@ -536,9 +574,10 @@ fn cut_series(s: &crate::series::Series, r: std::ops::Range<usize>, bucket: Buck
     }
 }
 
-/// Judge each window on the series cut to `[window start − history, window end)` (all of it
-/// before the window when `history` is `None`) — exactly the series a nightly run of that day
-/// builds, so a range run judges each day as that day's nightly run did: same baseline, same
+/// Judge each window on the series cut to `[window start − history, window end)`, window i not
+/// before `floors[i]` of `history` = `Some((history, floors))` (no floor where `floors` has no
+/// entry; all of it before the window when `None`) —
+/// exactly the series a nightly run of that day builds, so a range run judges each day as that day's nightly run did: same baseline, same
 /// indices in the evidence. `priors[i]` is window i's fleet prior. `carried` is what the detector
 /// carried for this series from the night before the first window; each window's verdict holds
 /// what it carries to the next (in a range run, window i+1 starts from window i's, as the nightly
@@ -548,7 +587,7 @@ pub fn judge_windows(
     det: &dyn Detector,
     s: &crate::series::Series,
     windows: &[std::ops::Range<usize>],
-    history: Option<usize>,
+    history: Option<(usize, &[usize])>,
     priors: &[crate::detect::stats::FleetPrior],
     bucket: Bucket,
     min_history: usize,
@@ -558,7 +597,11 @@ pub fn judge_windows(
 ) -> Vec<WindowVerdict> {
     let mut out = Vec::with_capacity(windows.len());
     for (wi, w) in windows.iter().enumerate() {
-        let r = cut_range(w, history, s.values.len());
+        let r = cut_range(
+            w,
+            history.map(|(h, floors)| (h, floors.get(wi).copied().unwrap_or(0))),
+            s.values.len(),
+        );
         let (off, end) = (r.start, r.end);
         let mut v = WindowVerdict {
             judged: false,
@@ -822,6 +865,55 @@ mod tests {
         let (kept, events) = split_fleet_events(found, 400, 24, 10.0);
         assert!(events.is_empty());
         assert_eq!(kept.len(), 11);
+    }
+
+    /// Proves the cut a window is judged on: the history before the window's start, never before
+    /// the floor (the family's first bucket with data), the floor never past the window's start,
+    /// and everything before the window without a history.
+    #[test]
+    fn cuts_keep_their_history_above_the_floor() {
+        let w = 40..41;
+        assert_eq!(cut_range(&w, Some((14, 0)), 100), 26..41);
+        assert_eq!(cut_range(&w, Some((28, 0)), 100), 12..41);
+        assert_eq!(cut_range(&w, Some((28, 20)), 100), 20..41);
+        assert_eq!(cut_range(&w, Some((14, 20)), 100), 26..41);
+        assert_eq!(cut_range(&w, Some((28, 60)), 100), 40..41);
+        assert_eq!(cut_range(&w, None, 100), 0..41);
+        assert_eq!(cut_range(&w, Some((14, 0)), 30), 26..30);
+    }
+
+    /// Proves a family is built from the longest history its detectors judge on: the job's
+    /// baseline for outliers, the trend test's 28 days when a family has it, and never less than
+    /// the baseline (a 90-day baseline with the trend test stays 90 days).
+    #[test]
+    fn a_family_is_built_for_its_longest_history() {
+        let catalog = SeriesCatalog::builtin().unwrap();
+        let detectors: BTreeMap<String, DetectorConfig> = [
+            ("outliers".to_string(), DetectorConfig::SeasonalIqr(Default::default())),
+            ("trends".to_string(), DetectorConfig::Trend(Default::default())),
+        ]
+        .into_iter()
+        .collect();
+        let fam = |d: &[&str]| SeriesConfig {
+            family: "findings_by_type".into(),
+            bucket: Bucket::Day,
+            detectors: d.iter().map(|s| s.to_string()).collect(),
+            min_history: 7,
+        };
+        let stage = SeriesStage::new(&[fam(&["outliers"]), fam(&["outliers", "trends"])], &detectors, &catalog);
+        let day = 86_400_000;
+        let w = |baseline: i64| Window {
+            day0_ms: 100 * day - baseline * day,
+            eval_ms: 100 * day,
+            end_ms: 101 * day,
+            baseline_days: baseline as u32,
+        };
+        assert_eq!(stage.family_day0(&fam(&["outliers"]), &w(14)), 86 * day);
+        assert_eq!(stage.family_day0(&fam(&["outliers", "trends"]), &w(14)), 72 * day);
+        assert_eq!(stage.family_day0(&fam(&["outliers", "trends"]), &w(90)), 10 * day);
+        let q = stage.queries(&w(14));
+        assert_eq!(q.len(), 2);
+        assert_ne!(q[0].from, q[1].from, "{q:?}");
     }
 
     /// Proves the `series_periods` table round-trips (what a day writes is what the next night

@@ -15,7 +15,7 @@ use futures::TryStreamExt;
 use lakesight::lake::athena::AthenaConfig;
 use lakesight::lake::SqlRunner;
 use lakesight::runtime::config::JobConfig;
-use lakesight::runtime::run::{run, run_id, series_window, DayRange, RunOverrides};
+use lakesight::runtime::run::{run, run_id, RunOverrides};
 use lakesight::runtime::FixedClock;
 use lakesight::series::{render, SeriesCatalog};
 use lakesight::store::Location;
@@ -65,7 +65,18 @@ async fn write_unload_results(cfg: &JobConfig, bucket: &str) -> usize {
     let c = SeriesCatalog::builtin().unwrap();
     let e = engine(&demo_like().url()).await;
     let id = run_id(&cfg.job.name, CLOCK.0);
-    let (day0, end) = series_window(cfg, DayRange { from: day(), to: day() });
+    // Each series query's span as the run plans it (a family with the trend test reaches back
+    // its `history_days`, further than the job's baseline).
+    let plan = lakesight::runtime::plan::RunPlan::new(cfg, &c, &overrides(), &CLOCK).unwrap();
+    let spans: std::collections::BTreeMap<String, i64> = plan.stages[0]
+        .queries(&plan.window)
+        .into_iter()
+        .map(|q| {
+            let d = chrono::NaiveDate::parse_from_str(&q.from, "%Y-%m-%d").unwrap();
+            (q.label, d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis())
+        })
+        .collect();
+    let end = plan.window.end_ms;
     let scratch = Location::open(&format!("s3://{bucket}/scratch/{id}"), &s3_options(), false)
         .await
         .unwrap();
@@ -92,7 +103,7 @@ async fn write_unload_results(cfg: &JobConfig, bucket: &str) -> usize {
     for sc in &cfg.series {
         let t = c.get(&sc.family).unwrap();
         let label = format!("{}_{}", sc.family, sc.bucket.unit());
-        let batches = e.run_sql(&label, &render(&t, sc.bucket, day0, end)).await.unwrap();
+        let batches = e.run_sql(&label, &render(&t, sc.bucket, spans[&label], end)).await.unwrap();
         n += put(label, batches).await;
     }
     if cfg.output.features {

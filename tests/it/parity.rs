@@ -546,16 +546,16 @@ fn mann_kendall_matches_pymannkendall() {
     );
 }
 
-/// Proves: the shipped trend detector (`TrendConfig::default()`, and jobs/demo.toml's
-/// `min_rel_change_per_week` 0.2 / `top_n` 3), judging each whole corpus series, reports exactly
-/// the series, kinds and skip reasons of the reference composition over pymannkendall's seasonal
-/// test, with the same relative change per week, score (−log10 of scipy's two-sided normal tail)
-/// and p; and that `select` keeps exactly the series that statsmodels 0.13.5
-/// `multipletests(method="fdr_bh")` at α 0.05 over the judged series rejects, capped at `top_n`
-/// per direction (three weak-trend series make Benjamini–Hochberg reject some).
-/// Fixture: `trend_findings.csv`.
+/// Proves: the shipped trend detector (`TrendConfig::default()`, jobs/demo.toml's
+/// `min_rel_change_per_week` 0.2 / `top_n` 3, and the defaults with `top_n` 2), judging each
+/// whole corpus series, reports exactly the series, kinds and skip reasons of the reference
+/// composition over pymannkendall's seasonal test, with the same relative change per week, score
+/// (−log10 of scipy's two-sided normal tail) and p — the three weak trends significant at α 0.05
+/// but outside the false-finding budget (p > 0.001; listed in the fixture's header) are absent —
+/// and that `select` keeps exactly the reference's `top_n` per direction by |deviation| (the
+/// `top_n` 2 config leaves trends out). Fixture: `trend_findings.csv`.
 #[test]
-fn shipped_trend_detector_and_bh_selection_match_statsmodels() {
+fn shipped_trend_detector_budget_and_selection_match_pymannkendall() {
     let configs = [
         ("default", TrendConfig::default()),
         (
@@ -566,10 +566,22 @@ fn shipped_trend_detector_and_bh_selection_match_statsmodels() {
                 ..TrendConfig::default()
             },
         ),
+        (
+            "top2",
+            TrendConfig {
+                top_n: 2,
+                ..TrendConfig::default()
+            },
+        ),
     ];
     assert_eq!(
-        (configs[0].1.alpha, configs[0].1.top_n, configs[0].1.min_rel_change_per_week),
-        (0.05, 10, 0.1)
+        (
+            configs[0].1.alpha,
+            configs[0].1.top_n,
+            configs[0].1.min_rel_change_per_week,
+            configs[0].1.false_findings_per_1000
+        ),
+        (0.05, 10, 0.1, 1.0)
     );
     let mut got = Vec::new();
     for (name, cfg) in configs {
