@@ -385,6 +385,7 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
             .to_rfc3339(),
         range: plan.range,
         baseline_from: plan.baseline_from,
+        read_from: Some(plan.read_from),
         lake: plan.lake.clone(),
         output: out.url_of(""),
         inputs: lake.inputs(),

@@ -641,11 +641,8 @@ mod tests {
         }
     }
 
-    /// SHA-256 over a lake's content: `labels.json`, then every data file (sorted by path) as
-    /// its path and its rows as Arrow's JSON lines. Content, not bytes: a Parquet or codec
-    /// upgrade that re-encodes the same rows keeps the digest.
-    fn content_digest(root: &Path) -> String {
-        use sha2::{Digest, Sha256};
+    /// The Parquet files under `root`, sorted by path.
+    fn parquet_files(root: &Path) -> Vec<PathBuf> {
         let mut files = Vec::new();
         let mut stack = vec![root.to_path_buf()];
         while let Some(d) = stack.pop() {
@@ -659,6 +656,15 @@ mod tests {
             }
         }
         files.sort();
+        files
+    }
+
+    /// SHA-256 over a lake's content: `labels.json`, then every data file (sorted by path) as
+    /// its path and its rows as Arrow's JSON lines. Content, not bytes: a Parquet or codec
+    /// upgrade that re-encodes the same rows keeps the digest.
+    fn content_digest(root: &Path) -> String {
+        use sha2::{Digest, Sha256};
+        let files = parquet_files(root);
         let mut h = Sha256::new();
         h.update(std::fs::read(root.join("labels.json")).unwrap());
         for f in &files {
@@ -738,26 +744,18 @@ mod tests {
         c.scenarios = Some(Vec::new());
         generate(&c).unwrap();
         let (mut plain, mut dict) = (BTreeSet::new(), BTreeSet::new());
-        let mut stack = vec![dir.path().to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "parquet") {
-                    let r = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
-                    use parquet::file::reader::FileReader;
-                    for rg in r.metadata().row_groups() {
-                        for col in rg.columns() {
-                            let path = col.column_path().string();
-                            let has_dict = col.dictionary_page_offset().is_some();
-                            if ["metadata.uid", "api.request.uid", "time", "time_dt"].contains(&path.as_str()) {
-                                assert!(!has_dict, "{path} has a dictionary in {}", p.display());
-                                plain.insert(path);
-                            } else if ["api.operation", "class_uid"].contains(&path.as_str()) && has_dict {
-                                dict.insert(path);
-                            }
-                        }
+        for p in parquet_files(dir.path()) {
+            let r = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
+            use parquet::file::reader::FileReader;
+            for rg in r.metadata().row_groups() {
+                for col in rg.columns() {
+                    let path = col.column_path().string();
+                    let has_dict = col.dictionary_page_offset().is_some();
+                    if ["metadata.uid", "api.request.uid", "time", "time_dt"].contains(&path.as_str()) {
+                        assert!(!has_dict, "{path} has a dictionary in {}", p.display());
+                        plain.insert(path);
+                    } else if ["api.operation", "class_uid"].contains(&path.as_str()) && has_dict {
+                        dict.insert(path);
                     }
                 }
             }

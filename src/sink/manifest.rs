@@ -58,6 +58,11 @@ pub struct Manifest {
     pub range: DayRange,
     /// First baseline day.
     pub baseline_from: NaiveDate,
+    /// First day of the lake the run opened (earlier than `baseline_from` when a detector judges
+    /// on a longer history, such as the trend test's `history_days`). `None` in manifests written
+    /// before 2026-12-06.
+    #[serde(default)]
+    pub read_from: Option<NaiveDate>,
     /// Lake URL.
     pub lake: String,
     /// Where the run published, as readers reach it (the S3 URI of a SageMaker output folder).

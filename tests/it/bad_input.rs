@@ -223,9 +223,12 @@ async fn a_million_events_with_bad_files_and_misplaced_rows_find_what_the_clean_
     assert_eq!(found(&a), found(&b));
 
     assert!(a.manifest.skipped_inputs.is_empty(), "{:?}", a.manifest.skipped_inputs);
-    // The bad files of the days the run reads: the analysed day and its baseline.
+    // The bad files of the days the run opens: the analysed day and the longest history a
+    // detector judges on (the trend test's 28 days, before the 14-day baseline).
     let ymd = |d: chrono::NaiveDate| d.format("%Y%m%d").to_string();
-    let (from, to) = (ymd(b.manifest.baseline_from), ymd(b.manifest.range.to));
+    let read_from = b.manifest.read_from.expect("read_from in the manifest");
+    assert!(read_from < b.manifest.baseline_from);
+    let (from, to) = (ymd(read_from), ymd(b.manifest.range.to));
     let bad_in_window: Vec<_> = expected.iter().filter(|(_, _, d)| *d >= from && *d <= to).collect();
     assert!(bad_in_window.len() >= 3 * per_kind, "{bad_in_window:?}");
     let skipped = &b.manifest.skipped_inputs;
