@@ -105,6 +105,10 @@ enum Cmd {
         /// Print the resolved plan (days, views and queries per stage, outputs) and exit.
         #[arg(long)]
         dry_run: bool,
+        /// Claim the days even if another run's lease on them looks alive: for rerunning days
+        /// whose run was killed (SIGKILL, a lost instance) before its lease expired.
+        #[arg(long)]
+        take_over: bool,
     },
     /// Run the job's detectors over series from a CSV or Parquet file (`.parquet`/`.parq`; columns
     /// timestamp, value[, series][, label]),
@@ -449,6 +453,7 @@ async fn command(cli: Cli, cancel: Cancel) -> Result<()> {
             lake,
             out,
             dry_run,
+            take_over,
         } => {
             let catalog = SeriesCatalog::builtin()?;
             let cfg = JobConfig::load(&job, &catalog)?;
@@ -485,6 +490,7 @@ async fn command(cli: Cli, cancel: Cancel) -> Result<()> {
                 out,
                 progress: std::io::stderr().is_terminal(),
                 publish,
+                take_over,
             };
             let plan = RunPlan::new(&cfg, &catalog, &ov, &SystemClock)?;
             if dry_run {

@@ -23,6 +23,9 @@ use tokio::sync::Mutex;
 
 pub mod cache;
 
+/// Makes the temporary names of concurrent writers within one process distinct.
+static TMP_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Default of `[s3] cache_mb`.
 pub const DEFAULT_CACHE_MB: u64 = 512;
 
@@ -278,6 +281,62 @@ impl Location {
             w.finish().await.map_err(err)?;
         }
         Ok(url)
+    }
+
+    /// Write `data` at `rel` only if no object is there yet; `false` when one was (nothing
+    /// written). Of two writers racing for one name exactly one gets `true`: on S3 a PUT with
+    /// `If-None-Match: *` (answered 412 when the key exists), on a local folder a hard link of a
+    /// hidden temporary file, which fails when the name exists. Readers see the whole object or
+    /// none. Small objects only (one PUT): leases, markers.
+    pub async fn create_new(&self, rel: &str, data: &[u8]) -> Result<bool, PutError> {
+        let url = self.url_of(rel);
+        if let Some(root) = &self.local {
+            let io = |path: &std::path::Path| {
+                let path = path.display().to_string();
+                move |source| PutError::Io { path, source }
+            };
+            let path = root.join(rel);
+            let dir = path.parent().unwrap_or(root).to_path_buf();
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+            let tmp = dir.join(format!(
+                ".tmp-{}-{}-{}",
+                std::process::id(),
+                TMP_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                path.file_name().and_then(|s| s.to_str()).unwrap_or("x")
+            ));
+            std::fs::write(&tmp, data).map_err(io(&tmp))?;
+            let linked = std::fs::hard_link(&tmp, &path);
+            let _ = std::fs::remove_file(&tmp);
+            return match linked {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(io(&path)(e)),
+            };
+        }
+        let opts = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(&self.child(rel), bytes::Bytes::copy_from_slice(data).into(), opts)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
+            Err(source) => Err(PutError::Store { url, source }),
+        }
+    }
+
+    /// Names of the objects directly under `rel` (one delimited listing; folders not included).
+    pub async fn list_files(&self, rel: &str) -> Result<Vec<String>, PutError> {
+        let url = self.url_of(rel);
+        let base = self.child(rel);
+        match self.store.list_with_delimiter(Some(&base)).await {
+            Ok(l) => Ok(l.objects.iter().filter_map(|o| o.location.filename().map(str::to_string)).collect()),
+            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(source) => Err(PutError::Store { url, source }),
+        }
     }
 
     /// The bytes at `rel`, or `None` when there is no such object.

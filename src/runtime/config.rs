@@ -228,6 +228,11 @@ pub struct OutputConfig {
     /// layout (`[output.ocsf]`; absent = off).
     #[serde(default)]
     pub ocsf: Option<OcsfOutputConfig>,
+    /// How long a run's lease on its days holds without a heartbeat, in seconds (see
+    /// `sink::lease`): a second run of a day stops while the first runs; a run killed outright
+    /// blocks its days this long (or until a rerun with `--take-over`). 10..=86,400.
+    #[serde(default = "default_lease_seconds")]
+    pub lease_seconds: u64,
 }
 
 /// `[output.ocsf]`: findings as a Security Lake custom source (see `sink::ocsf`).
@@ -313,12 +318,16 @@ impl Default for OutputConfig {
             plots: true,
             max_plots: default_max_plots(),
             ocsf: None,
+            lease_seconds: default_lease_seconds(),
         }
     }
 }
 
 fn default_max_plots() -> usize {
     500
+}
+fn default_lease_seconds() -> u64 {
+    600
 }
 fn default_db() -> String {
     "lakesight".into()
@@ -451,6 +460,9 @@ impl JobConfig {
                     errs.push(format!("detectors.{name}: the name is taken by [hunts.{name}]"));
                 }
             }
+        }
+        if !(10..=86_400).contains(&self.output.lease_seconds) {
+            errs.push(format!("output.lease_seconds: {} is outside 10..=86400", self.output.lease_seconds));
         }
         if !valid_ident(&self.output.embeddings_table) {
             errs.push(format!(

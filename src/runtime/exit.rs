@@ -6,7 +6,7 @@
 //! | 0 | — | — | — |
 //! | 2 | `config`: the job file, an argument, a URL, a permission, a query over the memory limit | fix the job or the role; a retry fails the same way | `EXIT` on `2` |
 //! | 3 | `data`: a lake file or query result that cannot be read as it should | look at the named file; a retry fails the same way | `EXIT` on `3` |
-//! | 75 | `transient`: network, S3/Athena throttling or 5xx after the client's own retries, an Athena time-out | retry (the run published nothing) | `RETRY` on `75` |
+//! | 75 | `transient`: network, S3/Athena throttling or 5xx after the client's own retries, an Athena time-out; another run holds a day of the run (its lease, `sink::lease`) | retry (the run published nothing) | `RETRY` on `75` |
 //! | 130 / 143 | `stopped`: SIGINT / SIGTERM (a stop, or Batch/SageMaker ending the job) | nothing was published | `EXIT` |
 //! | 1 | `internal`: anything else (a bug) | report it | `EXIT` |
 //!
@@ -111,6 +111,7 @@ fn one(e: &(dyn Error + 'static)) -> Option<Failure> {
             RunError::Series(s) => one(s),
             RunError::Stage(s) => one(s),
             RunError::Sink(s) => one(s),
+            RunError::Lease(l) => one(l),
         };
     }
     if let Some(s) = e.downcast_ref::<StageError>() {
@@ -156,6 +157,15 @@ fn one(e: &(dyn Error + 'static)) -> Option<Failure> {
     }
     if e.downcast_ref::<crate::store::StoreError>().is_some() {
         return Some(Failure::Config);
+    }
+    if let Some(l) = e.downcast_ref::<crate::sink::lease::LeaseError>() {
+        use crate::sink::lease::LeaseError as L;
+        return match l {
+            // Another run has the day: retried later, the day is free (or published).
+            L::Busy { .. } | L::Lost { .. } => Some(Failure::Transient),
+            L::Decode { .. } => Some(Failure::Data),
+            L::Store(p) => one(p),
+        };
     }
     if let Some(s) = e.downcast_ref::<crate::sink::SinkError>() {
         use crate::sink::SinkError as S;

@@ -121,6 +121,8 @@ pub struct RunPlan {
     pub out: OutputConfig,
     /// Show a progress bar.
     pub progress: bool,
+    /// How the run takes its day leases (`output.lease_seconds`, `--take-over`).
+    pub lease: crate::sink::lease::LeaseOptions,
     /// The stages, in order.
     pub stages: Vec<Box<dyn Stage>>,
 }
@@ -209,6 +211,10 @@ impl RunPlan {
             glue: cfg.glue.clone(),
             out: cfg.output.clone(),
             progress: ov.progress,
+            lease: crate::sink::lease::LeaseOptions {
+                ttl_ms: (cfg.output.lease_seconds as i64).saturating_mul(1000),
+                take_over: ov.take_over,
+            },
             stages,
         })
     }

@@ -22,6 +22,7 @@ use crate::lake::engine::Engine;
 use crate::lake::{LakeError, SqlRunner};
 use crate::series::rollup::{Incomplete, Rollup};
 use crate::series::SeriesCatalog;
+use crate::sink::lease::Leases;
 use crate::sink::manifest::{AthenaStats, Inputs, Manifest};
 use crate::sink::{findings_ddl, report, Output};
 use crate::stages::{StageContext, StageError, StageOutput};
@@ -57,6 +58,9 @@ pub enum RunError {
     /// The findings table could not be registered in Glue.
     #[error("{0}")]
     Register(String),
+    /// Another run holds a day of the run, or took it over (see [`crate::sink::lease`]).
+    #[error(transparent)]
+    Lease(#[from] crate::sink::lease::LeaseError),
 }
 
 /// What a run returns to its caller.
@@ -88,6 +92,9 @@ pub struct RunOverrides {
     /// Publish the output's locations under this URL instead of the output's own (SageMaker
     /// Processing: the S3 URI its output folder is uploaded to; see `runtime::container`).
     pub publish: Option<String>,
+    /// Claim the run's days even when another run's lease on them looks alive (`--take-over`,
+    /// for an operator who knows that run is gone; see `sink::lease`).
+    pub take_over: bool,
 }
 
 /// Plan and run a validated job (never cancelled: for tests and library callers).
@@ -147,10 +154,48 @@ struct Produced {
     timings: BTreeMap<String, u128>,
 }
 
-/// Run a plan.
+/// Run a plan: claim its days ([`crate::sink::lease`]), run, let go of them whatever happened.
 pub async fn execute(plan: &RunPlan, clock: &dyn Clock, cancel: &Cancel) -> Result<RunResult, RunError> {
     let t_all = Instant::now();
     tracing::info!(run_id = %plan.run_id, from = %plan.range.from, to = %plan.range.to, baseline_from = %plan.baseline_from, lake = %plan.lake, "run starting");
+    let out = Output::open(&plan.output, &plan.s3).await?;
+    let leases = Leases::acquire(
+        &out.location,
+        &plan.range.days(),
+        &plan.run_id,
+        &plan.job,
+        clock.now_ms(),
+        plan.lease,
+    )
+    .await?;
+    let r = {
+        let beat = heartbeat(leases.clone(), clock.now_ms());
+        let r = execute_held(plan, &leases, clock, cancel, t_all).await;
+        beat.abort();
+        r
+    };
+    if let Err(e) = leases.release(clock.now_ms()).await {
+        tracing::warn!(error = %e, "releasing the day leases (they expire on their own)");
+    }
+    r
+}
+
+/// Renew `leases` every third of their time to live until aborted. The beat's time is the
+/// injected clock's reading at the start plus the time elapsed since (a task cannot borrow it).
+fn heartbeat(leases: Leases, start_ms: i64) -> tokio::task::JoinHandle<()> {
+    let t0 = Instant::now();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(leases.beat_every()).await;
+            let now = start_ms.saturating_add(t0.elapsed().as_millis() as i64);
+            if let Err(e) = leases.renew(now).await {
+                tracing::warn!(error = %e, "lease heartbeat failed (retried at the next beat)");
+            }
+        }
+    })
+}
+
+async fn execute_held(plan: &RunPlan, leases: &Leases, clock: &dyn Clock, cancel: &Cancel, t_all: Instant) -> Result<RunResult, RunError> {
     let t = Instant::now();
     let lake = open_lake(plan, cancel).await?;
     let open_ms = t.elapsed().as_millis();
@@ -162,6 +207,8 @@ pub async fn execute(plan: &RunPlan, clock: &dyn Clock, cancel: &Cancel) -> Resu
         return Err(RunError::Cancelled);
     }
     let _publishing = cancel.guard();
+    leases.check().await?;
+    tracing::info!(findings = produced.findings.len(), "publishing");
     publish(plan, &lake, produced, t_all).await
 }
 
@@ -323,6 +370,12 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
         outputs.push(p);
     }
     outputs.extend(out.write_series(&findings, &plots, &plan.range.days()).await?);
+    for day in plan.range.days() {
+        let gone = out.supersede(&day, &plan.job, &plan.run_id, &detectors).await?;
+        if !gone.partitions.is_empty() || !gone.plots.is_empty() {
+            tracing::info!(day = %day, partitions = ?gone.partitions, plots = gone.plots.len(), "removed what this run superseded");
+        }
+    }
     if let Some(o) = &plan.out.ocsf {
         let root = o.root_url(&plan.output);
         let target = crate::sink::ocsf::OcsfTarget {

@@ -8,6 +8,7 @@
 //! was found gets an empty file, which records "analysed, nothing found".
 
 pub mod glue;
+pub mod lease;
 pub mod manifest;
 pub mod ocsf;
 pub mod plot;
@@ -79,6 +80,7 @@ impl Output {
     /// reach it ([`Output::url_of`]). See [`Location::put_atomic`].
     pub async fn put(&self, rel: &str, data: &[u8]) -> Result<String, SinkError> {
         self.location.put_atomic(rel, data).await?;
+        tracing::debug!(object = rel, bytes = data.len(), "wrote");
         Ok(self.url_of(rel))
     }
 
@@ -139,6 +141,85 @@ impl Output {
             }
         }
         Ok(out)
+    }
+
+    /// After a day's findings were written: remove what the new set superseded, and record
+    /// which detectors `job` publishes on `day` (`_published/dt=<day>.json`).
+    ///
+    /// - The partitions of detectors `job` published on `day` before and no longer runs (a
+    ///   detector dropped from the job) — unless another job of the same output claims them.
+    /// - The plots of `plots/dt=<day>/` whose finding is no longer in any of the day's
+    ///   partitions (a rerun that no longer finds something, or finds it with another id).
+    ///
+    /// Deletions come before the record is rewritten, so a run killed in between is mended by
+    /// its rerun (which still reads the old record). Called under the day's lease.
+    pub async fn supersede(&self, day: &str, job: &str, run_id: &str, detectors: &[String]) -> Result<Superseded, SinkError> {
+        let rec_rel = format!("{PUBLISHED}/dt={day}.json");
+        let mut record: DayRecord = match self.get_opt(&rec_rel).await? {
+            None => DayRecord::default(),
+            Some(b) => serde_json::from_slice(&b)
+                .map_err(|e| SinkError::Arrow(arrow::error::ArrowError::JsonError(format!("{}: {e}", self.url_of(&rec_rel)))))?,
+        };
+        let mut done = Superseded::default();
+        let others: std::collections::BTreeSet<&String> = record
+            .jobs
+            .iter()
+            .filter(|(j, _)| j.as_str() != job)
+            .flat_map(|(_, d)| d.detectors.iter())
+            .collect();
+        if let Some(before) = record.jobs.get(job) {
+            for det in &before.detectors {
+                if !detectors.contains(det) && !others.contains(det) {
+                    let rel = format!("findings/dt={day}/detector={det}/findings.parquet");
+                    if self.location.delete_opt(&rel).await? {
+                        done.partitions.push(rel);
+                    }
+                }
+            }
+        }
+        let mut ids = std::collections::HashSet::new();
+        for folder in self.location.list_dirs(&format!("findings/dt={day}")).await? {
+            let rel = format!("findings/dt={day}/{folder}/findings.parquet");
+            let Some(bytes) = self.get_opt(&rel).await? else { continue };
+            let named = |e: String| {
+                SinkError::Arrow(arrow::error::ArrowError::InvalidArgumentError(format!(
+                    "{}: {e}",
+                    self.url_of(&rel)
+                )))
+            };
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .map_err(|e| named(e.to_string()))?
+                .build()
+                .map_err(|e| named(e.to_string()))?;
+            for batch in reader {
+                let batch = batch?;
+                let col = batch
+                    .column_by_name("finding_id")
+                    .and_then(|c| arrow::array::AsArray::as_string_opt::<i32>(c))
+                    .ok_or_else(|| named("no text column finding_id".into()))?;
+                ids.extend(col.iter().flatten().map(str::to_string));
+            }
+        }
+        let plots = format!("plots/dt={day}");
+        for name in self.location.list_files(&plots).await? {
+            let id = name.rsplit_once('.').map(|(stem, _)| stem).unwrap_or(&name);
+            if !name.starts_with('.') && !ids.contains(id) {
+                let rel = format!("{plots}/{name}");
+                if self.location.delete_opt(&rel).await? {
+                    done.plots.push(rel);
+                }
+            }
+        }
+        record.jobs.insert(
+            job.to_string(),
+            JobDay {
+                run_id: run_id.to_string(),
+                detectors: detectors.to_vec(),
+            },
+        );
+        let body = serde_json::to_vec_pretty(&record).map_err(|e| arrow::error::ArrowError::JsonError(e.to_string()))?;
+        self.put(&rec_rel, &body).await?;
+        Ok(done)
     }
 
     /// Replace `series/dt=<dt>/series.json` for every day of the run: finding id → its series
@@ -212,6 +293,37 @@ impl Output {
         out.push(rel);
         Ok(out)
     }
+}
+
+/// The folder of the per-day publication records ([`DayRecord`]); `_` keeps Athena, Hive and
+/// pyarrow out of it.
+pub const PUBLISHED: &str = "_published";
+
+/// `_published/dt=<day>.json`: per job, the run that last published the day and its detectors,
+/// so a rerun knows which of its partitions it no longer writes. Jobs that share an output keep
+/// their own entries.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct DayRecord {
+    /// Job name → what it published.
+    pub jobs: BTreeMap<String, JobDay>,
+}
+
+/// What one job published on a day.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct JobDay {
+    /// The run.
+    pub run_id: String,
+    /// Its detectors (one findings partition each).
+    pub detectors: Vec<String>,
+}
+
+/// What [`Output::supersede`] removed (relative paths).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Superseded {
+    /// Findings partitions of detectors the job no longer runs.
+    pub partitions: Vec<String>,
+    /// Plots of findings no longer published.
+    pub plots: Vec<String>,
 }
 
 /// The Athena DDL of a table lakesight writes under `<folder>/dt=…/` (partition projection on dt),

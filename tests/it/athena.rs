@@ -434,6 +434,8 @@ fn stop_signal_stops_the_query(signal: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(stderr.contains("interrupted while Athena query"), "{stderr}");
+    // The documented stop statuses (runtime::exit): 143 for SIGTERM, 130 for SIGINT.
+    assert_eq!(output.status.code(), Some(if signal == "-TERM" { 143 } else { 130 }), "{stderr}");
     let calls = proxy.calls();
     assert!(calls.iter().any(|(t, _)| t.ends_with("StopQueryExecution")), "{calls:?}");
     assert!(!out.join("manifest.json").exists() && !out.join("findings").exists(), "{stderr}");

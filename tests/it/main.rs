@@ -22,6 +22,7 @@ mod layers;
 mod notebooks;
 mod ocsf;
 mod parity;
+mod publish;
 mod quality;
 mod report;
 mod rollup;
