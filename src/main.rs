@@ -475,13 +475,15 @@ async fn command(cli: Cli, cancel: Cancel) -> Result<()> {
                 if publish.is_none() && !out_url.contains("://") {
                     tracing::warn!(output = %out_url, "the output is not a ProcessingOutput's LocalPath: its locations stay file:// and SageMaker will not upload it");
                 }
-                if j.instance_count > 1 {
-                    tracing::warn!(
-                        instances = j.instance_count,
-                        "every instance runs the whole job (no sharding yet): use one instance"
-                    );
-                }
             }
+            // An AWS Batch array child or one of several SageMaker instances runs its share of
+            // the range's days, each as that day's nightly run (runtime::shard).
+            let shard = lakesight::runtime::shard::Shard::detect(|k| std::env::var(k).ok(), sagemaker.as_ref()).map_err(|e| {
+                lakesight::runtime::config::ConfigError::Invalid {
+                    path: "environment".into(),
+                    errors: vec![e],
+                }
+            })?;
             let ov = RunOverrides {
                 date,
                 from,
@@ -493,12 +495,33 @@ async fn command(cli: Cli, cancel: Cancel) -> Result<()> {
                 take_over,
             };
             let plan = RunPlan::new(&cfg, &catalog, &ov, &SystemClock)?;
-            if dry_run {
-                print!("{}", plan.describe());
+            let Some(shard) = shard else {
+                if dry_run {
+                    print!("{}", plan.describe());
+                    return Ok(());
+                }
+                let r = execute(&plan, &SystemClock, &cancel).await?;
+                print_summary(&r);
                 return Ok(());
+            };
+            let range = plan.range;
+            let days = shard.days(range.from, range.to);
+            tracing::info!(child = shard.index, children = shard.count, group = %shard.group, days = ?days, "backfill shard");
+            for day in days {
+                let one = RunOverrides {
+                    date: Some(day),
+                    from: None,
+                    to: None,
+                    ..ov.clone()
+                };
+                let plan = RunPlan::new(&cfg, &catalog, &one, &SystemClock)?.for_backfill(&shard.group, range, day);
+                if dry_run {
+                    print!("{}", plan.describe());
+                    continue;
+                }
+                let r = execute(&plan, &SystemClock, &cancel).await?;
+                print_summary(&r);
             }
-            let r = execute(&plan, &SystemClock, &cancel).await?;
-            print_summary(&r);
         }
         Cmd::Demo { dir } => {
             let lake = dir.join("lake");

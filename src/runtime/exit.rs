@@ -112,6 +112,8 @@ fn one(e: &(dyn Error + 'static)) -> Option<Failure> {
             RunError::Stage(s) => one(s),
             RunError::Sink(s) => one(s),
             RunError::Lease(l) => one(l),
+            // Retried later, the days before are published (or their children are running).
+            RunError::Backfill(_) => Some(Failure::Transient),
         };
     }
     if let Some(s) = e.downcast_ref::<StageError>() {

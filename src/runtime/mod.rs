@@ -14,5 +14,6 @@ pub mod plan;
 pub mod quality;
 pub mod run;
 pub mod score_file;
+pub mod shard;
 
 pub use crate::clock::{Clock, FixedClock, SystemClock};

@@ -123,12 +123,42 @@ pub struct RunPlan {
     pub progress: bool,
     /// How the run takes its day leases (`output.lease_seconds`, `--take-over`).
     pub lease: crate::sink::lease::LeaseOptions,
+    /// When this run is one day of a sharded backfill ([`super::shard`]).
+    pub backfill: Option<Backfill>,
     /// The stages, in order.
     pub stages: Vec<Box<dyn Stage>>,
 }
 
 fn midnight(d: NaiveDate) -> i64 {
     d.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp_millis()).unwrap_or(0)
+}
+
+/// One day of a sharded backfill (see [`super::shard`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backfill {
+    /// What the backfill's children share (recorded with each day they publish).
+    pub group: String,
+    /// The whole backfill.
+    pub range: DayRange,
+    /// Publish only once this day (the one before) is published by the same backfill.
+    pub after: Option<NaiveDate>,
+    /// This is the backfill's last day: write its manifest and report after publishing.
+    pub last: bool,
+}
+
+impl RunPlan {
+    /// This plan as day `day` of the sharded backfill `range` (`group` shared by its children):
+    /// the run id names the day (children start in the same millisecond).
+    pub fn for_backfill(mut self, group: &str, range: DayRange, day: NaiveDate) -> RunPlan {
+        self.run_id = format!("{}-d{}", self.run_id, day.format("%Y%m%d"));
+        self.backfill = Some(Backfill {
+            group: group.to_string(),
+            range,
+            after: (day > range.from).then(|| day.pred_opt()).flatten(),
+            last: day == range.to,
+        });
+        self
+    }
 }
 
 /// The run id of a job started at `started_ms`: `<job name>-<UTC start, YYYYMMDDTHHMMSSmmmZ>`.
@@ -215,6 +245,7 @@ impl RunPlan {
                 ttl_ms: (cfg.output.lease_seconds as i64).saturating_mul(1000),
                 take_over: ov.take_over,
             },
+            backfill: None,
             stages,
         })
     }

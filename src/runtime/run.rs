@@ -58,6 +58,9 @@ pub enum RunError {
     /// The findings table could not be registered in Glue.
     #[error("{0}")]
     Register(String),
+    /// A day of a sharded backfill waited too long for the day before it.
+    #[error("backfill: {0}")]
+    Backfill(String),
     /// Another run holds a day of the run, or took it over (see [`crate::sink::lease`]).
     #[error(transparent)]
     Lease(#[from] crate::sink::lease::LeaseError),
@@ -200,16 +203,60 @@ async fn execute_held(plan: &RunPlan, leases: &Leases, clock: &dyn Clock, cancel
     let lake = open_lake(plan, cancel).await?;
     let open_ms = t.elapsed().as_millis();
     let rollup = open_rollup(plan, &lake).await?;
+    // A backfill's day reads what the day before published: state its stages carry at once,
+    // the conditions at publishing (see `runtime::shard`).
+    let carries = plan.stages.iter().any(|s| !s.carried_tables().is_empty());
+    if carries {
+        wait_for_day_before(plan, cancel).await?;
+    }
     let carried = read_carried(plan).await?;
     let mut produced = run_stages(plan, &lake, rollup.as_ref(), &carried, clock, cancel).await?;
     produced.timings.insert("open_lake".into(), open_ms);
     if cancel.is_cancelled() {
         return Err(RunError::Cancelled);
     }
+    if !carries {
+        wait_for_day_before(plan, cancel).await?;
+    }
     let _publishing = cancel.guard();
     leases.check().await?;
     tracing::info!(findings = produced.findings.len(), "publishing");
     publish(plan, &lake, produced, t_all).await
+}
+
+/// For a day of a sharded backfill: wait until the day before is published by the same backfill
+/// (polling its `_published` record every second, at most [`super::shard::WAIT`]).
+async fn wait_for_day_before(plan: &RunPlan, cancel: &Cancel) -> Result<(), RunError> {
+    let Some(b) = &plan.backfill else { return Ok(()) };
+    let Some(before) = b.after else { return Ok(()) };
+    let day = before.format("%Y-%m-%d").to_string();
+    let out = Output::open(&plan.output, &plan.s3).await?;
+    let t0 = Instant::now();
+    let mut told = false;
+    loop {
+        let rec = out.day_record(&day).await?;
+        if rec.jobs.get(&plan.job).and_then(|j| j.group.as_deref()) == Some(b.group.as_str()) {
+            if told {
+                tracing::info!(day = %day, waited_s = t0.elapsed().as_secs(), "the day before is published");
+            }
+            return Ok(());
+        }
+        if !told {
+            tracing::info!(day = %day, group = %b.group, "waiting for the day before to be published by this backfill");
+            told = true;
+        }
+        if cancel.is_cancelled() {
+            return Err(RunError::Cancelled);
+        }
+        if t0.elapsed() > super::shard::WAIT {
+            return Err(RunError::Backfill(format!(
+                "day {day} was not published by backfill {} within {} s: are all the array's children running?",
+                b.group,
+                super::shard::WAIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 /// Open the lake: the embedded engine reads the window's footers; Athena needs neither (its own
@@ -371,7 +418,8 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
     }
     outputs.extend(out.write_series(&findings, &plots, &plan.range.days()).await?);
     for day in plan.range.days() {
-        let gone = out.supersede(&day, &plan.job, &plan.run_id, &detectors).await?;
+        let group = plan.backfill.as_ref().map(|b| b.group.as_str());
+        let gone = out.supersede(&day, &plan.job, &plan.run_id, group, &detectors).await?;
         if !gone.partitions.is_empty() || !gone.plots.is_empty() {
             tracing::info!(day = %day, partitions = ?gone.partitions, plots = gone.plots.len(), "removed what this run superseded");
         }
@@ -523,12 +571,128 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
         out.put(LATEST, serde_json::to_string_pretty(&latest).unwrap_or_default().as_bytes())
             .await?;
     }
+    if let Some(b) = plan.backfill.as_ref().filter(|b| b.last) {
+        write_backfill_summary(plan, &out, b).await?;
+    }
     tracing::info!(run_id = %plan.run_id, findings = findings.len(), "run finished");
     Ok(RunResult {
         manifest,
         findings,
         output: out.url_of(""),
     })
+}
+
+/// A sharded backfill's manifest (`runs/<group>/manifest.json`), written by the child that
+/// publishes its last day: each day's run, findings and report.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct BackfillManifest {
+    /// What the children shared (the array job's id, the processing job's name).
+    pub group: String,
+    /// Job name.
+    pub job: String,
+    /// The backfill's days.
+    pub range: DayRange,
+    /// Each day, in order.
+    pub days: Vec<BackfillDay>,
+    /// Findings over all days.
+    pub findings_total: u64,
+    /// Findings per detector over all days.
+    pub findings_per_detector: BTreeMap<String, u64>,
+    /// Days not published by this backfill (a later run replaced them, or a child failed).
+    pub warnings: Vec<String>,
+}
+
+/// One day of a [`BackfillManifest`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct BackfillDay {
+    /// The day.
+    pub day: String,
+    /// The run that published it.
+    pub run_id: String,
+    /// Its findings.
+    pub findings: u64,
+    /// Its manifest's URL.
+    pub manifest: String,
+    /// Its report's URL, when it wrote one.
+    pub report: Option<String>,
+}
+
+async fn write_backfill_summary(plan: &RunPlan, out: &Output, b: &super::plan::Backfill) -> Result<(), RunError> {
+    let mut m = BackfillManifest {
+        group: b.group.clone(),
+        job: plan.job.clone(),
+        range: b.range,
+        days: Vec::new(),
+        findings_total: 0,
+        findings_per_detector: BTreeMap::new(),
+        warnings: Vec::new(),
+    };
+    for day in b.range.days() {
+        let rec = out.day_record(&day).await?;
+        let Some(entry) = rec.jobs.get(&plan.job).filter(|j| j.group.as_deref() == Some(b.group.as_str())) else {
+            m.warnings.push(format!("day {day}: not published by this backfill"));
+            continue;
+        };
+        let rel = format!("runs/{}/manifest.json", entry.run_id);
+        let Some(bytes) = out.get_opt(&rel).await? else {
+            m.warnings.push(format!("day {day}: run {} wrote no manifest", entry.run_id));
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| crate::sink::SinkError::Arrow(arrow::error::ArrowError::JsonError(format!("{}: {e}", out.url_of(&rel)))))?;
+        let findings = v["findings_total"].as_u64().unwrap_or(0);
+        if let Some(per) = v["findings_per_detector"].as_object() {
+            for (det, n) in per {
+                *m.findings_per_detector.entry(det.clone()).or_default() += n.as_u64().unwrap_or(0);
+            }
+        }
+        m.findings_total += findings;
+        let report = format!("runs/{}/report.html", entry.run_id);
+        m.days.push(BackfillDay {
+            day,
+            run_id: entry.run_id.clone(),
+            findings,
+            manifest: out.url_of(&rel),
+            report: out.get_opt(&report).await?.map(|_| out.url_of(&report)),
+        });
+    }
+    let dir: String = b
+        .group
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut md = format!(
+        "# Backfill {} of job {}: {} .. {}\n\n{} findings on {} days.\n\n| day | run | findings | report |\n|---|---|---|---|\n",
+        b.group,
+        plan.job,
+        b.range.from,
+        b.range.to,
+        m.findings_total,
+        m.days.len()
+    );
+    for d in &m.days {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            d.day,
+            d.run_id,
+            d.findings,
+            d.report.as_deref().map(|r| format!("[report]({r})")).unwrap_or_default()
+        ));
+    }
+    for w in &m.warnings {
+        md.push_str(&format!("\nWarning: {w}\n"));
+    }
+    let text = serde_json::to_string_pretty(&m).unwrap_or_default();
+    out.put(&format!("runs/backfill-{dir}/manifest.json"), text.as_bytes()).await?;
+    out.put(&format!("runs/backfill-{dir}/report.md"), md.as_bytes()).await?;
+    tracing::info!(group = %b.group, days = m.days.len(), findings = m.findings_total, summary = %out.url_of(&format!("runs/backfill-{dir}/")), "backfill finished");
+    Ok(())
 }
 
 /// Give every finding its condition (new / ongoing, first seen, days) from what the day before

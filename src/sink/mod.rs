@@ -143,6 +143,17 @@ impl Output {
         Ok(out)
     }
 
+    /// The publication record of `day` (empty when none was written). A record that cannot be
+    /// read is an error naming it.
+    pub async fn day_record(&self, day: &str) -> Result<DayRecord, SinkError> {
+        let rel = format!("{PUBLISHED}/dt={day}.json");
+        match self.get_opt(&rel).await? {
+            None => Ok(DayRecord::default()),
+            Some(b) => serde_json::from_slice(&b)
+                .map_err(|e| SinkError::Arrow(arrow::error::ArrowError::JsonError(format!("{}: {e}", self.url_of(&rel))))),
+        }
+    }
+
     /// After a day's findings were written: remove what the new set superseded, and record
     /// which detectors `job` publishes on `day` (`_published/dt=<day>.json`).
     ///
@@ -153,13 +164,16 @@ impl Output {
     ///
     /// Deletions come before the record is rewritten, so a run killed in between is mended by
     /// its rerun (which still reads the old record). Called under the day's lease.
-    pub async fn supersede(&self, day: &str, job: &str, run_id: &str, detectors: &[String]) -> Result<Superseded, SinkError> {
+    pub async fn supersede(
+        &self,
+        day: &str,
+        job: &str,
+        run_id: &str,
+        group: Option<&str>,
+        detectors: &[String],
+    ) -> Result<Superseded, SinkError> {
         let rec_rel = format!("{PUBLISHED}/dt={day}.json");
-        let mut record: DayRecord = match self.get_opt(&rec_rel).await? {
-            None => DayRecord::default(),
-            Some(b) => serde_json::from_slice(&b)
-                .map_err(|e| SinkError::Arrow(arrow::error::ArrowError::JsonError(format!("{}: {e}", self.url_of(&rec_rel)))))?,
-        };
+        let mut record = self.day_record(day).await?;
         let mut done = Superseded::default();
         let others: std::collections::BTreeSet<&String> = record
             .jobs
@@ -215,6 +229,7 @@ impl Output {
             JobDay {
                 run_id: run_id.to_string(),
                 detectors: detectors.to_vec(),
+                group: group.map(str::to_string),
             },
         );
         let body = serde_json::to_vec_pretty(&record).map_err(|e| arrow::error::ArrowError::JsonError(e.to_string()))?;
@@ -315,6 +330,9 @@ pub struct JobDay {
     pub run_id: String,
     /// Its detectors (one findings partition each).
     pub detectors: Vec<String>,
+    /// The sharded backfill the run was a day of (`runtime::shard`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// What [`Output::supersede`] removed (relative paths).

@@ -156,7 +156,8 @@ fn the_iam_policy_allows_what_the_code_calls_and_nothing_else() {
 /// Proves the job definitions are requests AWS accepts and that they agree with lakesight:
 /// boto3 validates each against the service's API model and sends it to moto (SageMaker
 /// `CreateProcessingJob`, Batch `RegisterJobDefinition`, EventBridge Scheduler `CreateSchedule`);
-/// the processing job's output folder is `jobs/nightly.toml`'s output; Batch retries exactly the
+/// the array backfill's `SubmitJob` is validated against the model only (moto runs Batch jobs in
+/// Docker); the processing job's output folder is `jobs/nightly.toml`'s output; Batch retries exactly the
 /// transient exit status (75) and exits on everything else; and the container arguments are a
 /// command line this binary accepts (`--dry-run` of each, which plans without touching AWS).
 #[test]
@@ -207,6 +208,34 @@ fn the_job_definitions_are_valid_requests_that_agree_with_the_binary() {
         .iter()
         .map(|a| a.as_str().unwrap().to_string())
         .collect();
+    // The array backfill (`batch-backfill-submit.json`): child 0 of 7 plans days 1, 8, 15, 22
+    // and 29 of March, each as its own run (runtime::shard).
+    let backfill: serde_json::Value = serde_json::from_str(&read("jobs/aws/batch-backfill-submit.json")).unwrap();
+    assert_eq!(backfill["jobDefinition"], batch["jobDefinitionName"]);
+    let backfill_args: Vec<String> = backfill["containerOverrides"]["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lakesight"))
+        .args(swap(backfill_args))
+        .arg("--dry-run")
+        .env("LAKESIGHT_LOG_FORMAT", "json")
+        .env("AWS_BATCH_JOB_ARRAY_INDEX", "0")
+        .env("AWS_BATCH_JOB_ARRAY_SIZE", backfill["arrayProperties"]["size"].to_string())
+        .env("AWS_BATCH_JOB_ID", "5d1c-backfill:0")
+        .output()
+        .unwrap();
+    let plans = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let planned: Vec<&str> = plans
+        .lines()
+        .filter(|l| l.starts_with("run nightly-"))
+        .filter_map(|l| l.split_whitespace().nth(1).and_then(|id| id.rsplit_once("-d")).map(|(_, d)| d))
+        .collect();
+    assert_eq!(planned, ["20250301", "20250308", "20250315", "20250322", "20250329"], "{plans}");
+
     for (args, env_job) in [(swap(sm_args), true), (swap(batch_args), false)] {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lakesight"));
         c.args(&args).arg("--dry-run").env("LAKESIGHT_LOG_FORMAT", "json");
@@ -233,6 +262,10 @@ sm.create_processing_job(**load("sagemaker-processing-job.json"))
 d = sm.describe_processing_job(ProcessingJobName="lakesight-nightly-2025-03-31")
 assert d["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["LocalPath"] == "/opt/ml/processing/output", d
 b = boto3.client("batch", **kw).register_job_definition(**load("batch-job-definition.json"))
+# moto's Batch runs submitted jobs in Docker: the array submission is checked against the model only.
+from botocore.validate import validate_parameters
+batch_model = boto3.client("batch", **kw).meta.service_model
+validate_parameters(load("batch-backfill-submit.json"), batch_model.operation_model("SubmitJob").input_shape)
 assert b["jobDefinitionName"] == "lakesight-nightly", b
 s = boto3.client("scheduler", **kw).create_schedule(**load("scheduler-schedule.json"))
 assert s["ScheduleArn"].endswith("schedule/default/lakesight-nightly"), s

@@ -397,3 +397,39 @@ async fn views_over_a_lake_in_s3_equal_those_over_the_same_lake_on_disk() {
     assert!(remote.contains("CREATE OR REPLACE VIEW lakesight.api_activity AS"), "{remote}");
     assert_eq!(remote, views(&f.url()));
 }
+
+/// Proves the day lease's conditional create on a real S3 server (moto honours
+/// `If-None-Match: *` with 412): of eight runs claiming one free day of an `s3://` output at once,
+/// exactly one holds it; a later run is busy until the holder releases it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_runs_claiming_a_day_of_an_s3_output_exactly_one_wins() {
+    use lakesight::sink::lease::{LeaseError, LeaseOptions, Leases};
+    let url = format!("s3://{}/out", new_bucket("lease"));
+    let loc = Location::open(&url, &s3_options(), true).await.unwrap();
+    let day = vec!["2025-03-20".to_string()];
+    let opts = LeaseOptions {
+        ttl_ms: 600_000,
+        take_over: false,
+    };
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (loc, day) = (loc.clone(), day.clone());
+            tokio::spawn(async move { Leases::acquire(&loc, &day, &format!("run-{i}"), "job", 1_000, opts).await })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(l) => winners.push(l),
+            Err(LeaseError::Busy { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    assert!(matches!(
+        Leases::acquire(&loc, &day, "late", "job", 2_000, opts).await,
+        Err(LeaseError::Busy { .. })
+    ));
+    winners[0].release(3_000).await.unwrap();
+    Leases::acquire(&loc, &day, "late", "job", 4_000, opts).await.unwrap();
+}
