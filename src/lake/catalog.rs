@@ -171,6 +171,26 @@ pub struct CatalogOptions {
     pub only_tables: Option<BTreeSet<String>>,
     /// The embedded engine's memory pool and spill folder.
     pub memory: super::engine::MemoryOptions,
+    /// A later first day (`YYYYMMDD`) for the native tables of some source families: a run whose
+    /// trend test reads 28 days of findings but whose other queries read 14 days of CloudTrail
+    /// opens only those 14 (see [`CatalogOptions::first_day`]). Absent families start at `days`.
+    pub source_from: BTreeMap<SourceKind, String>,
+}
+
+impl CatalogOptions {
+    /// The inclusive `YYYYMMDD` range kept of a source's files: `days`, started later when
+    /// [`CatalogOptions::source_from`] says so. A custom source (`ext/…`) counts as the
+    /// identity-provider family, the only one the views read from custom sources.
+    pub fn days_of(&self, source_name: &str, custom: bool) -> Option<(String, String)> {
+        let (from, to) = self.days.clone()?;
+        let kind = if custom {
+            Some(SourceKind::ExtAuthentication)
+        } else {
+            SourceKind::from_key_name(source_name)
+        };
+        let later = kind.and_then(|k| self.source_from.get(&k));
+        Some((later.filter(|l| **l > from).cloned().unwrap_or(from), to))
+    }
 }
 
 /// The Glue tables a SQL text names explicitly, lower-cased; `None` when it (also) reads a
@@ -376,7 +396,16 @@ impl Catalog {
                 });
                 continue;
             }
-            match super::iceberg::plan(location.store.clone(), &location.store_url, &rel, &root, newest, opts.days.as_ref()).await {
+            match super::iceberg::plan(
+                location.store.clone(),
+                &location.store_url,
+                &rel,
+                &root,
+                newest,
+                opts.days_of(source, false).as_ref(),
+            )
+            .await
+            {
                 Ok(snap) => {
                     tracing::debug!(table = %rel, snapshot = ?snap.snapshot_id, files = snap.files.len(), "Iceberg snapshot planned");
                     for f in snap.files {
@@ -420,7 +449,8 @@ impl Catalog {
             let refs: Vec<&str> = parts.iter().map(|s| s.as_str()).collect();
             match parse_key(&refs) {
                 Ok(Some(k)) => {
-                    if let Some((from, to)) = &opts.days {
+                    let days = opts.days_of(&k.source_name, k.custom);
+                    if let Some((from, to)) = &days {
                         if k.event_day < *from || k.event_day > *to {
                             continue;
                         }

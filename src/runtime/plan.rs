@@ -96,7 +96,8 @@ pub struct RunPlan {
     /// First baseline day.
     pub baseline_from: NaiveDate,
     /// First day any stage reads: `baseline_from`, or earlier when a detector judges on a longer
-    /// history than the baseline (the trend test's `history_days`). The lake is opened from it.
+    /// history than the baseline (the trend test's `history_days`). The lake is opened from it,
+    /// each source family from the first day a query of the plan reads of it.
     pub read_from: NaiveDate,
     /// The same span in epoch ms, as stages see it.
     pub window: Window,

@@ -272,12 +272,27 @@ async fn open_lake(plan: &RunPlan, cancel: &Cancel) -> Result<OpenLake, RunError
         let from = (plan.range.to - back).min(plan.range.from).max(plan.baseline_from);
         (ymd(from), ymd(plan.range.to))
     });
+    // Each source family from the first day a query of the plan reads of it: the trend test's
+    // longer history of findings does not open 28 days of CloudTrail too.
+    let mut source_from: BTreeMap<crate::lake::ocsf::SourceKind, chrono::NaiveDate> = BTreeMap::new();
+    for q in plan.stages.iter().flat_map(|s| s.queries(&plan.window)) {
+        let (Ok(from), Some(view)) = (
+            chrono::NaiveDate::parse_from_str(&q.from, "%Y-%m-%d"),
+            crate::lake::views::VIEWS.iter().find(|v| v.name == q.view),
+        ) else {
+            continue;
+        };
+        for k in view.kinds {
+            source_from.entry(*k).and_modify(|d| *d = (*d).min(from)).or_insert(from);
+        }
+    }
     let opts = CatalogOptions {
         days: Some((ymd(plan.read_from), ymd(plan.range.to))),
         footer_days,
         s3: plan.s3.clone(),
         only_tables: None,
         memory: plan.memory.clone(),
+        source_from: source_from.into_iter().map(|(k, d)| (k, ymd(d))).collect(),
     };
     let (engine, athena) = match &plan.engine {
         EngineChoice::Athena(a) => (

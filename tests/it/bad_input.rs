@@ -139,7 +139,7 @@ async fn a_million_events_with_bad_files_and_misplaced_rows_find_what_the_clean_
     let per_kind = data.len().div_ceil(100);
     let stride = data.len() / (4 * per_kind);
     // (file name, why it is skipped, its eventDay)
-    let mut expected: Vec<(String, &str, String)> = Vec::new();
+    let mut expected: Vec<(String, &str, String, bool)> = Vec::new();
     for k in 0..4 * per_kind {
         let victim = &data[k * stride];
         let dir = victim.parent().unwrap();
@@ -170,7 +170,8 @@ async fn a_million_events_with_bad_files_and_misplaced_rows_find_what_the_clean_
             }
         };
         let day = dir.to_string_lossy().rsplit("eventDay=").next().unwrap().to_string();
-        expected.push((name.file_name().unwrap().to_string_lossy().to_string(), why, day));
+        let findings = dir.to_string_lossy().contains("/SH_FINDINGS/");
+        expected.push((name.file_name().unwrap().to_string_lossy().to_string(), why, day, findings));
     }
 
     // Rows no analysis can place: in the analysed day's CloudTrail partition of one account.
@@ -223,17 +224,28 @@ async fn a_million_events_with_bad_files_and_misplaced_rows_find_what_the_clean_
     assert_eq!(found(&a), found(&b));
 
     assert!(a.manifest.skipped_inputs.is_empty(), "{:?}", a.manifest.skipped_inputs);
-    // The bad files of the days the run opens: the analysed day and the longest history a
-    // detector judges on (the trend test's 28 days, before the 14-day baseline).
+    // The bad files of the days the run opens: the analysed day and its 14-day baseline, and for
+    // the findings family the longest history a detector judges on (the trend test's 28 days).
     let ymd = |d: chrono::NaiveDate| d.format("%Y%m%d").to_string();
     let read_from = b.manifest.read_from.expect("read_from in the manifest");
     assert!(read_from < b.manifest.baseline_from);
-    let (from, to) = (ymd(read_from), ymd(b.manifest.range.to));
-    let bad_in_window: Vec<_> = expected.iter().filter(|(_, _, d)| *d >= from && *d <= to).collect();
+    let (from, baseline, to) = (ymd(read_from), ymd(b.manifest.baseline_from), ymd(b.manifest.range.to));
+    let bad_in_window: Vec<_> = expected
+        .iter()
+        .filter(|(_, _, d, findings)| d >= if *findings { &from } else { &baseline } && *d <= to)
+        .collect();
     assert!(bad_in_window.len() >= 3 * per_kind, "{bad_in_window:?}");
+    let before_baseline = expected
+        .iter()
+        .filter(|(_, _, d, findings)| !findings && *d >= from && *d < baseline)
+        .count();
+    assert!(
+        before_baseline > 0,
+        "no bad file of another family before the baseline: the per-family days are not tested"
+    );
     let skipped = &b.manifest.skipped_inputs;
     assert_eq!(skipped.len(), bad_in_window.len(), "{skipped:#?}");
-    for (name, why, _) in &bad_in_window {
+    for (name, why, _, _) in &bad_in_window {
         assert!(
             skipped.iter().any(|s| s.path.ends_with(name.as_str()) && s.reason.contains(why)),
             "{name}: {why} not in {skipped:#?}"
