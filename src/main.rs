@@ -470,6 +470,7 @@ async fn command(cli: Cli, cancel: Cancel) -> Result<()> {
             let sagemaker = lakesight::runtime::container::ProcessingJob::detect(&root)?;
             let out_url = out.clone().unwrap_or_else(|| cfg.job.output.clone());
             let publish = sagemaker.as_ref().and_then(|j| j.published_url(&root, &out_url));
+            let to_processing_output = publish.is_some();
             if let Some(j) = &sagemaker {
                 tracing::info!(job = %j.name, host_rank = j.host_rank, instances = j.instance_count, publish = ?publish, "SageMaker Processing job");
                 if publish.is_none() && !out_url.contains("://") {
@@ -504,8 +505,21 @@ async fn command(cli: Cli, cancel: Cancel) -> Result<()> {
                 print_summary(&r);
                 return Ok(());
             };
+            if to_processing_output {
+                // Each instance's ProcessingOutput folder is its own disk: the children could
+                // neither see each other's leases nor each other's days.
+                return Err(lakesight::runtime::config::ConfigError::Invalid {
+                    path: "job.output".into(),
+                    errors: vec![format!(
+                        "{out_url}: a job sharded over {} instances needs an output they share (s3://…), not a ProcessingOutput folder",
+                        shard.count
+                    )],
+                }
+                .into());
+            }
             let range = plan.range;
             let days = shard.days(range.from, range.to);
+            let output = lakesight::sink::Output::open(&plan.output, &plan.s3).await?;
             tracing::info!(child = shard.index, children = shard.count, group = %shard.group, days = ?days, "backfill shard");
             for day in days {
                 let one = RunOverrides {
@@ -517,6 +531,16 @@ async fn command(cli: Cli, cancel: Cancel) -> Result<()> {
                 let plan = RunPlan::new(&cfg, &catalog, &one, &SystemClock)?.for_backfill(&shard.group, range, day);
                 if dry_run {
                     print!("{}", plan.describe());
+                    continue;
+                }
+                // A retried child: the days it published before its failure stay as they are.
+                let record = output.day_record(&day.to_string()).await?;
+                if let Some(j) = record
+                    .jobs
+                    .get(&cfg.job.name)
+                    .filter(|j| j.group.as_deref() == Some(shard.group.as_str()))
+                {
+                    tracing::info!(day = %day, run_id = %j.run_id, "already published by this backfill; skipped");
                     continue;
                 }
                 let r = execute(&plan, &SystemClock, &cancel).await?;

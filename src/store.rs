@@ -26,6 +26,28 @@ pub mod cache;
 /// Makes the temporary names of concurrent writers within one process distinct.
 static TMP_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> PutError {
+    let path = path.display().to_string();
+    move |source| PutError::Io { path, source }
+}
+
+/// Write `data` to a hidden temporary file (`.tmp-<pid>-<seq>-<name>`, which Athena, Hive and
+/// pyarrow skip) beside `root/rel`; returns it and the final path. Distinct per writer, also
+/// within one process.
+fn write_hidden(root: &std::path::Path, rel: &str, data: &[u8]) -> Result<(std::path::PathBuf, std::path::PathBuf), PutError> {
+    let path = root.join(rel);
+    let dir = path.parent().unwrap_or(root).to_path_buf();
+    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}-{}",
+        std::process::id(),
+        TMP_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        path.file_name().and_then(|s| s.to_str()).unwrap_or("x")
+    ));
+    std::fs::write(&tmp, data).map_err(io_err(&tmp))?;
+    Ok((tmp, path))
+}
+
 /// Default of `[s3] cache_mb`.
 pub const DEFAULT_CACHE_MB: u64 = 512;
 
@@ -250,20 +272,8 @@ impl Location {
     pub async fn put_atomic(&self, rel: &str, data: &[u8]) -> Result<String, PutError> {
         let url = self.url_of(rel);
         if let Some(root) = &self.local {
-            let io = |path: &std::path::Path| {
-                let path = path.display().to_string();
-                move |source| PutError::Io { path, source }
-            };
-            let path = root.join(rel);
-            let dir = path.parent().unwrap_or(root).to_path_buf();
-            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-            let tmp = dir.join(format!(
-                ".tmp-{}-{}",
-                std::process::id(),
-                path.file_name().and_then(|s| s.to_str()).unwrap_or("x")
-            ));
-            std::fs::write(&tmp, data).map_err(io(&tmp))?;
-            std::fs::rename(&tmp, &path).map_err(io(&path))?;
+            let (tmp, path) = write_hidden(root, rel, data)?;
+            std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
             return Ok(url);
         }
         use object_store::ObjectStoreExt;
@@ -291,26 +301,13 @@ impl Location {
     pub async fn create_new(&self, rel: &str, data: &[u8]) -> Result<bool, PutError> {
         let url = self.url_of(rel);
         if let Some(root) = &self.local {
-            let io = |path: &std::path::Path| {
-                let path = path.display().to_string();
-                move |source| PutError::Io { path, source }
-            };
-            let path = root.join(rel);
-            let dir = path.parent().unwrap_or(root).to_path_buf();
-            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-            let tmp = dir.join(format!(
-                ".tmp-{}-{}-{}",
-                std::process::id(),
-                TMP_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                path.file_name().and_then(|s| s.to_str()).unwrap_or("x")
-            ));
-            std::fs::write(&tmp, data).map_err(io(&tmp))?;
+            let (tmp, path) = write_hidden(root, rel, data)?;
             let linked = std::fs::hard_link(&tmp, &path);
             let _ = std::fs::remove_file(&tmp);
             return match linked {
                 Ok(()) => Ok(true),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-                Err(e) => Err(io(&path)(e)),
+                Err(e) => Err(io_err(&path)(e)),
             };
         }
         let opts = object_store::PutOptions {
@@ -330,11 +327,20 @@ impl Location {
 
     /// Names of the objects directly under `rel` (one delimited listing; folders not included).
     pub async fn list_files(&self, rel: &str) -> Result<Vec<String>, PutError> {
+        Ok(self.list_level(rel).await?.1)
+    }
+
+    /// One delimited listing of `rel`: the folders and the objects directly under it (names).
+    async fn list_level(&self, rel: &str) -> Result<(Vec<String>, Vec<String>), PutError> {
         let url = self.url_of(rel);
         let base = self.child(rel);
+        let name = |p: &ObjPath| p.filename().map(str::to_string);
         match self.store.list_with_delimiter(Some(&base)).await {
-            Ok(l) => Ok(l.objects.iter().filter_map(|o| o.location.filename().map(str::to_string)).collect()),
-            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+            Ok(l) => Ok((
+                l.common_prefixes.iter().filter_map(name).collect(),
+                l.objects.iter().filter_map(|o| name(&o.location)).collect(),
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok((Vec::new(), Vec::new())),
             Err(source) => Err(PutError::Store { url, source }),
         }
     }
@@ -363,13 +369,7 @@ impl Location {
 
     /// Names of the folders directly under `rel` (one delimited listing, not a recursive one).
     pub async fn list_dirs(&self, rel: &str) -> Result<Vec<String>, PutError> {
-        let url = self.url_of(rel);
-        let base = self.child(rel);
-        match self.store.list_with_delimiter(Some(&base)).await {
-            Ok(l) => Ok(l.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_string)).collect()),
-            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
-            Err(source) => Err(PutError::Store { url, source }),
-        }
+        Ok(self.list_level(rel).await?.0)
     }
 
     /// The full URL of `rel`, for manifests, DDL and messages.

@@ -164,7 +164,7 @@ fn one(e: &(dyn Error + 'static)) -> Option<Failure> {
         use crate::sink::lease::LeaseError as L;
         return match l {
             // Another run has the day: retried later, the day is free (or published).
-            L::Busy { .. } | L::Lost { .. } => Some(Failure::Transient),
+            L::Busy { .. } | L::Lost { .. } | L::Contended { .. } => Some(Failure::Transient),
             L::Decode { .. } => Some(Failure::Data),
             L::Store(p) => one(p),
         };
@@ -175,6 +175,7 @@ fn one(e: &(dyn Error + 'static)) -> Option<Failure> {
             S::Put(p) => one(p),
             S::Url(_) => Some(Failure::Config),
             S::Arrow(_) | S::Parquet(_) => Some(Failure::Internal),
+            S::Decode { .. } => Some(Failure::Data),
         };
     }
     if let Some(p) = e.downcast_ref::<crate::store::PutError>() {

@@ -172,15 +172,36 @@ pub async fn execute(plan: &RunPlan, clock: &dyn Clock, cancel: &Cancel) -> Resu
     )
     .await?;
     let r = {
-        let beat = heartbeat(leases.clone(), clock.now_ms());
+        let mut beat = Heartbeat(Some(heartbeat(leases.clone(), clock.now_ms())));
         let r = execute_held(plan, &leases, clock, cancel, t_all).await;
-        beat.abort();
+        beat.stop().await;
         r
     };
     if let Err(e) = leases.release(clock.now_ms()).await {
         tracing::warn!(error = %e, "releasing the day leases (they expire on their own)");
     }
     r
+}
+
+/// The heartbeat task, stopped when dropped (a panicking run must not keep its days alive).
+struct Heartbeat(Option<tokio::task::JoinHandle<()>>);
+
+impl Heartbeat {
+    /// Stop it and wait until it has, so no beat lands after the release.
+    async fn stop(&mut self) {
+        if let Some(h) = self.0.take() {
+            h.abort();
+            let _ = h.await;
+        }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        if let Some(h) = &self.0 {
+            h.abort();
+        }
+    }
 }
 
 /// Renew `leases` every third of their time to live until aborted. The beat's time is the
@@ -235,7 +256,12 @@ async fn wait_for_day_before(plan: &RunPlan, cancel: &Cancel) -> Result<(), RunE
     let mut told = false;
     loop {
         let rec = out.day_record(&day).await?;
-        if rec.jobs.get(&plan.job).and_then(|j| j.group.as_deref()) == Some(b.group.as_str()) {
+        // Published by this backfill, or replaced since this run started (a rerun by hand).
+        if rec
+            .jobs
+            .get(&plan.job)
+            .is_some_and(|j| j.group.as_deref() == Some(b.group.as_str()) || j.started_ms > plan.started_ms)
+        {
             if told {
                 tracing::info!(day = %day, waited_s = t0.elapsed().as_secs(), "the day before is published");
             }
@@ -250,7 +276,8 @@ async fn wait_for_day_before(plan: &RunPlan, cancel: &Cancel) -> Result<(), RunE
         }
         if t0.elapsed() > super::shard::WAIT {
             return Err(RunError::Backfill(format!(
-                "day {day} was not published by backfill {} within {} s: are all the array's children running?",
+                "day {day} was not published by backfill {} within {} s: is the child that runs it (the children deal \
+                 the days round-robin) running, or did it fail?",
                 b.group,
                 super::shard::WAIT.as_secs()
             )));
@@ -432,12 +459,19 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
         outputs.push(p);
     }
     outputs.extend(out.write_series(&findings, &plots, &plan.range.days()).await?);
+    let mut records = Vec::new();
     for day in plan.range.days() {
-        let group = plan.backfill.as_ref().map(|b| b.group.as_str());
-        let gone = out.supersede(&day, &plan.job, &plan.run_id, group, &detectors).await?;
+        let entry = crate::sink::JobDay {
+            run_id: plan.run_id.clone(),
+            detectors: detectors.clone(),
+            group: plan.backfill.as_ref().map(|b| b.group.clone()),
+            started_ms: plan.started_ms,
+        };
+        let (gone, record) = out.supersede(&day, &plan.job, entry).await?;
         if !gone.partitions.is_empty() || !gone.plots.is_empty() {
             tracing::info!(day = %day, partitions = ?gone.partitions, plots = gone.plots.len(), "removed what this run superseded");
         }
+        records.push((day, record));
     }
     if let Some(o) = &plan.out.ocsf {
         let root = o.root_url(&plan.output);
@@ -586,6 +620,11 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
         out.put(LATEST, serde_json::to_string_pretty(&latest).unwrap_or_default().as_bytes())
             .await?;
     }
+    // The days' publication records last: a backfill's next day waits for this one's record,
+    // and then reads everything the run wrote (its tables, its manifest).
+    for (day, record) in &records {
+        out.put_day_record(day, record).await?;
+    }
     if let Some(b) = plan.backfill.as_ref().filter(|b| b.last) {
         write_backfill_summary(plan, &out, b).await?;
     }
@@ -597,7 +636,7 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
     })
 }
 
-/// A sharded backfill's manifest (`runs/<group>/manifest.json`), written by the child that
+/// A sharded backfill's manifest (`runs/backfill-<group>/manifest.json`), written by the child that
 /// publishes its last day: each day's run, findings and report.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct BackfillManifest {
@@ -653,8 +692,10 @@ async fn write_backfill_summary(plan: &RunPlan, out: &Output, b: &super::plan::B
             m.warnings.push(format!("day {day}: run {} wrote no manifest", entry.run_id));
             continue;
         };
-        let v: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| crate::sink::SinkError::Arrow(arrow::error::ArrowError::JsonError(format!("{}: {e}", out.url_of(&rel)))))?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| crate::sink::SinkError::Decode {
+            url: out.url_of(&rel),
+            reason: e.to_string(),
+        })?;
         let findings = v["findings_total"].as_u64().unwrap_or(0);
         if let Some(per) = v["findings_per_detector"].as_object() {
             for (det, n) in per {

@@ -16,7 +16,8 @@
 //! they start). All children must therefore run at once — an array job whose children wait for
 //! capacity behind a waiting child stops after [`WAIT`] with exit 75 (retried later, it finds the
 //! days before it published). The child that publishes the range's last day writes the
-//! backfill's manifest and report under `runs/<group>/`.
+//! backfill's manifest and report under `runs/backfill-<group>/`. The children must share the
+//! output (`s3://`); a retried child skips the days its backfill already published.
 
 use chrono::NaiveDate;
 

@@ -27,6 +27,9 @@
 //! the holder's time and the newcomer compares it with its own, so hosts' clocks must agree to
 //! well within the time to live (NTP does).
 //!
+//! The lease is per output and day, not per job: jobs that share an output take turns on a day
+//! (the second exits 75), which also keeps their plot clean-ups (`Output::supersede`) apart.
+//!
 //! The prefix starts with `_`, which Athena, Hive and pyarrow skip.
 
 use serde::{Deserialize, Serialize};
@@ -102,6 +105,12 @@ pub enum LeaseError {
         day: String,
         /// The run that holds it now.
         by: String,
+    },
+    /// Claims of the day kept vanishing while read: other runs are claiming it right now.
+    #[error("day {day}: other runs are claiming it right now; retry later")]
+    Contended {
+        /// The day.
+        day: String,
     },
     /// A lease object could not be read as one.
     #[error("lease object {url}: {reason}")]
@@ -200,11 +209,20 @@ impl Leases {
             took_over: false,
         };
         for day in days {
-            match leases.claim_day(day, &claim, now_ms, opts.take_over).await {
-                Ok(generation) => leases.held.push(Held {
-                    day: day.clone(),
-                    generation,
-                }),
+            // Held as soon as the claim exists, so a failure after it (the first beat) still
+            // releases it.
+            let claimed = match leases.claim_day(day, &claim, now_ms, opts.take_over).await {
+                Ok(generation) => {
+                    leases.held.push(Held {
+                        day: day.clone(),
+                        generation,
+                    });
+                    leases.write_beat(day, generation, now_ms, false).await
+                }
+                Err(e) => Err(e),
+            };
+            match claimed {
+                Ok(()) => {}
                 Err(e) => {
                     if let Err(r) = leases.release(now_ms).await {
                         tracing::warn!(error = %r, "releasing the days claimed before a busy one");
@@ -222,23 +240,19 @@ impl Leases {
         Ok(leases)
     }
 
-    /// Claim one day: the next generation after the newest, if that one is free.
+    /// Claim one day: the next generation after the newest, if that one is free. The caller
+    /// writes the first beat.
     async fn claim_day(&self, day: &str, claim: &Claim, now_ms: i64, take_over: bool) -> Result<u64, LeaseError> {
         let dir = day_dir(day);
         // A claim listed and gone before it is read was deleted by a newer claimant: list again.
         let mut tries = 0;
-        let (gens, current) = loop {
+        let current = loop {
             let gens = generations(&self.location, day).await?;
-            let Some(&g) = gens.last() else { break (gens, None) };
+            let Some(&g) = gens.last() else { break None };
             match read_json::<Claim>(&self.location, &format!("{dir}/{}", claim_name(g))).await? {
-                Some(c) => break (gens, Some((g, c))),
+                Some(c) => break Some((g, c)),
                 None if tries < 3 => tries += 1,
-                None => {
-                    return Err(LeaseError::Decode {
-                        url: self.location.url_of(&format!("{dir}/{}", claim_name(g))),
-                        reason: "listed but gone, three times: runs are claiming the day right now".into(),
-                    })
-                }
+                None => return Err(LeaseError::Contended { day: day.to_string() }),
             }
         };
         let next = match current {
@@ -275,9 +289,11 @@ impl Leases {
             });
             return Err(busy(day, &w, w.acquired_ms, w.acquired_ms.saturating_add(w.ttl_ms)));
         }
-        self.write_beat(day, next, now_ms, false).await?;
-        for old in gens {
-            for name in [claim_name(old), beat_name(old)] {
+        // Older generations, claims and beats alike (a beat may outlive its claim: a holder that
+        // lost its lease can still beat once).
+        for name in self.location.list_files(&dir).await? {
+            let older = name.split('.').next().and_then(|g| g.parse::<u64>().ok()).is_some_and(|g| g < next);
+            if older {
                 if let Err(e) = self.location.delete_opt(&format!("{dir}/{name}")).await {
                     tracing::warn!(error = %e, "deleting an old lease generation");
                 }
@@ -455,9 +471,11 @@ mod tests {
             .map(|i| {
                 let (loc, d) = (loc.clone(), d.clone());
                 tokio::spawn(async move {
-                    Leases::acquire(&loc, &d, &format!("run-{i}"), "job", 1_000, opts(false))
-                        .await
-                        .is_ok()
+                    match Leases::acquire(&loc, &d, &format!("run-{i}"), "job", 1_000, opts(false)).await {
+                        Ok(_) => true,
+                        Err(LeaseError::Busy { .. }) => false,
+                        Err(e) => panic!("a racing claim failed otherwise than busy: {e}"),
+                    }
                 })
             })
             .collect();

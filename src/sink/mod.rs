@@ -39,6 +39,14 @@ pub enum SinkError {
     /// The output URL is not usable.
     #[error("output {0}")]
     Url(#[from] crate::store::StoreError),
+    /// An object lakesight wrote before cannot be read back as what it should be.
+    #[error("{url}: {reason}")]
+    Decode {
+        /// The object's URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 pub use crate::store::MULTIPART_PART;
@@ -149,13 +157,26 @@ impl Output {
         let rel = format!("{PUBLISHED}/dt={day}.json");
         match self.get_opt(&rel).await? {
             None => Ok(DayRecord::default()),
-            Some(b) => serde_json::from_slice(&b)
-                .map_err(|e| SinkError::Arrow(arrow::error::ArrowError::JsonError(format!("{}: {e}", self.url_of(&rel))))),
+            Some(b) => serde_json::from_slice(&b).map_err(|e| SinkError::Decode {
+                url: self.url_of(&rel),
+                reason: e.to_string(),
+            }),
         }
     }
 
-    /// After a day's findings were written: remove what the new set superseded, and record
-    /// which detectors `job` publishes on `day` (`_published/dt=<day>.json`).
+    /// Write `day`'s publication record (after everything the run publishes for it).
+    pub async fn put_day_record(&self, day: &str, record: &DayRecord) -> Result<(), SinkError> {
+        let body = serde_json::to_vec_pretty(record).map_err(|e| SinkError::Decode {
+            url: self.url_of(&format!("{PUBLISHED}/dt={day}.json")),
+            reason: e.to_string(),
+        })?;
+        self.put(&format!("{PUBLISHED}/dt={day}.json"), &body).await?;
+        Ok(())
+    }
+
+    /// After a day's findings were written: remove what the new set superseded; returns the
+    /// day's publication record with `job`'s entry replaced by `entry`, for the caller to write
+    /// with [`Output::put_day_record`] once everything else of the day is published.
     ///
     /// - The partitions of detectors `job` published on `day` before and no longer runs (a
     ///   detector dropped from the job) — unless another job of the same output claims them.
@@ -164,15 +185,8 @@ impl Output {
     ///
     /// Deletions come before the record is rewritten, so a run killed in between is mended by
     /// its rerun (which still reads the old record). Called under the day's lease.
-    pub async fn supersede(
-        &self,
-        day: &str,
-        job: &str,
-        run_id: &str,
-        group: Option<&str>,
-        detectors: &[String],
-    ) -> Result<Superseded, SinkError> {
-        let rec_rel = format!("{PUBLISHED}/dt={day}.json");
+    pub async fn supersede(&self, day: &str, job: &str, entry: JobDay) -> Result<(Superseded, DayRecord), SinkError> {
+        let detectors = &entry.detectors;
         let mut record = self.day_record(day).await?;
         let mut done = Superseded::default();
         let others: std::collections::BTreeSet<&String> = record
@@ -195,18 +209,16 @@ impl Output {
         for folder in self.location.list_dirs(&format!("findings/dt={day}")).await? {
             let rel = format!("findings/dt={day}/{folder}/findings.parquet");
             let Some(bytes) = self.get_opt(&rel).await? else { continue };
-            let named = |e: String| {
-                SinkError::Arrow(arrow::error::ArrowError::InvalidArgumentError(format!(
-                    "{}: {e}",
-                    self.url_of(&rel)
-                )))
+            let named = |reason: String| SinkError::Decode {
+                url: self.url_of(&rel),
+                reason,
             };
             let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
                 .map_err(|e| named(e.to_string()))?
                 .build()
                 .map_err(|e| named(e.to_string()))?;
             for batch in reader {
-                let batch = batch?;
+                let batch = batch.map_err(|e| named(e.to_string()))?;
                 let col = batch
                     .column_by_name("finding_id")
                     .and_then(|c| arrow::array::AsArray::as_string_opt::<i32>(c))
@@ -224,17 +236,8 @@ impl Output {
                 }
             }
         }
-        record.jobs.insert(
-            job.to_string(),
-            JobDay {
-                run_id: run_id.to_string(),
-                detectors: detectors.to_vec(),
-                group: group.map(str::to_string),
-            },
-        );
-        let body = serde_json::to_vec_pretty(&record).map_err(|e| arrow::error::ArrowError::JsonError(e.to_string()))?;
-        self.put(&rec_rel, &body).await?;
-        Ok(done)
+        record.jobs.insert(job.to_string(), entry);
+        Ok((done, record))
     }
 
     /// Replace `series/dt=<dt>/series.json` for every day of the run: finding id → its series
@@ -333,6 +336,9 @@ pub struct JobDay {
     /// The sharded backfill the run was a day of (`runtime::shard`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// When the run started (ms since the epoch).
+    #[serde(default)]
+    pub started_ms: i64,
 }
 
 /// What [`Output::supersede`] removed (relative paths).

@@ -196,28 +196,15 @@ fn the_job_definitions_are_valid_requests_that_agree_with_the_binary() {
             })
             .collect()
     };
-    let sm_args: Vec<String> = sm["AppSpecification"]["ContainerArguments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
-    let batch_args: Vec<String> = batch["containerProperties"]["command"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
+    let strings =
+        |v: &serde_json::Value| -> Vec<String> { v.as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect() };
+    let sm_args = strings(&sm["AppSpecification"]["ContainerArguments"]);
+    let batch_args = strings(&batch["containerProperties"]["command"]);
     // The array backfill (`batch-backfill-submit.json`): child 0 of 7 plans days 1, 8, 15, 22
     // and 29 of March, each as its own run (runtime::shard).
     let backfill: serde_json::Value = serde_json::from_str(&read("jobs/aws/batch-backfill-submit.json")).unwrap();
     assert_eq!(backfill["jobDefinition"], batch["jobDefinitionName"]);
-    let backfill_args: Vec<String> = backfill["containerOverrides"]["command"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
+    let backfill_args = strings(&backfill["containerOverrides"]["command"]);
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_lakesight"))
         .args(swap(backfill_args))
         .arg("--dry-run")

@@ -20,6 +20,9 @@ struct World {
     _dir: tempfile::TempDir,
     /// The demo job over lake A.
     job: PathBuf,
+    /// The same with `detect_period` on the outliers: the series stage carries the periods it
+    /// chose from one night to the next (a table the next day reads before its stages run).
+    periods: PathBuf,
     /// The output an earlier run left: a job with one detector more (`loose`), over lake B (other
     /// seed, so other findings and plots) — everything a rerun must replace or remove.
     stale: PathBuf,
@@ -53,6 +56,13 @@ fn world() -> &'static World {
         };
         let job = dir.path().join("job.toml");
         std::fs::write(&job, with_lake(&a)).unwrap();
+        let periods = dir.path().join("periods.toml");
+        let text = with_lake(&a).replacen("iqr_mult = 3.0 ", "detect_period = true\niqr_mult = 3.0 ", 1);
+        assert!(
+            text.contains("detect_period = true"),
+            "the demo job changed: adapt the periods variant"
+        );
+        std::fs::write(&periods, text).unwrap();
         let variant = with_lake(&b)
             .replacen(
                 "[detectors.changepoints]",
@@ -73,7 +83,12 @@ fn world() -> &'static World {
         let stale = dir.path().join("stale");
         let out = lakesight(&variant_job, &stale, &[]).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        World { _dir: dir, job, stale }
+        World {
+            _dir: dir,
+            job,
+            periods,
+            stale,
+        }
     })
 }
 
@@ -107,9 +122,10 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// What readers of an output see, minus what names the run: every findings row (all columns but
-/// `run_id`) per partition, and every other file's path (hidden files, `runs/`, `_leases/` and the
-/// root pointers to the newest run left out). Fails if a finding id appears twice.
+/// What readers of an output see, minus what names the run: every row (all columns but `run_id`)
+/// of every Parquet file but the OCSF objects', the text of every JSON and SQL file but the
+/// publication records', and the path of every other file (hidden files, `runs/`, `_leases/` and
+/// the root pointers to the newest run left out). Fails if a finding id appears twice.
 #[derive(Debug, PartialEq)]
 struct Seen {
     rows: BTreeMap<String, Vec<String>>,
@@ -130,12 +146,14 @@ fn seen(out: &Path) -> Seen {
         if hidden || per_run {
             continue;
         }
-        if rel.starts_with("findings/") {
+        if rel.ends_with(".parquet") && !rel.starts_with("ocsf/") {
             let mut lines = Vec::new();
             for b in read_parquet(&f) {
                 use arrow::array::AsArray;
-                for id in b.column_by_name("finding_id").unwrap().as_string::<i32>().iter().flatten() {
-                    assert!(ids.insert(id.to_string()), "finding {id} published twice ({rel})");
+                if rel.starts_with("findings/") {
+                    for id in b.column_by_name("finding_id").unwrap().as_string::<i32>().iter().flatten() {
+                        assert!(ids.insert(id.to_string()), "finding {id} published twice ({rel})");
+                    }
                 }
                 let opts = arrow::util::display::FormatOptions::default();
                 let cols: Vec<_> = (0..b.num_columns())
@@ -150,6 +168,9 @@ fn seen(out: &Path) -> Seen {
             }
             lines.sort();
             rows.insert(rel, lines);
+        } else if (rel.ends_with(".json") || rel.ends_with(".sql")) && !rel.starts_with("_published/") {
+            let text = std::fs::read_to_string(&f).unwrap().replace(&root, "<out>");
+            rows.insert(rel, vec![text]);
         } else {
             files.insert(rel);
         }
@@ -264,12 +285,23 @@ fn of_two_runs_of_one_day_exactly_one_publishes() {
     let c = lakesight(&w.job, &out, &["--take-over"]).output().unwrap();
     assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
     let after_c = seen(&out);
+    let record = std::fs::read(out.join(format!("_published/dt={DAY}.json"))).unwrap();
+    let c_log = String::from_utf8_lossy(&c.stderr);
+    let c_run = c_log
+        .split("\"run_id\":\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .expect("C's run id in its log");
+    assert!(String::from_utf8_lossy(&record).contains(c_run), "{c_run}");
     signal("-CONT", a.id());
     let a_out = a.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&a_out.stderr);
     assert_eq!(a_out.status.code(), Some(75), "{text}");
     assert!(text.contains("was taken over by run demo-"), "{text}");
     assert_eq!(seen(&out), after_c, "run A published after losing its lease");
+    // A would have written identical rows: the day's record still naming C's run is what shows
+    // that A wrote nothing.
+    assert_eq!(std::fs::read(out.join(format!("_published/dt={DAY}.json"))).unwrap(), record);
 
     let alone = tmp.path().join("alone");
     let r = lakesight(&w.job, &alone, &[]).output().unwrap();
@@ -279,18 +311,28 @@ fn of_two_runs_of_one_day_exactly_one_publishes() {
 
 /// Proves that a 7-day backfill run as an AWS Batch array job of three children (each given its
 /// index, the array's size and the array's job id, as Batch does) publishes exactly what seven
-/// nightly runs of those days publish one after the other: the same findings rows — their
-/// conditions included, which need the day before as published, and of which some are ongoing,
-/// so order matters — and the same files; and that the child of the last day writes the
-/// backfill's manifest, naming every day's run and adding up their findings.
+/// nightly runs of those days publish one after the other: the same rows of every table —
+/// findings with their conditions, which need the day before as published, and of which some
+/// are ongoing, so order matters — and the same files; and that the child of the last day writes
+/// the backfill's manifest, naming every day's run and adding up their findings. Once with the
+/// demo job (a day waits for the day before at publishing) and once with periods carried night
+/// to night (it waits before its stages, to read the day before's periods table).
 #[test]
 fn a_seven_day_backfill_as_an_array_job_equals_seven_nightly_runs() {
     let w = world();
+    backfill_equals_nightlies(&w.job);
+    let carried = backfill_equals_nightlies(&w.periods);
+    let periods = carried.rows.keys().filter(|k| k.starts_with("series_periods/")).count();
+    assert_eq!(periods, 7, "the periods job carries no periods table: {:?}", carried.rows.keys());
+}
+
+/// Run the backfill both ways and compare; returns what the array published.
+fn backfill_equals_nightlies(job: &Path) -> Seen {
     let tmp = tempfile::tempdir().unwrap();
     let (array, nightly) = (tmp.path().join("array"), tmp.path().join("nightly"));
     let children: Vec<_> = (0..3)
         .map(|i| {
-            lakesight_run(&w.job, &array, &["--from", "2025-03-15", "--to", "2025-03-21"])
+            lakesight_run(job, &array, &["--from", "2025-03-15", "--to", "2025-03-21"])
                 .env("AWS_BATCH_JOB_ARRAY_INDEX", i.to_string())
                 .env("AWS_BATCH_JOB_ARRAY_SIZE", "3")
                 .env("AWS_BATCH_JOB_ID", format!("7f3a-backfill:{i}"))
@@ -303,15 +345,25 @@ fn a_seven_day_backfill_as_an_array_job_equals_seven_nightly_runs() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     for day in 15..=21 {
-        let o = lakesight_run(&w.job, &nightly, &["--date", &format!("2025-03-{day}")])
+        let o = lakesight_run(job, &nightly, &["--date", &format!("2025-03-{day}")])
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let (a, n) = (seen(&array), seen(&nightly));
-    let days: BTreeSet<&str> = a.rows.keys().filter_map(|k| k.split('/').nth(1)).collect();
+    let days: BTreeSet<&str> = a
+        .rows
+        .keys()
+        .filter(|k| k.starts_with("findings/"))
+        .filter_map(|k| k.split('/').nth(1))
+        .collect();
     assert_eq!(days.len(), 7, "{days:?}");
-    let rows: Vec<&String> = a.rows.values().flatten().collect();
+    let rows: Vec<&String> = a
+        .rows
+        .iter()
+        .filter(|(k, _)| k.starts_with("findings/"))
+        .flat_map(|(_, v)| v)
+        .collect();
     assert!(
         rows.iter().any(|r| r.contains(" | ongoing | ")),
         "no ongoing condition: the order of publishing is not tested"
@@ -330,5 +382,11 @@ fn a_seven_day_backfill_as_an_array_job_equals_seven_nightly_runs() {
         serde_json::from_slice(&std::fs::read(array.join("runs/backfill-7f3a-backfill/manifest.json")).unwrap()).unwrap();
     assert_eq!(m.days.len(), 7, "{m:?}");
     assert!(m.warnings.is_empty(), "{m:?}");
+    let named: Vec<&str> = m.days.iter().map(|d| d.run_id.as_str()).collect();
+    for (i, d) in m.days.iter().enumerate() {
+        assert_eq!(d.day, format!("2025-03-{}", 15 + i));
+        assert!(d.run_id.ends_with(&format!("-d202503{}", 15 + i)), "{named:?}");
+    }
     assert_eq!(m.findings_total as usize, rows.len());
+    a
 }
