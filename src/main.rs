@@ -535,11 +535,7 @@ async fn command(cli: Cli, cancel: Cancel) -> Result<()> {
                 }
                 // A retried child: the days it published before its failure stay as they are.
                 let record = output.day_record(&day.to_string()).await?;
-                if let Some(j) = record
-                    .jobs
-                    .get(&cfg.job.name)
-                    .filter(|j| j.group.as_deref() == Some(shard.group.as_str()))
-                {
+                if let Some(j) = record.jobs.get(&cfg.job.name).filter(|j| j.by_backfill(&shard.group)) {
                     tracing::info!(day = %day, run_id = %j.run_id, "already published by this backfill; skipped");
                     continue;
                 }

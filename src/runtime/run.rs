@@ -161,7 +161,8 @@ struct Produced {
 pub async fn execute(plan: &RunPlan, clock: &dyn Clock, cancel: &Cancel) -> Result<RunResult, RunError> {
     let t_all = Instant::now();
     tracing::info!(run_id = %plan.run_id, from = %plan.range.from, to = %plan.range.to, baseline_from = %plan.baseline_from, lake = %plan.lake, "run starting");
-    let out = Output::open(&plan.output, &plan.s3).await?;
+    // One output handle for the whole run (on S3 each opening loads the SDK's configuration).
+    let out = Output::open(&plan.output, &plan.s3).await?.published_as(plan.publish.clone());
     let leases = Leases::acquire(
         &out.location,
         &plan.range.days(),
@@ -173,7 +174,7 @@ pub async fn execute(plan: &RunPlan, clock: &dyn Clock, cancel: &Cancel) -> Resu
     .await?;
     let r = {
         let mut beat = Heartbeat(Some(heartbeat(leases.clone(), clock.now_ms())));
-        let r = execute_held(plan, &leases, clock, cancel, t_all).await;
+        let r = execute_held(plan, &out, &leases, clock, cancel, t_all).await;
         beat.stop().await;
         r
     };
@@ -219,7 +220,14 @@ fn heartbeat(leases: Leases, start_ms: i64) -> tokio::task::JoinHandle<()> {
     })
 }
 
-async fn execute_held(plan: &RunPlan, leases: &Leases, clock: &dyn Clock, cancel: &Cancel, t_all: Instant) -> Result<RunResult, RunError> {
+async fn execute_held(
+    plan: &RunPlan,
+    out: &Output,
+    leases: &Leases,
+    clock: &dyn Clock,
+    cancel: &Cancel,
+    t_all: Instant,
+) -> Result<RunResult, RunError> {
     let t = Instant::now();
     let lake = open_lake(plan, cancel).await?;
     let open_ms = t.elapsed().as_millis();
@@ -228,30 +236,29 @@ async fn execute_held(plan: &RunPlan, leases: &Leases, clock: &dyn Clock, cancel
     // the conditions at publishing (see `runtime::shard`).
     let carries = plan.stages.iter().any(|s| !s.carried_tables().is_empty());
     if carries {
-        wait_for_day_before(plan, cancel).await?;
+        wait_for_day_before(plan, out, cancel).await?;
     }
-    let carried = read_carried(plan).await?;
+    let carried = read_carried(plan, out).await?;
     let mut produced = run_stages(plan, &lake, rollup.as_ref(), &carried, clock, cancel).await?;
     produced.timings.insert("open_lake".into(), open_ms);
     if cancel.is_cancelled() {
         return Err(RunError::Cancelled);
     }
     if !carries {
-        wait_for_day_before(plan, cancel).await?;
+        wait_for_day_before(plan, out, cancel).await?;
     }
     let _publishing = cancel.guard();
     leases.check().await?;
     tracing::info!(findings = produced.findings.len(), "publishing");
-    publish(plan, &lake, produced, t_all).await
+    publish(plan, out, &lake, produced, t_all).await
 }
 
 /// For a day of a sharded backfill: wait until the day before is published by the same backfill
 /// (polling its `_published` record every second, at most [`super::shard::WAIT`]).
-async fn wait_for_day_before(plan: &RunPlan, cancel: &Cancel) -> Result<(), RunError> {
+async fn wait_for_day_before(plan: &RunPlan, out: &Output, cancel: &Cancel) -> Result<(), RunError> {
     let Some(b) = &plan.backfill else { return Ok(()) };
     let Some(before) = b.after else { return Ok(()) };
     let day = before.format("%Y-%m-%d").to_string();
-    let out = Output::open(&plan.output, &plan.s3).await?;
     let t0 = Instant::now();
     let mut told = false;
     loop {
@@ -260,7 +267,7 @@ async fn wait_for_day_before(plan: &RunPlan, cancel: &Cancel) -> Result<(), RunE
         if rec
             .jobs
             .get(&plan.job)
-            .is_some_and(|j| j.group.as_deref() == Some(b.group.as_str()) || j.started_ms > plan.started_ms)
+            .is_some_and(|j| j.by_backfill(&b.group) || j.started_ms > plan.started_ms)
         {
             if told {
                 tracing::info!(day = %day, waited_s = t0.elapsed().as_secs(), "the day before is published");
@@ -353,7 +360,7 @@ async fn open_rollup(plan: &RunPlan, lake: &OpenLake) -> Result<Option<Rollup>, 
 
 /// What the day before the run's first day published of the tables the stages carry state in
 /// (see [`crate::stages::Stage::carried_tables`]).
-async fn read_carried(plan: &RunPlan) -> Result<crate::stages::Carried, RunError> {
+async fn read_carried(plan: &RunPlan, out: &Output) -> Result<crate::stages::Carried, RunError> {
     let folders: std::collections::BTreeSet<String> = plan.stages.iter().flat_map(|s| s.carried_tables()).collect();
     let mut carried = crate::stages::Carried::new();
     let Some(before) = plan.range.from.pred_opt().map(|d| d.format("%Y-%m-%d").to_string()) else {
@@ -362,7 +369,6 @@ async fn read_carried(plan: &RunPlan) -> Result<crate::stages::Carried, RunError
     if folders.is_empty() {
         return Ok(carried);
     }
-    let out = Output::open(&plan.output, &plan.s3).await?;
     for folder in folders {
         if let Some(rows) = out.read_dt_table(&folder, &before).await? {
             tracing::info!(table = %folder, day = %before, rows = rows.iter().map(|b| b.num_rows()).sum::<usize>(), "state carried from the day before");
@@ -428,7 +434,7 @@ async fn run_stages(
 
 /// Register the tables, draw the plots, write findings, tables, DDL, investigation SQL, the
 /// report and the manifest.
-async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Instant) -> Result<RunResult, RunError> {
+async fn publish(plan: &RunPlan, out: &Output, lake: &OpenLake, produced: Produced, t_all: Instant) -> Result<RunResult, RunError> {
     let Produced {
         mut findings,
         plots,
@@ -449,7 +455,6 @@ async fn publish(plan: &RunPlan, lake: &OpenLake, produced: Produced, t_all: Ins
             .chain(narrowed.iter().map(|s| format!("input {}: {}", s.path, s.reason))),
     );
     let t = Instant::now();
-    let out = Output::open(&plan.output, &plan.s3).await?.published_as(plan.publish.clone());
     let detectors = plan.detectors();
     let glue = register(plan, &out, &detectors, &tables).await?;
     let mut outputs = Vec::new();
@@ -683,7 +688,7 @@ async fn write_backfill_summary(plan: &RunPlan, out: &Output, b: &super::plan::B
     };
     for day in b.range.days() {
         let rec = out.day_record(&day).await?;
-        let Some(entry) = rec.jobs.get(&plan.job).filter(|j| j.group.as_deref() == Some(b.group.as_str())) else {
+        let Some(entry) = rec.jobs.get(&plan.job).filter(|j| j.by_backfill(&b.group)) else {
             m.warnings.push(format!("day {day}: not published by this backfill"));
             continue;
         };

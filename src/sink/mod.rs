@@ -341,6 +341,13 @@ pub struct JobDay {
     pub started_ms: i64,
 }
 
+impl JobDay {
+    /// Published by a day of the sharded backfill `group`.
+    pub fn by_backfill(&self, group: &str) -> bool {
+        self.group.as_deref() == Some(group)
+    }
+}
+
 /// What [`Output::supersede`] removed (relative paths).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Superseded {
