@@ -11,8 +11,9 @@
 //! is busy elsewhere (say, in the middle of a poll request) is still seen at its next check. An
 //! earlier version selected on a fresh `tokio::signal::ctrl_c()` in each poll round, and lost an
 //! interrupt that arrived between two rounds. The library never exits the process; the binary
-//! decides (see `main.rs`): with nothing in flight it exits at once, else it waits for the work in
-//! flight, at most [`GRACE`].
+//! decides (see `main.rs`): it exits as soon as nothing is in flight (at once when nothing was),
+//! at most [`GRACE`] after the stop. Work that must finish holds a [`Guard`]: a query being
+//! stopped, files being published, a run's day leases until they are let go.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -81,6 +82,13 @@ impl Cancel {
     /// Work in flight now.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once no work is in flight (checked every 20 ms; at once when none is).
+    pub async fn idle(&self) {
+        while self.in_flight() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 

@@ -283,11 +283,12 @@ fn print_summary(r: &lakesight::runtime::run::RunResult) {
     );
 }
 
-/// SIGINT (Ctrl-C) and SIGTERM (what SageMaker and AWS Batch send on stop) trip `cancel`. With
-/// nothing in flight the process exits at once (130 for SIGINT, 143 for SIGTERM, as the default
-/// handlers would); else the work in flight (an Athena query being stopped, files being
-/// published) gets up to `cancel::GRACE` to finish — the run then ends through its own error
-/// path, which names what was stopped — and a second signal exits at once.
+/// SIGINT (Ctrl-C) and SIGTERM (what SageMaker and AWS Batch send on stop) trip `cancel`. The
+/// process exits (130 for SIGINT, 143 for SIGTERM, as the default handlers would) as soon as no
+/// work is in flight — at once when none was; else the work in flight (an Athena query being
+/// stopped, files being published, day leases being let go) gets up to `cancel::GRACE` to finish
+/// — a run then ends through its own error path, which names what was stopped — and a second
+/// signal exits at once.
 fn on_stop_signals(cancel: Cancel) {
     tokio::spawn(async move {
         let code = wait_for_stop().await;
@@ -306,6 +307,7 @@ fn on_stop_signals(cancel: Cancel) {
         tokio::select! {
             _ = wait_for_stop() => {}
             _ = tokio::time::sleep(lakesight::cancel::GRACE) => {}
+            _ = cancel.idle() => tracing::warn!("stopped"),
         }
         std::process::exit(code);
     });

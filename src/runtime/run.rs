@@ -6,6 +6,7 @@
 //! guard, so a stop that arrives while files are being written waits for the last one.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -24,7 +25,7 @@ use crate::series::rollup::{Incomplete, Rollup};
 use crate::series::SeriesCatalog;
 use crate::sink::lease::Leases;
 use crate::sink::manifest::{AthenaStats, Inputs, Manifest};
-use crate::sink::{findings_ddl, report, Output};
+use crate::sink::{findings_ddl, report, root, Output};
 use crate::stages::{StageContext, StageError, StageOutput};
 use crate::table::TableOutput;
 
@@ -172,22 +173,38 @@ pub async fn execute(plan: &RunPlan, clock: &dyn Clock, cancel: &Cancel) -> Resu
         plan.lease,
     )
     .await?;
+    let phase = Arc::new(Mutex::new(Phase::Working));
     let r = {
-        let mut beat = Heartbeat(Some(heartbeat(leases.clone(), clock.now_ms())));
-        let r = execute_held(plan, &out, &leases, clock, cancel, t_all).await;
-        beat.stop().await;
+        let mut keeper = Keeper(Some(keeper(leases.clone(), clock.now_ms(), cancel.clone(), phase.clone())));
+        let r = execute_held(plan, &out, &leases, &phase, clock, cancel, t_all).await;
+        // Held until the days are let go: the binary waits for work in flight before it exits.
+        let _releasing = cancel.guard();
+        keeper.stop().await;
         r
     };
-    if let Err(e) = leases.release(clock.now_ms()).await {
-        tracing::warn!(error = %e, "releasing the day leases (they expire on their own)");
+    if *phase.lock().unwrap_or_else(|p| p.into_inner()) != Phase::Stopped {
+        if let Err(e) = leases.release(clock.now_ms()).await {
+            tracing::warn!(error = %e, "releasing the day leases (they expire on their own)");
+        }
     }
     r
 }
 
-/// The heartbeat task, stopped when dropped (a panicking run must not keep its days alive).
-struct Heartbeat(Option<tokio::task::JoinHandle<()>>);
+/// Where a run that holds its days is, for its lease keeper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading and computing: a stop lets the days go at once.
+    Working,
+    /// Publishing: the days stay held until the run ends.
+    Publishing,
+    /// Stopped before publishing; the keeper has let the days go (or is letting them go).
+    Stopped,
+}
 
-impl Heartbeat {
+/// The lease keeper task, stopped when dropped (a panicking run must not keep its days alive).
+struct Keeper(Option<tokio::task::JoinHandle<()>>);
+
+impl Keeper {
     /// Stop it and wait until it has, so no beat lands after the release.
     async fn stop(&mut self) {
         if let Some(h) = self.0.take() {
@@ -197,7 +214,7 @@ impl Heartbeat {
     }
 }
 
-impl Drop for Heartbeat {
+impl Drop for Keeper {
     fn drop(&mut self) {
         if let Some(h) = &self.0 {
             h.abort();
@@ -205,16 +222,46 @@ impl Drop for Heartbeat {
     }
 }
 
-/// Renew `leases` every third of their time to live until aborted. The beat's time is the
-/// injected clock's reading at the start plus the time elapsed since (a task cannot borrow it).
-fn heartbeat(leases: Leases, start_ms: i64) -> tokio::task::JoinHandle<()> {
+/// Keep `leases`: renew them every third of their time to live until aborted, and on a stop
+/// (SIGINT/SIGTERM) before publishing let them go at once — the binary exits as soon as no work
+/// is in flight, which can be before the run itself notices the stop (a stage's query is not
+/// interrupted), and a day left held would make the next run wait out the time to live. The
+/// keeper holds a cancellation guard until it has let go, so the binary waits for the release.
+/// A stop while publishing changes nothing here: the run finishes and releases.
+/// The beat's time is the injected clock's reading at the start plus the time elapsed since (a
+/// task cannot borrow it).
+fn keeper(leases: Leases, start_ms: i64, cancel: Cancel, phase: Arc<Mutex<Phase>>) -> tokio::task::JoinHandle<()> {
     let t0 = Instant::now();
+    let guard = cancel.guard();
     tokio::spawn(async move {
+        let now = || start_ms.saturating_add(t0.elapsed().as_millis() as i64);
+        let mut publishing = false;
         loop {
-            tokio::time::sleep(leases.beat_every()).await;
-            let now = start_ms.saturating_add(t0.elapsed().as_millis() as i64);
-            if let Err(e) = leases.renew(now).await {
-                tracing::warn!(error = %e, "lease heartbeat failed (retried at the next beat)");
+            tokio::select! {
+                _ = tokio::time::sleep(leases.beat_every()) => {
+                    if let Err(e) = leases.renew(now()).await {
+                        tracing::warn!(error = %e, "lease heartbeat failed (retried at the next beat)");
+                    }
+                }
+                _ = cancel.cancelled(), if !publishing => {
+                    let stop = {
+                        let mut p = phase.lock().unwrap_or_else(|p| p.into_inner());
+                        if *p == Phase::Working {
+                            *p = Phase::Stopped;
+                        }
+                        *p == Phase::Stopped
+                    };
+                    if !stop {
+                        publishing = true;
+                        continue;
+                    }
+                    match leases.release(now()).await {
+                        Ok(()) => tracing::info!(days = ?leases.days(), "stopped: day leases let go"),
+                        Err(e) => tracing::warn!(error = %e, "stopped: releasing the day leases failed (they expire on their own)"),
+                    }
+                    drop(guard);
+                    return;
+                }
             }
         }
     })
@@ -224,6 +271,7 @@ async fn execute_held(
     plan: &RunPlan,
     out: &Output,
     leases: &Leases,
+    phase: &Mutex<Phase>,
     clock: &dyn Clock,
     cancel: &Cancel,
     t_all: Instant,
@@ -248,6 +296,15 @@ async fn execute_held(
         wait_for_day_before(plan, out, cancel).await?;
     }
     let _publishing = cancel.guard();
+    {
+        // Under the lock the keeper takes on a stop: either it let the days go (stop here) or
+        // they stay held until this run has published.
+        let mut p = phase.lock().unwrap_or_else(|p| p.into_inner());
+        if *p == Phase::Stopped || cancel.is_cancelled() {
+            return Err(RunError::Cancelled);
+        }
+        *p = Phase::Publishing;
+    }
     leases.check().await?;
     tracing::info!(findings = produced.findings.len(), "publishing");
     publish(plan, out, &lake, produced, t_all).await
@@ -574,16 +631,10 @@ async fn publish(plan: &RunPlan, out: &Output, lake: &OpenLake, produced: Produc
         warnings,
     };
     // Every run keeps its own report and manifest under runs/<run id>/; the root report.html,
-    // manifest.json and latest.json show the newest run by start, not whichever finished last: a
-    // run that finds latest.json naming a run started after it leaves them alone.
+    // manifest.json and latest.json show the newest run by start, not whichever finished last
+    // (`sink::root`: settled so even when runs finish at the same instant).
     let run_dir = format!("runs/{}", plan.run_id);
-    let newer = match out.get_opt(LATEST).await? {
-        Some(b) => match serde_json::from_slice::<Latest>(&b) {
-            Ok(l) if l.started_ms > plan.started_ms => Some(l.run_id),
-            _ => None,
-        },
-        None => None,
-    };
+    let newer = root::newer_than(&out, plan.started_ms, &plan.run_id).await?;
     if let Some(other) = &newer {
         let w = format!(
             "run {other}, started after this one, has already published: report.html, manifest.json and \
@@ -609,22 +660,22 @@ async fn publish(plan: &RunPlan, out: &Output, lake: &OpenLake, produced: Produc
     }
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
     out.put(&format!("{run_dir}/manifest.json"), text.as_bytes()).await?;
-    if newer.is_none() {
-        if let (Some(html), Some(md)) = (&html, &md) {
-            out.put("report.html", html.as_bytes()).await?;
-            out.put("report.md", md.as_bytes()).await?;
-        }
-        out.put("manifest.json", text.as_bytes()).await?;
-        let latest = Latest {
-            run_id: plan.run_id.clone(),
-            started_ms: plan.started_ms,
-            range: plan.range,
-            manifest: out.url_of(&format!("{run_dir}/manifest.json")),
-            report: html.is_some().then(|| out.url_of(&format!("{run_dir}/report.html"))),
-        };
-        out.put(LATEST, serde_json::to_string_pretty(&latest).unwrap_or_default().as_bytes())
-            .await?;
-    }
+    let latest = Latest {
+        run_id: plan.run_id.clone(),
+        started_ms: plan.started_ms,
+        range: plan.range,
+        manifest: out.url_of(&format!("{run_dir}/manifest.json")),
+        report: html.is_some().then(|| out.url_of(&format!("{run_dir}/report.html"))),
+    };
+    root::publish(
+        &out,
+        root::RootFiles {
+            latest: &latest,
+            manifest: text.as_bytes(),
+            report: html.as_ref().zip(md.as_ref()).map(|(h, m)| (h.as_bytes(), m.as_bytes())),
+        },
+    )
+    .await?;
     // The days' publication records last: a backfill's next day waits for this one's record,
     // and then reads everything the run wrote (its tables, its manifest).
     for (day, record) in &records {
@@ -780,27 +831,7 @@ async fn carry_conditions(
     Ok(resolved)
 }
 
-/// The pointer to the newest run's files at the output root.
-pub const LATEST: &str = "latest.json";
-
-/// `latest.json`: which run the root `report.html` and `manifest.json` are, and where its own
-/// copies stay (they are not overwritten by a later run). Written after both, so a reader that
-/// follows it finds them whole. Newest by start time: a rerun started now is the latest run even
-/// when it rewrites an older day. Two runs finishing in the same instant can still both read the
-/// old pointer before either writes it (no conditional write here); the runs/ copies are exact.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
-pub struct Latest {
-    /// Run id.
-    pub run_id: String,
-    /// When the run started (ms since the epoch, the injected clock's).
-    pub started_ms: i64,
-    /// Days it analysed.
-    pub range: crate::sink::manifest::DayRange,
-    /// Its manifest's URL under runs/.
-    pub manifest: String,
-    /// Its report's URL under runs/, when it wrote one.
-    pub report: Option<String>,
-}
+pub use crate::sink::root::{Latest, LATEST};
 
 /// Register (or update) the findings table and the stages' tables in Glue before any file is
 /// written: a failure here leaves readers with nothing new.

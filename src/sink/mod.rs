@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod ocsf;
 pub mod plot;
 pub mod report;
+pub mod root;
 
 use std::collections::BTreeMap;
 

@@ -124,8 +124,8 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// What readers of an output see, minus what names the run: every row (all columns but `run_id`)
 /// of every Parquet file but the OCSF objects', the text of every JSON and SQL file but the
-/// publication records', and the path of every other file (hidden files, `runs/`, `_leases/` and
-/// the root pointers to the newest run left out). Fails if a finding id appears twice.
+/// publication records', and the path of every other file (hidden files, `runs/`, `_leases/`,
+/// `_latest/` and the root pointers to the newest run left out). Fails if a finding id appears twice.
 #[derive(Debug, PartialEq)]
 struct Seen {
     rows: BTreeMap<String, Vec<String>>,
@@ -142,6 +142,7 @@ fn seen(out: &Path) -> Seen {
         let hidden = rel.split('/').any(|p| p.starts_with('.'));
         let per_run = rel.starts_with("runs/")
             || rel.starts_with("_leases/")
+            || rel.starts_with("_latest/")
             || ["manifest.json", "report.html", "report.md", "latest.json"].contains(&rel.as_str());
         if hidden || per_run {
             continue;
@@ -254,6 +255,46 @@ fn a_run_killed_anywhere_then_rerun_equals_an_uninterrupted_run() {
         interrupted >= 15,
         "only {interrupted} of 20 runs were killed before they ended: {points:?}"
     );
+}
+
+/// Proves that a run stopped with SIGTERM (what SageMaker and Batch send) while it computes lets
+/// its day go before it exits: it exits 143 with nothing published, its log says the leases
+/// were let go, the day's heartbeat is marked released, and a plain rerun (no `--take-over`)
+/// runs the day at once instead of exiting 75 until the lease expires. Before the lease keeper,
+/// the process exited at once on a stop with nothing in flight, leaving the day held (checked:
+/// with the keeper's release disabled this test fails).
+#[test]
+fn a_run_stopped_while_it_computes_lets_its_day_go() {
+    let w = world();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut a = lakesight(&w.job, &out, &[]).spawn().unwrap();
+    let mut err = BufReader::new(a.stderr.take().unwrap());
+    let mut log = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "run ended before it took its lease: {log}");
+        log.push_str(&line);
+        if line.contains("day leases taken") {
+            break;
+        }
+    }
+    assert!(Command::new("kill")
+        .args(["-TERM", &a.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    log.push_str(&rest);
+    assert_eq!(a.wait().unwrap().code(), Some(143), "{log}");
+    assert!(log.contains("stopped: day leases let go"), "{log}");
+    assert!(!out.join("findings").exists(), "a stopped run published findings");
+    let beat = std::fs::read_to_string(out.join(format!("_leases/dt={DAY}/0000000000.beat.json"))).unwrap();
+    assert!(beat.contains("\"released\":true"), "{beat}");
+    let rerun = lakesight(&w.job, &out, &[]).output().unwrap();
+    assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
+    assert!(out.join("latest.json").exists());
 }
 
 /// Proves that of two runs of one day, exactly one publishes: run A is frozen (SIGSTOP) right

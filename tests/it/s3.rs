@@ -433,3 +433,52 @@ async fn of_runs_claiming_a_day_of_an_s3_output_exactly_one_wins() {
     winners[0].release(3_000).await.unwrap();
     Leases::acquire(&loc, &day, "late", "job", 4_000, opts).await.unwrap();
 }
+
+/// Proves the root settles on the newest-started run on a real S3 server as on a folder: eight
+/// runs started at different times publish their root files at once on an `s3://` output
+/// (plain puts, listings and gets; no conditional write), and `latest.json` and `manifest.json`
+/// end as the newest run's, the other runs told that a newer one published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_runs_publishing_at_once_on_s3_the_newest_started_stays_at_the_root() {
+    use lakesight::sink::root::{newer_than, publish, Latest, RootFiles, LATEST};
+    use lakesight::sink::Output;
+    let url = format!("s3://{}/out", new_bucket("root"));
+    let out = Output::open(&url, &s3_options()).await.unwrap();
+    let day = chrono::NaiveDate::from_ymd_opt(2025, 3, 20).unwrap();
+    let started = |i: i64| 5_000 + (i * 5) % 8;
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let out = out.clone();
+            tokio::spawn(async move {
+                let run = format!("run-{i}");
+                let manifest = format!("{{\"run_id\": \"{run}\"}}");
+                out.put(&format!("runs/{run}/manifest.json"), manifest.as_bytes()).await.unwrap();
+                let l = Latest {
+                    run_id: run.clone(),
+                    started_ms: started(i),
+                    range: lakesight::runtime::run::DayRange { from: day, to: day },
+                    manifest: out.url_of(&format!("runs/{run}/manifest.json")),
+                    report: None,
+                };
+                let files = RootFiles {
+                    latest: &l,
+                    manifest: manifest.as_bytes(),
+                    report: None,
+                };
+                publish(&out, files).await.unwrap();
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let newest = (0..8).max_by_key(|&i| started(i)).unwrap();
+    let latest: Latest = serde_json::from_slice(&out.get_opt(LATEST).await.unwrap().unwrap()).unwrap();
+    assert_eq!(latest.run_id, format!("run-{newest}"));
+    let manifest = out.get_opt("manifest.json").await.unwrap().unwrap();
+    assert_eq!(std::str::from_utf8(&manifest).unwrap(), format!("{{\"run_id\": \"run-{newest}\"}}"));
+    for i in (0..8).filter(|&i| i != newest) {
+        let n = newer_than(&out, started(i), &format!("run-{i}")).await.unwrap();
+        assert_eq!(n, Some(format!("run-{newest}")), "run-{i}");
+    }
+}
