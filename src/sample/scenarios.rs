@@ -426,13 +426,16 @@ struct Candidate {
     baseline: f64,
 }
 
+/// Days of a level shift's new regime inside the lake (see `plan_dial`).
+const SHIFT_WEEK: i64 = 7;
+
 /// Draw the `--scenarios` instances: each at a random (seeded) entity, day and hour, sized from the
 /// entity's own baseline ([`GenCtx`]'s `rates`), in the primary region. Units of `strength`:
 ///
 /// | kind | injected |
 /// |---|---|
 /// | `s3_bulk_download` | strength × the principal's usual GetObject calls in the 3-hour window's hours |
-/// | `finding_level_shift` | from a day on, (1 + strength) × the type's usual daily findings |
+/// | `finding_level_shift` | from a day at least a week before the lake's end on, (1 + strength) × the type's usual daily findings |
 /// | `finding_trend` | extra strength × usual daily findings per week since its start day |
 /// | `new_ip_credential_use` | strength calls (rounded) from an attacker network the principal never used |
 /// | `brute_force` | strength × the user's usual daily failed logins, in one hour, from one attacker IP |
@@ -580,7 +583,11 @@ pub fn plan_dial(ctx: &GenCtx<'_>, specs: &[ScenarioSpec]) -> Result<Plan, Strin
                         let day = if sp.kind == ScenarioKind::FindingTrend {
                             rng.random_range(0..first.max(1))
                         } else {
-                            rng.random_range(first..(days - 2).max(first + 1))
+                            // A shift is a new level that lasts: a week of it is in the lake
+                            // (the week within which the job's change detector must confirm it),
+                            // so recall measures detection within a week of the onset, not how
+                            // many instances were placed in the lake's last two days.
+                            rng.random_range(first..(days - SHIFT_WEEK).max(first + 1))
                         };
                         Candidate {
                             account,

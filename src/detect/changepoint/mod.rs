@@ -390,10 +390,13 @@ fn surprise(p: f64, llr: f64, method: &str, tests: usize) -> f64 {
 /// tail of the new regime's total (as CUSUM delimited it: on a nightly cut, the buckets that
 /// confirmed it) given the old regime's mean and
 /// dispersion (NB2 by moments; each bucket's mean floored at [`stats::COUNT_FLOOR`] as the outlier
-/// detector floors it), after the same Bonferroni correction. The change's score is the smaller of
-/// this and the Gaussian one: CUSUM's LLR takes a sparse old regime's tiny variance at its word,
-/// so two days of 2 findings after weeks of mostly none (Poisson noise around 0.2 a day: a total
-/// of 4 has P ≈ 8e-4, and a night tests hundreds of such series) scored as a certain change.
+/// detector floors it), after the same Bonferroni correction. It is a count series' whole score:
+/// CUSUM's Gaussian LLR misjudges counts both ways — it takes a sparse old regime's tiny variance
+/// at its word (two days of 2 findings after weeks of mostly none, Poisson noise around 0.2 a
+/// day, scored as a certain change), and it pools both regimes' spread, which grows with the
+/// level, so a real rise is under-rated. The correction's count of onsets searched (a nightly cut
+/// reports a change only within `accumulate_buckets` of its onset) is what pays for CUSUM
+/// having chosen the split.
 /// The dispersion is never narrower than `fleet_alpha`, the median of the family's other
 /// entities' ([`stats::FleetPrior`], as the outlier detector floors it): a sparse old regime of
 /// zeros and ones cannot show overdispersion, so its own estimate is Poisson, and a weekly scan's
@@ -511,7 +514,17 @@ impl Detector for Cusum {
     }
 
     fn detect(&self, s: &Series, ctx: &SeriesContext) -> Result<Vec<Anomaly>, SkipReason> {
-        let y = &s.values[..ctx.eval.end.min(s.values.len())];
+        self.judge(&s.values, ctx, true)
+    }
+}
+
+impl Cusum {
+    /// The changes reported in `ctx.eval` of `values`. With `earlier`, a change is not reported
+    /// on a night when one of the nights since its onset (judged on its own cut) already
+    /// reported a change of the same direction: CUSUM may place one onset a bucket apart on two
+    /// consecutive cuts, and the rise would otherwise be reported on both nights.
+    fn judge(&self, values: &[f64], ctx: &SeriesContext, earlier: bool) -> Result<Vec<Anomaly>, SkipReason> {
+        let y = &values[..ctx.eval.end.min(values.len())];
         precheck(y, ctx, 1)?;
         if y.len() < 3 {
             return Err(SkipReason::TooShort);
@@ -567,10 +580,15 @@ impl Detector for Cusum {
                     return None;
                 }
                 let p = if whole(at) { cp.p_value } else { (-llr / 2.0).exp() };
-                let mut score = surprise(p, llr, method, tests);
-                if counts {
-                    score = score.min(count_surprise(old, new, cp.direction, tests, ctx.fleet.alpha));
-                }
+                // Counts are judged under their own law alone; CUSUM (its χ²₂ test at Kats'
+                // `threshold`) only locates the change. Its Gaussian LLR pools both regimes'
+                // spread, and a count's spread grows with its level, so a finding type going
+                // from 5 to 12 a day for a week scored 2.3 where the count law gives 9.
+                let score = if counts {
+                    count_surprise(old, new, cp.direction, tests, ctx.fleet.alpha)
+                } else {
+                    surprise(p, llr, method, tests)
+                };
                 (score >= gate).then_some((mu1, rel, score))
             };
             // Reported on the first bucket, from the one that confirms the new regime (the onset
@@ -590,6 +608,19 @@ impl Detector for Cusum {
             };
             if !ctx.eval.contains(&at) {
                 continue;
+            }
+            if earlier && at > first_new.saturating_sub(1) {
+                let before = first_new.saturating_sub(1)..at;
+                let seen = before.into_iter().any(|night| {
+                    let c = SeriesContext {
+                        eval: night..night + 1,
+                        ..ctx.clone()
+                    };
+                    self.judge(&y[..=night], &c, false).is_ok_and(|a| a.iter().any(|a| a.kind == kind))
+                });
+                if seen {
+                    continue;
+                }
             }
             let delta = mu1 - cp.mu0;
             let std_old = pstd(old);
@@ -755,8 +786,8 @@ mod tests {
     /// count law). Over 20 such series, with `accumulate_buckets = 7` at least 12 are reported and
     /// at least 1.5× as many as on the confirming night alone, each on one night only — the
     /// first whose cut shows the new regime so far significant, within 7 days of the onset —
-    /// naming the onset and how many buckets confirmed it. 20 stationary series of the same rate
-    /// give nothing.
+    /// naming the onset and how many buckets confirmed it. Stationary series of the same rate
+    /// stay within the false-finding budget.
     #[test]
     fn a_shift_too_small_for_two_days_is_reported_once_it_has_accumulated() {
         let cfg = |acc: Option<usize>| {
@@ -788,17 +819,24 @@ mod tests {
             }
         }
         eprintln!("found {found}/20 accumulating, {found_plain}/20 on the confirming night only");
-        // Measured: 13/20 against 7/20. The misses are binary segmentation's: a spurious split of
+        // Measured: 16/20 against 7/20 (13/20 when the score was the smaller of the Gaussian and
+        // the count law). The misses are binary segmentation's: a spurious split of
         // the stationary baseline leaves the old regime a week long, too short to prove 17 vs 10.
         assert!(found >= 12, "accumulating found {found}/20");
         assert!(
             2 * found >= 3 * found_plain,
             "confirming night only: {found_plain}/20, accumulating {found}/20"
         );
-        for seed in 0..20 {
+        // Stationary series: false changes within the budget (1 per 1,000 series-nights; 200
+        // series × 22 nights, so about 4 expected at the budget, and a bound of 9 that a
+        // calibrated detector exceeds with probability < 1%).
+        let mut false_changes = 0;
+        for seed in 0..200 {
             let y = levels(400 + seed, &[(52, 10.0)]);
-            assert!(nightly(&accumulating, &y, 30).is_empty(), "stationary seed {seed}");
+            false_changes += nightly(&accumulating, &y, 30).len();
         }
+        eprintln!("{false_changes} false changes in 4,400 stationary series-nights");
+        assert!(false_changes <= 9, "{false_changes} false changes in 4,400 series-nights");
     }
 
     /// The benign false findings the count law removes (the quality benchmark's, 2025 seeds 20–29):
