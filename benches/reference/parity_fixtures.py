@@ -27,9 +27,9 @@ What it writes (one CSV per check; `#` lines are metadata, the first names the l
                            max_points 3) re-written over the numpy port of Kats' single-change test
   changepoint_findings.csv the shipped cusum detector (CusumConfig defaults = jobs/nightly.toml):
                            binary segmentation + newest-regime test, regime means, min_rel_change
-                           0.5, score = -log10 of the tail (count series: scipy nbinom tail of
-                           the new regime's total under the old regime's NB2 law; others:
-                           chi2(2).sf(llr)) - log10(buckets judged x 2 directions),
+                           0.5, score = -log10 chi2(2).sf(llr) (scipy; count series: at most
+                           -log10 of the scipy nbinom tail of the new regime's total under the
+                           old regime's NB2 law) - log10(buckets judged x 2 directions),
                            reported only when score >= 3 - log10(false_findings_per_1000)
   trend.csv                pymannkendall original_test and seasonal_test(period 7), alpha 0.05
   trend_findings.csv       the shipped trend detector (TrendConfig defaults: seasonal test, alpha
@@ -574,10 +574,10 @@ def cusum_multi(y):
 
 def shipped_changepoints(y, eval_from=0, earlier=True):
     """The shipped cusum detector (src/detect/changepoint/mod.rs Cusum::judge, CusumConfig
-    defaults) with ctx eval = buckets eval_from.. (every bucket by default). A count series (every
-    value a non-negative whole number) is scored under the count law alone: the NB2 tail of the
-    new regime's total given the old regime's mean (floored at COUNT_FLOOR) and dispersion (by
-    moments, fleet prior 0); any other series by CUSUM's chi2(2) tail. With `earlier`, a change is
+    defaults) with ctx eval = buckets eval_from.. (every bucket by default). The score is CUSUM's
+    chi2(2) tail; for a count series (every value a non-negative whole number) the smaller of that
+    and the count law's: the NB2 tail of the new regime's total given the old regime's mean
+    (floored at COUNT_FLOOR) and dispersion (by moments, fleet prior 0). With `earlier`, a change is
     left out when the night before its onset bucket, judged on its own cut, reports a change of
     the same direction (confirm_buckets 1: the only night between the onset's eve and it)."""
     from scipy.stats import chi2
@@ -610,6 +610,8 @@ def shipped_changepoints(y, eval_from=0, earlier=True):
             continue
         if abs(mu1 - mu0) / max(abs(mu0), 1.0) < MIN_REL_CHANGE:
             continue
+        nl = float(-chi2.logsf(cp["llr"], 2) / math.log(10))
+        score = max(nl - math.log10(tests), 0.0)
         if counts:
             old, new = y[lo : cp["index"] + 1], y[cp["index"] + 1 : hi]
             mu = max(plain_mean(old), COUNT_FLOOR)
@@ -617,12 +619,10 @@ def shipped_changepoints(y, eval_from=0, earlier=True):
             m = len(new)
             # The sum of m independent NB2(mu, alpha) buckets is NB2(m mu, alpha / m).
             ln_t = ln_nb_tail(float(plain_sum(new)), mu * m, alpha / m, cp["direction"] == "decrease")
-            # scipy underflows past ~1e-300: the change is certain, its score has no reference.
-            score = BEYOND_SCIPY if ln_t is None else max(-ln_t / math.log(10) - math.log10(tests), 0.0)
-        else:
-            nl = float(-chi2.logsf(cp["llr"], 2) / math.log(10))
-            score = max(nl - math.log10(tests), 0.0)
-        if score != BEYOND_SCIPY and score < MIN_SCORE:  # the false-finding budget
+            # scipy underflows past ~1e-300: then the count law's score is beyond the Gaussian one.
+            if ln_t is not None:
+                score = min(score, max(-ln_t / math.log(10) - math.log10(tests), 0.0))
+        if score < MIN_SCORE:  # the false-finding budget
             continue
         if at >= n or at < eval_from:
             continue
@@ -930,9 +930,9 @@ def produce(outdir: Path) -> list[str]:
     write(outdir, "cusum_multi.csv", "lakesight cusum_multi (best-first binary segmentation, min_segment 7, max_points 3) over the numpy "
           "port of Kats' single-change test", ["id", "k", "index", "direction", "llr"], rows_m, vers)
     write(outdir, "changepoint_findings.csv", "shipped cusum detector (CusumConfig defaults: false_findings_per_1000 1, so score >= 3) "
-          "over every bucket; score of count series from scipy nbinom (NB2 tail of the new regime's total given the old "
-          "regime's mean and dispersion; beyond_scipy where it underflows), of others from scipy chi2(2).logsf; a change "
-          "also reported on the night before its onset (its own cut) left out",
+          "over every bucket; score from scipy chi2(2).logsf, for count series at most the scipy nbinom score (NB2 tail of "
+          "the new regime's total given the old regime's mean and dispersion); a change also reported on the night "
+          "before its onset (its own cut) left out",
           ["id", "start", "kind", "index", "mu0", "mu1", "llr", "score"], rows_cf, vers)
     write(outdir, "trend.csv", "pymannkendall original_test(alpha 0.05) and seasonal_test(period 7); p = pymannkendall's, "
           "p_sf = 2*scipy norm.sf(|z|)", ["id", "test", "s", "var_s", "z", "p", "p_sf", "tau", "slope", "intercept", "trend"], rows_t, vers)
