@@ -174,18 +174,15 @@ pub async fn execute(plan: &RunPlan, clock: &dyn Clock, cancel: &Cancel) -> Resu
     )
     .await?;
     let phase = Arc::new(Mutex::new(Phase::Working));
-    let r = {
-        let mut keeper = Keeper(Some(keeper(leases.clone(), clock.now_ms(), cancel.clone(), phase.clone())));
-        let r = execute_held(plan, &out, &leases, &phase, clock, cancel, t_all).await;
-        // Held until the days are let go: the binary waits for work in flight before it exits.
-        let _releasing = cancel.guard();
-        keeper.stop().await;
-        r
-    };
-    if *phase.lock().unwrap_or_else(|p| p.into_inner()) != Phase::Stopped {
-        if let Err(e) = leases.release(clock.now_ms()).await {
-            tracing::warn!(error = %e, "releasing the day leases (they expire on their own)");
-        }
+    let mut keeper = Keeper(Some(keeper(leases.clone(), clock.now_ms(), cancel.clone(), phase.clone())));
+    let r = execute_held(plan, &out, &leases, &phase, clock, cancel, t_all).await;
+    // Held until the days are let go: the binary waits for work in flight before it exits.
+    let _releasing = cancel.guard();
+    keeper.stop().await;
+    // Also after a stop: the keeper may have been stopped in the middle of its release (a
+    // release is idempotent).
+    if let Err(e) = leases.release(clock.now_ms()).await {
+        tracing::warn!(error = %e, "releasing the day leases (they expire on their own)");
     }
     r
 }
