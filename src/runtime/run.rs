@@ -510,10 +510,10 @@ async fn publish(plan: &RunPlan, out: &Output, lake: &OpenLake, produced: Produc
     );
     let t = Instant::now();
     let detectors = plan.detectors();
-    let glue = register(plan, &out, &detectors, &tables).await?;
+    let glue = register(plan, out, &detectors, &tables).await?;
     let mut outputs = Vec::new();
-    let svgs = draw_plots(plan, &out, &mut findings, &plots, &mut warnings).await?;
-    let resolved = carry_conditions(plan, &out, &mut findings, &detectors).await?;
+    let svgs = draw_plots(plan, out, &mut findings, &plots, &mut warnings).await?;
+    let resolved = carry_conditions(plan, out, &mut findings, &detectors).await?;
     for (p, _) in out.write_findings(&findings, &plan.range.days(), &detectors).await? {
         outputs.push(p);
     }
@@ -631,7 +631,7 @@ async fn publish(plan: &RunPlan, out: &Output, lake: &OpenLake, produced: Produc
     // manifest.json and latest.json show the newest run by start, not whichever finished last
     // (`sink::root`: settled so even when runs finish at the same instant).
     let run_dir = format!("runs/{}", plan.run_id);
-    let newer = root::newer_than(&out, plan.started_ms, &plan.run_id).await?;
+    let newer = root::newer_than(out, plan.started_ms, &plan.run_id).await?;
     if let Some(other) = &newer {
         let w = format!(
             "run {other}, started after this one, has already published: report.html, manifest.json and \
@@ -665,7 +665,7 @@ async fn publish(plan: &RunPlan, out: &Output, lake: &OpenLake, produced: Produc
         report: html.is_some().then(|| out.url_of(&format!("{run_dir}/report.html"))),
     };
     root::publish(
-        &out,
+        out,
         root::RootFiles {
             latest: &latest,
             manifest: text.as_bytes(),
@@ -679,7 +679,7 @@ async fn publish(plan: &RunPlan, out: &Output, lake: &OpenLake, produced: Produc
         out.put_day_record(day, record).await?;
     }
     if let Some(b) = plan.backfill.as_ref().filter(|b| b.last) {
-        write_backfill_summary(plan, &out, b).await?;
+        write_backfill_summary(plan, out, b).await?;
     }
     tracing::info!(run_id = %plan.run_id, findings = findings.len(), "run finished");
     Ok(RunResult {

@@ -120,9 +120,11 @@ pub async fn publish(out: &Output, mine: RootFiles<'_>) -> Result<Option<String>
     let mut written: Option<String> = None;
     let mut shown: Option<String> = None;
     for _ in 0..ROUNDS {
-        let n = newest(out).await?.unwrap_or_else(|| me.clone());
+        // One listing a round: the newest marker, and the older ones deleted once settled.
+        let all = markers(out).await?;
+        let n = all.iter().max().cloned().unwrap_or_else(|| me.clone());
         if written.as_deref() == Some(n.as_str()) {
-            for old in markers(out).await? {
+            for old in all {
                 if old < n {
                     if let Err(e) = out.location.delete_opt(&format!("{MARKERS}/{old}")).await {
                         tracing::warn!(error = %e, marker = %old, "deleting an older run's root marker");

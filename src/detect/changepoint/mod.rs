@@ -606,9 +606,9 @@ impl Cusum {
             if !ctx.eval.contains(&at) {
                 continue;
             }
-            if earlier && at > first_new.saturating_sub(1) {
-                let before = first_new.saturating_sub(1)..at;
-                let seen = before.into_iter().any(|night| {
+            if earlier {
+                // The nights from the onset's eve up to the one before this.
+                let seen = (first_new.saturating_sub(1)..at).any(|night| {
                     let c = SeriesContext {
                         eval: night..night + 1,
                         ..ctx.clone()
