@@ -118,6 +118,9 @@ const META_V2: &str = "struct<product:struct<version:string,name:string,vendor_n
 const UNMAPPED: &str = "map<string,string>";
 const OBSERVABLES: &str = "array<struct<name:string,value:string,type:string,type_id:int>>";
 
+/// Security Hub v1's `vulnerabilities`, as Security Lake's v1 files carry it (one CVSS score).
+const VULNERABILITIES_V1: &str = "array<struct<cve:struct<cvss:struct<base_score:float,vector_string:string,version:string>,uid:string,created_time:bigint,modified_time:bigint>,references:array<string>,related_vulnerabilities:array<string>,vendor_name:string,kb_articles:array<string>,packages:array<struct<architecture:string,name:string,epoch:int,release:string,version:string>>>>";
+
 /// Security Hub v2's `vulnerabilities` (Inspector findings), as the Glue table declares it.
 const VULNERABILITIES: &str = "array<struct<remediation:struct<desc:string,references:array<string>>,cve:struct<cvss:array<struct<base_score:decimal(3,1),vector_string:string,version:string>>,uid:string,epss:struct<score:string>,references:array<string>,created_time_dt:timestamp,modified_time_dt:timestamp>,references:array<string>,related_vulnerabilities:array<string>,vendor_name:string,affected_packages:array<struct<architecture:string,epoch:int,path:string,fixed_in_version:string,name:string,package_manager:string,release:string,remediation:struct<desc:string>,version:string>>,cwe:struct<uid:string>,affected_code:array<struct<end_line:int,file:struct<name:string,path:string,uid:string,type_id:int>,start_line:int>>,is_fix_available:boolean,is_exploit_available:boolean>>";
 
@@ -274,7 +277,13 @@ pub fn columns(kind: SourceKind, version: SourceVersion) -> Vec<(&'static str, &
             ("confidence", "int"),
             ("cloud", "struct<account_uid:string,region:string,provider:string>"),
             ("resources", "array<struct<type:string,uid:string,cloud_partition:string,region:string,labels:array<string>,details:string,criticality:string>>"),
-            ("finding", "struct<created_time:bigint,uid:string,desc:string,title:string,modified_time:bigint,first_seen_time:bigint,last_seen_time:bigint,types:array<string>,src_url:string>"),
+            ("finding", "struct<created_time:bigint,uid:string,desc:string,title:string,modified_time:bigint,first_seen_time:bigint,last_seen_time:bigint,related_events:array<struct<product_uid:string,uid:string>>,types:array<string>,remediation:struct<desc:string,kb_articles:array<string>>,src_url:string>"),
+            // As Security Lake's v1 files carry them (`../shared/data/…/1.0.0-rc.2/SH_FINDINGS`):
+            // AWS's published v1 queries read `vulnerabilities` and `compliance.status`.
+            ("compliance", "struct<status:string,requirements:array<string>,status_detail:string>"),
+            ("malware", "array<struct<name:string,path:string,classification_ids:array<int>,classifications:array<string>>>"),
+            ("process", "struct<name:string,pid:int,file:struct<path:string,type_id:int,name:string>,parent_process:struct<pid:int>,created_time:bigint,terminated_time:bigint>"),
+            ("vulnerabilities", VULNERABILITIES_V1),
             ("class_name", "string"),
             ("class_uid", "int"),
             ("category_name", "string"),

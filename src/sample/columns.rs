@@ -280,6 +280,36 @@ fn string_map(f: &Field, rows: usize, mut fill: impl FnMut(usize, &mut StringBui
     )?))
 }
 
+/// `cve.cvss` of findings with base scores `tenths` (in tenths of a point): v1's one
+/// `struct<base_score:float,…>`, v2's `array<struct<base_score:decimal(3,1),…>>` of one score.
+fn cvss(f: &Field, tenths: &[i64]) -> Res<ArrayRef> {
+    let m = tenths.len();
+    let fill = |s: &mut Cols<'_>| -> Res<()> {
+        s.put("base_score", |f| match f.data_type() {
+            DataType::Float32 => Ok(Arc::new(
+                tenths
+                    .iter()
+                    .map(|&t| Some(t as f32 / 10.0))
+                    .collect::<arrow::array::Float32Array>(),
+            ) as ArrayRef),
+            DataType::Decimal128(p, sc) => Ok(Arc::new(
+                tenths
+                    .iter()
+                    .map(|&t| Some(t as i128 * 10i128.pow(*sc as u32) / 10))
+                    .collect::<arrow::array::Decimal128Array>()
+                    .with_precision_and_scale(*p, *sc)?,
+            ) as ArrayRef),
+            _ => Err(type_err(f, "a CVSS score")),
+        })?;
+        s.put("vector_string", |f| konst(f, m, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"))?;
+        s.put("version", |f| konst(f, m, "3.1"))
+    };
+    match f.data_type() {
+        DataType::List(_) => list(f, &vec![Some(1); m], |ef, _| strukt(ef, m, None, fill)),
+        _ => strukt(f, m, None, fill),
+    }
+}
+
 /// `struct<uid:string>` of the task's account (`cloud.account`, `owner.account`…).
 fn account_struct(f: &Field, rows: usize, account: &str) -> Res<ArrayRef> {
     strukt(f, rows, None, |a| a.put("uid", |f| konst(f, rows, account)))
@@ -894,9 +924,10 @@ fn findings(o: &mut Cols<'_>, xs: &[&Finding<'_>], c: &RowCtx<'_>) -> Res<()> {
             strukt(f, n, validity(listed.iter().map(|&l| !l)), |r| resource_fields(r, &all, false))
         })?;
     }
-    if !v1 {
-        // Security Hub's own (CSPM) findings carry a compliance verdict and Inspector's a CVE,
-        // as AWS's published queries over these columns expect; the others leave them null.
+    {
+        // Security Hub's own (CSPM) findings carry a compliance verdict and Inspector's a CVE
+        // with its CVSS score (one in v1, a list in v2), as AWS's published queries over these
+        // columns expect; the others leave them null.
         let cspm: Vec<bool> = xs.iter().map(|x| x.product == "Security Hub").collect();
         let control: Vec<Option<&str>> = xs
             .iter()
@@ -910,21 +941,31 @@ fn findings(o: &mut Cols<'_>, xs: &[&Finding<'_>], c: &RowCtx<'_>) -> Res<()> {
             .collect();
         o.put("compliance", |f| {
             strukt(f, n, validity(cspm.iter().copied()), |cp| {
-                cp.put("control", |f| strs(f, n, control.iter().copied()))?;
+                if !v1 {
+                    cp.put("control", |f| strs(f, n, control.iter().copied()))?;
+                }
                 cp.put("status", |f| strs(f, n, status.iter().copied()))
             })
         })?;
         let inspector: Vec<&&Finding<'_>> = xs.iter().filter(|x| x.product == "Inspector").collect();
         let cve: Vec<String> = inspector.iter().map(|x| format!("CVE-2024-{}", 1000 + x.uid % 9000)).collect();
+        // CVSS base scores in tenths, 2.0 to 9.9.
+        let score: Vec<i64> = inspector.iter().map(|x| 20 + (x.uid % 80) as i64).collect();
         let lens: Vec<Option<usize>> = xs.iter().map(|x| (x.product == "Inspector").then_some(1)).collect();
         o.put("vulnerabilities", |f| {
             list(f, &lens, |ef, m| {
                 strukt(ef, m, None, |vu| {
                     vu.put("cve", |f| {
-                        strukt(f, m, None, |cv| cv.put("uid", |f| strs(f, m, cve.iter().map(|s| Some(s.as_str())))))
+                        strukt(f, m, None, |cv| {
+                            cv.put("uid", |f| strs(f, m, cve.iter().map(|s| Some(s.as_str()))))?;
+                            cv.put("cvss", |f| cvss(f, &score))
+                        })
                     })?;
                     vu.put("vendor_name", |f| konst(f, m, "NVD"))?;
-                    vu.put("is_fix_available", |f| bools(f, inspector.iter().map(|x| Some(x.uid % 3 != 0))))
+                    if !v1 {
+                        vu.put("is_fix_available", |f| bools(f, inspector.iter().map(|x| Some(x.uid % 3 != 0))))?;
+                    }
+                    Ok(())
                 })
             })
         })?;
