@@ -40,10 +40,14 @@ impl VisitorMut for Rewriter<'_> {
     type Break = ();
 
     fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
-        // Comma form: `FROM t, UNNEST(...) AS x(c)` is a cross join of two FROM items.
-        if select.from.len() == 2 && select.from[0].joins.is_empty() && select.from[1].joins.is_empty() {
-            if let TableFactor::UNNEST { .. } = select.from[1].relation {
-                let second = select.from.pop().expect("two items");
+        // Comma form: `FROM t, UNNEST(...) AS x(c)[, UNNEST(...) AS y(d)…]` is a chain of cross
+        // joins of the FROM items.
+        if select.from.len() >= 2
+            && select.from.iter().all(|i| i.joins.is_empty())
+            && select.from[1..].iter().all(|i| matches!(i.relation, TableFactor::UNNEST { .. }))
+        {
+            let rest: Vec<TableWithJoins> = select.from.drain(1..).collect();
+            for second in rest {
                 select.from[0].joins.push(datafusion::sql::sqlparser::ast::Join {
                     relation: second.relation,
                     global: false,
@@ -53,21 +57,34 @@ impl VisitorMut for Rewriter<'_> {
         }
         let mut renames = Vec::new();
         for item in &mut select.from {
-            if let Some(r) = self.rewrite_item(item) {
+            // A chain `t CROSS JOIN UNNEST(a) AS x(v) CROSS JOIN UNNEST(v.b) AS y(w)`: each UNNEST
+            // wraps the relation made of the ones before it, so a later array may be a field of
+            // an earlier one's element (Trino's lateral reference).
+            while let Some(r) = self.rewrite_item(item, &renames) {
                 renames.extend(r);
             }
         }
         if !renames.is_empty() {
             let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(select, |e| {
-                if let Expr::CompoundIdentifier(parts) = e {
-                    if parts.len() == 2 && renames.iter().any(|(x, c)| same(&parts[0], x) && same(&parts[1], c)) {
-                        *e = Expr::Identifier(parts[1].clone());
-                    }
-                }
+                unqualify(e, &renames);
                 ControlFlow::<()>::Continue(())
             });
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// `x.c` (or `x.c.field…`) for an unnested column `c` of alias `x` loses its qualifier: the
+/// rewritten relation has `c` as a plain column.
+fn unqualify(e: &mut Expr, renames: &[(Ident, Ident)]) {
+    if let Expr::CompoundIdentifier(parts) = e {
+        if parts.len() >= 2 && renames.iter().any(|(x, c)| same(&parts[0], x) && same(&parts[1], c)) {
+            *e = if parts.len() == 2 {
+                Expr::Identifier(parts[1].clone())
+            } else {
+                Expr::CompoundIdentifier(parts[1..].to_vec())
+            };
+        }
     }
 }
 
@@ -78,8 +95,8 @@ fn same(a: &Ident, b: &Ident) -> bool {
 impl Rewriter<'_> {
     /// Rewrites `item` when its first join is a supported UNNEST; returns the (unnest alias, column)
     /// pairs whose qualified references must lose their qualifier.
-    fn rewrite_item(&self, item: &mut TableWithJoins) -> Option<Vec<(Ident, Ident)>> {
-        let first = item.joins.first()?;
+    fn rewrite_item(&self, item: &mut TableWithJoins, earlier: &[(Ident, Ident)]) -> Option<Vec<(Ident, Ident)>> {
+        let first = item.joins.first_mut()?;
         if !matches!(first.join_operator, JoinOperator::CrossJoin(_)) {
             return None;
         }
@@ -89,10 +106,18 @@ impl Rewriter<'_> {
             with_offset: false,
             with_ordinality: false,
             ..
-        } = &first.relation
+        } = &mut first.relation
         else {
             return None;
         };
+        // An array named through an earlier UNNEST of the chain (`x.v.b`) reads that column.
+        for e in array_exprs.iter_mut() {
+            let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(e, |x| {
+                unqualify(x, earlier);
+                ControlFlow::<()>::Continue(())
+            });
+        }
+        let (alias, array_exprs) = (alias.clone(), array_exprs.clone());
         // Trino: `UNNEST(array of rows) AS a` without a column list exposes the rows' fields as
         // `a.field`. Here the one unnested column is named `a`, a struct, and `a.field` reads its
         // field (DataFusion resolves a compound identifier whose head is no relation as field
@@ -166,6 +191,22 @@ mod tests {
             rw("SELECT o.value FROM f CROSS JOIN UNNEST(observables) AS o WHERE o.type_id = 2"),
             "SELECT o.value FROM (SELECT *, unnest(observables) AS o FROM f WHERE coalesce(cardinality(observables), 0) > 0) AS f \
              WHERE o.type_id = 2"
+        );
+    }
+
+    #[test]
+    fn a_chain_of_unnests_reads_earlier_elements() {
+        // Trino's lateral chain (AWS's CVSS query form): the second array is a field of the
+        // first array's element, named with or without the first alias.
+        assert_eq!(
+            rw("SELECT u.c.s FROM f, UNNEST(v) AS t(x), UNNEST(t.x.cvss) AS u(c) WHERE u.c.s > 1"),
+            "SELECT c.s FROM (SELECT *, unnest(x.cvss) AS c FROM (SELECT *, unnest(v) AS x FROM f \
+             WHERE coalesce(cardinality(v), 0) > 0) AS f WHERE coalesce(cardinality(x.cvss), 0) > 0) AS f WHERE c.s > 1"
+        );
+        assert_eq!(
+            rw("SELECT c FROM f CROSS JOIN UNNEST(v) AS t(x) CROSS JOIN UNNEST(x.cvss) AS u(c)"),
+            "SELECT c FROM (SELECT *, unnest(x.cvss) AS c FROM (SELECT *, unnest(v) AS x FROM f \
+             WHERE coalesce(cardinality(v), 0) > 0) AS f WHERE coalesce(cardinality(x.cvss), 0) > 0) AS f"
         );
     }
 

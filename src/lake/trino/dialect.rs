@@ -241,6 +241,9 @@ pub async fn sql_with_options(ctx: &SessionContext, query: &str, options: SQLOpt
     };
     if let datafusion::sql::parser::Statement::Statement(s) = &mut statement {
         crate::lake::unnest::rewrite(s, &dialect);
+        super::fields::rewrite_lambda_fields(s);
+        super::fields::rewrite_dot_on_values(s);
+        super::fields::name_subquery_fields(s);
         super::aggregates::rewrite(s);
     }
     let plan = state.statement_to_plan(statement).await?;

@@ -136,6 +136,7 @@ mod collections;
 mod columns;
 mod datetime;
 mod dialect;
+mod fields;
 mod json;
 mod net;
 mod strings;
