@@ -284,11 +284,11 @@ fn print_summary(r: &lakesight::runtime::run::RunResult) {
 }
 
 /// SIGINT (Ctrl-C) and SIGTERM (what SageMaker and AWS Batch send on stop) trip `cancel`. The
-/// process exits (130 for SIGINT, 143 for SIGTERM, as the default handlers would) as soon as no
-/// work is in flight — at once when none was; else the work in flight (an Athena query being
-/// stopped, files being published, day leases being let go) gets up to `cancel::GRACE` to finish
-/// — a run then ends through its own error path, which names what was stopped — and a second
-/// signal exits at once.
+/// process exits (130 for SIGINT, 143 for SIGTERM, as the default handlers would) at once when no
+/// work was in flight; else the work in flight (an Athena query being stopped, files being
+/// published, day leases being let go) gets up to `cancel::GRACE` to finish, and then the run up
+/// to [`UNWIND`] to end through its own error path, which names what was stopped. A second signal
+/// exits at once.
 fn on_stop_signals(cancel: Cancel) {
     tokio::spawn(async move {
         let code = wait_for_stop().await;
@@ -305,9 +305,16 @@ fn on_stop_signals(cancel: Cancel) {
             "stopping: winding down work in flight (signal again to exit now)"
         );
         tokio::select! {
+            _ = wait_for_stop() => std::process::exit(code),
+            _ = tokio::time::sleep(lakesight::cancel::GRACE) => std::process::exit(code),
+            _ = cancel.idle() => {}
+        }
+        // The work in flight is done: the run is unwinding through its own error path, which
+        // names what was stopped and exits with `code`; exiting here at once would cut that
+        // message off (seen in CI). It gets `UNWIND` to do so.
+        tokio::select! {
             _ = wait_for_stop() => {}
-            _ = tokio::time::sleep(lakesight::cancel::GRACE) => {}
-            _ = cancel.idle() => tracing::warn!("stopped"),
+            _ = tokio::time::sleep(UNWIND) => tracing::warn!("stopped"),
         }
         std::process::exit(code);
     });
@@ -348,6 +355,10 @@ fn init_logging(format: &str) -> bool {
 }
 
 /// The exit status of the stop signal received, if one was (130 SIGINT, 143 SIGTERM).
+/// How long a stopped run whose work in flight has finished gets to end through its own error
+/// path before the signal handler exits for it.
+const UNWIND: std::time::Duration = std::time::Duration::from_secs(3);
+
 static STOP_CODE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
 /// Where the container's file system starts (`LAKESIGHT_CONTAINER_ROOT`, for tests; default `/`).

@@ -138,7 +138,11 @@ mod tests {
         )
         .await;
         assert_eq!(r, vec![vec!["10.0.0.1", "ip"], vec!["10.0.0.2", "ip"]]);
-        let r = trino_rows(&ctx, &format!("SELECT count(*) FROM (SELECT o.name, o.value AS name FROM {rows}) x")).await;
+        let r = trino_rows(
+            &ctx,
+            &format!("SELECT count(*) FROM (SELECT o.name, o.value AS name FROM {rows}) x"),
+        )
+        .await;
         assert_eq!(r, vec![vec!["2"]]);
     }
 }
