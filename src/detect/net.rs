@@ -162,24 +162,32 @@ pub fn regularity(times_s: &[i64]) -> Option<Regularity> {
     let dispersion = median(&dev) / m;
     let span = (t[t.len() - 1] - t[0]) as f64;
     let n = t.len();
-    // Periodogram over [0.9 m, 1.1 m]: independent frequencies there ≈ 0.2·span/m; sample 3× that.
+    // Periodogram over periods [0.9 m, 1.1 m], sampled evenly in frequency: independent
+    // frequencies there ≈ 0.2·span/m; sample 3× that. Each start's phase at the next frequency
+    // is its phase at this one turned by a fixed angle (2π·Δf·x), so a start costs two `sin_cos`
+    // and a rotation per frequency instead of a `sin_cos` per frequency (the judge spent most of
+    // a big day's beaconing time there: a busy pair has thousands of starts × 4,000 frequencies).
     let steps = ((0.6 * span / m).ceil() as usize).clamp(20, 4000);
     let t0 = t[0];
-    let rel: Vec<f64> = t.iter().map(|&x| (x - t0) as f64).collect();
-    let (mut best_r, mut best_p) = (0.0f64, m);
-    for k in 0..=steps {
-        let p = m * (0.9 + 0.2 * k as f64 / steps as f64);
-        let w = std::f64::consts::TAU / p;
-        let (mut c, mut s) = (0.0, 0.0);
-        for &x in &rel {
-            let (si, co) = (w * x).sin_cos();
-            c += co;
-            s += si;
+    let (f_lo, f_hi) = (1.0 / (1.1 * m), 1.0 / (0.9 * m));
+    let df = (f_hi - f_lo) / steps as f64;
+    let (mut cs, mut ss) = (vec![0.0f64; steps + 1], vec![0.0f64; steps + 1]);
+    for &x in &t {
+        let x = (x - t0) as f64;
+        let (mut si, mut co) = (std::f64::consts::TAU * f_lo * x).sin_cos();
+        let (sd, cd) = (std::f64::consts::TAU * df * x).sin_cos();
+        for (c, s) in cs.iter_mut().zip(ss.iter_mut()) {
+            *c += co;
+            *s += si;
+            (co, si) = (co * cd - si * sd, si * cd + co * sd);
         }
+    }
+    let (mut best_r, mut best_p) = (0.0f64, m);
+    for (k, (c, s)) in cs.iter().zip(&ss).enumerate() {
         let r = (c * c + s * s).sqrt() / n as f64;
         if r > best_r {
             best_r = r;
-            best_p = p;
+            best_p = 1.0 / (f_lo + k as f64 * df);
         }
     }
     let rayleigh = n as f64 * best_r * best_r;
@@ -494,6 +502,36 @@ mod tests {
         assert!(r.score > 0.6 && r.dispersion < 0.25, "{r:?}");
         assert!(regularity(&[1, 2, 3]).is_none(), "too few starts");
         assert!(regularity(&[5, 5, 5, 5, 5]).is_none(), "one second");
+    }
+
+    /// Proves the rotated periodogram is the periodogram: its peak equals the one computed with a
+    /// `sin_cos` per start and frequency on the same grid, on a beacon and on random arrivals.
+    #[test]
+    fn the_rotated_periodogram_equals_the_direct_one() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let beacon: Vec<i64> = (0..3000i64).map(|k| 1_700_000_000 + k * 29 + rng.random_range(-9..=9)).collect();
+        for times in [beacon, poisson_times(5, 2000, 40.0)] {
+            let r = regularity(&times).unwrap();
+            let mut t = times.clone();
+            t.sort_unstable();
+            t.dedup();
+            let gaps: Vec<f64> = t.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
+            let m = median(&gaps);
+            let span = (t[t.len() - 1] - t[0]) as f64;
+            let steps = ((0.6 * span / m).ceil() as usize).clamp(20, 4000);
+            let (f_lo, f_hi) = (1.0 / (1.1 * m), 1.0 / (0.9 * m));
+            let best = (0..=steps)
+                .map(|k| {
+                    let w = std::f64::consts::TAU * (f_lo + k as f64 * (f_hi - f_lo) / steps as f64);
+                    let (c, s) = t.iter().fold((0.0, 0.0), |(c, s), &x| {
+                        let (si, co) = (w * (x - t[0]) as f64).sin_cos();
+                        (c + co, s + si)
+                    });
+                    (c * c + s * s).sqrt() / t.len() as f64
+                })
+                .fold(0.0f64, f64::max);
+            assert!((r.phase - best).abs() < 1e-9, "{} vs {best}", r.phase);
+        }
     }
 
     #[test]

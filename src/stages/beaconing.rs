@@ -249,9 +249,17 @@ impl Hunt for Beaconing {
         let mut found: BTreeMap<usize, usize> = BTreeMap::new();
         for k in keys {
             let per = &pairs[k];
+            // Whether the pair beaconed on the last day judged (each day's regularity once).
+            let mut last: Option<(usize, bool)> = None;
             for (&d, p) in per.range(cx.first_eval()..) {
-                let Some(r) = cond(k, per, d) else { continue };
-                if d > 0 && cond(k, per, d - 1).is_some() {
+                let before = match last {
+                    Some((l, b)) if d > 0 && l == d - 1 => b,
+                    _ => d > 0 && cond(k, per, d - 1).is_some(),
+                };
+                let now = cond(k, per, d);
+                last = Some((d, now.is_some()));
+                let Some(r) = now else { continue };
+                if before {
                     continue;
                 }
                 let (acct, src, dst, port) = (k.0.as_deref().map(str::to_string), k.1.to_string(), k.2.to_string(), k.3);
