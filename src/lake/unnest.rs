@@ -17,8 +17,11 @@
 //! JOIN UNNEST` directly after the first relation of a `FROM` item, and the comma form `FROM t,
 //! UNNEST(…) AS x(c)`, with one or more arrays (zipped, as in Trino), and one array of rows with an
 //! alias but no column list (`CROSS JOIN UNNEST(observables) AS o` then `o.value`: the alias names
-//! the unnested row). Left unchanged (and so planned by DataFusion as written): `WITH ORDINALITY`,
-//! unnest later in a join chain, an `UNNEST` without any alias. A `SELECT *` over the rewritten relation shows the unnested columns after the table's own.
+//! the unnested row), and chains of them (`FROM t, UNNEST(v) AS a(x), UNNEST(x.cvss) AS b(c)`:
+//! each wraps the relation the ones before it made, so a later array may be a field of an
+//! earlier element, as in Trino's lateral reference). Left unchanged (and so planned by DataFusion
+//! as written): `WITH ORDINALITY`, an unnest after a join to another table, an `UNNEST` without any
+//! alias. A `SELECT *` over the rewritten relation shows the unnested columns after the table's own.
 
 use std::ops::ControlFlow;
 
