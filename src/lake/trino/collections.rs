@@ -305,18 +305,5 @@ mod tests {
         )
         .await;
         assert_eq!(r, vec![vec!["true", "false"], vec!["false", "true"], vec!["NULL", "NULL"]]);
-        // Fields of a row parameter by dot, at any depth, in nested lambdas too (Trino's form).
-        let rows = "(VALUES ([named_struct('type', 'bucket', 'cve', named_struct('uid', 'CVE-1', 'score', 7.5))]), \
-                    ([named_struct('type', 'instance', 'cve', named_struct('uid', 'CVE-2', 'score', 2.0))])) AS t(a)";
-        let r = trino_rows(
-            &ctx,
-            &format!(
-                "SELECT any_match(a, r -> r.type = 'bucket'), any_match(a, r -> r.cve.score > 5), \
-                 any_match(transform(a, x -> x.cve.uid), y -> y LIKE '%-2'), cardinality(filter(a, R -> R.cve.uid = 'CVE-1')) \
-                 FROM {rows}"
-            ),
-        )
-        .await;
-        assert_eq!(r, vec![vec!["true", "true", "false", "1"], vec!["false", "false", "true", "0"]]);
     }
 }

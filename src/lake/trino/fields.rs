@@ -18,13 +18,18 @@ use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, AccessExpr, Expr, Query, SelectItem, SetExpr, Statement, Subscript, TableFactor, Value, VisitMut, VisitorMut,
 };
 
+/// `['name']`: a field read by subscript, which DataFusion plans on any struct value.
+fn field(name: &str) -> AccessExpr {
+    AccessExpr::Subscript(Subscript::Index {
+        index: Expr::value(Value::SingleQuotedString(name.to_string())),
+    })
+}
+
 /// `root['a']['b']` for the field path `a.b`.
 fn subscripts(root: Expr, path: &[datafusion::sql::sqlparser::ast::Ident]) -> Expr {
     path.iter().fold(root, |x, f| Expr::CompoundFieldAccess {
         root: Box::new(x),
-        access_chain: vec![AccessExpr::Subscript(Subscript::Index {
-            index: Expr::value(Value::SingleQuotedString(f.value.clone())),
-        })],
+        access_chain: vec![field(&f.value)],
     })
 }
 
@@ -58,9 +63,7 @@ pub(crate) fn rewrite_dot_on_values(statement: &mut Statement) {
             if !matches!(**root, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
                 for a in access_chain.iter_mut() {
                     if let AccessExpr::Dot(Expr::Identifier(f)) = a {
-                        *a = AccessExpr::Subscript(Subscript::Index {
-                            index: Expr::value(Value::SingleQuotedString(f.value.clone())),
-                        });
+                        *a = field(&f.value);
                     }
                 }
             }
@@ -119,6 +122,24 @@ fn name_fields(q: &mut Query) {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{ctx, trino_rows};
+
+    #[tokio::test]
+    async fn fields_of_lambda_parameters() {
+        let ctx = ctx();
+        // Fields of a row parameter by dot, at any depth, in nested lambdas too (Trino's form).
+        let rows = "(VALUES ([named_struct('type', 'bucket', 'cve', named_struct('uid', 'CVE-1', 'score', 7.5))]), \
+                    ([named_struct('type', 'instance', 'cve', named_struct('uid', 'CVE-2', 'score', 2.0))])) AS t(a)";
+        let r = trino_rows(
+            &ctx,
+            &format!(
+                "SELECT any_match(a, r -> r.type = 'bucket'), any_match(a, r -> r.cve.score > 5), \
+                 any_match(transform(a, x -> x.cve.uid), y -> y LIKE '%-2'), cardinality(filter(a, R -> R.cve.uid = 'CVE-1')) \
+                 FROM {rows}"
+            ),
+        )
+        .await;
+        assert_eq!(r, vec![vec!["true", "true", "false", "1"], vec!["false", "false", "true", "0"]]);
+    }
 
     #[tokio::test]
     async fn fields_of_function_results_and_of_subquery_columns() {
