@@ -30,6 +30,9 @@ const KINDS: &[(&str, u32)] = &[
     ("night_discovery", 2),
     ("iam_persistence", 2),
     ("secrets_enumeration", 2),
+    ("instance_credential_theft", 2),
+    ("root_activity", 2),
+    ("console_login_without_mfa", 2),
 ];
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: &str) -> Vec<T> {

@@ -28,6 +28,11 @@ pub const TECHNIQUES: &[(&str, &str, &[&str])] = &[
     ("T1110.001", "Brute Force: Password Guessing", &["Credential Access"]),
     ("T1098", "Account Manipulation", &["Persistence", "Privilege Escalation"]),
     ("T1552", "Unsecured Credentials", &["Credential Access"]),
+    (
+        "T1552.005",
+        "Unsecured Credentials: Cloud Instance Metadata API",
+        &["Credential Access"],
+    ),
     ("T1087.004", "Account Discovery: Cloud Account", &["Discovery"]),
 ];
 

@@ -127,6 +127,9 @@ const API_ACTIVITY: &[Col] = &[
     ("status", "VARCHAR", Src::Path(&["status"])),
     ("error", "VARCHAR", Src::Path(&["api.response.error"])),
     ("is_mfa", "BOOLEAN", Src::Path(&["actor.session.mfa", "actor.session.is_mfa"])),
+    // A console login's MFA is the Authentication row's own flag (CloudTrail's `MFAUsed`), not
+    // the session's: an IAM user's `ConsoleLogin` has no session context.
+    ("login_mfa", "BOOLEAN", Src::Path(&["mfa", "is_mfa"])),
     ("bucket", "VARCHAR", Src::Unmapped("requestParameters.bucketName")),
     ("event_uid", "VARCHAR", Src::Path(&["metadata.uid"])),
 ];

@@ -52,6 +52,9 @@ pub struct JobConfig {
     /// The network and DNS hunts (`[hunts]` with `[hunts.beaconing]`, …; absent = off).
     #[serde(default)]
     pub hunts: Option<crate::stages::hunt::HuntsJob>,
+    /// The identity rules that need no history (`[identity]`; absent = off).
+    #[serde(default)]
+    pub identity: Option<crate::stages::identity::IdentityJob>,
 }
 
 /// `[rollup]`: the rollup store (see `series::rollup`).
@@ -451,6 +454,12 @@ impl JobConfig {
             errs.extend(u.validate());
             if self.detectors.contains_key(crate::stages::ueba::DETECTOR) {
                 errs.push("detectors.ueba: the name is taken by [ueba]".into());
+            }
+        }
+        if let Some(i) = &self.identity {
+            errs.extend(i.validate());
+            if self.detectors.contains_key(crate::stages::identity::DETECTOR) {
+                errs.push("detectors.identity: the name is taken by [identity]".into());
             }
         }
         if let Some(h) = &self.hunts {

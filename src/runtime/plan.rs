@@ -41,6 +41,9 @@ pub fn stages(cfg: &JobConfig, catalog: &SeriesCatalog) -> Vec<Box<dyn Stage>> {
     if let Some(job) = &cfg.ueba {
         v.push(Box::new(ueba::UebaStage { job: job.clone() }));
     }
+    if let Some(job) = &cfg.identity {
+        v.push(Box::new(crate::stages::identity::IdentityStage { job: job.clone() }));
+    }
     if let Some(h) = &cfg.hunts {
         v.extend(h.stages());
     }

@@ -216,6 +216,19 @@ pub fn score(result: &RunResult, labels: &serde_json::Value) -> QualityReport {
             .or_default()
             .entity_days += n;
     }
+    if let Some(u) = result
+        .manifest
+        .stage::<crate::stages::identity::IdentityStats>(crate::stages::identity::DETECTOR)
+    {
+        let n: usize = u.judged.values().sum();
+        let det = crate::stages::identity::DETECTOR;
+        report.false_per_detector.entry(det.to_string()).or_default().entity_days += n;
+        report
+            .false_per_series
+            .entry(format!("{det} principal-days"))
+            .or_default()
+            .entity_days += n;
+    }
     for hunt in HUNTS {
         if let Some(h) = result.manifest.stage::<crate::stages::hunt::HuntStats>(hunt) {
             let n: usize = h.judged.values().sum();

@@ -99,6 +99,9 @@ pub struct ApiCall<'a> {
     pub uid: u128,
     /// A user agent other than the principal's own (an attacker's tooling).
     pub agent: Option<&'static str>,
+    /// MFA other than the principal's usual (people sign in with MFA, roles do not): a console
+    /// login whose second factor was not asked for.
+    pub mfa: Option<bool>,
     /// `api.request.uid`.
     pub request_uid: u128,
 }
@@ -191,6 +194,14 @@ pub fn with_agent<'a>(mut ev: Event<'a>, agent: Option<&'static str>) -> Event<'
     ev
 }
 
+/// `ev` (a CloudTrail event) with its MFA flag set to `mfa`.
+pub fn with_mfa(mut ev: Event<'_>, mfa: bool) -> Event<'_> {
+    if let Event::Api(a) = &mut ev {
+        a.mfa = Some(mfa);
+    }
+    ev
+}
+
 /// One CloudTrail management event. Draws, in this order: the S3 object key (S3 calls only),
 /// then the event and request uuids.
 pub fn cloudtrail<'a, R: Rng>(
@@ -215,6 +226,7 @@ pub fn cloudtrail<'a, R: Rng>(
         uid,
         request_uid,
         agent: None,
+        mfa: None,
     })
 }
 
@@ -688,6 +700,53 @@ fn inject_dial<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64
                     time,
                     with_agent(cloudtrail(rng, time, p, api, ip.clone(), None, bucket.as_deref()), agent),
                 ));
+            }
+        }
+        ScenarioKind::InstanceCredentialTheft | ScenarioKind::RootActivity | ScenarioKind::ConsoleLoginWithoutMfa if starts_today => {
+            use super::scenarios::{INSTANCE_THEFT_OPS, NO_MFA_OPS, ROOT_OPS};
+            let arn = ent("principal");
+            let p: &world::Principal = match s.kind {
+                ScenarioKind::InstanceCredentialTheft => {
+                    &acct
+                        .instance_sessions
+                        .iter()
+                        .find(|(_, p)| p.arn == arn)
+                        .expect("planned instance session")
+                        .1
+                }
+                ScenarioKind::RootActivity => &acct.root,
+                _ => &acct.principals[planned_principal(acct, s)],
+            };
+            let ip = ent("src_ip");
+            let (ops, agent) = match s.kind {
+                ScenarioKind::InstanceCredentialTheft => (INSTANCE_THEFT_OPS, world::THEFT_AGENT),
+                ScenarioKind::RootActivity => (ROOT_OPS, world::CONSOLE_AGENT),
+                _ => (NO_MFA_OPS, world::CONSOLE_AGENT),
+            };
+            let mut t0 = s.window_start_ms + rng.random_range(0..5 * 60_000);
+            if s.kind != ScenarioKind::InstanceCredentialTheft {
+                // The console login first, without a second factor; the session's calls after it.
+                let login = world::api_named("ConsoleLogin").expect("ConsoleLogin is known");
+                out.push((
+                    t0,
+                    with_mfa(
+                        with_agent(cloudtrail(rng, t0, p, login, ip.clone(), None, None), Some(agent)),
+                        false,
+                    ),
+                ));
+                t0 += 60_000;
+            }
+            for i in 0..k as usize {
+                let api = world::api_named(ops[i % ops.len()]).expect("scenario operation is known");
+                let time = rng.random_range(t0..s.window_end_ms.max(t0 + 1));
+                let bucket = api.service.starts_with("s3").then(|| format!("{}-app-data", acct.id));
+                let ev = with_agent(cloudtrail(rng, time, p, api, ip.clone(), None, bucket.as_deref()), Some(agent));
+                let ev = if s.kind == ScenarioKind::InstanceCredentialTheft {
+                    ev
+                } else {
+                    with_mfa(ev, false)
+                };
+                out.push((time, ev));
             }
         }
         ScenarioKind::FindingLevelShift | ScenarioKind::FindingTrend if day_ms >= s.window_start_ms && day_ms < s.window_end_ms => {

@@ -45,6 +45,10 @@
 //! - **Noisy third-party source.** The identity provider's feed is bursty (shape 1.5), loses whole
 //!   hours on about one day in five, delivers 2% of its events twice, and carries a misconfigured
 //!   sync account that fails logins in bursts every weekday.
+//! - **Instance profiles.** Web, app and batch hosts call AWS (S3, parameters, keys, metrics,
+//!   logs; about eight calls a day) with their instance profile's credentials, in a session
+//!   named after the instance (`assumed-role/EC2-web/i-0…`) from the instance's own address; a
+//!   new host's session starts with the host. The root user is never used.
 //! - **Findings.** Inspector scans weekly (Mondays carry three times the daily level), compliance
 //!   checks re-run after release days; rates follow the account's resources, not its API
 //!   volume: a lake under 100,000 events a day keeps the rates of one at 100,000 (about 15
@@ -202,6 +206,20 @@ fn shifted(base: &[f64; 24], shift: i32, sharpen: f64) -> [f64; 24] {
 }
 
 const HOME_NETS: [u8; 6] = [73, 24, 98, 67, 71, 76];
+/// Host roles whose instances carry an instance profile.
+const INSTANCE_PROFILE_ROLES: [&str; 3] = ["web", "app", "batch"];
+/// The SDK on the instances.
+const INSTANCE_AGENT: &str = "aws-sdk-java/2.25.16 Linux/6.1.84 OpenJDK_64-Bit_Server_VM/17.0.10+7-LTS Java/17.0.10";
+/// An instance session's calls on a usual day, and their mix (operation, weight).
+pub const INSTANCE_SESSION_CALLS: f64 = 8.0;
+const INSTANCE_SESSION_MIX: [(&str, f64); 6] = [
+    ("GetObject", 4.0),
+    ("PutObject", 2.0),
+    ("GetParameter", 1.0),
+    ("Decrypt", 1.0),
+    ("PutMetricData", 2.0),
+    ("CreateLogStream", 0.5),
+];
 const TRAVEL_NETS: [u8; 5] = [37, 46, 2, 5, 213];
 const JOINER_ROLES: [&str; 3] = ["recs-api", "fraud-scorer", "report-builder"];
 
@@ -387,6 +405,42 @@ impl World {
                 i
             ));
             domain_first_day.push(rng.random_range(1..days.max(2)));
+        }
+        // Instance profiles: the web, app and batch hosts call AWS with the credentials EC2 hands
+        // their instance profile, in a session named after the instance. Built from their own
+        // stream, after everything else, so the rest of the world is unchanged.
+        for acct in w.accounts.iter_mut() {
+            let id = acct.id.clone();
+            let mut irng = rng_for(seed, &["instance-profiles", &id]);
+            let mut role_ids: Vec<(&'static str, String)> = Vec::new();
+            for (h, host) in acct.hosts.iter().enumerate() {
+                if !INSTANCE_PROFILE_ROLES.contains(&host.role) {
+                    continue;
+                }
+                let role_id = match role_ids.iter().find(|r| r.0 == host.role) {
+                    Some(r) => r.1.clone(),
+                    None => {
+                        let r = format!("AROA{}", hexish(&mut irng, 16));
+                        role_ids.push((host.role, r.clone()));
+                        r
+                    }
+                };
+                let name = format!("EC2-{}", host.role);
+                acct.instance_sessions.push((
+                    h,
+                    Principal {
+                        arn: format!("arn:aws:sts::{id}:assumed-role/{name}/{}", host.instance),
+                        principal_id: format!("{role_id}:{}", host.instance),
+                        access_key: format!("ASIA{}", hexish(&mut irng, 16)),
+                        name,
+                        kind: "AssumedRole",
+                        ips: vec![host.ip.clone()],
+                        weight: 0.0,
+                        human: false,
+                        user_agent: INSTANCE_AGENT,
+                    },
+                ));
+            }
         }
         w.real = Some(std::sync::Arc::new(Real {
             accounts,
@@ -620,6 +674,29 @@ pub fn background<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: 
                         time,
                         with_agent(cloudtrail(rng, time, pr, api, ip.to_string(), err, b), Some(agent)),
                     ));
+                }
+            }
+            // Instance-profile sessions, in the primary region, from their instance's address
+            // (through the VPC's endpoints). Their own streams: the events above are unchanged.
+            if t.region == 0 {
+                let weights: Vec<f64> = INSTANCE_SESSION_MIX.iter().map(|m| m.1).collect();
+                let total: f64 = weights.iter().sum();
+                for (h, pr) in &acct.instance_sessions {
+                    let hh = &ra.hosts[*h];
+                    if hh.first_day > day {
+                        continue;
+                    }
+                    let host = &acct.hosts[*h];
+                    let noise = ctx.day_noise("ct-instance", &host.instance, day, 6.0);
+                    let mut irng = rng_for(seed, &["ct-instance", &host.instance, &ds]);
+                    let n = part_share(poisson(&mut irng, INSTANCE_SESSION_CALLS * noise), t);
+                    for _ in 0..n {
+                        let time = profile_time(&mut irng, day_ms, &hh.hours);
+                        let op = INSTANCE_SESSION_MIX[world::pick_weighted(&mut irng, &weights, total)].0;
+                        let api = world::api_named(op).expect("instance-session operation is known");
+                        let b = api.service.starts_with("s3").then_some(bucket.as_str());
+                        out.push((time, cloudtrail(&mut irng, time, pr, api, host.ip.as_str(), None, b)));
+                    }
                 }
             }
         }

@@ -48,6 +48,15 @@ pub enum ScenarioKind {
     /// DNS tunnelling: many long, encoded subdomains of one new domain (T1071.004); `--scenarios`
     /// only.
     DnsTunnelling,
+    /// An instance profile's credentials, taken from the instance (metadata service, SSRF), used
+    /// from an attacker's network (T1552.005); `--scenarios` only, realistic world.
+    InstanceCredentialTheft,
+    /// The account's root user signs in to the console and acts, from a network the organisation
+    /// never used (T1078.004); `--scenarios` only.
+    RootActivity,
+    /// A person's password used for a console login without MFA from a new network, then calls
+    /// in that session (T1078.004); `--scenarios` only.
+    ConsoleLoginWithoutMfa,
 }
 
 /// Operations of the UEBA scenarios, called in this order (cycled) — so a weak instance is its
@@ -87,6 +96,27 @@ pub const SECRETS_OPS: &[&str] = &[
     "Decrypt",
     "GetSecretValue",
 ];
+/// See [`NIGHT_DISCOVERY_OPS`]: what stolen instance credentials are used for first (who am I,
+/// which buckets, then their objects).
+pub const INSTANCE_THEFT_OPS: &[&str] = &[
+    "GetCallerIdentity",
+    "ListBuckets",
+    "ListObjects",
+    "GetObject",
+    "GetObject",
+    "DescribeInstances",
+    "GetObject",
+];
+/// See [`NIGHT_DISCOVERY_OPS`]: the root user after its console login.
+pub const ROOT_OPS: &[&str] = &[
+    "ListUsers",
+    "CreateAccessKey",
+    "ListBuckets",
+    "GetAccountAuthorizationDetails",
+    "ListRoles",
+];
+/// See [`NIGHT_DISCOVERY_OPS`]: a person's session after a login without MFA.
+pub const NO_MFA_OPS: &[&str] = &["ListBuckets", "GetObject", "DescribeInstances", "ListUsers", "GetObject"];
 
 /// One injected scenario: the ground truth a detector is scored against.
 #[derive(Debug, Clone, Serialize)]
@@ -329,7 +359,7 @@ pub fn rfc3339(ms: i64) -> String {
 
 impl ScenarioKind {
     /// Every kind, in the order of the default plan.
-    pub const ALL: [ScenarioKind; 14] = [
+    pub const ALL: [ScenarioKind; 17] = [
         ScenarioKind::S3BulkDownload,
         ScenarioKind::FindingLevelShift,
         ScenarioKind::FindingTrend,
@@ -344,6 +374,9 @@ impl ScenarioKind {
         ScenarioKind::SecretsEnumeration,
         ScenarioKind::SlowExfiltration,
         ScenarioKind::DnsTunnelling,
+        ScenarioKind::InstanceCredentialTheft,
+        ScenarioKind::RootActivity,
+        ScenarioKind::ConsoleLoginWithoutMfa,
     ];
 
     /// The kind's name in `labels.json` and on the command line (`s3_bulk_download`).
@@ -363,6 +396,9 @@ impl ScenarioKind {
             ScenarioKind::SecretsEnumeration => "secrets_enumeration",
             ScenarioKind::SlowExfiltration => "slow_exfiltration",
             ScenarioKind::DnsTunnelling => "dns_tunnelling",
+            ScenarioKind::InstanceCredentialTheft => "instance_credential_theft",
+            ScenarioKind::RootActivity => "root_activity",
+            ScenarioKind::ConsoleLoginWithoutMfa => "console_login_without_mfa",
         }
     }
 }
@@ -448,6 +484,9 @@ const SHIFT_WEEK: i64 = 7;
 /// | `night_discovery` | strength discovery calls (rounded) by a role, at night, from a new network and user agent |
 /// | `iam_persistence` | strength IAM write calls by a person who never wrote to IAM, in its busiest hours |
 /// | `secrets_enumeration` | strength secrets/keys/parameters calls by a principal that never read secrets |
+/// | `instance_credential_theft` | strength calls with an instance profile's session (named after its instance), from an attacker's network, in two hours (realistic world) |
+/// | `root_activity` | a console login of the account's root user without MFA from an attacker's network, then strength calls, in one hour |
+/// | `console_login_without_mfa` | a person's console login without MFA from an attacker's network, then strength calls, in one hour |
 ///
 /// Entities are distinct over the whole plan; days are spread over the second half of the lake
 /// (trends start in the first half), so there is history before each instance.
@@ -561,6 +600,71 @@ pub fn plan_dial(ctx: &GenCtx<'_>, specs: &[ScenarioSpec]) -> Result<Plan, Strin
                             day,
                             baseline: ctx.principal_day_mean(account, region, day, p),
                             hours,
+                        }
+                    }
+                    ScenarioKind::InstanceCredentialTheft => {
+                        // An instance whose session exists on the day (new hosts only from theirs).
+                        let live: Vec<&(usize, world::Principal)> = acct
+                            .instance_sessions
+                            .iter()
+                            .filter(|(h, _)| ctx.host_flows_mean(account, region, day, *h) > 0.0)
+                            .collect();
+                        if live.is_empty() {
+                            continue;
+                        }
+                        let (h, pr) = live[rng.random_range(0..live.len())];
+                        let h0 = rng.random_range(0..22u32);
+                        Candidate {
+                            account,
+                            key: format!("principal {}", pr.arn),
+                            entities: vec![
+                                ("principal", pr.arn.clone()),
+                                ("principal_name", pr.name.clone()),
+                                ("instance", acct.hosts[*h].instance.clone()),
+                                ("src_ip", world::attacker_ip(&mut rng)),
+                            ],
+                            day,
+                            baseline: crate::sample::realistic::INSTANCE_SESSION_CALLS,
+                            hours: h0..h0 + 2,
+                        }
+                    }
+                    ScenarioKind::RootActivity => {
+                        let h0 = rng.random_range(0..23u32);
+                        Candidate {
+                            account,
+                            key: format!("principal {}", acct.root.arn),
+                            entities: vec![
+                                ("principal", acct.root.arn.clone()),
+                                ("principal_name", acct.root.name.clone()),
+                                ("src_ip", world::attacker_ip(&mut rng)),
+                            ],
+                            day,
+                            // The root user is never used: any use is the whole signal.
+                            baseline: 1.0,
+                            hours: h0..h0 + 1,
+                        }
+                    }
+                    ScenarioKind::ConsoleLoginWithoutMfa => {
+                        let people: Vec<usize> = (0..acct.principals.len())
+                            .filter(|&p| acct.principals[p].human && ctx.principal_day_mean(account, region, day, p) > 0.0)
+                            .collect();
+                        if people.is_empty() {
+                            continue;
+                        }
+                        let p = people[rng.random_range(0..people.len())];
+                        let pr = &acct.principals[p];
+                        let h0 = rng.random_range(0..23u32);
+                        Candidate {
+                            account,
+                            key: format!("principal {}", pr.arn),
+                            entities: vec![
+                                ("principal", pr.arn.clone()),
+                                ("principal_name", pr.name.clone()),
+                                ("src_ip", world::attacker_ip(&mut rng)),
+                            ],
+                            day,
+                            baseline: ctx.principal_day_mean(account, region, day, p),
+                            hours: h0..h0 + 1,
                         }
                     }
                     ScenarioKind::BruteForce => {
@@ -763,6 +867,50 @@ fn dial_instance(ctx: &GenCtx<'_>, sp: &ScenarioSpec, c: Candidate, region: &str
                 end,
                 mitre,
                 "API calls by the principal per day (for reference; strength is the number of calls)",
+                k,
+                what,
+            )
+        }
+        ScenarioKind::InstanceCredentialTheft | ScenarioKind::RootActivity | ScenarioKind::ConsoleLoginWithoutMfa => {
+            let k = s.round().max(1.0);
+            let (mitre, unit, what) = match sp.kind {
+                ScenarioKind::InstanceCredentialTheft => (
+                    "T1552.005",
+                    "API calls by the instance's session on a usual day (for reference; strength is the number of calls)",
+                    format!(
+                        "the instance profile credentials of {} ({}) make {k} calls from {}, outside the instance",
+                        name("instance"),
+                        name("principal_name"),
+                        name("src_ip")
+                    ),
+                ),
+                ScenarioKind::RootActivity => (
+                    "T1078.004",
+                    "root-user calls on a usual day: none (for reference; strength is the number of calls)",
+                    format!(
+                        "the root user of {} signs in to the console from {} and makes {k} call(s)",
+                        acct.id,
+                        name("src_ip")
+                    ),
+                ),
+                _ => (
+                    "T1078.004",
+                    "API calls by the principal per day (for reference; strength is the number of calls)",
+                    format!(
+                        "{} signs in to the console without MFA from {} and makes {k} call(s)",
+                        name("principal_name"),
+                        name("src_ip")
+                    ),
+                ),
+            };
+            (
+                "ueba",
+                SourceKind::CloudTrailMgmt,
+                acct.id.clone(),
+                start,
+                end,
+                mitre,
+                unit,
                 k,
                 what,
             )

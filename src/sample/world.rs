@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 pub struct Principal {
     /// `alice.smith` or `AppRole-orders`.
     pub name: String,
-    /// `IAMUser` or `AssumedRole`.
+    /// `IAMUser`, `AssumedRole` or `Root`.
     pub kind: &'static str,
     /// Full ARN.
     pub arn: String,
@@ -55,6 +55,13 @@ pub struct Account {
     pub hosts: Vec<Host>,
     /// VPC id.
     pub vpc: String,
+    /// The account's root user: never active in the background (an organisation that follows
+    /// AWS's advice does not use it), only in the `root_activity` scenario.
+    pub root: Principal,
+    /// Instance-profile sessions (realistic world): `(host index, session)`, the session named
+    /// after the instance (`assumed-role/EC2-web/i-0…`, as EC2 names the credentials it hands
+    /// out), calling from that instance's address. Empty in the simple world.
+    pub instance_sessions: Vec<(usize, Principal)>,
 }
 
 /// An API the background calls: (service, operation, OCSF activity_id, class kind).
@@ -156,8 +163,16 @@ pub fn api_named(op: &str) -> Option<&'static Api> {
     APIS.iter().chain(ATTACK_APIS).find(|a| a.operation == op)
 }
 
+/// The browser behind AWS console sessions (the root user's and the console-login scenarios').
+pub const CONSOLE_AGENT: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+
 /// A scripting user agent no principal of the background uses.
 pub const ATTACKER_AGENT: &str = "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#5.15.0 md/arch#x86_64 lang/python#3.10.12";
+
+/// The AWS CLI of whoever took an instance's credentials (a tool of its own, not the instance's SDK
+/// nor the night-time discovery's scripts).
+pub const THEFT_AGENT: &str = "aws-cli/2.13.25 Python/3.11.5 Linux/5.15.0-86-generic exe/x86_64.ubuntu.22 prompt/off";
 
 /// Security Hub finding types of the background, `(product, feature, type, daily rate per account)`.
 pub const FINDING_TYPES: &[(&str, &str, &str, f64)] = &[
@@ -423,11 +438,27 @@ impl World {
                     role: roles[h % roles.len()],
                 })
                 .collect();
+            let vpc = format!("vpc-0{}", hexish(&mut rng, 16));
+            // Its own stream, so the rest of the world is what it was before the root user existed.
+            let mut rrng = rng_for(seed, &["root", &id]);
+            let root = Principal {
+                arn: format!("arn:aws:iam::{id}:root"),
+                principal_id: id.clone(),
+                access_key: format!("ASIA{}", hexish(&mut rrng, 16)),
+                name: "root".into(),
+                kind: "Root",
+                ips: Vec::new(),
+                weight: 0.0,
+                human: true,
+                user_agent: CONSOLE_AGENT,
+            };
             accounts.push(Account {
                 id,
                 principals,
                 hosts,
-                vpc: format!("vpc-0{}", hexish(&mut rng, 16)),
+                vpc,
+                root,
+                instance_sessions: Vec::new(),
             });
         }
         let external_ips = (0..300)

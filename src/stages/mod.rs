@@ -14,6 +14,8 @@
 //!   its embeddings table.
 //! * [`ueba`]: an isolation forest over each principal's day (novelty against its own history and
 //!   its peer group's), with findings that say which behaviour stood out.
+//! * [`identity`]: the rules that need no history — instance-profile credentials used outside
+//!   their instance, root-user activity, console logins without MFA.
 //! * [`row_times`]: rows of the analysed days that no analysis can place in time (no time, or
 //!   seconds instead of milliseconds), counted and named.
 //! * the network and DNS hunts ([`hunt`] runs each): [`beaconing`], [`exfiltration`],
@@ -28,6 +30,7 @@ pub mod dns_hunt;
 pub mod exfiltration;
 pub mod features;
 pub mod hunt;
+pub mod identity;
 pub mod ip_insights;
 pub mod lateral;
 pub mod row_times;

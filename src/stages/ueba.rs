@@ -4,7 +4,12 @@
 //! Input: `queries/features/principal_items.sql`, the operations, source addresses, user agents,
 //! regions and active hours each principal touched per day (with events, failures and deletes),
 //! read once over the baseline and the analysed days; each analysed day is judged on its own window
-//! (the job's `baseline_days` before it), as its nightly run judges it ([`judge_each_day`]). From it, per principal-day, [`FEATURES`]:
+//! (the job's `baseline_days` before it), as its nightly run judges it ([`judge_each_day`]).
+//! The sessions EC2 names after its instances (`…:assumed-role/EC2-web/i-0…`) count as their
+//! role, `…:assumed-role/EC2-web/i-*` ([`principal_filter`]): a fleet replaces its instances,
+//! so each session is a "new principal" for a day or two, and a thousand near-identical
+//! instance-days would fill the pool the cut is read from — the role's day is the behaviour a
+//! baseline can learn (stolen instance credentials are the identity rules' to find). From it, per principal-day, [`FEATURES`]:
 //! volume against the principal's usual, first-seen operations, services, /24 networks, user
 //! agents and regions against its trailing `history_days`, operations new to its whole peer group
 //! (account × principal type: IAM user, assumed role, federated, AWS service), the share of events
@@ -750,6 +755,24 @@ pub async fn run(
 /// publishes what the nightly runs of its days published (features such as "new principal"
 /// and the forest's training days depend on where the window starts). The manifest's numbers
 /// add up over the days; `cut` is the last day's.
+/// The suffix `principal_items.sql` gives an instance-profile role standing for all its
+/// instances' sessions.
+pub const INSTANCE_SESSIONS: &str = "/i-*";
+
+/// The `WHERE` condition selecting a UEBA principal's calls in `lakesight.api_activity`: the
+/// principal itself, or, for a role standing for its instances' sessions, every session of it
+/// named after an instance.
+pub fn principal_filter(principal: &str) -> String {
+    match principal.strip_suffix(INSTANCE_SESSIONS) {
+        Some(role) => {
+            // `substr` counts characters in both engines (Trino and DataFusion).
+            let prefix = format!("{role}/i-");
+            format!("substr(principal, 1, {}) = {}", prefix.chars().count(), quote_literal(&prefix))
+        }
+        None => format!("principal = {}", quote_literal(principal)),
+    }
+}
+
 fn judge_each_day(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Outcome, SeriesError> {
     let eval = ((w.eval_ms - w.day0_ms) / DAY_MS).max(0) as usize;
     let days = ((w.end_ms - w.day0_ms) / DAY_MS).max(0) as usize;
@@ -1088,11 +1111,11 @@ fn finding(
         "-- {} on {day}: every API call, first-seen operations first\n\
          SELECT time, operation, service, src_ip, user_agent, region, status, error\n\
          FROM lakesight.api_activity\n\
-         WHERE eventday = {}\n  AND {account_filter}principal = {}\n\
+         WHERE eventday = {}\n  AND {account_filter}{}\n\
          ORDER BY {order}\nLIMIT {}",
         crate::sql::comment_text(&who),
         quote_literal(&day.replace('-', "")),
-        quote_literal(&p.principal),
+        principal_filter(&p.principal),
         crate::findings::investigate::LIMIT,
     );
     let mut id = sha2::Sha256::default();
@@ -1291,6 +1314,20 @@ impl Stage for UebaStage {
 
 #[cfg(test)]
 mod tests {
+    /// An instance-profile role standing for its sessions selects every session named after an
+    /// instance (by a character prefix both engines read alike); any other principal itself; a
+    /// quote stays inside the literal.
+    #[test]
+    fn principal_filters_select_the_sessions_a_role_stands_for() {
+        let f = super::principal_filter("arn:aws:sts::1:assumed-role/EC2-web/i-*");
+        assert_eq!(f, "substr(principal, 1, 38) = 'arn:aws:sts::1:assumed-role/EC2-web/i-'");
+        assert_eq!("arn:aws:sts::1:assumed-role/EC2-web/i-".chars().count(), 38);
+        assert_eq!(
+            super::principal_filter("arn:aws:iam::1:user/o'brien"),
+            "principal = 'arn:aws:iam::1:user/o''brien'"
+        );
+    }
+
     use super::*;
 
     const DAYS: usize = 28;

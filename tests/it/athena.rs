@@ -18,6 +18,7 @@ use lakesight::runtime::config::JobConfig;
 use lakesight::runtime::run::{run, run_id, RunOverrides};
 use lakesight::runtime::FixedClock;
 use lakesight::series::{render, SeriesCatalog};
+use lakesight::stages::identity::IdentityStats;
 use lakesight::store::Location;
 use object_store::ObjectStoreExt;
 
@@ -167,6 +168,16 @@ async fn write_unload_results(cfg: &JobConfig, bucket: &str) -> usize {
         let batches = e.run_sql(&q.label, &lakesight::stages::row_times::sql(&q.view, &w)).await.unwrap();
         n += put(q.label, batches).await;
     }
+    if cfg.identity.is_some() {
+        // The identity rules' two queries over the analysed day (the demo lake has no instance
+        // sessions, so their third, the instances' VPC Flow addresses, is not asked).
+        use lakesight::stages::identity;
+        let sql = render(&identity::template().unwrap(), lakesight::series::Bucket::Hour, w.eval_ms, w.end_ms);
+        let batches = e.run_sql(identity::FAMILY, &sql).await.unwrap();
+        n += put(identity::FAMILY.to_string(), batches).await;
+        let batches = e.run_sql("identity_principals", &identity::principals_sql(&w)).await.unwrap();
+        n += put("identity_principals".to_string(), batches).await;
+    }
     n
 }
 
@@ -222,8 +233,8 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
     assert!(a_file == b_file, "features from Athena differ from the embedded engine's");
 
     // One UNLOAD per series, one for the features, two for IP Insights (pairs, operations per
-    // address), one for the UEBA items, one per hunt and one per view for the row-time check, all
-    // SUCCEEDED, in the manifest with bytes scanned and cost.
+    // address), one for the UEBA items, one per hunt, one per view for the row-time check and two
+    // for the identity rules, all SUCCEEDED, in the manifest with bytes scanned and cost.
     let a = got.manifest.athena.as_ref().expect("manifest has the Athena queries");
     const HUNTS: [&str; 4] = ["beaconing", "exfiltration", "lateral_movement", "dns"];
     let views = row_times_queries(
@@ -237,7 +248,9 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
     )
     .len();
     assert!(views >= 4, "{views}");
-    let extra = 4 + HUNTS.len() + views;
+    // Two for the identity rules (its third, the instances' VPC Flow addresses, runs only when
+    // instance-profile sessions called from private addresses: the simple world has none).
+    let extra = 4 + HUNTS.len() + views + 2;
     assert_eq!(a.queries.len(), cfg.series.len() + extra);
     assert_eq!(
         got.manifest
@@ -277,7 +290,13 @@ async fn the_athena_engine_submits_polls_and_reads_back_unload_results() {
                 .iter()
                 .map(|h| got.manifest.stage::<lakesight::stages::hunt::HuntStats>(h).unwrap().rows)
                 .sum::<usize>()
+            + got.manifest.stage::<IdentityStats>("identity").unwrap().rows
+            + got.manifest.stage::<IdentityStats>("identity").unwrap().judged.len()
     );
+    // The identity rules judged the same principals through Athena as on the embedded engine.
+    let judged = |r: &lakesight::runtime::run::RunResult| r.manifest.stage::<IdentityStats>("identity").unwrap().judged;
+    assert_eq!(judged(&got), judged(&want));
+    assert!(judged(&got).values().sum::<usize>() > 10, "{:?}", judged(&got));
     assert_eq!(got.manifest.inputs.files, 0, "Athena mode reads no footers");
 
     // Athena (moto) saw the UNLOAD statements in the workgroup.

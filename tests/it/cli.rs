@@ -198,7 +198,7 @@ fn dry_run_prints_the_plan_and_runs_nothing() {
     );
     assert!(
         text.contains(
-            "findings/dt=<day>/detector=<beaconing|changepoints|dns|exfiltration|ip_insights|lateral_movement|outliers|trends|ueba>"
+            "findings/dt=<day>/detector=<beaconing|changepoints|dns|exfiltration|identity|ip_insights|lateral_movement|outliers|trends|ueba>"
         ),
         "{text}"
     );

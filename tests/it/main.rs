@@ -15,6 +15,7 @@ mod golden;
 mod hostile;
 mod hunts;
 mod iceberg;
+mod identity;
 mod iforest;
 mod ip_insights;
 mod lake;

@@ -90,7 +90,19 @@ async fn quality_slice_on_the_realistic_world() {
         r.false_per_detector["changepoints"]
     );
     assert!(rate("outliers") <= 1.0, "outliers: {:?}", r.false_per_detector["outliers"]);
-    assert!(rate("ueba") <= 1.0, "ueba: {:?}", r.false_per_detector["ueba"]);
+    let falses = |d: &str| {
+        r.false_findings
+            .iter()
+            .filter(|f| f.detector == d)
+            .map(|f| format!("{} ({:.2})", f.title, f.score))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        rate("ueba") <= 1.0,
+        "ueba: {:?}: {:#?}",
+        r.false_per_detector["ueba"],
+        falses("ueba")
+    );
     // The network and DNS hunts: within the budget of 1 per 1,000 host-days each, and none of
     // the benign look-alikes (SaaS pollers, NTP, backups, the scanner, CDN names) flagged.
     for h in ["beaconing", "exfiltration", "lateral_movement", "dns"] {
