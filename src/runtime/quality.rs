@@ -206,22 +206,15 @@ pub fn score(result: &RunResult, labels: &serde_json::Value) -> QualityReport {
             .or_default()
             .entity_days += ip.days.values().map(|d| d.principals).sum::<usize>();
     }
-    if let Some(u) = result.manifest.stage::<crate::stages::ueba::UebaStats>("ueba") {
-        let n: usize = u.judged.values().sum();
-        let det = crate::stages::ueba::DETECTOR;
-        report.false_per_detector.entry(det.to_string()).or_default().entity_days += n;
-        report
-            .false_per_series
-            .entry(format!("{det} principal-days"))
-            .or_default()
-            .entity_days += n;
-    }
-    if let Some(u) = result
+    // The UEBA forest and the identity rules judge every active principal-day.
+    let ueba = result.manifest.stage::<crate::stages::ueba::UebaStats>("ueba").map(|u| u.judged);
+    let identity = result
         .manifest
         .stage::<crate::stages::identity::IdentityStats>(crate::stages::identity::DETECTOR)
-    {
-        let n: usize = u.judged.values().sum();
-        let det = crate::stages::identity::DETECTOR;
+        .map(|u| u.judged);
+    for (det, judged) in [(crate::stages::ueba::DETECTOR, ueba), (crate::stages::identity::DETECTOR, identity)] {
+        let Some(judged) = judged else { continue };
+        let n: usize = judged.values().sum();
         report.false_per_detector.entry(det.to_string()).or_default().entity_days += n;
         report
             .false_per_series

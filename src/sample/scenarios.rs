@@ -462,6 +462,31 @@ struct Candidate {
     baseline: f64,
 }
 
+/// A candidate where principal `p`'s credentials are used from an attacker's address (drawn
+/// from `rng`) in `hours` of `day`, sized from the principal's usual day.
+fn from_attacker<R: rand::Rng>(
+    ctx: &GenCtx<'_>,
+    account: usize,
+    p: usize,
+    day: i64,
+    hours: std::ops::Range<u32>,
+    rng: &mut R,
+) -> Candidate {
+    let pr = &ctx.world.accounts[account].principals[p];
+    Candidate {
+        account,
+        key: format!("principal {}", pr.arn),
+        entities: vec![
+            ("principal", pr.arn.clone()),
+            ("principal_name", pr.name.clone()),
+            ("src_ip", world::attacker_ip(rng)),
+        ],
+        day,
+        baseline: ctx.principal_day_mean(account, 0, day, p),
+        hours,
+    }
+}
+
 /// Days of a level shift's new regime inside the lake (see `plan_dial`).
 const SHIFT_WEEK: i64 = 7;
 
@@ -534,18 +559,7 @@ pub fn plan_dial(ctx: &GenCtx<'_>, specs: &[ScenarioSpec]) -> Result<Plan, Strin
                             }
                         } else {
                             let h0 = rng.random_range(0..23u32);
-                            Candidate {
-                                account,
-                                key: format!("principal {}", pr.arn),
-                                entities: vec![
-                                    ("principal", pr.arn.clone()),
-                                    ("principal_name", pr.name.clone()),
-                                    ("src_ip", world::attacker_ip(&mut rng)),
-                                ],
-                                day,
-                                baseline: ctx.principal_day_mean(account, region, day, p),
-                                hours: h0..h0 + 2,
-                            }
+                            from_attacker(ctx, account, p, day, h0..h0 + 2, &mut rng)
                         }
                     }
                     ScenarioKind::NightDiscovery | ScenarioKind::IamPersistence | ScenarioKind::SecretsEnumeration => {
@@ -652,20 +666,8 @@ pub fn plan_dial(ctx: &GenCtx<'_>, specs: &[ScenarioSpec]) -> Result<Plan, Strin
                             continue;
                         }
                         let p = people[rng.random_range(0..people.len())];
-                        let pr = &acct.principals[p];
                         let h0 = rng.random_range(0..23u32);
-                        Candidate {
-                            account,
-                            key: format!("principal {}", pr.arn),
-                            entities: vec![
-                                ("principal", pr.arn.clone()),
-                                ("principal_name", pr.name.clone()),
-                                ("src_ip", world::attacker_ip(&mut rng)),
-                            ],
-                            day,
-                            baseline: ctx.principal_day_mean(account, region, day, p),
-                            hours: h0..h0 + 1,
-                        }
+                        from_attacker(ctx, account, p, day, h0..h0 + 1, &mut rng)
                     }
                     ScenarioKind::BruteForce => {
                         let people: Vec<usize> = (0..acct.principals.len()).filter(|&p| acct.principals[p].human).collect();

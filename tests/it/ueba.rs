@@ -58,8 +58,8 @@ async fn the_days_table_holds_every_judged_principal_day() {
     assert!(out.path().join("ueba_days_table.sql").exists(), "{:?}", files_under(out.path()));
 }
 
-/// A lake without CloudTrail: the stage is skipped with a warning in the manifest and the run's
-/// warnings, and the rest of the job runs.
+/// A lake without CloudTrail: the stage (and the identity rules) are skipped with a warning in
+/// the manifest and the run's warnings, and the rest of the job runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lake_without_cloudtrail_skips_the_stage_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
@@ -77,4 +77,14 @@ async fn a_lake_without_cloudtrail_skips_the_stage_with_a_warning() {
     assert!(w.contains("no CloudTrail") && w.contains("skipped"), "{w}");
     assert!(r.findings.iter().all(|f| f.detector != "ueba"));
     assert!(r.findings.iter().any(|f| f.detector != "ueba"), "the other stages still ran");
+    // The identity rules, which read CloudTrail too, say so in the run's warnings.
+    assert!(
+        r.manifest
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("identity:") && w.contains("no CloudTrail") && w.contains("skipped")),
+        "{:?}",
+        r.manifest.warnings
+    );
+    assert!(r.findings.iter().all(|f| f.detector != "identity"));
 }
