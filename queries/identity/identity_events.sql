@@ -16,7 +16,7 @@ WHERE eventday BETWEEN {{eventday_from}} AND {{eventday_to}}
   AND time >= {{start}} AND time < {{end}}
   AND principal IS NOT NULL
   AND (principal_type = 'Root'
-       OR principal LIKE '%:assumed-role/%/i-%'
+       OR regexp_like(principal, ':assumed-role/[^/]+/i-([0-9a-fA-F]{8}|[0-9a-fA-F]{17})$')
        OR (operation = 'ConsoleLogin' AND principal_type = 'IAMUser' AND COALESCE(login_mfa, is_mfa) = false))
 GROUP BY accountid, principal, COALESCE(principal_type, ''), date_trunc({{bucket}}, time),
          COALESCE(src_ip, ''), COALESCE(operation, ''), COALESCE(user_agent, ''), COALESCE(status, ''),

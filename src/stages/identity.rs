@@ -709,6 +709,8 @@ mod tests {
         assert_eq!(instance_of("arn:aws:sts::1:assumed-role/R/i-0123456789abcdefg"), None);
         assert_eq!(instance_of("arn:aws:sts::1:assumed-role/R/builder-session"), None);
         assert_eq!(instance_of("arn:aws:iam::1:user/i-0123456789abcdef0"), None);
+        // The template selects sessions with the same shape (and UEBA folds the same ones).
+        assert!(TEMPLATE.contains(&format!(":assumed-role/[^/]+{}", crate::stages::ueba::INSTANCE_ID_AT_END)));
     }
 
     /// The instance rule: the instance's own address, AWS acting for it and allow-listed egress

@@ -759,6 +759,10 @@ pub async fn run(
 /// instances' sessions.
 pub const INSTANCE_SESSIONS: &str = "/i-*";
 
+/// A session name that is an EC2 instance id, at the end of a principal (the pattern
+/// `principal_items.sql` and the identity rules' template match instance sessions with).
+pub const INSTANCE_ID_AT_END: &str = "/i-([0-9a-fA-F]{8}|[0-9a-fA-F]{17})$";
+
 /// The `WHERE` condition selecting a UEBA principal's calls in `lakesight.api_activity`: the
 /// principal itself, or, for a role standing for its instances' sessions, every session of it
 /// named after an instance.
@@ -767,7 +771,11 @@ pub fn principal_filter(principal: &str) -> String {
         Some(role) => {
             // `substr` counts characters in both engines (Trino and DataFusion).
             let prefix = format!("{role}/i-");
-            format!("substr(principal, 1, {}) = {}", prefix.chars().count(), quote_literal(&prefix))
+            format!(
+                "substr(principal, 1, {}) = {} AND regexp_like(principal, '{INSTANCE_ID_AT_END}')",
+                prefix.chars().count(),
+                quote_literal(&prefix)
+            )
         }
         None => format!("principal = {}", quote_literal(principal)),
     }
@@ -1320,7 +1328,12 @@ mod tests {
     #[test]
     fn principal_filters_select_the_sessions_a_role_stands_for() {
         let f = super::principal_filter("arn:aws:sts::1:assumed-role/EC2-web/i-*");
-        assert_eq!(f, "substr(principal, 1, 38) = 'arn:aws:sts::1:assumed-role/EC2-web/i-'");
+        assert_eq!(
+            f,
+            "substr(principal, 1, 38) = 'arn:aws:sts::1:assumed-role/EC2-web/i-' AND regexp_like(principal, '/i-([0-9a-fA-F]{8}|[0-9a-fA-F]{17})$')"
+        );
+        // The templates match instance sessions with the same pattern.
+        assert!(super::TEMPLATE.contains(&format!("[^/]+{}", super::INSTANCE_ID_AT_END)));
         assert_eq!("arn:aws:sts::1:assumed-role/EC2-web/i-".chars().count(), 38);
         assert_eq!(
             super::principal_filter("arn:aws:iam::1:user/o'brien"),
