@@ -545,7 +545,7 @@ fn cloudtrail(o: &mut Cols<'_>, xs: &[&ApiCall<'_>], c: &RowCtx<'_>) -> Res<()> 
             a.put("session", |f| {
                 strukt(f, n, None, |s| {
                     let created = xs.iter().map(|x| Some(x.time - 1_800_000));
-                    let mfa = xs.iter().map(|x| Some(x.mfa.unwrap_or(x.principal.human)));
+                    let mfa = xs.iter().map(|x| Some(x.mfa_used()));
                     if v1 {
                         s.put("created_time", |f| ints(f, created))?;
                         s.put("mfa", |f| bools(f, mfa))?;
@@ -621,12 +621,7 @@ fn cloudtrail(o: &mut Cols<'_>, xs: &[&ApiCall<'_>], c: &RowCtx<'_>) -> Res<()> 
         })
     })?;
     o.put(if v1 { "mfa" } else { "is_mfa" }, |f| {
-        bools(
-            f,
-            xs.iter()
-                .zip(&not_api)
-                .map(|(x, &k)| k.then_some(x.mfa.unwrap_or(x.principal.human))),
-        )
+        bools(f, xs.iter().zip(&not_api).map(|(x, &k)| k.then_some(x.mfa_used())))
     })?;
     let cls: Vec<Class> = xs.iter().map(|x| api_class(v1, x.api)).collect();
     class_cols(o, &cls)?;

@@ -106,6 +106,14 @@ pub struct ApiCall<'a> {
     pub request_uid: u128,
 }
 
+impl ApiCall<'_> {
+    /// Whether the call's session (and, for a login, the login) used MFA: the event's own
+    /// setting, else the principal's usual (people sign in with MFA, roles do not).
+    pub fn mfa_used(&self) -> bool {
+        self.mfa.unwrap_or(self.principal.human)
+    }
+}
+
 /// One end of a flow.
 #[derive(Debug, Clone)]
 pub struct FlowEnd<'a> {

@@ -38,6 +38,7 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::hunt::eventday;
 use super::{PlannedQuery, Stage, StageContext, StageError, StageOutput, Window};
 use crate::detect::net::{parse_cidrs, AddrClass, Nets};
 use crate::detect::Overlay;
@@ -82,6 +83,11 @@ impl Default for IdentityJob {
 }
 
 impl IdentityJob {
+    /// RFC 1918 and friends as inside, `allow_cidrs` as allowed (validated before a run).
+    pub fn nets(&self) -> Nets {
+        Nets::new(parse_cidrs("identity.allow_cidrs", &self.allow_cidrs).unwrap_or_default())
+    }
+
     /// Every problem, each naming its field.
     pub fn validate(&self) -> Vec<String> {
         let mut e = Vec::new();
@@ -215,19 +221,17 @@ fn rows_of(batches: &[RecordBatch], label: &str) -> Result<Vec<Row>, SeriesError
 /// SQL counting the principals active on each analysed day (plain SQL both engines run; the
 /// literals are dates formatted here, never data).
 pub fn principals_sql(w: &Window) -> String {
-    let day = |ms: i64| crate::series::dt(ms).replace('-', "");
     format!(
         "SELECT eventday, count(DISTINCT concat(COALESCE(accountid, ''), '|', principal)) AS principals \
          FROM lakesight.api_activity WHERE eventday BETWEEN {} AND {} AND principal IS NOT NULL GROUP BY eventday",
-        quote_literal(&day(w.eval_ms)),
-        quote_literal(&day(w.end_ms - 1))
+        quote_literal(&eventday(w.eval_ms)),
+        quote_literal(&eventday(w.end_ms - 1))
     )
 }
 
 /// SQL listing the day's VPC Flow addresses of `instances` and the instances behind `addresses`
 /// (every value a quoted literal).
 pub fn flows_sql(w: &Window, instances: &BTreeSet<String>, addresses: &BTreeSet<String>) -> String {
-    let day = |ms: i64| crate::series::dt(ms).replace('-', "");
     let list = |v: &BTreeSet<String>| v.iter().map(|x| quote_literal(x)).collect::<Vec<_>>().join(", ");
     let mut cond = Vec::new();
     if !instances.is_empty() {
@@ -240,8 +244,8 @@ pub fn flows_sql(w: &Window, instances: &BTreeSet<String>, addresses: &BTreeSet<
         "SELECT eventday, src_instance, src_ip, count(*) AS flows FROM lakesight.network_activity \
          WHERE eventday BETWEEN {} AND {} AND src_instance IS NOT NULL AND ({}) \
          GROUP BY eventday, src_instance, src_ip",
-        quote_literal(&day(w.eval_ms)),
-        quote_literal(&day(w.end_ms - 1)),
+        quote_literal(&eventday(w.eval_ms)),
+        quote_literal(&eventday(w.end_ms - 1)),
         if cond.is_empty() { "1 = 0".to_string() } else { cond.join(" OR ") }
     )
 }
@@ -337,8 +341,13 @@ fn day_of(ms: i64) -> i64 {
 }
 
 /// Judge the rows: the flagged calls by (rule, account, principal, day).
-fn judge(job: &IdentityJob, rows: &[Row], flows: &Flows, st: &mut IdentityStats) -> BTreeMap<(Rule, Option<String>, String, i64), Hit> {
-    let nets = Nets::new(parse_cidrs("identity.allow_cidrs", &job.allow_cidrs).unwrap_or_default());
+fn judge(
+    job: &IdentityJob,
+    nets: &Nets,
+    rows: &[Row],
+    flows: &Flows,
+    st: &mut IdentityStats,
+) -> BTreeMap<(Rule, Option<String>, String, i64), Hit> {
     let mut hits: BTreeMap<(Rule, Option<String>, String, i64), Hit> = BTreeMap::new();
     for r in rows {
         let day = day_of(r.hour_ms);
@@ -469,7 +478,7 @@ fn finding(run_id: &str, key: &(Rule, Option<String>, String, i64), hit: &Hit) -
          FROM lakesight.api_activity\n\
          WHERE eventday = {}\n  AND {account_filter}principal = {}\n\
          ORDER BY CASE WHEN src_ip IN ({}) THEN 0 ELSE 1 END, time\nLIMIT {}",
-        quote_literal(&day.replace('-', "")),
+        quote_literal(&eventday(*day_ms)),
         quote_literal(principal),
         flagged_ips.join(", "),
         crate::findings::investigate::LIMIT,
@@ -632,16 +641,13 @@ impl Stage for IdentityStage {
                     continue;
                 }
                 let v = d.value(i);
-                let day = if v.len() == 8 {
-                    format!("{}-{}-{}", &v[..4], &v[4..6], &v[6..])
-                } else {
-                    v.to_string()
-                };
+                let day = chrono::NaiveDate::parse_from_str(v, "%Y%m%d").map_or_else(|_| v.to_string(), |d| d.to_string());
                 *st.judged.entry(day).or_default() += n.value(i).max(0) as usize;
             }
         }
-        // The instances whose sessions called from private addresses, and those addresses.
-        let nets = Nets::new(Vec::new());
+        // The instances whose sessions called from private (not allow-listed) addresses, and
+        // those addresses: the ones the instance rule checks against VPC Flow.
+        let nets = self.job.nets();
         let mut instances = BTreeSet::new();
         let mut addresses = BTreeSet::new();
         for r in &rows {
@@ -657,7 +663,7 @@ impl Stage for IdentityStage {
             ctx.check_cancel(DETECTOR)?;
             flows = flows_of(&q("identity_instance_flows", flows_sql(&w, &instances, &addresses)).await?)?;
         }
-        let hits = judge(&self.job, &rows, &flows, &mut st);
+        let hits = judge(&self.job, &nets, &rows, &flows, &mut st);
         for (key, hit) in &hits {
             let (f, plot) = finding(ctx.run_id, key, hit);
             *st.findings.entry(key.0.name().to_string()).or_default() += 1;
@@ -741,7 +747,7 @@ mod tests {
             .1
             .insert((DAY, "10.0.3.24".into()), ["i-0fedcba9876543210".to_string()].into());
         let mut st = IdentityStats::default();
-        let hits = judge(&job, &rows, &flows, &mut st);
+        let hits = judge(&job, &job.nets(), &rows, &flows, &mut st);
         let keys: Vec<(Rule, i64)> = hits.keys().map(|k| (k.0, k.3)).collect();
         assert_eq!(keys, vec![(Rule::InstanceOutside, DAY), (Rule::InstanceElsewhere, DAY)]);
         let outside = &hits.iter().find(|(k, _)| k.0 == Rule::InstanceOutside).unwrap().1;
@@ -784,7 +790,13 @@ mod tests {
             row(fed, "AssumedRole", DAY, "198.51.100.9", "ConsoleLogin", true, 1.0),
         ];
         let mut st = IdentityStats::default();
-        let hits = judge(&IdentityJob::default(), &rows, &Default::default(), &mut st);
+        let hits = judge(
+            &IdentityJob::default(),
+            &IdentityJob::default().nets(),
+            &rows,
+            &Default::default(),
+            &mut st,
+        );
         let rules: Vec<Rule> = hits.keys().map(|k| k.0).collect();
         assert_eq!(rules, vec![Rule::Root, Rule::NoMfa]);
         assert_eq!(hits.values().next().unwrap().rows.len(), 2, "both root calls in one finding");
@@ -794,7 +806,7 @@ mod tests {
             root: false,
             ..IdentityJob::default()
         };
-        let hits = judge(&off, &rows, &Default::default(), &mut st);
+        let hits = judge(&off, &off.nets(), &rows, &Default::default(), &mut st);
         assert_eq!(hits.keys().map(|k| k.0).collect::<Vec<_>>(), vec![Rule::NoMfa]);
     }
 
@@ -805,7 +817,13 @@ mod tests {
         let evil = "arn:aws:iam::1:root' OR '1'='1";
         let r = row(evil, "Root", DAY, "1.2.3.4'; DROP TABLE x; --", "ConsoleLogin", true, 1.0);
         let mut st = IdentityStats::default();
-        let hits = judge(&IdentityJob::default(), &[r], &Default::default(), &mut st);
+        let hits = judge(
+            &IdentityJob::default(),
+            &IdentityJob::default().nets(),
+            &[r],
+            &Default::default(),
+            &mut st,
+        );
         let (k, h) = hits.iter().next().unwrap();
         let (f, _) = finding("run", k, h);
         let parsed = datafusion::sql::sqlparser::parser::Parser::parse_sql(
