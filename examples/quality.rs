@@ -33,6 +33,7 @@ const KINDS: &[(&str, u32)] = &[
     ("instance_credential_theft", 2),
     ("root_activity", 2),
     ("console_login_without_mfa", 2),
+    ("new_principal_discovery", 2),
 ];
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: &str) -> Vec<T> {

@@ -710,6 +710,29 @@ fn inject_dial<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64
                 ));
             }
         }
+        ScenarioKind::NewPrincipalDiscovery if starts_today => {
+            use super::scenarios::FIRST_DISCOVERY_OPS;
+            let arn = ent("principal");
+            let p = acct.intruder_users.iter().find(|p| p.arn == arn).expect("planned intruder user");
+            let ip = ent("src_ip");
+            // The sweep in order (who am I first), spread over the hour.
+            let mut times: Vec<i64> = (0..k as usize)
+                .map(|_| rng.random_range(s.window_start_ms..s.window_end_ms))
+                .collect();
+            times.sort_unstable();
+            for (i, time) in times.into_iter().enumerate() {
+                let op = FIRST_DISCOVERY_OPS[i % FIRST_DISCOVERY_OPS.len()];
+                let api = world::api_named(op).expect("scenario operation is known");
+                let bucket = api.service.starts_with("s3").then(|| format!("{}-app-data", acct.id));
+                out.push((
+                    time,
+                    with_agent(
+                        cloudtrail(rng, time, p, api, ip.clone(), None, bucket.as_deref()),
+                        Some(world::ATTACKER_AGENT),
+                    ),
+                ));
+            }
+        }
         ScenarioKind::InstanceCredentialTheft | ScenarioKind::RootActivity | ScenarioKind::ConsoleLoginWithoutMfa if starts_today => {
             use super::scenarios::{INSTANCE_THEFT_OPS, NO_MFA_OPS, ROOT_OPS};
             let arn = ent("principal");

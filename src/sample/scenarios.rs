@@ -57,6 +57,9 @@ pub enum ScenarioKind {
     /// A person's password used for a console login without MFA from a new network, then calls
     /// in that session (T1078.004); `--scenarios` only.
     ConsoleLoginWithoutMfa,
+    /// An IAM user the organisation never had (created by an intruder) whose first calls are a
+    /// discovery sweep across services (T1580, T1087.004); `--scenarios` only.
+    NewPrincipalDiscovery,
 }
 
 /// Operations of the UEBA scenarios, called in this order (cycled) — so a weak instance is its
@@ -76,6 +79,27 @@ pub const NIGHT_DISCOVERY_OPS: &[&str] = &[
     "DescribeLogGroups",
     "ListSecrets",
     "ListKeys",
+];
+/// See [`NIGHT_DISCOVERY_OPS`]: a new principal's first calls, each a different discovery
+/// operation (who am I, then IAM, storage, compute, functions, databases, logs, networks), as
+/// enumeration tools make them; cycled beyond its length.
+pub const FIRST_DISCOVERY_OPS: &[&str] = &[
+    "GetCallerIdentity",
+    "ListUsers",
+    "ListRoles",
+    "ListBuckets",
+    "DescribeInstances",
+    "GetAccountAuthorizationDetails",
+    "ListFunctions20150331",
+    "DescribeSecurityGroups",
+    "DescribeDBInstances",
+    "ListAttachedRolePolicies",
+    "DescribeLogGroups",
+    "DescribeVolumes",
+    "DescribeLoadBalancers",
+    "ListAccessKeys",
+    "GetBucketAcl",
+    "LookupEvents",
 ];
 /// See [`NIGHT_DISCOVERY_OPS`].
 pub const IAM_PERSISTENCE_OPS: &[&str] = &[
@@ -359,7 +383,7 @@ pub fn rfc3339(ms: i64) -> String {
 
 impl ScenarioKind {
     /// Every kind, in the order of the default plan.
-    pub const ALL: [ScenarioKind; 17] = [
+    pub const ALL: [ScenarioKind; 18] = [
         ScenarioKind::S3BulkDownload,
         ScenarioKind::FindingLevelShift,
         ScenarioKind::FindingTrend,
@@ -377,6 +401,7 @@ impl ScenarioKind {
         ScenarioKind::InstanceCredentialTheft,
         ScenarioKind::RootActivity,
         ScenarioKind::ConsoleLoginWithoutMfa,
+        ScenarioKind::NewPrincipalDiscovery,
     ];
 
     /// The kind's name in `labels.json` and on the command line (`s3_bulk_download`).
@@ -399,6 +424,7 @@ impl ScenarioKind {
             ScenarioKind::InstanceCredentialTheft => "instance_credential_theft",
             ScenarioKind::RootActivity => "root_activity",
             ScenarioKind::ConsoleLoginWithoutMfa => "console_login_without_mfa",
+            ScenarioKind::NewPrincipalDiscovery => "new_principal_discovery",
         }
     }
 }
@@ -512,6 +538,7 @@ const SHIFT_WEEK: i64 = 7;
 /// | `instance_credential_theft` | strength calls with an instance profile's session (named after its instance), from an attacker's network, in two hours (realistic world) |
 /// | `root_activity` | a console login of the account's root user without MFA from an attacker's network, then strength calls, in one hour |
 /// | `console_login_without_mfa` | a person's console login without MFA from an attacker's network, then strength calls, in one hour |
+/// | `new_principal_discovery` | an IAM user never seen before makes its first strength calls, each a different discovery operation (cycled past 16), in one hour, from an attacker's network and scripting agent |
 ///
 /// Entities are distinct over the whole plan; days are spread over the second half of the lake
 /// (trends start in the first half), so there is history before each instance.
@@ -654,6 +681,24 @@ pub fn plan_dial(ctx: &GenCtx<'_>, specs: &[ScenarioSpec]) -> Result<Plan, Strin
                             ],
                             day,
                             // The root user is never used: any use is the whole signal.
+                            baseline: 1.0,
+                            hours: h0..h0 + 1,
+                        }
+                    }
+                    ScenarioKind::NewPrincipalDiscovery => {
+                        let pr = &acct.intruder_users[rng.random_range(0..acct.intruder_users.len())];
+                        let h0 = rng.random_range(0..23u32);
+                        Candidate {
+                            account,
+                            key: format!("principal {}", pr.arn),
+                            entities: vec![
+                                ("principal", pr.arn.clone()),
+                                ("principal_name", pr.name.clone()),
+                                ("src_ip", world::attacker_ip(&mut rng)),
+                                ("user_agent", world::ATTACKER_AGENT.to_string()),
+                            ],
+                            day,
+                            // A principal with no normal: strength is the number of calls.
                             baseline: 1.0,
                             hours: h0..h0 + 1,
                         }
@@ -871,6 +916,25 @@ fn dial_instance(ctx: &GenCtx<'_>, sp: &ScenarioSpec, c: Candidate, region: &str
                 "API calls by the principal per day (for reference; strength is the number of calls)",
                 k,
                 what,
+            )
+        }
+        ScenarioKind::NewPrincipalDiscovery => {
+            let k = s.round().max(1.0);
+            (
+                "ueba",
+                SourceKind::CloudTrailMgmt,
+                acct.id.clone(),
+                start,
+                end,
+                "T1580",
+                "API calls by the principal before this day: none (for reference; strength is the number of calls)",
+                k,
+                format!(
+                    "{}, an IAM user never seen before, makes its first {k} call(s) from {}: a discovery sweep, \
+                     each call a different operation",
+                    name("principal_name"),
+                    name("src_ip")
+                ),
             )
         }
         ScenarioKind::InstanceCredentialTheft | ScenarioKind::RootActivity | ScenarioKind::ConsoleLoginWithoutMfa => {

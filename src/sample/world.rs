@@ -62,7 +62,14 @@ pub struct Account {
     /// after the instance (`assumed-role/EC2-web/i-0…`, as EC2 names the credentials it hands
     /// out), calling from that instance's address. Empty in the simple world.
     pub instance_sessions: Vec<(usize, Principal)>,
+    /// IAM users that do not exist in the background: an intruder creates one (names chosen to
+    /// pass for the organisation's own) and its first calls are the `new_principal_discovery`
+    /// scenario's. Never active otherwise.
+    pub intruder_users: Vec<Principal>,
 }
+
+/// Names of [`Account::intruder_users`]: what a persistence step calls a user so that it passes.
+pub const INTRUDER_USERS: &[&str] = &["svc-backup", "support-ops", "ci-temp", "admin-recovery"];
 
 /// An API the background calls: (service, operation, OCSF activity_id, class kind).
 #[derive(Debug, Clone, Copy)]
@@ -452,6 +459,22 @@ impl World {
                 human: true,
                 user_agent: CONSOLE_AGENT,
             };
+            // Their own stream too: the background does not change with them.
+            let mut irng = rng_for(seed, &["intruder_users", &id]);
+            let intruder_users = INTRUDER_USERS
+                .iter()
+                .map(|name| Principal {
+                    arn: format!("arn:aws:iam::{id}:user/{name}"),
+                    principal_id: format!("AIDA{}", hexish(&mut irng, 16)),
+                    access_key: format!("AKIA{}", hexish(&mut irng, 16)),
+                    name: (*name).into(),
+                    kind: "IAMUser",
+                    ips: Vec::new(),
+                    weight: 0.0,
+                    human: false,
+                    user_agent: ATTACKER_AGENT,
+                })
+                .collect();
             accounts.push(Account {
                 id,
                 principals,
@@ -459,6 +482,7 @@ impl World {
                 vpc,
                 root,
                 instance_sessions: Vec::new(),
+                intruder_users,
             });
         }
         let external_ips = (0..300)

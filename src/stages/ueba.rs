@@ -22,10 +22,11 @@
 //! principal-days of the baseline (all principals; days with at least `min_history_days` of lake
 //! history before them), and the analysed days are scored with its range-aware score
 //! ([`IsolationForest::score_extended`]), so a first-ever burst ranks beyond the baseline's most
-//! extreme day instead of level with it. The cut is the baseline's own score at its half of the
-//! false-finding budget: the `1 − b/2000` quantile of the baseline principal-days' scores, so about
-//! `b/2` in 1,000 benign principal-days become forest findings if the analysed days behave like the
-//! baseline (the other half goes to the privileged law below). It is read
+//! extreme day instead of level with it. The cut is the baseline's own score at its share of the
+//! false-finding budget: the `1 − 0.45·b/1000` quantile of the baseline principal-days' scores, so
+//! about `0.45·b` in 1,000 benign principal-days become forest findings if the analysed days behave
+//! like the baseline (as much goes to the privileged law below, a tenth to the first-day discovery
+//! rule; half each to the first two when that rule is off). It is read
 //! off a generalised Pareto tail fitted to the top 5% of the baseline's scores by quantiles
 //! ([`tail_quantile_sorted`]), not taken as the empirical quantile: at `b` = 1 that quantile of a
 //! few thousand principal-days is decided by their five most extreme rows, and one attack in the
@@ -38,12 +39,21 @@
 //! its usual network — scored under the cut; the count's tail under the baseline's negative
 //! binomial law ([`PrivilegedLaw`], spread from values winsorised at the 99.5th percentile so an
 //! earlier attack in the baseline does not make the next one ordinary) decides it instead. The
-//! forest does not see that feature. The stage's budget is split evenly: the forest's cut at
-//! `b/2` in 1,000, the law's line at `b/2` in 1,000 principal-days. The law's mean carries a
+//! forest does not see that feature. The law's line is at `0.45·b` in 1,000 principal-days. The law's mean carries a
 //! half-event pseudo-count over the baseline's principal-days, so in a fleet whose baseline holds
 //! no first privileged operation at all, a single one (a role's first `Decrypt`) is a finding once
 //! the baseline has more than ~1,000 principal-days: intended — nothing in the baseline did it —
 //! and visible as `privileged_tail_p` in the days table.
+//!
+//! A third decision needs no history at all: a principal's **first day being a discovery sweep**
+//! (issue #13's cold-start signals; [`DiscoveryLaw`]). On the first day a principal acts in the
+//! window (after the lake's first `min_history_days`, so it is new, not the lake), the share of
+//! its distinct operations that are discovery (`List*`, `Describe*`, `GetCallerIdentity`, IAM and
+//! bucket `Get*`: [`discovery`]) is judged against the baseline's own share over all principal-days
+//! (binomial tail of k discovery operations among its m). Benign joiners' first days are
+//! read-heavy too — on the realistic world up to 6 discovery operations among 10, or 3 of 3 for
+//! an inventory role — so what tells a sweep apart is its breadth at a share no habit has. The
+//! rule spends a tenth of the budget; the forest's cut and the privileged law 45% each.
 //!
 //! Each finding names the features that made the day stand out (how rare its value was among the
 //! baseline's principal-days), with the principal's own usual value and its peer group's, the
@@ -133,6 +143,8 @@ pub struct UebaJob {
     /// Table of every judged principal-day's features and score (`<table>/dt=…/`), for analysts
     /// and for `lakesight score` on their own terms.
     pub table: String,
+    /// Judge a principal's first day in the window as a possible discovery sweep ([`DiscoveryLaw`]).
+    pub first_day_discovery: bool,
 }
 
 impl Default for UebaJob {
@@ -144,6 +156,7 @@ impl Default for UebaJob {
             min_training_rows: 100,
             forest: IforestConfig::default(),
             table: "ueba_days".into(),
+            first_day_discovery: true,
         }
     }
 }
@@ -192,6 +205,10 @@ pub struct UebaStats {
     pub judged: BTreeMap<String, usize>,
     /// Of those, principals judged against their peer group (new).
     pub new_principals: BTreeMap<String, usize>,
+    /// Of those, principals on their first day in the window (what the first-day discovery rule
+    /// judges).
+    #[serde(default)]
+    pub first_days: BTreeMap<String, usize>,
     /// Findings per analysed day.
     pub findings: BTreeMap<String, usize>,
     /// The anomaly-score cut (2^(−E[h]/c), higher = stranger).
@@ -199,6 +216,9 @@ pub struct UebaStats {
     /// The law of first privileged operations per principal-day (the last day's).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub privileged: Option<PrivilegedLaw>,
+    /// The law of discovery operations on a principal's first day (the last day's).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub discovery: Option<DiscoveryLaw>,
     /// Rows per tree.
     pub max_samples: usize,
     /// Milliseconds: query, features, forest.
@@ -405,6 +425,12 @@ struct Row {
     new_regions: Vec<String>,
     peer_new_ops: Vec<String>,
     is_new: bool,
+    /// The principal's first day in the window (and not the lake's first days).
+    first_day: bool,
+    /// Its distinct discovery operations that day ([`discovery`]).
+    discovery_ops: Vec<String>,
+    /// Its distinct operations that day.
+    distinct_ops: usize,
 }
 
 /// Items last seen (day index) per kind.
@@ -556,6 +582,9 @@ fn features(ps: &[Principal], days: usize, first_day: usize, job: &UebaJob) -> V
                 new_regions,
                 peer_new_ops,
                 is_new,
+                first_day: d == first_active[i],
+                discovery_ops: it.ops.keys().filter(|o| discovery(o)).cloned().collect(),
+                distinct_ops: it.ops.len(),
             });
         }
         // Day d becomes history.
@@ -577,8 +606,113 @@ fn above(score: f64, cut: f64) -> bool {
 
 /// Whether a principal-day is a finding: its forest score above the cut, or its first privileged
 /// operations improbable under the law (the days table's `finding` is this same decision).
-fn is_finding(r: &Row, score: f64, cut: f64, law: &PrivilegedLaw) -> bool {
-    above(score, cut) || law.fires(r.x[PRIVILEGED])
+fn is_finding(r: &Row, score: f64, cut: f64, laws: &Laws) -> bool {
+    above(score, cut) || laws.privileged.fires(r.x[PRIVILEGED]) || laws.discovery.as_ref().is_some_and(|d| d.fires(r))
+}
+
+/// The two laws beside the forest's cut.
+#[derive(Debug, Clone)]
+struct Laws {
+    privileged: PrivilegedLaw,
+    /// `None` when `first_day_discovery` is off.
+    discovery: Option<DiscoveryLaw>,
+}
+
+/// Shares of the stage's false-finding budget: the forest's cut, the privileged law, the
+/// first-day discovery rule (half each to the first two when the rule is off).
+fn budget_shares(job: &UebaJob) -> [f64; 3] {
+    if job.first_day_discovery {
+        [0.45, 0.45, 0.10]
+    } else {
+        [0.5, 0.5, 0.0]
+    }
+}
+
+/// The first-day discovery rule's line is never looser than this per first day, however rare
+/// first days are in the baseline (a steady fleet's pseudo-count would otherwise allow one in two).
+const MAX_DISCOVERY_LINE: f64 = 0.02;
+
+/// Fewest distinct discovery operations a first day must have to be judged a sweep (two calls of
+/// `GetCallerIdentity` and `ListBuckets` are how many tools and people start).
+const MIN_DISCOVERY_OPERATIONS: usize = 3;
+
+/// The third decision of the stage: whether a principal's first day in the window is a discovery
+/// sweep. Of the day's m distinct operations, k are discovery ([`discovery`]); under the baseline
+/// the number of discovery operations among a principal-day's m is binomial with the share `share`
+/// of discovery among the baseline principal-days' distinct operations (a half-operation
+/// pseudo-count). A first day with at least [`MIN_DISCOVERY_OPERATIONS`] and P(X ≥ k) below
+/// the line is a finding (T1580; T1087.004 when IAM is enumerated).
+///
+/// The line spends the rule's share of the budget (a tenth) per principal-day: only first days
+/// are judged, so per first day it is that share divided by the baseline's share of first days
+/// (a half-day pseudo-count), capped at [`MAX_DISCOVERY_LINE`]. On the realistic world first days
+/// are about one principal-day in 200, so the line is the cap, 0.02 per first day.
+///
+/// Why a rule on first days and not the forest: a new principal is judged against its peer group,
+/// and a group's novelty features already vary wildly on joiners' first days (everything a
+/// joiner does is new to it), so the forest does not single out the one that only looked around.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct DiscoveryLaw {
+    /// Share of the baseline principal-days' distinct operations that are discovery.
+    pub share: f64,
+    /// Share of the baseline's principal-days that were a principal's first in the window.
+    pub first_day_share: f64,
+    /// A first day is a finding when ln P(X ≥ k) is below this.
+    pub ln_cut: f64,
+}
+
+impl DiscoveryLaw {
+    /// `budget`: the rule's false findings per principal-day.
+    fn fit(train: &[&Row], budget: f64) -> Self {
+        let k: usize = train.iter().map(|r| r.discovery_ops.len()).sum();
+        let m: usize = train.iter().map(|r| r.distinct_ops).sum();
+        let first = train.iter().filter(|r| r.first_day).count();
+        let first_day_share = (first as f64 + 0.5) / (train.len() as f64 + 1.0);
+        let line = (budget / first_day_share).min(MAX_DISCOVERY_LINE);
+        DiscoveryLaw {
+            share: ((k as f64 + 0.5) / (m as f64 + 1.0)).clamp(1e-6, 1.0 - 1e-6),
+            first_day_share,
+            ln_cut: line.max(f64::MIN_POSITIVE).ln(),
+        }
+    }
+
+    /// ln P(X ≥ k) for X ~ Binomial(m, share): I_share(k, m − k + 1).
+    fn ln_tail(&self, k: usize, m: usize) -> f64 {
+        if k == 0 {
+            return 0.0;
+        }
+        if k > m {
+            return f64::NEG_INFINITY;
+        }
+        crate::detect::stats::ln_reg_inc_beta(k as f64, (m - k + 1) as f64, self.share)
+    }
+
+    /// The row's tail (1 when it is not a first day).
+    fn tail_p(&self, r: &Row) -> f64 {
+        if r.first_day {
+            self.ln_tail(r.discovery_ops.len(), r.distinct_ops).exp()
+        } else {
+            1.0
+        }
+    }
+
+    fn fires(&self, r: &Row) -> bool {
+        r.first_day
+            && r.discovery_ops.len() >= MIN_DISCOVERY_OPERATIONS
+            && self.ln_tail(r.discovery_ops.len(), r.distinct_ops) < self.ln_cut
+    }
+}
+
+/// Whether an operation (`service:Operation`) looks around rather than acts: `List*`,
+/// `Describe*`, `Lookup*`, `GetCallerIdentity`, `GetAccount*`, IAM's `Get*` and a bucket's
+/// `GetBucket*` (ATT&CK T1580, T1087, T1619, T1654). Reads of data and secrets (`GetObject`,
+/// `GetSecretValue`, `GetParameter`) are not discovery.
+fn discovery(o: &str) -> bool {
+    let (svc, op) = (service_of(o), operation_of(o));
+    ["List", "Describe", "Lookup", "GetAccount"].iter().any(|p| op.starts_with(p))
+        || op == "GetCallerIdentity"
+        || (svc.starts_with("iam") && op.starts_with("Get"))
+        || (svc.starts_with("s3") && op.starts_with("GetBucket"))
 }
 
 /// The second decision of the stage, beside the forest: how surprising a principal-day's count of
@@ -592,8 +726,9 @@ fn is_finding(r: &Row, score: f64, cut: f64, law: &PrivilegedLaw) -> bool {
 /// operation are common there (about 1 principal-day in 100: admins, release days). The count per
 /// principal-day is fitted by the fleet's baseline (negative binomial by moments, a half-event
 /// pseudo-count so a baseline without any still has a rate), and a day whose tail P(X ≥ x) is
-/// below its share of the budget is a finding. The stage's budget is split evenly between the
-/// forest's cut and this law, so together they keep `false_findings_per_1000`.
+/// below its share of the budget is a finding. The stage's budget is split between the forest's
+/// cut, this law and the first-day discovery rule ([`budget_shares`]), so together they keep
+/// `false_findings_per_1000`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct PrivilegedLaw {
     /// Mean first privileged operations per baseline principal-day.
@@ -709,6 +844,7 @@ pub fn days_schema() -> SchemaRef {
         Field::new("finding", DataType::Boolean, false),
         Field::new("new_principal", DataType::Boolean, false),
         Field::new("privileged_tail_p", DataType::Float64, false),
+        Field::new("discovery_tail_p", DataType::Float64, false),
     ];
     fields.extend(FEATURES.iter().map(|(n, _)| Field::new(*n, DataType::Float64, false)));
     Arc::new(Schema::new(fields))
@@ -726,7 +862,8 @@ pub fn days_table_spec(table: &str) -> TableSpec {
         ddl_comment: format!(
             "-- lakesight UEBA days for Athena: one row per account, principal and analysed UTC day.\n\
              -- score = 2^(-E[h]/c(psi)) of the isolation forest (higher = stranger); finding = score above cut\n\
-             -- or privileged_tail_p below the privileged law's line (half the budget each).\n\
+             -- or privileged_tail_p below the privileged law's line (45% of the budget each), or, on a principal's\n\
+             -- first day in the window, discovery_tail_p below the first-day discovery line (1 on other days).\n\
              -- Features (src/stages/ueba.rs):\n{}",
             described.concat()
         ),
@@ -815,9 +952,11 @@ fn judge_each_day(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> 
         a.training_rows += b.training_rows;
         a.judged.extend(b.judged);
         a.new_principals.extend(b.new_principals);
+        a.first_days.extend(b.first_days);
         a.findings.extend(b.findings);
         a.cut = b.cut;
         a.privileged = b.privileged;
+        a.discovery = b.discovery;
         a.max_samples = a.max_samples.max(b.max_samples);
         a.features_ms += b.features_ms;
         a.forest_ms += b.forest_ms;
@@ -845,6 +984,9 @@ fn judge(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Ou
     for r in &judged {
         let day = dt(w.day0_ms + r.day as i64 * DAY_MS);
         *o.stats.judged.entry(day.clone()).or_default() += 1;
+        if r.first_day {
+            *o.stats.first_days.entry(day.clone()).or_default() += 1;
+        }
         if r.is_new {
             *o.stats.new_principals.entry(day).or_default() += 1;
         }
@@ -889,11 +1031,19 @@ fn judge(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Ou
     let mut base: Vec<f64> = rows.iter().zip(&scores).filter(|(r, _)| r.day < eval).map(|(_, s)| *s).collect();
     base.sort_by(f64::total_cmp);
     // The budget, split evenly between the forest's cut and the privileged law.
-    let half = job.false_findings_per_1000 / 2000.0;
-    let cut = tail_quantile_sorted(&base, half, TAIL_FROM);
+    // The budget per principal-day, shared between the forest's cut, the privileged law and
+    // (when on) the first-day discovery rule.
+    let shares = budget_shares(job);
+    let b = job.false_findings_per_1000 / 1000.0;
+    let cut = tail_quantile_sorted(&base, shares[0] * b, TAIL_FROM);
     o.stats.cut = cut;
-    let law = PrivilegedLaw::fit(&train, half);
+    let law = PrivilegedLaw::fit(&train, shares[1] * b);
     o.stats.privileged = Some(law);
+    let laws = Laws {
+        privileged: law,
+        discovery: job.first_day_discovery.then(|| DiscoveryLaw::fit(&train, shares[2] * b)),
+    };
+    o.stats.discovery = laws.discovery;
     // Per feature, the baseline's sorted values (how rare a value is) and per peer group.
     let cols: Vec<Vec<f64>> = (0..d)
         .map(|j| {
@@ -907,10 +1057,10 @@ fn judge(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Ou
         by_principal.entry(r.principal).or_default().push((r.day, *s));
     }
     for (r, &s) in rows.iter().zip(&scores) {
-        if r.day < eval || !is_finding(r, s, cut, &law) {
+        if r.day < eval || !is_finding(r, s, cut, &laws) {
             continue;
         }
-        let f = finding(run_id, w, ps, job, r, s, cut, &law, &cols, &rows, &train, &forest);
+        let f = finding(run_id, w, ps, job, r, s, cut, &laws, &cols, &rows, &train, &forest);
         *o.stats.findings.entry(f.dt.clone()).or_default() += 1;
         let mut values = vec![0.0; r.day + 1];
         for &(dd, sc) in &by_principal[&r.principal] {
@@ -933,7 +1083,7 @@ fn judge(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Ou
         ));
         o.findings.push(f);
     }
-    o.days = days_rows(ps, run_id, w, &rows, &scores, cut, &law, eval, days).map_err(|e| shape(e.to_string()))?;
+    o.days = days_rows(ps, run_id, w, &rows, &scores, cut, &laws, eval, days).map_err(|e| shape(e.to_string()))?;
     Ok(o)
 }
 
@@ -946,7 +1096,7 @@ fn days_rows(
     rows: &[Row],
     scores: &[f64],
     cut: f64,
-    law: &PrivilegedLaw,
+    laws: &Laws,
     eval: usize,
     days: usize,
 ) -> Result<Vec<DayRows>, arrow::error::ArrowError> {
@@ -965,11 +1115,18 @@ fn days_rows(
             Arc::new(Float64Array::from(sel.iter().map(|(_, s)| *s).collect::<Vec<_>>())),
             Arc::new(Float64Array::from(vec![cut; sel.len()])),
             Arc::new(BooleanArray::from(
-                sel.iter().map(|(r, s)| is_finding(r, *s, cut, law)).collect::<Vec<_>>(),
+                sel.iter().map(|(r, s)| is_finding(r, *s, cut, laws)).collect::<Vec<_>>(),
             )),
             Arc::new(BooleanArray::from(sel.iter().map(|(r, _)| r.is_new).collect::<Vec<_>>())),
             Arc::new(Float64Array::from(
-                sel.iter().map(|(r, _)| law.ln_tail(r.x[PRIVILEGED]).exp()).collect::<Vec<_>>(),
+                sel.iter()
+                    .map(|(r, _)| laws.privileged.ln_tail(r.x[PRIVILEGED]).exp())
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(Float64Array::from(
+                sel.iter()
+                    .map(|(r, _)| laws.discovery.as_ref().map_or(1.0, |d| d.tail_p(r)))
+                    .collect::<Vec<_>>(),
             )),
         ];
         for j in 0..FEATURES.len() {
@@ -992,7 +1149,7 @@ fn finding(
     r: &Row,
     score: f64,
     cut: f64,
-    law: &PrivilegedLaw,
+    laws: &Laws,
     cols: &[Vec<f64>],
     rows: &[Row],
     train: &[&Row],
@@ -1048,8 +1205,36 @@ fn finding(
             })
         })
         .collect();
-    let techniques = techniques(r);
+    let law = &laws.privileged;
+    let sweep = laws.discovery.as_ref().filter(|d| d.fires(r));
+    // A sweep's techniques first (what the finding is about), then what else deviated.
+    let techniques = {
+        let mut t: Vec<String> = Vec::new();
+        if sweep.is_some() {
+            t.push("T1580".into());
+            if r.discovery_ops.iter().any(|o| service_of(o).starts_with("iam")) {
+                t.push("T1087.004".into());
+            }
+        }
+        for x in techniques(r) {
+            if !t.contains(&x) {
+                t.push(x);
+            }
+        }
+        t
+    };
+    let discovery_p = laws.discovery.as_ref().map_or(1.0, |d| d.tail_p(r));
     let mut reasons = Vec::new();
+    if let Some(d) = sweep {
+        reasons.push(format!(
+            "its first day is a discovery sweep: {} of its {} operations look around ({}; P = {:.1e} at the baseline's share {:.0}%)",
+            r.discovery_ops.len(),
+            r.distinct_ops,
+            r.discovery_ops.iter().map(|o| operation_of(o)).collect::<Vec<_>>().join(", "),
+            discovery_p,
+            100.0 * d.share
+        ));
+    }
     let privileged_ops: Vec<&str> = r
         .new_ops
         .iter()
@@ -1090,7 +1275,7 @@ fn finding(
     // A first privileged operation the baseline makes improbable is at least Medium.
     let severity = if score >= cut + 0.1 {
         ("High", 4)
-    } else if score >= cut + 0.05 || law_fired {
+    } else if score >= cut + 0.05 || law_fired || sweep.is_some() {
         ("Medium", 3)
     } else {
         ("Low", 2)
@@ -1155,7 +1340,9 @@ fn finding(
         lower_bound: f64::NAN,
         upper_bound: cut,
         deviation: score - cut,
-        kind: if r.is_new {
+        kind: if sweep.is_some() {
+            "new_principal_discovery".into()
+        } else if r.is_new {
             "new_principal".into()
         } else {
             "unusual_behaviour".into()
@@ -1168,7 +1355,7 @@ fn finding(
              New networks: {}. New user agents: {}. Check whether these calls were the principal's own work.",
             r.events,
             r.usual_events,
-            job.false_findings_per_1000 / 2.0,
+            job.false_findings_per_1000 * budget_shares(job)[0],
             if privileged_ops.is_empty() {
                 String::new()
             } else {
@@ -1226,6 +1413,15 @@ fn finding(
                 "tail_p": tail_p,
                 "cut_p": law.ln_cut.exp(),
                 "finding": law_fired,
+            },
+            "first_day_discovery": {
+                "first_day": r.first_day,
+                "operations": r.discovery_ops.iter().map(|o| operation_of(o)).collect::<Vec<_>>(),
+                "distinct_operations": r.distinct_ops,
+                "baseline_share": laws.discovery.map(|d| d.share),
+                "tail_p": discovery_p,
+                "cut_p": laws.discovery.map(|d| d.ln_cut.exp()),
+                "finding": sweep.is_some(),
             },
         })
         .to_string(),
@@ -1496,6 +1692,9 @@ mod tests {
                         new_regions: vec![],
                         peer_new_ops: vec![],
                         is_new: false,
+                        first_day: false,
+                        discovery_ops: vec![],
+                        distinct_ops: 0,
                     }
                 })
                 .collect()
@@ -1604,6 +1803,114 @@ mod tests {
         assert_eq!(o.stats.new_principals.values().sum::<usize>(), 7, "{:?}", o.stats.new_principals);
     }
 
+    /// Issue #13 item 4's fourth cold-start signal. A user first seen on day 20 whose calls are
+    /// eight different discovery operations is a finding of its own kind (`new_principal_discovery`,
+    /// T1580 then T1087.004 for the IAM listing) with the sweep named in its title and evidence;
+    /// a joiner whose first day mixes three discovery reads with work, and the same sweep by a
+    /// principal with history (not its first day), are not judged by the rule; switched off, the
+    /// rule makes no finding. The tail is the exact binomial one (checked against closed forms).
+    #[test]
+    fn a_first_day_that_only_looks_around_is_found_and_one_that_works_is_not() {
+        let mut ps = fleet();
+        let sweep = [
+            "sts:GetCallerIdentity",
+            "iam:ListUsers",
+            "iam:ListRoles",
+            "s3:ListBuckets",
+            "ec2:DescribeInstances",
+            "lambda:ListFunctions20150331",
+            "rds:DescribeDBInstances",
+            "logs:DescribeLogGroups",
+        ];
+        let ops: Vec<(&str, f64)> = sweep.iter().map(|o| (*o, 1.0)).collect();
+        let mut days: Vec<Option<DayItems>> = vec![None; DAYS];
+        days[20] = Some(items(&ops, "203.0.113.9", "boto3", &[2]));
+        ps.push(Principal {
+            account: Some("111122223333".into()),
+            principal: "user/svc-backup".into(),
+            ptype: "IAMUser".into(),
+            days,
+        });
+        let mut days: Vec<Option<DayItems>> = vec![None; DAYS];
+        days[20] = Some(items(
+            &[
+                ("s3:GetObject", 30.0),
+                ("ec2:DescribeInstances", 4.0),
+                ("s3:ListBuckets", 1.0),
+                ("iam:GetRole", 1.0),
+            ],
+            "10.0.3.5",
+            "console",
+            &[9, 10, 11],
+        ));
+        ps.push(Principal {
+            account: Some("111122223333".into()),
+            principal: "user/joiner".into(),
+            ptype: "IAMUser".into(),
+            days,
+        });
+        // User 5, active all along, runs the same sweep on day 21.
+        for o in &sweep {
+            ps[5].days[21].as_mut().unwrap().ops.insert(o.to_string(), (1.0, 0.0, 0.0));
+        }
+        let job = UebaJob::default();
+        let rows = features(&ps, DAYS, 7, &job);
+        let row = |who: &str, d: usize| rows.iter().find(|r| ps[r.principal].principal == who && r.day == d).unwrap();
+        let (a, b, c) = (row("user/svc-backup", 20), row("user/joiner", 20), row("user/u5", 21));
+        assert!(a.first_day && b.first_day && !c.first_day, "{a:?} {b:?} {c:?}");
+        assert_eq!((a.discovery_ops.len(), a.distinct_ops), (8, 8));
+        assert_eq!((b.discovery_ops.len(), b.distinct_ops), (3, 4));
+
+        let o = judge(&ps, "r1", &window(), &job).unwrap();
+        let law = o.stats.discovery.expect("the law is fitted");
+        // People: 1 of 2 distinct operations is discovery, roles 0 of 1: 40 of 100, a bit more with
+        // the pseudo-count.
+        assert!((law.share - 0.4).abs() < 0.01, "{law:?}");
+        let q = law.share;
+        assert!((law.ln_tail(8, 8) - 8.0 * q.ln()).abs() < 1e-9);
+        let p34 = 4.0 * q.powi(3) * (1.0 - q) + q.powi(4);
+        assert!((law.ln_tail(3, 4).exp() - p34).abs() < 1e-12);
+        assert_eq!(law.ln_tail(0, 4), 0.0);
+        // No first day in this baseline: the line is the cap, not a half-day pseudo-count's 1 in 2.
+        assert!((law.ln_cut.exp() - MAX_DISCOVERY_LINE).abs() < 1e-12, "{law:?}");
+        // A baseline where one principal-day in ten is a first day: the rule's tenth of the
+        // budget (1e-4 per principal-day) is 1e-3 per first day.
+        let base: Vec<Row> = (0..1000)
+            .map(|i| Row {
+                first_day: i % 10 == 0,
+                distinct_ops: 2,
+                ..a.clone()
+            })
+            .collect();
+        let tight = DiscoveryLaw::fit(&base.iter().collect::<Vec<_>>(), 0.1 * 1e-3);
+        assert!((tight.first_day_share - 100.5 / 1001.0).abs() < 1e-12);
+        assert!((tight.ln_cut.exp() - 1e-4 / tight.first_day_share).abs() < 1e-12, "{tight:?}");
+        let f = o
+            .findings
+            .iter()
+            .find(|f| f.entity == "user/svc-backup")
+            .unwrap_or_else(|| panic!("{:?}", o.findings.iter().map(|f| &f.title).collect::<Vec<_>>()));
+        assert_eq!(f.kind, "new_principal_discovery");
+        assert_eq!(f.mitre_techniques[..2], ["T1580".to_string(), "T1087.004".to_string()]);
+        assert!(f.title.contains("discovery sweep: 8 of its 8 operations"), "{}", f.title);
+        let ev: serde_json::Value = serde_json::from_str(&f.evidence).unwrap();
+        assert_eq!(ev["first_day_discovery"]["finding"], true);
+        assert!(ev["first_day_discovery"]["tail_p"].as_f64().unwrap() < 1e-3);
+        assert!(o
+            .findings
+            .iter()
+            .filter(|f| f.entity == "user/joiner" || f.entity == "user/u5")
+            .all(|f| f.kind != "new_principal_discovery"));
+
+        let off = UebaJob {
+            first_day_discovery: false,
+            ..UebaJob::default()
+        };
+        let o = judge(&ps, "r1", &window(), &off).unwrap();
+        assert!(o.stats.discovery.is_none());
+        assert!(o.findings.iter().all(|f| f.kind != "new_principal_discovery"));
+    }
+
     #[test]
     fn too_little_history_and_constant_behaviour_are_defined_outcomes() {
         // One principal, one day of history per analysed day: too few rows to fit; a warning.
@@ -1659,6 +1966,9 @@ mod tests {
             new_regions: vec![],
             peer_new_ops: vec![],
             is_new: false,
+            first_day: false,
+            discovery_ops: vec![],
+            distinct_ops: 0,
         };
         assert_eq!(techniques(&row(&["secretsmanager:GetSecretValue"], &[])), vec!["T1552"]);
         assert_eq!(

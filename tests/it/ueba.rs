@@ -88,3 +88,86 @@ async fn a_lake_without_cloudtrail_skips_the_stage_with_a_warning() {
     );
     assert!(r.findings.iter().all(|f| f.detector != "identity"));
 }
+
+/// Issue #13 item 4, "a principal's first calls being discovery", on the realistic world (v2,
+/// Iceberg): two IAM users an intruder created, each first seen making eight different discovery
+/// calls in an hour, are each found by the UEBA stage as `new_principal_discovery` (T1580 first),
+/// with an investigation SQL that is Trino SQL and lists the sweep's calls on the embedded engine;
+/// and no unlabelled principal's first day is called a sweep — among the world's joiners (people
+/// and service roles whose first days are read-heavy too) and principals returning to the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_principal_whose_first_calls_are_a_discovery_sweep_is_found() {
+    use lakesight::runtime::config::JobConfig;
+    use lakesight::sample::{Codec, SampleLakeConfig, WorldKind};
+    let dir = tempfile::tempdir().unwrap();
+    let days = 22u32;
+    let start = chrono::NaiveDate::from_ymd_opt(2025, 3, 1).unwrap();
+    let cfg = SampleLakeConfig {
+        out: dir.path().join("lake"),
+        days,
+        start,
+        accounts: 2,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        events_per_day: 3_000,
+        seed: 4,
+        versions: VersionMode::V2,
+        codec: Codec::Zstd,
+        world: WorldKind::Realistic,
+        scenarios: Some(lakesight::sample::scenarios::parse_specs("new_principal_discovery=8:2").unwrap()),
+    };
+    let summary = generate(&cfg).unwrap();
+    let labels: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary.labels).unwrap()).unwrap();
+    let mut job = JobConfig::parse(include_str!("../../jobs/demo.toml"), "jobs/demo.toml").unwrap();
+    job.job.lake = cfg.out.display().to_string();
+    job.job.output = dir.path().join("out").display().to_string();
+    job.job.from = Some(start + chrono::Days::new(u64::from(days) / 2));
+    job.job.to = Some(start + chrono::Days::new(u64::from(days) - 1));
+    job.series.clear();
+    job.identity = None;
+    job.ip_insights = None;
+    job.hunts = None;
+    job.output.features = false;
+    job.output.report = false;
+    let r = run(
+        &job,
+        &SeriesCatalog::builtin().unwrap(),
+        &RunOverrides::default(),
+        &FixedClock(1_750_000_000_000),
+    )
+    .await
+    .unwrap();
+    let q = lakesight::runtime::quality::score(&r, &labels);
+    assert_eq!(q.instances.len(), 2, "{:?}", q.instances);
+    for s in labels["scenarios"].as_array().unwrap() {
+        let principal = s["entities"]["principal"].as_str().unwrap();
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.detector == "ueba" && f.entity == principal)
+            .unwrap_or_else(|| panic!("no UEBA finding for {principal}: {:?}", q.instances));
+        assert_eq!(f.kind, "new_principal_discovery", "{}", f.title);
+        assert_eq!(f.mitre_techniques[0], "T1580");
+        let bad = crate::athena_sql::not_trino(&f.investigation_sql);
+        assert!(bad.is_empty(), "{bad:?}: {}", f.investigation_sql);
+        let e = crate::common::engine(&cfg.out.display().to_string()).await;
+        let rows: usize = e.collect(&f.investigation_sql).await.unwrap().iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, 8, "{}", f.investigation_sql);
+    }
+    // Nothing else called a sweep, though the rule judged first days of other principals.
+    let st = r.manifest.stage::<UebaStats>("ueba").unwrap();
+    let first_days: usize = st.first_days.values().sum();
+    assert!(first_days >= 6, "{st:?}");
+    let labelled: Vec<&str> = labels["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["entities"]["principal"].as_str().unwrap())
+        .collect();
+    let others: Vec<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.kind == "new_principal_discovery" && !labelled.contains(&f.entity.as_str()))
+        .map(|f| f.title.as_str())
+        .collect();
+    assert!(others.is_empty(), "{others:?}");
+}
