@@ -918,28 +918,22 @@ fn dial_instance(ctx: &GenCtx<'_>, sp: &ScenarioSpec, c: Candidate, region: &str
                 what,
             )
         }
-        ScenarioKind::NewPrincipalDiscovery => {
-            let k = s.round().max(1.0);
-            (
-                "ueba",
-                SourceKind::CloudTrailMgmt,
-                acct.id.clone(),
-                start,
-                end,
-                "T1580",
-                "API calls by the principal before this day: none (for reference; strength is the number of calls)",
-                k,
-                format!(
-                    "{}, an IAM user never seen before, makes its first {k} call(s) from {}: a discovery sweep, \
-                     each call a different operation",
-                    name("principal_name"),
-                    name("src_ip")
-                ),
-            )
-        }
-        ScenarioKind::InstanceCredentialTheft | ScenarioKind::RootActivity | ScenarioKind::ConsoleLoginWithoutMfa => {
+        ScenarioKind::InstanceCredentialTheft
+        | ScenarioKind::RootActivity
+        | ScenarioKind::ConsoleLoginWithoutMfa
+        | ScenarioKind::NewPrincipalDiscovery => {
             let k = s.round().max(1.0);
             let (mitre, unit, what) = match sp.kind {
+                ScenarioKind::NewPrincipalDiscovery => (
+                    "T1580",
+                    "API calls by the principal before this day: none (for reference; strength is the number of calls)",
+                    format!(
+                        "{}, an IAM user never seen before, makes its first {k} call(s) from {}: a discovery sweep, \
+                         each call a different operation",
+                        name("principal_name"),
+                        name("src_ip")
+                    ),
+                ),
                 ScenarioKind::InstanceCredentialTheft => (
                     "T1552.005",
                     "API calls by the instance's session on a usual day (for reference; strength is the number of calls)",

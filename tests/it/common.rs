@@ -40,6 +40,44 @@ pub fn config(out: PathBuf, versions: VersionMode, days: u32, events_per_day: u6
     }
 }
 
+/// A realistic-world lake (2 accounts from 2025-03-01, `seed`) with the `--scenarios` items
+/// `spec` injected, generated into `dir/lake`; its config and labels.
+pub fn realistic_lake(
+    dir: &Path,
+    versions: VersionMode,
+    days: u32,
+    events_per_day: u64,
+    seed: u64,
+    spec: &str,
+) -> (SampleLakeConfig, serde_json::Value) {
+    let cfg = SampleLakeConfig {
+        seed,
+        world: lakesight::sample::WorldKind::Realistic,
+        scenarios: Some(lakesight::sample::scenarios::parse_specs(spec).unwrap()),
+        ..config(dir.join("lake"), versions, days, events_per_day)
+    };
+    let summary = generate(&cfg).unwrap();
+    let labels = serde_json::from_str(&std::fs::read_to_string(&summary.labels).unwrap()).unwrap();
+    (cfg, labels)
+}
+
+/// `jobs/demo.toml` over `lake`'s second half (where `--scenarios` places attacks) into
+/// `dir/out`, without series, IP Insights, hunts, features or report: the identity and UEBA
+/// stages only (a test switches off the one it does not check).
+pub fn identity_job(lake: &SampleLakeConfig, dir: &Path) -> lakesight::runtime::config::JobConfig {
+    let mut job = lakesight::runtime::config::JobConfig::parse(include_str!("../../jobs/demo.toml"), "jobs/demo.toml").unwrap();
+    job.job.lake = lake.out.display().to_string();
+    job.job.output = dir.join("out").display().to_string();
+    job.job.from = Some(lake.start + chrono::Days::new(u64::from(lake.days) / 2));
+    job.job.to = Some(lake.start + chrono::Days::new(u64::from(lake.days) - 1));
+    job.series.clear();
+    job.ip_insights = None;
+    job.hunts = None;
+    job.output.features = false;
+    job.output.report = false;
+    job
+}
+
 fn make(versions: VersionMode) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let summary = generate(&config(dir.path().to_path_buf(), versions, 14, 20_000)).unwrap();

@@ -4,51 +4,29 @@
 //! benign instance-profile sessions (dozens a day, each calling from its own instance), people's
 //! console logins with MFA and their changing networks.
 
-use lakesight::runtime::config::JobConfig;
 use lakesight::runtime::quality::score;
 use lakesight::runtime::run::{run, RunOverrides};
 use lakesight::runtime::FixedClock;
-use lakesight::sample::{generate, Codec, SampleLakeConfig, VersionMode, WorldKind};
+use lakesight::sample::VersionMode;
 use lakesight::series::SeriesCatalog;
 use lakesight::stages::identity::IdentityStats;
 
-use crate::common::engine;
+use crate::common::{engine, identity_job, realistic_lake};
 
 async fn check(versions: VersionMode, seed: u64) {
     let dir = tempfile::tempdir().unwrap();
-    let days = 16u32;
-    let start = chrono::NaiveDate::from_ymd_opt(2025, 3, 1).unwrap();
-    let cfg = SampleLakeConfig {
-        out: dir.path().join("lake"),
-        days,
-        start,
-        accounts: 2,
-        regions: vec!["us-east-1".into(), "eu-west-1".into()],
-        events_per_day: 3_000,
-        seed,
+    let (cfg, labels) = realistic_lake(
+        dir.path(),
         versions,
-        codec: Codec::Zstd,
-        world: WorldKind::Realistic,
-        scenarios: Some(
-            lakesight::sample::scenarios::parse_specs("instance_credential_theft=3:2,root_activity=2:2,console_login_without_mfa=1:2")
-                .unwrap(),
-        ),
-    };
-    let summary = generate(&cfg).unwrap();
-    let labels: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary.labels).unwrap()).unwrap();
+        16,
+        3_000,
+        seed,
+        "instance_credential_theft=3:2,root_activity=2:2,console_login_without_mfa=1:2",
+    );
     // The identity stage alone, over the second half (where the scenarios are placed).
-    let mut job = JobConfig::parse(include_str!("../../jobs/demo.toml"), "jobs/demo.toml").unwrap();
-    job.job.lake = cfg.out.display().to_string();
-    job.job.output = dir.path().join("out").display().to_string();
+    let mut job = identity_job(&cfg, dir.path());
     job.job.baseline_days = 1;
-    job.job.from = Some(start + chrono::Days::new(u64::from(days) / 2));
-    job.job.to = Some(start + chrono::Days::new(u64::from(days) - 1));
-    job.series.clear();
     job.ueba = None;
-    job.ip_insights = None;
-    job.hunts = None;
-    job.output.features = false;
-    job.output.report = false;
     assert!(job.identity.is_some(), "jobs/demo.toml runs the identity rules");
     let r = run(
         &job,

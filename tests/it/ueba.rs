@@ -97,37 +97,10 @@ async fn a_lake_without_cloudtrail_skips_the_stage_with_a_warning() {
 /// and service roles whose first days are read-heavy too) and principals returning to the window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_principal_whose_first_calls_are_a_discovery_sweep_is_found() {
-    use lakesight::runtime::config::JobConfig;
-    use lakesight::sample::{Codec, SampleLakeConfig, WorldKind};
     let dir = tempfile::tempdir().unwrap();
-    let days = 22u32;
-    let start = chrono::NaiveDate::from_ymd_opt(2025, 3, 1).unwrap();
-    let cfg = SampleLakeConfig {
-        out: dir.path().join("lake"),
-        days,
-        start,
-        accounts: 2,
-        regions: vec!["us-east-1".into(), "eu-west-1".into()],
-        events_per_day: 3_000,
-        seed: 4,
-        versions: VersionMode::V2,
-        codec: Codec::Zstd,
-        world: WorldKind::Realistic,
-        scenarios: Some(lakesight::sample::scenarios::parse_specs("new_principal_discovery=8:2").unwrap()),
-    };
-    let summary = generate(&cfg).unwrap();
-    let labels: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary.labels).unwrap()).unwrap();
-    let mut job = JobConfig::parse(include_str!("../../jobs/demo.toml"), "jobs/demo.toml").unwrap();
-    job.job.lake = cfg.out.display().to_string();
-    job.job.output = dir.path().join("out").display().to_string();
-    job.job.from = Some(start + chrono::Days::new(u64::from(days) / 2));
-    job.job.to = Some(start + chrono::Days::new(u64::from(days) - 1));
-    job.series.clear();
+    let (cfg, labels) = crate::common::realistic_lake(dir.path(), VersionMode::V2, 22, 3_000, 4, "new_principal_discovery=8:2");
+    let mut job = crate::common::identity_job(&cfg, dir.path());
     job.identity = None;
-    job.ip_insights = None;
-    job.hunts = None;
-    job.output.features = false;
-    job.output.report = false;
     let r = run(
         &job,
         &SeriesCatalog::builtin().unwrap(),
