@@ -500,6 +500,22 @@ fn from_attacker<R: rand::Rng>(
 ) -> Candidate {
     let pr = &ctx.world.accounts[account].principals[p];
     Candidate {
+        baseline: ctx.principal_day_mean(account, 0, day, p),
+        ..unused_from_attacker(account, pr, day, hours, rng)
+    }
+}
+
+/// A candidate where a principal the background never uses (the root user, an intruder's new
+/// user) acts from an attacker's address (drawn from `rng`) in `hours` of `day`: it has no
+/// normal, so strength is the number of calls (baseline 1).
+fn unused_from_attacker<R: rand::Rng>(
+    account: usize,
+    pr: &world::Principal,
+    day: i64,
+    hours: std::ops::Range<u32>,
+    rng: &mut R,
+) -> Candidate {
+    Candidate {
         account,
         key: format!("principal {}", pr.arn),
         entities: vec![
@@ -508,7 +524,7 @@ fn from_attacker<R: rand::Rng>(
             ("src_ip", world::attacker_ip(rng)),
         ],
         day,
-        baseline: ctx.principal_day_mean(account, 0, day, p),
+        baseline: 1.0,
         hours,
     }
 }
@@ -671,37 +687,14 @@ pub fn plan_dial(ctx: &GenCtx<'_>, specs: &[ScenarioSpec]) -> Result<Plan, Strin
                     }
                     ScenarioKind::RootActivity => {
                         let h0 = rng.random_range(0..23u32);
-                        Candidate {
-                            account,
-                            key: format!("principal {}", acct.root.arn),
-                            entities: vec![
-                                ("principal", acct.root.arn.clone()),
-                                ("principal_name", acct.root.name.clone()),
-                                ("src_ip", world::attacker_ip(&mut rng)),
-                            ],
-                            day,
-                            // The root user is never used: any use is the whole signal.
-                            baseline: 1.0,
-                            hours: h0..h0 + 1,
-                        }
+                        unused_from_attacker(account, &acct.root, day, h0..h0 + 1, &mut rng)
                     }
                     ScenarioKind::NewPrincipalDiscovery => {
                         let pr = &acct.intruder_users[rng.random_range(0..acct.intruder_users.len())];
                         let h0 = rng.random_range(0..23u32);
-                        Candidate {
-                            account,
-                            key: format!("principal {}", pr.arn),
-                            entities: vec![
-                                ("principal", pr.arn.clone()),
-                                ("principal_name", pr.name.clone()),
-                                ("src_ip", world::attacker_ip(&mut rng)),
-                                ("user_agent", world::ATTACKER_AGENT.to_string()),
-                            ],
-                            day,
-                            // A principal with no normal: strength is the number of calls.
-                            baseline: 1.0,
-                            hours: h0..h0 + 1,
-                        }
+                        let mut c = unused_from_attacker(account, pr, day, h0..h0 + 1, &mut rng);
+                        c.entities.push(("user_agent", world::ATTACKER_AGENT.to_string()));
+                        c
                     }
                     ScenarioKind::ConsoleLoginWithoutMfa => {
                         let people: Vec<usize> = (0..acct.principals.len())
