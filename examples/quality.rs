@@ -6,7 +6,7 @@
 //!
 //! ```sh
 //! cargo run --example quality -- [--seeds 1,2] [--strengths 1,3,9] [--events-per-day 20000] [--days 28] [--accounts 2]
-//!     [--kinds night_discovery,iam_persistence] [--benign-only | --attacked-only]
+//!     [--kinds night_discovery,iam_persistence] [--benign-only | --attacked-only] [--all-false ueba]
 //! ```
 //! (`benches/quality/run.sh` runs it and writes `benches/quality/results.md`.)
 
@@ -175,6 +175,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     println!("\n### The highest-scoring false findings (benign lakes)\n\n| detector | series | score | title | status | seed |\n|---|---|---|---|---|---|");
     worst.iter().take(12).for_each(row);
+    // `--all-false ueba,outliers`: every false finding of those detectors (what an analyst of
+    // that detector would have been sent), beyond the samples below.
+    for d in arg::<String>(&args, "--all-false", "") {
+        println!("\n### Every false finding of {d} (benign lakes)\n\n| detector | series | score | title | status | seed |\n|---|---|---|---|---|---|");
+        worst.iter().filter(|f| f.detector == d).for_each(row);
+    }
     // A sample of each series' false findings (the 3 highest and the 3 lowest scores), to see what
     // kind of benign behaviour each one is.
     println!("\n### Each series' false findings: highest and lowest scores (benign lakes)\n\n| detector | series | score | title | status | seed |\n|---|---|---|---|---|---|");
