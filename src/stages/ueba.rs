@@ -47,7 +47,8 @@
 //!
 //! A third decision needs no history at all: a principal's **first day being a discovery sweep**
 //! (issue #13's cold-start signals; [`DiscoveryLaw`]). On the first day a principal acts in the
-//! window (after the lake's first `min_history_days`, so it is new, not the lake), the share of
+//! window (after the lake's first `min_history_days`, so it is new to the window, not the lake's
+//! start; a principal silent for the whole baseline counts as new too), the share of
 //! its distinct operations that are discovery (`List*`, `Describe*`, `GetCallerIdentity`, IAM and
 //! bucket `Get*`: [`discovery`]) is judged against the baseline's own share over all principal-days
 //! (binomial tail of k discovery operations among its m). Benign joiners' first days are
@@ -604,8 +605,9 @@ fn above(score: f64, cut: f64) -> bool {
     score > cut.max(0.5) + 1e-9
 }
 
-/// Whether a principal-day is a finding: its forest score above the cut, or its first privileged
-/// operations improbable under the law (the days table's `finding` is this same decision).
+/// Whether a principal-day is a finding: its forest score above the cut, its first privileged
+/// operations improbable under the law, or its first day a discovery sweep (the days table's
+/// `finding` is this same decision).
 fn is_finding(r: &Row, score: f64, cut: f64, laws: &Laws) -> bool {
     above(score, cut) || laws.privileged.fires(r.x[PRIVILEGED]) || laws.discovery.as_ref().is_some_and(|d| d.fires(r))
 }
@@ -862,8 +864,9 @@ pub fn days_table_spec(table: &str) -> TableSpec {
         ddl_comment: format!(
             "-- lakesight UEBA days for Athena: one row per account, principal and analysed UTC day.\n\
              -- score = 2^(-E[h]/c(psi)) of the isolation forest (higher = stranger); finding = score above cut\n\
-             -- or privileged_tail_p below the privileged law's line (45% of the budget each), or, on a principal's\n\
-             -- first day in the window, discovery_tail_p below the first-day discovery line (1 on other days).\n\
+             -- or privileged_tail_p below the privileged law's line (45% of the budget each; 50% with first_day_discovery off),\n\
+             -- or, on a principal's first day in the window, at least 3 discovery operations with discovery_tail_p\n\
+             -- below the first-day rule's line (the manifest's ueba.discovery; 1 on other days).\n\
              -- Features (src/stages/ueba.rs):\n{}",
             described.concat()
         ),
@@ -1030,7 +1033,6 @@ fn judge(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Ou
     o.stats.max_samples = forest.max_samples();
     let mut base: Vec<f64> = rows.iter().zip(&scores).filter(|(r, _)| r.day < eval).map(|(_, s)| *s).collect();
     base.sort_by(f64::total_cmp);
-    // The budget, split evenly between the forest's cut and the privileged law.
     // The budget per principal-day, shared between the forest's cut, the privileged law and
     // (when on) the first-day discovery rule.
     let shares = budget_shares(job);
@@ -1355,7 +1357,7 @@ fn finding(
              New networks: {}. New user agents: {}. Check whether these calls were the principal's own work.",
             r.events,
             r.usual_events,
-            job.false_findings_per_1000 * budget_shares(job)[0],
+            (job.false_findings_per_1000 * budget_shares(job)[0] * 1000.0).round() / 1000.0,
             if privileged_ops.is_empty() {
                 String::new()
             } else {
