@@ -210,6 +210,22 @@ pub fn with_mfa(mut ev: Event<'_>, mfa: bool) -> Event<'_> {
     ev
 }
 
+/// One call of a scenario: `api` by `p` from `ip` at `time`, an S3 call on the account's
+/// `<account>-app-data` bucket, with user agent `agent` (`None`: the principal's own). Draws as
+/// [`cloudtrail`] does.
+fn scenario_call<'a, R: Rng>(
+    rng: &mut R,
+    time: i64,
+    p: &'a Principal,
+    api: &'a world::Api,
+    ip: String,
+    agent: Option<&'static str>,
+    account_id: &str,
+) -> Event<'a> {
+    let bucket = api.service.starts_with("s3").then(|| format!("{account_id}-app-data"));
+    with_agent(cloudtrail(rng, time, p, api, ip, None, bucket.as_deref()), agent)
+}
+
 /// One CloudTrail management event. Draws, in this order: the S3 object key (S3 calls only),
 /// then the event and request uuids.
 pub fn cloudtrail<'a, R: Rng>(
@@ -498,8 +514,7 @@ pub fn inject<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64,
                 ] {
                     let api = APIS.iter().find(|a| a.operation == op).expect("api in list");
                     let time = rng.random_range(s.window_start_ms..s.window_end_ms);
-                    let bucket = api.service.starts_with("s3").then(|| format!("{}-app-data", acct.id));
-                    out.push((time, cloudtrail(rng, time, p, api, ip.clone(), None, bucket.as_deref())));
+                    out.push((time, scenario_call(rng, time, p, api, ip.clone(), None, &acct.id)));
                 }
             }
             ScenarioKind::FindingLevelShift | ScenarioKind::FindingTrend if day_ms >= s.window_start_ms && day_ms < s.window_end_ms => {
@@ -683,8 +698,7 @@ fn inject_dial<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64
             for i in 0..k as usize {
                 let api = APIS.iter().find(|a| a.operation == OPS[i % OPS.len()]).expect("api in list");
                 let time = rng.random_range(s.window_start_ms..s.window_end_ms);
-                let bucket = api.service.starts_with("s3").then(|| format!("{}-app-data", acct.id));
-                out.push((time, cloudtrail(rng, time, p, api, ip.clone(), None, bucket.as_deref())));
+                out.push((time, scenario_call(rng, time, p, api, ip.clone(), None, &acct.id)));
             }
         }
         ScenarioKind::NightDiscovery | ScenarioKind::IamPersistence | ScenarioKind::SecretsEnumeration if starts_today => {
@@ -703,11 +717,7 @@ fn inject_dial<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64
             for i in 0..k as usize {
                 let api = world::api_named(ops[i % ops.len()]).expect("scenario operation is known");
                 let time = rng.random_range(s.window_start_ms..s.window_end_ms);
-                let bucket = api.service.starts_with("s3").then(|| format!("{}-app-data", acct.id));
-                out.push((
-                    time,
-                    with_agent(cloudtrail(rng, time, p, api, ip.clone(), None, bucket.as_deref()), agent),
-                ));
+                out.push((time, scenario_call(rng, time, p, api, ip.clone(), agent, &acct.id)));
             }
         }
         ScenarioKind::NewPrincipalDiscovery if starts_today => {
@@ -723,13 +733,9 @@ fn inject_dial<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64
             for (i, time) in times.into_iter().enumerate() {
                 let op = FIRST_DISCOVERY_OPS[i % FIRST_DISCOVERY_OPS.len()];
                 let api = world::api_named(op).expect("scenario operation is known");
-                let bucket = api.service.starts_with("s3").then(|| format!("{}-app-data", acct.id));
                 out.push((
                     time,
-                    with_agent(
-                        cloudtrail(rng, time, p, api, ip.clone(), None, bucket.as_deref()),
-                        Some(world::ATTACKER_AGENT),
-                    ),
+                    scenario_call(rng, time, p, api, ip.clone(), Some(world::ATTACKER_AGENT), &acct.id),
                 ));
             }
         }
@@ -770,8 +776,7 @@ fn inject_dial<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: i64
             for i in 0..k as usize {
                 let api = world::api_named(ops[i % ops.len()]).expect("scenario operation is known");
                 let time = rng.random_range(t0..s.window_end_ms.max(t0 + 1));
-                let bucket = api.service.starts_with("s3").then(|| format!("{}-app-data", acct.id));
-                let ev = with_agent(cloudtrail(rng, time, p, api, ip.clone(), None, bucket.as_deref()), Some(agent));
+                let ev = scenario_call(rng, time, p, api, ip.clone(), Some(agent), &acct.id);
                 let ev = if s.kind == ScenarioKind::InstanceCredentialTheft {
                     ev
                 } else {
