@@ -56,6 +56,10 @@
 //! an inventory role — so what tells a sweep apart is its breadth at a share no habit has. The
 //! rule spends a tenth of the budget; the forest's cut and the privileged law 45% each.
 //!
+//! A fourth decision is a rule without a tail: a principal whose every call of its history came
+//! from inside (private addresses, AWS acting for it, `inside_cidrs`) **calling from outside**
+//! ([`OutsideRule`]): a workload's credentials used without the workload.
+//!
 //! Each finding names the features that made the day stand out (how rare its value was among the
 //! baseline's principal-days), with the principal's own usual value and its peer group's, the
 //! first-seen operations, networks and agents by name, a MITRE technique from what deviated
@@ -77,6 +81,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{PlannedQuery, Stage, StageContext, StageError, StageOutput, Window};
 use crate::detect::iforest::{IforestConfig, IsolationForest, Matrix};
+use crate::detect::net::{parse_cidrs, AddrClass, Nets};
 use crate::detect::stats::{np_percentile_sorted, tail_quantile_sorted};
 use crate::detect::Overlay;
 use crate::findings::plot::PlotSpec;
@@ -146,6 +151,13 @@ pub struct UebaJob {
     pub table: String,
     /// Judge a principal's first day in the window as a possible discovery sweep ([`DiscoveryLaw`]).
     pub first_day_discovery: bool,
+    /// Flag a principal whose every call of its history came from inside (private addresses, AWS
+    /// acting for it, `inside_cidrs`) when it calls from anywhere else ([`OutsideRule`]).
+    pub outside_use: bool,
+    /// Addresses that count as inside for `outside_use` besides the private ranges: the
+    /// organisation's NAT gateways' Elastic IPs and any AWS ranges its workloads call from
+    /// (usually the same list as `[identity] allow_cidrs`).
+    pub inside_cidrs: Vec<String>,
 }
 
 impl Default for UebaJob {
@@ -158,6 +170,8 @@ impl Default for UebaJob {
             forest: IforestConfig::default(),
             table: "ueba_days".into(),
             first_day_discovery: true,
+            outside_use: true,
+            inside_cidrs: Vec::new(),
         }
     }
 }
@@ -188,7 +202,15 @@ impl UebaJob {
         if !crate::sql::valid_ident(&self.table) {
             errs.push(format!("ueba.table: {:?} is not a valid identifier", self.table));
         }
+        if let Err(e) = parse_cidrs("ueba.inside_cidrs", &self.inside_cidrs) {
+            errs.extend(e);
+        }
         errs
+    }
+
+    /// The private ranges and `inside_cidrs` (validated before a run).
+    fn nets(&self) -> Nets {
+        Nets::new(parse_cidrs("ueba.inside_cidrs", &self.inside_cidrs).unwrap_or_default())
     }
 }
 
@@ -210,6 +232,14 @@ pub struct UebaStats {
     /// judges).
     #[serde(default)]
     pub first_days: BTreeMap<String, usize>,
+    /// Of those, principals whose every call of their history came from inside (what the
+    /// outside-use rule judges).
+    #[serde(default)]
+    pub inside_only: BTreeMap<String, usize>,
+    /// Baseline principal-days on which the outside-use rule would have fired (the last night's,
+    /// like `cut`): on a lake without attacks, its benign rate over the baseline.
+    #[serde(default)]
+    pub outside_in_baseline: usize,
     /// Findings per analysed day.
     pub findings: BTreeMap<String, usize>,
     /// The anomaly-score cut (2^(−E[h]/c), higher = stranger).
@@ -432,6 +462,13 @@ struct Row {
     discovery_ops: Vec<String>,
     /// Its distinct operations that day.
     distinct_ops: usize,
+    /// Its source addresses that day that are not inside ([`OutsideRule`]).
+    outside_ips: Vec<String>,
+    /// Days of its own history (within `history_days`) on which it acted, when every call of
+    /// them came from inside; 0 when any came from outside.
+    inside_days: usize,
+    /// A role standing for its instances' sessions (`…/i-*`).
+    instance_role: bool,
 }
 
 /// Items last seen (day index) per kind.
@@ -482,6 +519,22 @@ fn features(ps: &[Principal], days: usize, first_day: usize, job: &UebaJob) -> V
     let mut rows = Vec::new();
     // The first day each principal acted in the window.
     let first_active: Vec<usize> = ps.iter().map(|p| p.days.iter().position(Option::is_some).unwrap_or(0)).collect();
+    // Each principal-day's addresses that are not inside (AWS acting for a principal, or no
+    // address at all, is inside: not an address a caller chose).
+    let nets = job.nets();
+    let outside: Vec<Vec<Vec<String>>> = ps
+        .iter()
+        .map(|p| {
+            p.days
+                .iter()
+                .map(|it| {
+                    it.as_ref().map_or_else(Vec::new, |it| {
+                        it.ips.keys().filter(|ip| nets.class(ip) == AddrClass::External).cloned().collect()
+                    })
+                })
+                .collect()
+        })
+        .collect();
     for d in 0..days {
         let from = d.saturating_sub(hist);
         // Peer groups' usual daily events and hour profiles over the history (for new principals).
@@ -554,6 +607,12 @@ fn features(ps: &[Principal], days: usize, first_day: usize, job: &UebaJob) -> V
             };
             let fr = failures / events.max(1.0);
             let new_privileged = new_ops.iter().filter(|o| privileged(o).is_some()).count();
+            let history_days = p.days[from..d].iter().filter(|x| x.is_some()).count();
+            let inside_days = if outside[i][from..d].iter().all(Vec::is_empty) {
+                history_days
+            } else {
+                0
+            };
             let novelty =
                 (new_ops.len() + new_services.len() + new_networks.len() + new_agents.len() + new_regions.len() + 2 * peer_new_ops.len())
                     as f64;
@@ -586,6 +645,9 @@ fn features(ps: &[Principal], days: usize, first_day: usize, job: &UebaJob) -> V
                 first_day: d == first_active[i],
                 discovery_ops: it.ops.keys().filter(|o| discovery(o)).cloned().collect(),
                 distinct_ops: it.ops.len(),
+                outside_ips: outside[i][d].clone(),
+                inside_days,
+                instance_role: p.principal.ends_with(INSTANCE_SESSIONS),
             });
         }
         // Day d becomes history.
@@ -609,15 +671,51 @@ fn above(score: f64, cut: f64) -> bool {
 /// operations improbable under the law, or its first day a discovery sweep (the days table's
 /// `finding` is this same decision).
 fn is_finding(r: &Row, score: f64, cut: f64, laws: &Laws) -> bool {
-    above(score, cut) || laws.privileged.fires(r.x[PRIVILEGED]) || laws.discovery.as_ref().is_some_and(|d| d.fires(r))
+    above(score, cut)
+        || laws.privileged.fires(r.x[PRIVILEGED])
+        || laws.discovery.as_ref().is_some_and(|d| d.fires(r))
+        || laws.outside.as_ref().is_some_and(|o| o.fires(r))
 }
 
-/// The two laws beside the forest's cut.
+/// The laws and rules beside the forest's cut.
 #[derive(Debug, Clone)]
 struct Laws {
     privileged: PrivilegedLaw,
     /// `None` when `first_day_discovery` is off.
     discovery: Option<DiscoveryLaw>,
+    /// `None` when `outside_use` is off.
+    outside: Option<OutsideRule>,
+}
+
+/// The fourth decision: a principal that has only ever called from inside — every call of at
+/// least `min_days` active days of its history from a private address, from AWS acting for it,
+/// or from `inside_cidrs` — calling from anywhere else. A workload's role (a service's, a
+/// pipeline's, a scheduled job's) runs where its compute runs; its credentials used from the
+/// internet are the credentials, not the workload (T1078.004), the way GuardDuty judges
+/// credentials used outside AWS. People and the roles they assume call from offices, homes,
+/// hotels and VPNs, so their history is not inside-only and the rule never judges them.
+///
+/// No tail and no share of the budget: the rule judges a rare, clean condition. Its benign cause
+/// is an infrastructure change — a fleet's egress moved behind a NAT gateway, a new Elastic IP —
+/// which is what `inside_cidrs` is for; the manifest's `outside_in_baseline` counts the baseline
+/// principal-days on which it would have fired, so a lake where it is noisy shows it. The
+/// sessions EC2 names after its instances (the role `…/i-*`) are the identity stage's to judge,
+/// with each instance's own address ([`crate::stages::identity`]), not this rule's.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct OutsideRule {
+    /// Fewest active, inside-only days of history before a principal is judged.
+    pub min_days: usize,
+}
+
+impl OutsideRule {
+    /// Whether the principal is judged by the rule on this day.
+    fn judges(&self, r: &Row) -> bool {
+        !r.is_new && r.inside_days >= self.min_days && !r.instance_role
+    }
+
+    fn fires(&self, r: &Row) -> bool {
+        self.judges(r) && !r.outside_ips.is_empty()
+    }
 }
 
 /// Shares of the stage's false-finding budget: the forest's cut, the privileged law, the
@@ -866,7 +964,8 @@ pub fn days_table_spec(table: &str) -> TableSpec {
              -- score = 2^(-E[h]/c(psi)) of the isolation forest (higher = stranger); finding = score above cut\n\
              -- or privileged_tail_p below the privileged law's line (45% of the budget each; 50% with first_day_discovery off),\n\
              -- or, on a principal's first day in the window, at least 3 discovery operations with discovery_tail_p\n\
-             -- below the first-day rule's line (the manifest's ueba.discovery; 1 on other days).\n\
+             -- below the first-day rule's line (the manifest's ueba.discovery; 1 on other days),\n\
+             -- or (outside_use) a principal whose history came only from inside calling from outside.\n\
              -- Features (src/stages/ueba.rs):\n{}",
             described.concat()
         ),
@@ -956,6 +1055,8 @@ fn judge_each_day(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> 
         a.judged.extend(b.judged);
         a.new_principals.extend(b.new_principals);
         a.first_days.extend(b.first_days);
+        a.inside_only.extend(b.inside_only);
+        a.outside_in_baseline = b.outside_in_baseline;
         a.findings.extend(b.findings);
         a.cut = b.cut;
         a.privileged = b.privileged;
@@ -1044,7 +1145,18 @@ fn judge(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Ou
     let laws = Laws {
         privileged: law,
         discovery: job.first_day_discovery.then(|| DiscoveryLaw::fit(&train, shares[2] * b)),
+        outside: job.outside_use.then_some(OutsideRule {
+            min_days: job.min_history_days as usize,
+        }),
     };
+    if let Some(rule) = &laws.outside {
+        o.stats.outside_in_baseline = train.iter().filter(|r| rule.fires(r)).count();
+        for r in &judged {
+            if rule.judges(r) {
+                *o.stats.inside_only.entry(dt(w.day0_ms + r.day as i64 * DAY_MS)).or_default() += 1;
+            }
+        }
+    }
     o.stats.discovery = laws.discovery;
     // Per feature, the baseline's sorted values (how rare a value is) and per peer group.
     let cols: Vec<Vec<f64>> = (0..d)
@@ -1209,9 +1321,14 @@ fn finding(
         .collect();
     let law = &laws.privileged;
     let sweep = laws.discovery.as_ref().filter(|d| d.fires(r));
-    // A sweep's techniques first (what the finding is about), then what else deviated.
+    let outside = laws.outside.as_ref().is_some_and(|o| o.fires(r));
+    // What decided the finding first (credentials used from outside, a sweep), then what else
+    // deviated.
     let techniques = {
         let mut t: Vec<String> = Vec::new();
+        if outside {
+            t.push("T1078.004".into());
+        }
         if sweep.is_some() {
             t.push("T1580".into());
             if r.discovery_ops.iter().any(|o| service_of(o).starts_with("iam")) {
@@ -1227,6 +1344,13 @@ fn finding(
     };
     let discovery_p = laws.discovery.as_ref().map_or(1.0, |d| d.tail_p(r));
     let mut reasons = Vec::new();
+    if outside {
+        reasons.push(format!(
+            "called from outside ({}) after {} day(s) of calls only from inside",
+            r.outside_ips.join(", "),
+            r.inside_days
+        ));
+    }
     if let Some(d) = sweep {
         reasons.push(format!(
             "its first day is a discovery sweep: {} of its {} operations look around ({}; P = {:.1e} at the baseline's share {:.0}%)",
@@ -1275,7 +1399,7 @@ fn finding(
         p.principal.clone()
     };
     // A first privileged operation the baseline makes improbable is at least Medium.
-    let severity = if score >= cut + 0.1 {
+    let severity = if score >= cut + 0.1 || outside {
         ("High", 4)
     } else if score >= cut + 0.05 || law_fired || sweep.is_some() {
         ("Medium", 3)
@@ -1290,7 +1414,13 @@ fn finding(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let order = if first_ops.is_empty() {
+    // Calls from the outside addresses first when that decided it, else first-seen operations.
+    let order = if outside {
+        format!(
+            "CASE WHEN src_ip IN ({}) THEN 0 ELSE 1 END, time",
+            r.outside_ips.iter().map(|o| quote_literal(o)).collect::<Vec<_>>().join(", ")
+        )
+    } else if first_ops.is_empty() {
         "time".to_string()
     } else {
         format!(
@@ -1303,12 +1433,13 @@ fn finding(
         None => String::new(),
     };
     let investigation_sql = format!(
-        "-- {} on {day}: every API call, first-seen operations first\n\
+        "-- {} on {day}: every API call, {} first\n\
          SELECT time, operation, service, src_ip, user_agent, region, status, error\n\
          FROM lakesight.api_activity\n\
          WHERE eventday = {}\n  AND {account_filter}{}\n\
          ORDER BY {order}\nLIMIT {}",
         crate::sql::comment_text(&who),
+        if outside { "calls from outside" } else { "first-seen operations" },
         quote_literal(&day.replace('-', "")),
         principal_filter(&p.principal),
         crate::findings::investigate::LIMIT,
@@ -1342,7 +1473,9 @@ fn finding(
         lower_bound: f64::NAN,
         upper_bound: cut,
         deviation: score - cut,
-        kind: if sweep.is_some() {
+        kind: if outside {
+            "used_from_outside".into()
+        } else if sweep.is_some() {
             "new_principal_discovery".into()
         } else if r.is_new {
             "new_principal".into()
@@ -1424,6 +1557,12 @@ fn finding(
                 "tail_p": discovery_p,
                 "cut_p": laws.discovery.map(|d| d.ln_cut.exp()),
                 "finding": sweep.is_some(),
+            },
+            "outside_use": {
+                "outside_addresses": r.outside_ips,
+                "inside_only_days": r.inside_days,
+                "judged": laws.outside.as_ref().is_some_and(|o| o.judges(r)),
+                "finding": outside,
             },
         })
         .to_string(),
@@ -1559,8 +1698,9 @@ mod tests {
         it
     }
 
-    /// 40 people reading S3 and EC2 in office hours, 20 roles writing S3 around the clock, with
-    /// volumes that vary by principal and day; nobody ever touches IAM.
+    /// 40 people reading S3 and EC2 in office hours from their office's public addresses, 20
+    /// roles writing S3 around the clock from private ones, with volumes that vary by principal
+    /// and day; nobody ever touches IAM.
     fn fleet() -> Vec<Principal> {
         let mut ps = Vec::new();
         for p in 0..60usize {
@@ -1571,7 +1711,7 @@ mod tests {
                     Some(if human {
                         items(
                             &[("s3:GetObject", n), ("ec2:DescribeInstances", (n / 4.0).round())],
-                            &format!("10.0.{p}.5"),
+                            &format!("198.18.{p}.5"),
                             "console",
                             &[9, 10, 11, 14, 15, 16],
                         )
@@ -1697,6 +1837,9 @@ mod tests {
                         first_day: false,
                         discovery_ops: vec![],
                         distinct_ops: 0,
+                        outside_ips: vec![],
+                        inside_days: 0,
+                        instance_role: false,
                     }
                 })
                 .collect()
@@ -1803,6 +1946,105 @@ mod tests {
         );
         // Days 18–24 are its first seven (min_history_days): judged as new on each.
         assert_eq!(o.stats.new_principals.values().sum::<usize>(), 7, "{:?}", o.stats.new_principals);
+    }
+
+    /// The outside-use rule: a role whose every call came from private addresses, calling twice
+    /// from a public one at night, is a finding of its own kind (T1078.004 first, the address in
+    /// the evidence, its calls first in the investigation SQL). Not judged, or not flagged: a call
+    /// from `inside_cidrs`, AWS acting for a role (not an address), a person whose history has a
+    /// public address, the role standing for its instances' sessions (the identity stage's), a
+    /// principal new to the window; switched off, nothing. A baseline day on which the rule would
+    /// have fired is counted in the manifest, and that principal is not inside-only after it.
+    #[test]
+    fn an_inside_only_role_used_from_outside_is_found_and_look_alikes_are_not() {
+        let mut ps = fleet();
+        let call = |ps: &mut Vec<Principal>, who: usize, d: usize, ip: &str| {
+            let it = ps[who].days[d].as_mut().unwrap();
+            it.ops.insert("sts:GetCallerIdentity".into(), (1.0, 0.0, 0.0));
+            it.ips.insert(ip.into(), 1.0);
+            it.hours[3] += 1.0;
+        };
+        call(&mut ps, 45, 20, "198.51.100.7"); // the attack
+        call(&mut ps, 46, 20, "52.94.1.1"); // the NAT gateway on inside_cidrs
+        call(&mut ps, 47, 20, "ec2.amazonaws.com"); // AWS acting for the role
+        call(&mut ps, 48, 10, "198.51.100.8"); // in the baseline ...
+        call(&mut ps, 48, 21, "198.51.100.8"); // ... so not inside-only any more
+                                               // A person on a new public network.
+        call(&mut ps, 2, 20, "192.0.2.51");
+        // The role standing for its instances' sessions.
+        ps[49].principal = format!("role/EC2-web{INSTANCE_SESSIONS}");
+        call(&mut ps, 49, 20, "198.51.100.9");
+        // A role new on day 19, calling from outside on day 20.
+        let mut days: Vec<Option<DayItems>> = vec![None; DAYS];
+        days[19] = Some(items(&[("s3:PutObject", 30.0)], "10.1.99.9", "sdk", &[1, 2]));
+        days[20] = Some(items(&[("s3:PutObject", 30.0)], "198.51.100.10", "sdk", &[1, 2]));
+        ps.push(Principal {
+            account: Some("111122223333".into()),
+            principal: "role/new".into(),
+            ptype: "AssumedRole".into(),
+            days,
+        });
+        let job = UebaJob {
+            inside_cidrs: vec!["52.94.0.0/16".into()],
+            ..UebaJob::default()
+        };
+        assert!(job.validate().is_empty());
+        let o = judge(&ps, "r1", &window(), &job).unwrap();
+        let outside: Vec<&Finding> = o.findings.iter().filter(|f| f.kind == "used_from_outside").collect();
+        assert_eq!(
+            outside
+                .iter()
+                .map(|f| (f.entity.as_str(), f.window_start_ms / DAY_MS))
+                .collect::<Vec<_>>(),
+            vec![("role/r45", 20)],
+            "{:?}",
+            o.findings.iter().map(|f| &f.title).collect::<Vec<_>>()
+        );
+        let f = outside[0];
+        assert_eq!(f.mitre_techniques[0], "T1078.004");
+        assert_eq!(f.severity, "High");
+        assert!(f.title.contains("198.51.100.7") && f.title.contains("20 day(s)"), "{}", f.title);
+        let ev: serde_json::Value = serde_json::from_str(&f.evidence).unwrap();
+        assert_eq!(ev["outside_use"]["outside_addresses"], serde_json::json!(["198.51.100.7"]));
+        assert!(
+            f.investigation_sql.contains("CASE WHEN src_ip IN ('198.51.100.7') THEN 0"),
+            "{}",
+            f.investigation_sql
+        );
+        // Judged per day: 18 of the 20 roles (not r48 after day 10, not the instances' role), not
+        // the people (office addresses are public), not the new role; the baseline's day 10 of
+        // r48 counted once.
+        let day20 = dt(20 * DAY_MS);
+        assert_eq!(o.stats.inside_only[&day20], 18, "{:?}", o.stats.inside_only);
+        assert_eq!(o.stats.outside_in_baseline, 1);
+        // The others were not flagged by the rule, and their findings, if any, say so.
+        for f in &o.findings {
+            let ev: serde_json::Value = serde_json::from_str(&f.evidence).unwrap();
+            assert_eq!(
+                ev["outside_use"]["finding"],
+                f.entity == "role/r45" && f.window_start_ms == 20 * DAY_MS,
+                "{}",
+                f.title
+            );
+        }
+        // Switched off: no such finding, nothing judged.
+        let off = UebaJob {
+            outside_use: false,
+            ..job.clone()
+        };
+        let o = judge(&ps, "r1", &window(), &off).unwrap();
+        assert!(o.findings.iter().all(|f| f.kind != "used_from_outside"));
+        assert!(o.stats.inside_only.is_empty());
+        // Bad ranges are reported by name.
+        let bad = UebaJob {
+            inside_cidrs: vec!["10.0.0.0/33".into()],
+            ..UebaJob::default()
+        };
+        assert!(
+            bad.validate().iter().any(|e| e.contains("ueba.inside_cidrs")),
+            "{:?}",
+            bad.validate()
+        );
     }
 
     /// Issue #13 item 4's fourth cold-start signal. A user first seen on day 20 whose calls are
@@ -1971,6 +2213,9 @@ mod tests {
             first_day: false,
             discovery_ops: vec![],
             distinct_ops: 0,
+            outside_ips: vec![],
+            inside_days: 0,
+            instance_role: false,
         };
         assert_eq!(techniques(&row(&["secretsmanager:GetSecretValue"], &[])), vec!["T1552"]);
         assert_eq!(
