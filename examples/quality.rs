@@ -68,7 +68,12 @@ async fn one(
             .join(","),
         None => String::new(),
     };
-    Ok(measure(dir.path(), seed, &spec, accounts, epd, days).await?)
+    let q = measure(dir.path(), seed, &spec, accounts, epd, days).await?;
+    // Which instances were missed, so that a miss can be regenerated and looked at.
+    for i in q.instances.iter().filter(|i| !i.found) {
+        eprintln!("  missed: seed {seed}, {} at strength {:?} ({})", i.kind, i.strength, i.id);
+    }
+    Ok(q)
 }
 
 #[tokio::main]

@@ -138,6 +138,56 @@ pub fn tail_quantile_sorted(sorted: &[f64], p: f64, p_u: f64) -> f64 {
     }
 }
 
+/// P(X ≥ x) under the tail [`tail_quantile_sorted`] reads quantiles from: its inverse, so that
+/// `tail_probability_sorted(v, tail_quantile_sorted(v, p_c, p_u), p_u, p_c) = p_c`, and a
+/// graded surprise (−log10 P) for values a cut at `p_c` judges.
+///
+/// Below the generalised Pareto tail's threshold `u` it is the empirical share of values at
+/// least `x` (with one pseudo-value, never 0). Above it, the fitted tail's own probability — but
+/// never less than an exponential continuation from the cut `x_c` at `p_c` that halves per
+/// `q1 − u` (the tail's scale): a light, bounded tail (an isolation forest's scores) reaches
+/// probability 0 at a finite end, and values beyond it (a first-ever burst, scored range-aware)
+/// would all tie at zero; with the continuation the probability keeps falling and stays
+/// positive, monotone in `x` and continuous at the cut. Without a fitted tail (too few values
+/// above `u`, quantiles that do not increase) the same continuation starts from the empirical
+/// cut, with the spread of the top `p_u` share as its scale. Hand-written with its inverse.
+pub fn tail_probability_sorted(sorted: &[f64], x: f64, p_u: f64, p_c: f64) -> f64 {
+    let n = sorted.len();
+    if n == 0 || x.is_nan() {
+        return 1.0;
+    }
+    let empirical = (1 + n - sorted.partition_point(|&v| v < x)) as f64 / (n + 1) as f64;
+    let q = |tail: f64| np_percentile_sorted(sorted, 100.0 * (1.0 - tail));
+    let x_c = tail_quantile_sorted(sorted, p_c, p_u);
+    let (u, q1, q2) = (q(p_u), q(p_u / 2.0), q(p_u / 4.0));
+    let (a, b) = (q1 - u, q2 - q1);
+    let fitted = p_c > 0.0 && p_c < p_u && (n as f64) * p_u >= 40.0 && a > 0.0 && b > 0.0;
+    let scale = if fitted { a } else { (sorted[n - 1] - u).max(1e-9) };
+    let continuation = |x: f64| p_c * 2f64.powf(-(x - x_c) / scale);
+    if !fitted {
+        return if x > x_c { continuation(x).min(empirical) } else { empirical };
+    }
+    if x <= u {
+        return empirical;
+    }
+    let xi = (b / a).log2();
+    let gpd = if xi.abs() < 1e-9 {
+        p_u * 2f64.powf(-(x - u) / a)
+    } else {
+        let t = 1.0 + (x - u) * (2f64.powf(xi) - 1.0) / a;
+        if t <= 0.0 {
+            0.0
+        } else {
+            p_u * t.powf(-1.0 / xi)
+        }
+    };
+    if x > x_c {
+        gpd.max(continuation(x))
+    } else {
+        gpd
+    }
+}
+
 /// `np.median` of finite values (mean of the two middle values for an even count).
 pub fn median(v: &mut [f64]) -> Option<f64> {
     let n = v.len();
@@ -892,6 +942,57 @@ pub(super) mod tests {
         // Too few values above the threshold: the empirical quantile.
         let v: Vec<f64> = (0..100).map(f64::from).collect();
         assert_eq!(tail_quantile_sorted(&v, 0.001, 0.05), np_percentile_sorted(&v, 99.9));
+    }
+
+    /// The tail probability inverts the tail quantile (at the cut and between `u` and the cut, on
+    /// bounded, exponential and heavy tails), falls strictly beyond the cut however far (a bounded
+    /// tail's end included), never reaches 0, and is the empirical share below `u`.
+    #[test]
+    fn the_tail_probability_inverts_the_tail_quantile_and_keeps_falling() {
+        use super::{tail_probability_sorted as tp, tail_quantile_sorted as tq};
+        let n = 20_000;
+        for xi in [-0.3f64, 0.0, 0.3] {
+            let gpd = |p: f64| {
+                if xi == 0.0 {
+                    0.5 - 0.1 * (p / 0.1).ln()
+                } else {
+                    0.5 + 0.1 * ((p / 0.1).powf(-xi) - 1.0) / xi
+                }
+            };
+            let mut v: Vec<f64> = (0..n)
+                .map(|i| {
+                    let q = (i as f64 + 0.5) / n as f64;
+                    if q < 0.9 {
+                        0.5 * q / 0.9
+                    } else {
+                        gpd(1.0 - q)
+                    }
+                })
+                .collect();
+            v.sort_by(f64::total_cmp);
+            for p in [0.02, 0.005, 0.0005] {
+                let x = tq(&v, p, 0.05);
+                assert!((tp(&v, x, 0.05, 0.0005) / p - 1.0).abs() < 1e-6, "ξ {xi}, p {p}");
+            }
+            let cut = tq(&v, 0.0005, 0.05);
+            let mut last = tp(&v, cut, 0.05, 0.0005);
+            for k in 1..200 {
+                let p = tp(&v, cut + 0.05 * k as f64, 0.05, 0.0005);
+                assert!(p < last && p > 0.0, "ξ {xi}: {p} after {last} at step {k}");
+                last = p;
+            }
+            // Below u: the empirical share with one pseudo-value.
+            let x = np_percentile_sorted(&v, 50.0);
+            let share = (1 + n - v.partition_point(|&y| y < x)) as f64 / (n + 1) as f64;
+            assert_eq!(tp(&v, x, 0.05, 0.0005), share);
+        }
+        // No fitted tail: the empirical share, then falling beyond the empirical cut.
+        let v: Vec<f64> = (0..100).map(f64::from).collect();
+        assert_eq!(tp(&v, 50.0, 0.05, 0.001), 51.0 / 101.0);
+        let (a, b) = (tp(&v, 100.0, 0.05, 0.001), tp(&v, 120.0, 0.05, 0.001));
+        assert!(a <= 1.0 / 101.0 && b < a && b > 0.0, "{a} {b}");
+        assert_eq!(tp(&[], 1.0, 0.05, 0.001), 1.0);
+        assert_eq!(tp(&v, f64::NAN, 0.05, 0.001), 1.0);
     }
 
     /// The family's median spread, from entities with three or more non-zero baseline buckets,

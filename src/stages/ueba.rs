@@ -82,7 +82,7 @@ use serde::{Deserialize, Serialize};
 use super::{PlannedQuery, Stage, StageContext, StageError, StageOutput, Window};
 use crate::detect::iforest::{IforestConfig, IsolationForest, Matrix};
 use crate::detect::net::{parse_cidrs, AddrClass, Nets};
-use crate::detect::stats::{np_percentile_sorted, tail_quantile_sorted};
+use crate::detect::stats::{np_percentile_sorted, tail_probability_sorted, tail_quantile_sorted};
 use crate::detect::Overlay;
 use crate::findings::plot::PlotSpec;
 use crate::findings::{mitre, Finding};
@@ -919,6 +919,43 @@ fn techniques(r: &Row) -> Vec<String> {
     t.into_iter().map(String::from).collect()
 }
 
+/// How surprising a principal-day is to each decision, as −log10 of the probability that a
+/// baseline principal-day is at least as extreme by it, over the decision's share of the budget
+/// (so each decision's finding line is the same, −log10(b) — 3 at one per 1,000 — and the
+/// decisions are comparable): the forest's score under its fitted tail
+/// ([`tail_probability_sorted`]), the privileged law's and the first-day rule's tails (the
+/// latter times the baseline's share of first days, a per-principal-day probability), and the
+/// outside-use rule's rate of firing on the baseline's principal-days (a half-day pseudo-count).
+/// A finding's score is the largest: graded, where the forest's score × 10 put law-decided
+/// findings level with ordinary ones.
+#[derive(Debug, Clone, Copy, Default)]
+struct Surprise {
+    forest: f64,
+    privileged: f64,
+    discovery: f64,
+    outside: f64,
+}
+
+impl Surprise {
+    fn score(&self) -> f64 {
+        self.forest.max(self.privileged).max(self.discovery).max(self.outside)
+    }
+
+    /// The decision with the largest surprise.
+    fn decided_by(&self) -> &'static str {
+        let s = self.score();
+        if s == self.outside {
+            "outside_use"
+        } else if s == self.discovery {
+            "first_day_discovery"
+        } else if s == self.privileged {
+            "privileged_law"
+        } else {
+            "forest"
+        }
+    }
+}
+
 /// What the stage produced.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -1170,11 +1207,32 @@ fn judge(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Ou
     for (r, s) in rows.iter().zip(&scores) {
         by_principal.entry(r.principal).or_default().push((r.day, *s));
     }
+    let neg_log10 = |p: f64| -p.max(f64::MIN_POSITIVE).log10();
+    let outside_rate = (o.stats.outside_in_baseline as f64 + 0.5) / (train.len() as f64 + 1.0);
+    let surprise = |r: &Row, s: f64| Surprise {
+        forest: neg_log10(tail_probability_sorted(&base, s, TAIL_FROM, shares[0] * b) / shares[0]),
+        privileged: if r.x[PRIVILEGED] >= 1.0 {
+            neg_log10(law.ln_tail(r.x[PRIVILEGED]).exp() / shares[1])
+        } else {
+            0.0
+        },
+        discovery: match &laws.discovery {
+            Some(d) if r.first_day && r.discovery_ops.len() >= MIN_DISCOVERY_OPERATIONS => {
+                neg_log10(d.tail_p(r) * d.first_day_share / shares[2])
+            }
+            _ => 0.0,
+        },
+        outside: if laws.outside.as_ref().is_some_and(|x| x.fires(r)) {
+            neg_log10(outside_rate)
+        } else {
+            0.0
+        },
+    };
     for (r, &s) in rows.iter().zip(&scores) {
         if r.day < eval || !is_finding(r, s, cut, &laws) {
             continue;
         }
-        let f = finding(run_id, w, ps, job, r, s, cut, &laws, &cols, &rows, &train, &forest);
+        let f = finding(run_id, w, ps, job, r, s, cut, &laws, &surprise(r, s), &cols, &rows, &train, &forest);
         *o.stats.findings.entry(f.dt.clone()).or_default() += 1;
         let mut values = vec![0.0; r.day + 1];
         for &(dd, sc) in &by_principal[&r.principal] {
@@ -1264,6 +1322,7 @@ fn finding(
     score: f64,
     cut: f64,
     laws: &Laws,
+    surprise: &Surprise,
     cols: &[Vec<f64>],
     rows: &[Row],
     train: &[&Row],
@@ -1460,8 +1519,8 @@ fn finding(
         bucket: "day".into(),
         severity: severity.0.into(),
         severity_id: severity.1,
-        score: score * 10.0,
-        confidence: if r.is_new { 0.5 } else { 0.8 },
+        score: surprise.score(),
+        confidence: crate::detect::confidence_of(surprise.score()),
         entity_type: "principal".into(),
         entity: p.principal.clone(),
         account_id: p.account.clone(),
@@ -1487,7 +1546,9 @@ fn finding(
         description: format!(
             "On {day}, {who} made {:.0} API call(s) (usually {:.0}). The isolation forest over its day scores {score:.3} \
              (2^(−E[h]/c); the baseline's principal-days exceed {cut:.3} about {} in 1,000 times). {}First-seen operations: {}. \
-             New networks: {}. New user agents: {}. Check whether these calls were the principal's own work.",
+             New networks: {}. New user agents: {}. Score {:.1} = −log10 of how often a baseline principal-day is this \
+             extreme by the decision that judged it hardest ({}), over that decision's share of the budget; findings lie \
+             above {:.1}. Check whether these calls were the principal's own work.",
             r.events,
             r.usual_events,
             (job.false_findings_per_1000 * budget_shares(job)[0] * 1000.0).round() / 1000.0,
@@ -1518,6 +1579,9 @@ fn finding(
             } else {
                 r.new_agents.join(", ")
             },
+            surprise.score(),
+            surprise.decided_by().replace('_', " "),
+            -(job.false_findings_per_1000 / 1000.0).log10(),
         ),
         evidence: serde_json::json!({
             "keys": {"accountid": p.account, "principal": p.principal},
@@ -1557,6 +1621,13 @@ fn finding(
                 "tail_p": discovery_p,
                 "cut_p": laws.discovery.map(|d| d.ln_cut.exp()),
                 "finding": sweep.is_some(),
+            },
+            "surprise": {
+                "forest": surprise.forest,
+                "privileged_law": surprise.privileged,
+                "first_day_discovery": surprise.discovery,
+                "outside_use": surprise.outside,
+                "decided_by": surprise.decided_by(),
             },
             "outside_use": {
                 "outside_addresses": r.outside_ips,
@@ -1946,6 +2017,55 @@ mod tests {
         );
         // Days 18–24 are its first seven (min_history_days): judged as new on each.
         assert_eq!(o.stats.new_principals.values().sum::<usize>(), 7, "{:?}", o.stats.new_principals);
+    }
+
+    /// Graded scores (issue #18): every finding of the forest, the privileged law or the
+    /// first-day rule scores at least −log10(b) (3 at one per 1,000: the decisions share one line),
+    /// its confidence follows its score, and a stronger attack scores higher — two people's first
+    /// IAM writes, one with two operations in their usual hours and one with six at night from a
+    /// new network, which the forest's score × 10 (the old score) did not order by what was done.
+    #[test]
+    fn scores_are_graded_surprises_on_one_line() {
+        let mut ps = fleet();
+        let weak = ps[3].days[20].as_mut().unwrap();
+        for op in ["iam:CreateUser", "iam:CreateAccessKey"] {
+            weak.ops.insert(op.into(), (1.0, 0.0, 0.0));
+        }
+        let strong = ps[4].days[20].as_mut().unwrap();
+        for op in [
+            "iam:CreateUser",
+            "iam:CreateAccessKey",
+            "iam:AttachUserPolicy",
+            "iam:CreateRole",
+            "iam:PutRolePolicy",
+            "iam:UpdateAssumeRolePolicy",
+        ] {
+            strong.ops.insert(op.into(), (2.0, 0.0, 0.0));
+        }
+        strong.ips.insert("203.0.113.7".into(), 12.0);
+        strong.hours[3] += 12.0;
+        let o = judge(&ps, "r1", &window(), &UebaJob::default()).unwrap();
+        let of = |who: &str| {
+            o.findings
+                .iter()
+                .find(|f| f.entity == who && f.window_start_ms == 20 * DAY_MS)
+                .unwrap_or_else(|| panic!("{who}: {:?}", o.findings.iter().map(|f| &f.title).collect::<Vec<_>>()))
+        };
+        let (w, s) = (of("user/u3"), of("user/u4"));
+        assert!(s.score > w.score + 1.0, "{} vs {}", s.score, w.score);
+        for f in &o.findings {
+            assert!(f.score >= 3.0 - 1e-9, "{}: {}", f.score, f.title);
+            assert_eq!(f.confidence, crate::detect::confidence_of(f.score));
+            let ev: serde_json::Value = serde_json::from_str(&f.evidence).unwrap();
+            let sp = &ev["surprise"];
+            let top = ["forest", "privileged_law", "first_day_discovery", "outside_use"]
+                .iter()
+                .map(|k| sp[*k].as_f64().unwrap())
+                .fold(0.0, f64::max);
+            assert!((top - f.score).abs() < 1e-9 * f.score, "{top} vs {}", f.score);
+        }
+        let ev: serde_json::Value = serde_json::from_str(&w.evidence).unwrap();
+        assert_eq!(ev["surprise"]["decided_by"], "privileged_law", "{}", w.evidence);
     }
 
     /// The outside-use rule: a role whose every call came from private addresses, calling twice
