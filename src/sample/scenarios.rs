@@ -607,19 +607,23 @@ pub fn plan_dial(ctx: &GenCtx<'_>, specs: &[ScenarioSpec]) -> Result<Plan, Strin
                     }
                     ScenarioKind::NightDiscovery | ScenarioKind::IamPersistence | ScenarioKind::SecretsEnumeration => {
                         // Night discovery: a service role; IAM persistence: a person who never
-                        // writes to IAM; secrets: anyone who never reads secrets.
+                        // writes to IAM; secrets: anyone who never reads secrets. Each a principal
+                        // that existed before the day (a joiner's credentials cannot be stolen
+                        // before it first acts).
+                        let existed = |p: usize| (0..day).any(|d| ctx.principal_day_mean(account, region, d, p) > 0.0);
                         let fits = |p: usize| {
                             let pr = &acct.principals[p];
-                            match sp.kind {
-                                ScenarioKind::NightDiscovery => !pr.human,
-                                ScenarioKind::IamPersistence => {
-                                    pr.human
-                                        && ["CreateUser", "CreateAccessKey", "AttachRolePolicy"]
-                                            .iter()
-                                            .all(|op| ctx.principal_api_share(account, p, op) == 0.0)
+                            existed(p)
+                                && match sp.kind {
+                                    ScenarioKind::NightDiscovery => !pr.human,
+                                    ScenarioKind::IamPersistence => {
+                                        pr.human
+                                            && ["CreateUser", "CreateAccessKey", "AttachRolePolicy"]
+                                                .iter()
+                                                .all(|op| ctx.principal_api_share(account, p, op) == 0.0)
+                                    }
+                                    _ => ctx.principal_api_share(account, p, "GetSecretValue") == 0.0,
                                 }
-                                _ => ctx.principal_api_share(account, p, "GetSecretValue") == 0.0,
-                            }
                         };
                         let pool: Vec<usize> = (0..acct.principals.len()).filter(|&p| fits(p)).collect();
                         if pool.is_empty() {

@@ -687,6 +687,12 @@ struct Laws {
     outside: Option<OutsideRule>,
 }
 
+/// Fewest active days of history, every call of them from inside, before the outside-use rule
+/// judges a principal ([`OutsideRule`]). Three, not `min_history_days`: a service role deployed
+/// this week is a workload as soon as it has run a few days from its fleet, and it is judged by
+/// its own days, not its peer group's (what a new principal's other features are judged by).
+const MIN_INSIDE_DAYS: usize = 3;
+
 /// The fourth decision: a principal that has only ever called from inside — every call of at
 /// least `min_days` active days of its history from a private address, from AWS acting for it,
 /// or from `inside_cidrs` — calling from anywhere else. A workload's role (a service's, a
@@ -710,7 +716,7 @@ pub struct OutsideRule {
 impl OutsideRule {
     /// Whether the principal is judged by the rule on this day.
     fn judges(&self, r: &Row) -> bool {
-        !r.is_new && r.inside_days >= self.min_days && !r.instance_role
+        r.inside_days >= self.min_days && !r.instance_role
     }
 
     fn fires(&self, r: &Row) -> bool {
@@ -1183,7 +1189,7 @@ fn judge(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Ou
         privileged: law,
         discovery: job.first_day_discovery.then(|| DiscoveryLaw::fit(&train, shares[2] * b)),
         outside: job.outside_use.then_some(OutsideRule {
-            min_days: job.min_history_days as usize,
+            min_days: MIN_INSIDE_DAYS.min(job.min_history_days as usize),
         }),
     };
     if let Some(rule) = &laws.outside {
