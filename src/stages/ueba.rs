@@ -931,7 +931,8 @@ fn techniques(r: &Row) -> Vec<String> {
 /// decisions are comparable): the forest's score under its fitted tail
 /// ([`tail_probability_sorted`]), the privileged law's and the first-day rule's tails (the
 /// latter times the baseline's share of first days, a per-principal-day probability), and the
-/// outside-use rule's rate of firing on the baseline's principal-days (a half-day pseudo-count).
+/// outside-use rule's rate of firing on the baseline's principal-days (a half-day pseudo-count;
+/// firings on fewer than 1 in 200 of them left out, as rare days the rule is there to find).
 /// A finding's score is the largest: graded, where the forest's score × 10 put law-decided
 /// findings level with ordinary ones.
 #[derive(Debug, Clone, Copy, Default)]
@@ -1214,7 +1215,12 @@ fn judge(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Ou
         by_principal.entry(r.principal).or_default().push((r.day, *s));
     }
     let neg_log10 = |p: f64| -p.max(f64::MIN_POSITIVE).log10();
-    let outside_rate = (o.stats.outside_in_baseline as f64 + 0.5) / (train.len() as f64 + 1.0);
+    // The outside rule's rate on the baseline, with its own rare days left out as the privileged
+    // law winsorises its: firings on fewer than 1 in 200 baseline principal-days are what the rule
+    // is there to find (yesterday's attack, among them), and counting them made the next attack
+    // score under benign forest days; more than that, the rule is noisy here and its score says so.
+    let k_out = o.stats.outside_in_baseline as f64;
+    let outside_rate = (if k_out <= 0.005 * train.len() as f64 { 0.0 } else { k_out } + 0.5) / (train.len() as f64 + 1.0);
     let surprise = |r: &Row, s: f64| Surprise {
         forest: neg_log10(tail_probability_sorted(&base, s, TAIL_FROM, shares[0] * b) / shares[0]),
         privileged: if r.x[PRIVILEGED] >= 1.0 {
@@ -2129,6 +2135,11 @@ mod tests {
         let f = outside[0];
         assert_eq!(f.mitre_techniques[0], "T1078.004");
         assert_eq!(f.severity, "High");
+        // One firing in 420 baseline principal-days is a rare day left out of the rule's rate: the
+        // score is −log10(0.5 / (n + 1)) — what a baseline of n days can show, 2.9 here (counting
+        // the firing it would be 2.45).
+        let n = o.stats.training_rows as f64;
+        assert!((f.score + (0.5 / (n + 1.0)).log10()).abs() < 1e-9, "{} {n}", f.score);
         assert!(f.title.contains("198.51.100.7") && f.title.contains("20 day(s)"), "{}", f.title);
         let ev: serde_json::Value = serde_json::from_str(&f.evidence).unwrap();
         assert_eq!(ev["outside_use"]["outside_addresses"], serde_json::json!(["198.51.100.7"]));
