@@ -899,6 +899,34 @@ pub fn neg_log10_normal_sf(z: f64) -> f64 {
 /// The numerics' own tests, and the deterministic data and float comparisons the
 /// algorithms' tests share.
 pub(super) mod tests {
+    /// The value a generalised Pareto tail of shape `xi` and scale `sigma` above 0.5 (holding the
+    /// top 10%) exceeds with probability `tail` (≤ 0.1).
+    fn pareto_value(xi: f64, sigma: f64, tail: f64) -> f64 {
+        let t = 0.1 / tail;
+        if xi == 0.0 {
+            0.5 + sigma * t.ln()
+        } else {
+            0.5 + sigma / xi * (t.powf(xi) - 1.0)
+        }
+    }
+
+    /// `n` sorted values, evenly spread over [0, 0.5) in their bottom 90% and following
+    /// [`pareto_value`] in their top 10%.
+    fn with_pareto_tail(n: usize, xi: f64, sigma: f64) -> Vec<f64> {
+        let mut v: Vec<f64> = (0..n)
+            .map(|i| {
+                let q = (i as f64 + 0.5) / n as f64;
+                if q < 0.9 {
+                    0.5 * q / 0.9
+                } else {
+                    pareto_value(xi, sigma, 1.0 - q)
+                }
+            })
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+
     #[test]
     fn tail_quantile_reads_a_pareto_tail_and_ignores_a_few_extremes() {
         // 20,000 values whose top 10% follow a generalised Pareto tail (σ = 0.02 above 0.5),
@@ -909,27 +937,8 @@ pub(super) mod tests {
         let n = 20_000;
         let sigma = 0.02;
         for xi in [-0.3f64, 0.0] {
-            let gpd = |tail: f64| {
-                // The value whose probability of being exceeded is `tail` (≤ 0.1).
-                let t = 0.1 / tail;
-                if xi == 0.0 {
-                    0.5 + sigma * t.ln()
-                } else {
-                    0.5 + sigma / xi * (t.powf(xi) - 1.0)
-                }
-            };
-            let mut v: Vec<f64> = (0..n)
-                .map(|i| {
-                    let q = (i as f64 + 0.5) / n as f64;
-                    if q < 0.9 {
-                        0.5 * q / 0.9
-                    } else {
-                        gpd(1.0 - q)
-                    }
-                })
-                .collect();
-            v.sort_by(f64::total_cmp);
-            let truth = gpd(0.001);
+            let v = with_pareto_tail(n, xi, sigma);
+            let truth = pareto_value(xi, sigma, 0.001);
             let clean = tail_quantile_sorted(&v, 0.001, 0.05);
             assert!((clean - truth).abs() < 0.03 * truth, "ξ {xi}: {clean} vs {truth}");
             let mut dirty = v.clone();
@@ -952,24 +961,7 @@ pub(super) mod tests {
         use super::{tail_probability_sorted as tp, tail_quantile_sorted as tq};
         let n = 20_000;
         for xi in [-0.3f64, 0.0, 0.3] {
-            let gpd = |p: f64| {
-                if xi == 0.0 {
-                    0.5 - 0.1 * (p / 0.1).ln()
-                } else {
-                    0.5 + 0.1 * ((p / 0.1).powf(-xi) - 1.0) / xi
-                }
-            };
-            let mut v: Vec<f64> = (0..n)
-                .map(|i| {
-                    let q = (i as f64 + 0.5) / n as f64;
-                    if q < 0.9 {
-                        0.5 * q / 0.9
-                    } else {
-                        gpd(1.0 - q)
-                    }
-                })
-                .collect();
-            v.sort_by(f64::total_cmp);
+            let v = with_pareto_tail(n, xi, 0.1);
             for p in [0.02, 0.005, 0.0005] {
                 let x = tq(&v, p, 0.05);
                 assert!((tp(&v, x, 0.05, 0.0005) / p - 1.0).abs() < 1e-6, "ξ {xi}, p {p}");

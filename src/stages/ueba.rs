@@ -2083,8 +2083,8 @@ mod tests {
     /// The outside-use rule: a role whose every call came from private addresses, calling twice
     /// from a public one at night, is a finding of its own kind (T1078.004 first, the address in
     /// the evidence, its calls first in the investigation SQL). Not judged, or not flagged: a call
-    /// from `inside_cidrs`, AWS acting for a role (not an address), a person whose history has a
-    /// public address, the role standing for its instances' sessions (the identity stage's), a
+    /// from `inside_cidrs`, AWS acting for a role (not an address), a person (whose history has
+    /// public addresses) on a new public network, the role standing for its instances' sessions (the identity stage's), a
     /// principal new to the window; switched off, nothing. A baseline day on which the rule would
     /// have fired is counted in the manifest, and that principal is not inside-only after it.
     #[test]
@@ -2101,9 +2101,8 @@ mod tests {
         call(&mut ps, 47, 20, "ec2.amazonaws.com"); // AWS acting for the role
         call(&mut ps, 48, 10, "198.51.100.8"); // in the baseline ...
         call(&mut ps, 48, 21, "198.51.100.8"); // ... so not inside-only any more
-                                               // A person on a new public network.
-        call(&mut ps, 2, 20, "192.0.2.51");
-        // The role standing for its instances' sessions.
+        call(&mut ps, 2, 20, "192.0.2.51"); // a person on a new public network
+                                            // The role standing for its instances' sessions.
         ps[49].principal = format!("role/EC2-web{INSTANCE_SESSIONS}");
         call(&mut ps, 49, 20, "198.51.100.9");
         // A role new on day 19, calling from outside on day 20.

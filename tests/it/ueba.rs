@@ -136,12 +136,7 @@ async fn a_new_principal_whose_first_calls_are_a_discovery_sweep_is_found() {
         .iter()
         .map(|s| s["entities"]["principal"].as_str().unwrap())
         .collect();
-    let others: Vec<&str> = r
-        .findings
-        .iter()
-        .filter(|f| f.kind == "new_principal_discovery" && !labelled.contains(&f.entity.as_str()))
-        .map(|f| f.title.as_str())
-        .collect();
+    let others = titles_of_kind(&r, "new_principal_discovery", &labelled);
     assert!(others.is_empty(), "{others:?}");
 }
 
@@ -218,22 +213,21 @@ async fn an_inside_only_role_used_from_outside_is_found_by_the_outside_rule() {
     // The last night's baseline holds both attacks' days, and nothing else the rule would flag.
     assert_eq!(st.outside_in_baseline, 2, "{st:?}");
     let labelled: Vec<&str> = scenarios.iter().map(|s| s["entities"]["principal"].as_str().unwrap()).collect();
-    let others: Vec<&str> = r
-        .findings
-        .iter()
-        .filter(|f| f.kind == "used_from_outside" && !labelled.contains(&f.entity.as_str()))
-        .map(|f| f.title.as_str())
-        .collect();
+    let others = titles_of_kind(&r, "used_from_outside", &labelled);
     assert!(others.is_empty(), "{others:?}");
     // The same calls from a range the operator lists as its own are inside.
     job.ueba.as_mut().unwrap().inside_cidrs = attackers;
     job.job.output = dir.path().join("out2").display().to_string();
     let r = run_it(job).await;
-    let flagged: Vec<&str> = r
-        .findings
-        .iter()
-        .filter(|f| f.kind == "used_from_outside")
-        .map(|f| f.title.as_str())
-        .collect();
+    let flagged = titles_of_kind(&r, "used_from_outside", &[]);
     assert!(flagged.is_empty(), "{flagged:?}");
+}
+
+/// Titles of the run's findings of `kind` about principals other than `labelled`.
+fn titles_of_kind<'a>(r: &'a lakesight::runtime::run::RunResult, kind: &str, labelled: &[&str]) -> Vec<&'a str> {
+    r.findings
+        .iter()
+        .filter(|f| f.kind == kind && !labelled.contains(&f.entity.as_str()))
+        .map(|f| f.title.as_str())
+        .collect()
 }
