@@ -37,8 +37,9 @@
 //! [`privileged`]). A forest splits on features picked at random, so a day that differs from the
 //! baseline in that one feature only — two first IAM writes in the principal's usual hours, from
 //! its usual network — scored under the cut; the count's tail under the baseline's negative
-//! binomial law ([`PrivilegedLaw`], spread from values winsorised at the 99.5th percentile so an
-//! earlier attack in the baseline does not make the next one ordinary) decides it instead. The
+//! binomial law ([`PrivilegedLaw`], mean and spread from values winsorised at the largest count
+//! at least five baseline days reach, so earlier attacks in the baseline do not make the next
+//! one ordinary) decides it instead. The
 //! forest does not see that feature. The law's line is at `0.45·b` in 1,000 principal-days. The law's mean carries a
 //! half-event pseudo-count over the baseline's principal-days, so in a fleet whose baseline holds
 //! no first privileged operation at all, a single one (a role's first `Decrypt`) is a finding once
@@ -837,7 +838,8 @@ fn discovery(o: &str) -> bool {
 /// `false_findings_per_1000`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct PrivilegedLaw {
-    /// Mean first privileged operations per baseline principal-day.
+    /// Mean first privileged operations per baseline principal-day (winsorised: a count fewer
+    /// than five baseline days reach counts as the largest count five days reach).
     pub mean: f64,
     /// NB2 dispersion (0 = Poisson).
     pub dispersion: f64,
@@ -845,18 +847,27 @@ pub struct PrivilegedLaw {
     pub ln_cut: f64,
 }
 
+/// Fewest baseline principal-days that must reach a count of first privileged operations for it
+/// to count at its size in [`PrivilegedLaw`]'s fit (see there).
+const TAIL_SUPPORT_DAYS: usize = 5;
+
 impl PrivilegedLaw {
     fn fit(train: &[&Row], budget_per_day: f64) -> Self {
         let n = train.len().max(1) as f64;
         let mut xs: Vec<f64> = train.iter().map(|r| r.x[PRIVILEGED]).collect();
         xs.sort_by(f64::total_cmp);
-        let mean = (xs.iter().sum::<f64>() + 0.5) / n;
-        // The spread from values winsorised at the baseline's 99.5th percentile: the rare days
-        // the law is there to judge (an attack the day before among them) must not set their own
-        // rarity — one earlier day of two first IAM writes among a thousand made a second one
-        // ordinary (NB dispersion 13 instead of 0 in the unit test).
-        let cap = np_percentile_sorted(&xs, 99.5);
+        // Mean and spread from values winsorised at the largest value that at least
+        // `TAIL_SUPPORT_DAYS` baseline days (and 0.5% of them) reach: the rare days the law is
+        // there to judge — earlier attacks in the window among them — must not set their own
+        // rarity. One earlier day of two first IAM writes among a thousand made a second one
+        // ordinary (NB dispersion 13 instead of 0 in the unit test); three among the 530 days a
+        // demo-job night trains on made a fourth one so (dispersion 20, P 0.002 against a line
+        // of 4.5 × 10⁻⁴) while a 99.5th percentile still let them through. A value that fewer
+        // days reach counts as that largest supported value.
+        let support = TAIL_SUPPORT_DAYS.max((0.005 * n).ceil() as usize).min(xs.len().max(1));
+        let cap = xs.get(xs.len().saturating_sub(support)).copied().unwrap_or(0.0);
         let w: Vec<f64> = xs.iter().map(|x| x.min(cap)).collect();
+        let mean = (w.iter().sum::<f64>() + 0.5) / n;
         let wm = w.iter().sum::<f64>() / n;
         let var = w.iter().map(|x| (x - wm).powi(2)).sum::<f64>() / n;
         let dispersion = if wm > 0.0 { ((var - wm) / (wm * wm)).max(0.0) } else { 0.0 };
@@ -1894,8 +1905,9 @@ mod tests {
     /// Proves that the law's spread is not set by the rare days it judges: in a baseline of 1,000
     /// principal-days with ten single first privileged operations, one earlier day with two (an
     /// attack) leaves a day with two a finding (below the budget share 5e-4); without winsorising,
-    /// the one day made the dispersion 13 and a day with two no finding. A single one stays
-    /// below the line, and a baseline where pairs are common (5%) makes a pair ordinary.
+    /// the one day made the dispersion 13 and a day with two no finding. So do three earlier
+    /// pairs among 530 days (fewer than five days reach two). A single one stays below the line,
+    /// and a baseline where pairs are common (5%) makes a pair ordinary.
     #[test]
     fn the_privileged_law_is_not_set_by_its_own_rare_days() {
         let rows_of = |counts: &[(usize, f64)]| -> Vec<Row> {
@@ -1932,6 +1944,14 @@ mod tests {
         assert!(law.dispersion < 1.0, "{law:?}");
         assert!(law.fires(2.0), "{law:?}: P = {}", law.ln_tail(2.0).exp());
         assert!(!law.fires(1.0) && !law.fires(0.0), "{law:?}");
+        // A demo-job night's 530 training days holding three earlier attacks (two first
+        // privileged operations each) and two benign single ones: a fourth attack is still a
+        // finding (the 99.5th percentile let the three set a dispersion of 20, P(X ≥ 2) 0.002).
+        let attacked = rows_of(&[(525, 0.0), (2, 1.0), (3, 2.0)]);
+        let law = PrivilegedLaw::fit(&attacked.iter().collect::<Vec<_>>(), 0.00045);
+        assert!(law.dispersion < 1.0, "{law:?}");
+        assert!(law.fires(2.0), "{law:?}: P = {}", law.ln_tail(2.0).exp());
+        assert!(!law.fires(1.0), "{law:?}");
         let common = rows_of(&[(900, 0.0), (50, 1.0), (50, 2.0)]);
         let law = PrivilegedLaw::fit(&common.iter().collect::<Vec<_>>(), 0.0005);
         assert!(!law.fires(2.0), "{law:?}: P = {}", law.ln_tail(2.0).exp());
