@@ -39,8 +39,8 @@
 //! its usual network — scored under the cut; the count's tail under the baseline's negative
 //! binomial law ([`PrivilegedLaw`], mean and spread from values winsorised at the largest count
 //! at least five baseline days reach, so earlier attacks in the baseline do not make the next
-//! one ordinary) decides it instead. The
-//! forest does not see that feature. The law's line is at `0.45·b` in 1,000 principal-days. The law's mean carries a
+//! one ordinary) decides it instead. The forest does not see that feature. The law's line is at
+//! `0.45·b` in 1,000 principal-days. The law's mean carries a
 //! half-event pseudo-count over the baseline's principal-days, so in a fleet whose baseline holds
 //! no first privileged operation at all, a single one (a role's first `Decrypt`) is a finding once
 //! the baseline has more than ~1,000 principal-days: intended — nothing in the baseline did it —
@@ -851,6 +851,11 @@ pub struct PrivilegedLaw {
 /// to count at its size in [`PrivilegedLaw`]'s fit (see there).
 const TAIL_SUPPORT_DAYS: usize = 5;
 
+/// Share of the baseline's principal-days under which a decision's own extreme days do not set
+/// how rare such days are: the privileged law's winsorising and the outside rule's rate both
+/// leave out what fewer days than this reach (earlier attacks in the window among them).
+const RARE_DAYS_SHARE: f64 = 0.005;
+
 impl PrivilegedLaw {
     fn fit(train: &[&Row], budget_per_day: f64) -> Self {
         let n = train.len().max(1) as f64;
@@ -864,11 +869,12 @@ impl PrivilegedLaw {
         // demo-job night trains on made a fourth one so (dispersion 20, P 0.002 against a line
         // of 4.5 × 10⁻⁴) while a 99.5th percentile still let them through. A value that fewer
         // days reach counts as that largest supported value.
-        let support = TAIL_SUPPORT_DAYS.max((0.005 * n).ceil() as usize).min(xs.len().max(1));
+        let support = TAIL_SUPPORT_DAYS.max((RARE_DAYS_SHARE * n).ceil() as usize).min(xs.len().max(1));
         let cap = xs.get(xs.len().saturating_sub(support)).copied().unwrap_or(0.0);
         let w: Vec<f64> = xs.iter().map(|x| x.min(cap)).collect();
-        let mean = (w.iter().sum::<f64>() + 0.5) / n;
-        let wm = w.iter().sum::<f64>() / n;
+        let sum: f64 = w.iter().sum();
+        let mean = (sum + 0.5) / n;
+        let wm = sum / n;
         let var = w.iter().map(|x| (x - wm).powi(2)).sum::<f64>() / n;
         let dispersion = if wm > 0.0 { ((var - wm) / (wm * wm)).max(0.0) } else { 0.0 };
         PrivilegedLaw {
@@ -1231,7 +1237,12 @@ fn judge(ps: &[Principal], run_id: &str, w: &Window, job: &UebaJob) -> Result<Ou
     // is there to find (yesterday's attack, among them), and counting them made the next attack
     // score under benign forest days; more than that, the rule is noisy here and its score says so.
     let k_out = o.stats.outside_in_baseline as f64;
-    let outside_rate = (if k_out <= 0.005 * train.len() as f64 { 0.0 } else { k_out } + 0.5) / (train.len() as f64 + 1.0);
+    let counted = if k_out <= RARE_DAYS_SHARE * train.len() as f64 {
+        0.0
+    } else {
+        k_out
+    };
+    let outside_rate = (counted + 0.5) / (train.len() as f64 + 1.0);
     let surprise = |r: &Row, s: f64| Surprise {
         forest: neg_log10(tail_probability_sorted(&base, s, TAIL_FROM, shares[0] * b) / shares[0]),
         privileged: if r.x[PRIVILEGED] >= 1.0 {
@@ -2104,9 +2115,10 @@ mod tests {
     /// from a public one at night, is a finding of its own kind (T1078.004 first, the address in
     /// the evidence, its calls first in the investigation SQL). Not judged, or not flagged: a call
     /// from `inside_cidrs`, AWS acting for a role (not an address), a person (whose history has
-    /// public addresses) on a new public network, the role standing for its instances' sessions (the identity stage's), a
-    /// principal new to the window; switched off, nothing. A baseline day on which the rule would
-    /// have fired is counted in the manifest, and that principal is not inside-only after it.
+    /// public addresses) on a new public network, the role standing for its instances' sessions
+    /// (the identity stage's), a principal new to the window; switched off, nothing. A baseline
+    /// day on which the rule would have fired is counted in the manifest, and that principal is
+    /// not inside-only after it.
     #[test]
     fn an_inside_only_role_used_from_outside_is_found_and_look_alikes_are_not() {
         let mut ps = fleet();
@@ -2121,8 +2133,10 @@ mod tests {
         call(&mut ps, 47, 20, "ec2.amazonaws.com"); // AWS acting for the role
         call(&mut ps, 48, 10, "198.51.100.8"); // in the baseline ...
         call(&mut ps, 48, 21, "198.51.100.8"); // ... so not inside-only any more
-        call(&mut ps, 2, 20, "192.0.2.51"); // a person on a new public network
-                                            // The role standing for its instances' sessions.
+
+        // A person on a new public network.
+        call(&mut ps, 2, 20, "192.0.2.51");
+        // The role standing for its instances' sessions.
         ps[49].principal = format!("role/EC2-web{INSTANCE_SESSIONS}");
         call(&mut ps, 49, 20, "198.51.100.9");
         // A role new on day 19, calling from outside on day 20.
