@@ -500,6 +500,58 @@ impl Seen {
     }
 }
 
+/// The two latest uses of an item in a peer group: (principal, day), latest first.
+type LastUses = [Option<(usize, usize)>; 2];
+
+/// What a peer group does habitually: the operations and services it used more than once within
+/// the history — by two of its principals, or by one on two days. A new principal is judged
+/// against its group, and one member's single day is not the group's habit: it may be that
+/// member's own compromise (seed 10's missed `iam_persistence`: a joiner judged against a peer
+/// whose attack three days before had made the same two IAM writes "seen by the group").
+#[derive(Debug, Default)]
+struct Habits {
+    ops: HashMap<String, LastUses>,
+    services: HashMap<String, LastUses>,
+}
+
+impl Habits {
+    /// Records principal `p`'s day `d`; days come in order, so `d` is the latest of any stored.
+    fn add(&mut self, p: usize, d: usize, it: &DayItems) {
+        fn used(last: &mut LastUses, p: usize, d: usize) {
+            if last[0] != Some((p, d)) {
+                last[1] = last[0];
+                last[0] = Some((p, d));
+            }
+        }
+        for op in it.ops.keys() {
+            used(self.ops.entry(op.clone()).or_default(), p, d);
+            used(self.services.entry(service_of(op).to_string()).or_default(), p, d);
+        }
+    }
+
+    /// Whether the item had two uses (principal-days) on or after day `from`.
+    fn habit(map: &HashMap<String, LastUses>, item: &str, from: usize) -> bool {
+        map.get(item).is_some_and(|[_, second]| second.is_some_and(|(_, d)| d >= from))
+    }
+}
+
+/// The items a new principal did that neither it (within the history) nor its group habitually
+/// ([`Habits`]) did.
+fn new_to_group<'a>(
+    items: impl Iterator<Item = &'a String>,
+    own: &HashMap<String, usize>,
+    group: &HashMap<String, LastUses>,
+    from: usize,
+) -> Vec<String> {
+    let mut v: Vec<String> = items
+        .filter(|i| own.get(*i).is_none_or(|&d| d < from) && !Habits::habit(group, i, from))
+        .cloned()
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
 fn new_in<'a>(items: impl Iterator<Item = &'a String>, seen: &HashMap<String, usize>, from: usize) -> Vec<String> {
     let mut v: Vec<String> = items.filter(|i| seen.get(*i).is_none_or(|&d| d < from)).cloned().collect();
     v.sort();
@@ -517,6 +569,7 @@ fn features(ps: &[Principal], days: usize, first_day: usize, job: &UebaJob) -> V
     let min_hist = job.min_history_days as usize;
     let mut own: Vec<Seen> = vec![Seen::default(); ps.len()];
     let mut peers: HashMap<(Option<String>, String), Seen> = HashMap::new();
+    let mut habits: HashMap<(Option<String>, String), Habits> = HashMap::new();
     let mut rows = Vec::new();
     // The first day each principal acted in the window.
     let first_active: Vec<usize> = ps.iter().map(|p| p.days.iter().position(Option::is_some).unwrap_or(0)).collect();
@@ -563,14 +616,31 @@ fn features(ps: &[Principal], days: usize, first_day: usize, job: &UebaJob) -> V
             let is_new = d - first_active[i] < min_hist;
             let peer_seen = peers.get(&g).cloned().unwrap_or_default();
             let seen = if is_new { &peer_seen } else { &own[i] };
-            let new_ops = new_in(it.ops.keys(), &seen.ops, from);
             let services: BTreeSet<String> = it.ops.keys().map(|o| service_of(o).to_string()).collect();
-            let new_services = new_in(services.iter(), &seen.services, from);
+            let empty = Habits::default();
+            let habit = habits.get(&g).unwrap_or(&empty);
+            // A new principal's operations and services: new unless it or its group habitually
+            // did them; everything else against its group's every item.
+            let (new_ops, new_services) = if is_new {
+                (
+                    new_to_group(it.ops.keys(), &own[i].ops, &habit.ops, from),
+                    new_to_group(services.iter(), &own[i].services, &habit.services, from),
+                )
+            } else {
+                (
+                    new_in(it.ops.keys(), &seen.ops, from),
+                    new_in(services.iter(), &seen.services, from),
+                )
+            };
             let nets: BTreeSet<String> = it.ips.keys().map(|ip| network(ip)).collect();
             let new_networks = new_in(nets.iter(), &seen.nets, from);
             let new_agents = new_in(it.agents.keys(), &seen.agents, from);
             let new_regions = new_in(it.regions.keys(), &seen.regions, from);
-            let peer_new_ops = new_in(it.ops.keys(), &peer_seen.ops, from);
+            let peer_new_ops = if is_new {
+                new_ops.clone()
+            } else {
+                new_in(it.ops.keys(), &peer_seen.ops, from)
+            };
             let events = it.events();
             let usual_events = if is_new || active.is_empty() {
                 median_of(peer_events.get(&g).cloned().unwrap_or_default())
@@ -656,6 +726,7 @@ fn features(ps: &[Principal], days: usize, first_day: usize, job: &UebaJob) -> V
             if let Some(it) = &p.days[d] {
                 own[i].add(d, it);
                 peers.entry((p.account.clone(), p.ptype.clone())).or_default().add(d, it);
+                habits.entry((p.account.clone(), p.ptype.clone())).or_default().add(i, d, it);
             }
         }
     }
@@ -2060,6 +2131,60 @@ mod tests {
         );
         // Days 18–24 are its first seven (min_history_days): judged as new on each.
         assert_eq!(o.stats.new_principals.values().sum::<usize>(), 7, "{:?}", o.stats.new_principals);
+    }
+
+    /// Proves that one peer's single day is not its group's habit for a joiner: a joiner (from day
+    /// 18, with the people's usual work) making the two IAM writes one peer made on day 16 (that
+    /// peer's own compromise — seed 10's missed `iam_persistence`) has both as first operations,
+    /// and is a T1098 finding; once a second peer has made them too, or the same peer on a second
+    /// day, they are the group's habit and the joiner's day has no new operation.
+    #[test]
+    fn one_peers_day_is_not_its_groups_habit_for_a_joiner() {
+        let writes = ["iam:CreateAccessKey", "iam:AttachUserPolicy"];
+        let run = |uses: &[(usize, usize)]| {
+            let mut ps = fleet();
+            for &(p, d) in uses {
+                let day = ps[p].days[d].as_mut().unwrap();
+                for op in writes {
+                    day.ops.insert(op.into(), (1.0, 0.0, 0.0));
+                }
+            }
+            let mut joiner = ps[0].clone();
+            joiner.principal = "user/joiner".into();
+            for d in 0..18 {
+                joiner.days[d] = None;
+            }
+            let day = joiner.days[20].as_mut().unwrap();
+            for op in writes {
+                day.ops.insert(op.into(), (1.0, 0.0, 0.0));
+            }
+            ps.push(joiner);
+            let rows = features(&ps, DAYS, 7, &UebaJob::default());
+            let r = rows
+                .iter()
+                .find(|r| ps[r.principal].principal == "user/joiner" && r.day == 20)
+                .unwrap()
+                .clone();
+            let o = judge(&ps, "r1", &window(), &UebaJob::default()).unwrap();
+            let hit = o
+                .findings
+                .into_iter()
+                .find(|f| f.entity == "user/joiner" && f.window_start_ms == 20 * DAY_MS);
+            (r, hit)
+        };
+        let (r, hit) = run(&[(5, 16)]);
+        assert!(r.is_new);
+        assert_eq!(
+            r.new_ops,
+            vec!["iam:AttachUserPolicy".to_string(), "iam:CreateAccessKey".to_string()]
+        );
+        assert_eq!(r.peer_new_ops, r.new_ops);
+        let hit = hit.expect("the joiner's two first IAM writes were not found");
+        assert!(hit.mitre_techniques.contains(&"T1098".to_string()), "{:?}", hit.mitre_techniques);
+        for uses in [[(5, 16), (6, 16)], [(5, 15), (5, 16)]] {
+            let (r, _) = run(&uses);
+            assert!(r.new_ops.is_empty() && r.peer_new_ops.is_empty(), "{uses:?}: {r:?}");
+        }
     }
 
     /// Graded scores (issue #18): every finding of the forest, the privileged law or the
