@@ -984,26 +984,23 @@ fn privileged(o: &str) -> Option<&'static str> {
     None
 }
 
-/// The ATT&CK technique of what deviated.
+/// The ATT&CK technique of what deviated: T1098 / T1552 for first privileged operations
+/// ([`privileged`]), T1580 for two or more first discovery operations ([`discovery`], the first-day
+/// rule's classifier: reads of objects, secrets and parameters are not discovery) and T1087.004
+/// among them when IAM is enumerated, T1078.004 for a new network or agent or when nothing else
+/// names what was done.
 fn techniques(r: &Row) -> Vec<String> {
-    let ops: Vec<&str> = r.new_ops.iter().chain(&r.peer_new_ops).map(String::as_str).collect();
+    let ops: BTreeSet<&str> = r.new_ops.iter().chain(&r.peer_new_ops).map(String::as_str).collect();
     let mut t = Vec::new();
     for tech in ["T1098", "T1552"] {
         if ops.iter().any(|o| privileged(o) == Some(tech)) {
             t.push(tech);
         }
     }
-    if ops
-        .iter()
-        .filter(|o| ["List", "Describe", "Get"].iter().any(|p| operation_of(o).starts_with(p)))
-        .count()
-        >= 2
-    {
+    let found: Vec<&&str> = ops.iter().filter(|o| discovery(o)).collect();
+    if found.len() >= 2 {
         t.push("T1580");
-        if ops
-            .iter()
-            .any(|o| service_of(o).starts_with("iam") && operation_of(o).starts_with("List"))
-        {
+        if found.iter().any(|o| service_of(o).starts_with("iam")) {
             t.push("T1087.004");
         }
     }
@@ -2518,6 +2515,14 @@ mod tests {
             vec!["T1580", "T1087.004", "T1078.004"]
         );
         assert_eq!(techniques(&row(&[], &[])), vec!["T1078.004"]);
+        // Reads of objects and secrets are not discovery (the old `Get*` prefix made them T1580).
+        assert_eq!(
+            techniques(&row(&["s3:GetObject", "secretsmanager:GetSecretValue"], &[])),
+            vec!["T1552"]
+        );
+        assert_eq!(techniques(&row(&["s3:GetObject", "logs:GetLogEvents"], &[])), vec!["T1078.004"]);
+        // Storage and compute inventory without IAM: no account discovery.
+        assert_eq!(techniques(&row(&["s3:ListBuckets", "s3:GetBucketPolicy"], &[])), vec!["T1580"]);
         let bad = UebaJob {
             history_days: 0,
             false_findings_per_1000: 0.0,
