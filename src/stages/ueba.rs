@@ -16,7 +16,8 @@
 //! in hours it is usually quiet (its own circular hour profile), failure and delete rates. Being
 //! new is not a feature (in a steady fleet every joiner would stand out for joining). A principal with fewer than `min_history_days` of history is judged against
 //! its peer group instead (its novelty counts what the group never did, its usual volume is the
-//! group's) and flagged new — cold start needs no special model.
+//! group's) and flagged new — cold start needs no special model. An operation or service is the
+//! group's habit only when the group used it more than once in the history ([`Habits`]).
 //!
 //! The forest ([`crate::detect::iforest`], scikit-learn semantics, seeded) is fitted on the pooled
 //! principal-days of the baseline (all principals; days with at least `min_history_days` of lake
