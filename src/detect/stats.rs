@@ -853,6 +853,60 @@ pub fn ln_neg_binomial_tail(k: f64, mu: f64, alpha: f64, lower: bool) -> f64 {
     }
 }
 
+/// Fewest baseline days that must reach a count for it to count at its size in a
+/// [`RareCountLaw`] (see there).
+pub const TAIL_SUPPORT_DAYS: usize = 5;
+
+/// Share of the baseline's days under which a decision's own extreme days do not set how rare
+/// such days are: [`RareCountLaw`]'s winsorising (and UEBA's outside rule's rate) leave out what
+/// fewer days than this reach (earlier attacks in the window among them).
+pub const RARE_DAYS_SHARE: f64 = 0.005;
+
+/// The law of a count that is usually 0 on an entity-day (a principal's first privileged
+/// operations, a host's random-looking new domains), fitted to a fleet's baseline entity-days:
+/// negative binomial by moments, with a half-event pseudo-count on the mean (a baseline without
+/// any still has a rate) and mean and spread taken from values winsorised at the largest count
+/// that at least [`TAIL_SUPPORT_DAYS`] baseline days (and [`RARE_DAYS_SHARE`] of them) reach.
+///
+/// Why the winsorising: the rare days the law is there to judge — earlier attacks in the window
+/// among them — must not set their own rarity. One earlier day of two first IAM writes among a
+/// thousand made a second one ordinary (dispersion 13 instead of 0); three among the 530 days a
+/// demo-job night trains on made a fourth one so (dispersion 20, P 0.002 against a line of
+/// 4.5 × 10⁻⁴) while a 99.5th percentile still let them through. A value that fewer days reach
+/// counts as that largest supported value.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RareCountLaw {
+    /// Mean per baseline day (winsorised, with the pseudo-count).
+    pub mean: f64,
+    /// NB2 dispersion (0: Poisson).
+    pub dispersion: f64,
+}
+
+impl RareCountLaw {
+    /// Fits the law to the baseline's counts, one per entity-day.
+    pub fn fit(counts: &[f64]) -> Self {
+        let n = counts.len().max(1) as f64;
+        let mut xs: Vec<f64> = counts.iter().map(|x| if x.is_finite() { x.max(0.0) } else { 0.0 }).collect();
+        xs.sort_by(f64::total_cmp);
+        let support = TAIL_SUPPORT_DAYS.max((RARE_DAYS_SHARE * n).ceil() as usize).min(xs.len().max(1));
+        let cap = xs.get(xs.len().saturating_sub(support)).copied().unwrap_or(0.0);
+        let w: Vec<f64> = xs.iter().map(|x| x.min(cap)).collect();
+        let sum: f64 = w.iter().sum();
+        let wm = sum / n;
+        let var = w.iter().map(|x| (x - wm).powi(2)).sum::<f64>() / n;
+        let dispersion = if wm > 0.0 { ((var - wm) / (wm * wm)).max(0.0) } else { 0.0 };
+        RareCountLaw {
+            mean: (sum + 0.5) / n,
+            dispersion: if dispersion.is_finite() { dispersion } else { 0.0 },
+        }
+    }
+
+    /// ln P(X ≥ x) of an entity-day with count `x`.
+    pub fn ln_tail(&self, x: f64) -> f64 {
+        ln_neg_binomial_tail(x, self.mean, self.dispersion, false)
+    }
+}
+
 /// The NB2 dispersion α (Var = μ + α μ²) of counts `y` around their expected values by the
 /// method of moments over `idx`: Σ((y − μ)² − μ) / Σ μ², floored at 0 (not overdispersed →
 /// Poisson). The expected values are clamped at `floor` (a count series' expectation of 0 would

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::hunt::{col_day_ms, col_f64, col_str, daily_plot, day_conditions, investigation_sql, Hit, Hunt, HuntContext, HuntOutcome};
 use crate::detect::net::{entropy, normalise_name, registrable, registrable_label, robust_z, subdomain, Randomness};
+use crate::detect::stats::RareCountLaw;
 use crate::sql::quote_literal;
 
 /// Detector name.
@@ -39,8 +40,12 @@ const TABLE: (&str, &str) = ("dns_names", include_str!("../../queries/hunts/dns_
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DnsJob {
-    /// DGA: random-looking new registrable domains a host needs in a day.
+    /// DGA: random-looking new registrable domains a host needs in a day at least (the smallest
+    /// finding an analyst would care about; the fleet's own law decides beyond it).
     pub min_dga_domains: usize,
+    /// DGA: expected false findings per 1,000 host-days — the line on the tail of the fleet's
+    /// baseline law of random-looking new domains per host-day.
+    pub false_findings_per_1000: f64,
     /// DGA: each model's cut is this quantile of the baseline's registrable labels scored held
     /// out (so about this share of real never-seen names per model looks random too).
     pub random_quantile: f64,
@@ -65,7 +70,8 @@ pub struct DnsJob {
 impl Default for DnsJob {
     fn default() -> Self {
         DnsJob {
-            min_dga_domains: 5,
+            min_dga_domains: 3,
+            false_findings_per_1000: 1.0,
             random_quantile: 0.1,
             min_label_len: 7,
             min_entropy: 2.8,
@@ -86,6 +92,12 @@ impl DnsJob {
         let p = "hunts.dns";
         if self.min_dga_domains == 0 {
             e.push(format!("{p}.min_dga_domains: must be at least 1"));
+        }
+        if !(self.false_findings_per_1000 > 0.0 && self.false_findings_per_1000 <= 1000.0) {
+            e.push(format!(
+                "{p}.false_findings_per_1000: {} must be within (0, 1000]",
+                self.false_findings_per_1000
+            ));
         }
         if !(self.random_quantile > 0.0 && self.random_quantile < 0.5) {
             e.push(format!("{p}.random_quantile: must be in (0, 0.5), got {}", self.random_quantile));
@@ -128,6 +140,22 @@ struct HostDay {
     regs: BTreeMap<String, (BTreeSet<String>, f64, f64)>,
     nx: f64,
     queries: f64,
+}
+
+/// A host-day's DGA candidates: registrable domains the fleet did not resolve before (`seen`),
+/// with a label long and varied enough to judge that the model calls random or that answered
+/// NXDOMAIN — (domain, letter score, NXDOMAIN answers).
+fn dga_candidates<'a>(hd: &'a HostDay, seen: impl Fn(&str) -> bool, model: &Randomness, job: &DnsJob) -> Vec<(&'a String, f64, f64)> {
+    hd.regs
+        .iter()
+        .filter(|(reg, _)| !seen(reg.as_str()))
+        .map(|(reg, (_, _, nx))| (reg, registrable_label(reg), *nx))
+        .filter(|(_, l, _)| l.len() >= job.min_label_len && entropy(l) >= job.min_entropy)
+        .filter_map(|(reg, l, nx)| {
+            let (random, letters, _) = model.judge(l);
+            (random || nx > 0.0).then_some((reg, letters, nx))
+        })
+        .collect()
 }
 
 fn allowed(reg: &str, allow: &[String]) -> bool {
@@ -208,6 +236,12 @@ impl Hunt for DnsHunt {
         }
         let mut srcs: Vec<&Src> = hosts.keys().collect();
         srcs.sort();
+        // Registrable domain → the days any host resolved it.
+        let reg_days: HashMap<&str, BTreeSet<usize>> = reg_users
+            .iter()
+            .map(|(reg, uses)| (reg.as_str(), uses.iter().map(|(_, d)| *d).collect()))
+            .collect();
+        let judged_on = |k: &Src, h: usize| h >= first[k] + job.min_history_days as usize && hosts[k][h].queries > 0.0;
         for d in cx.first_eval()..days {
             let day_ms = cx.day_ms(d);
             let dt = super::day(day_ms);
@@ -229,6 +263,22 @@ impl Hunt for DnsHunt {
             if model.cuts().is_none() {
                 o.stats.skip("too few baseline names to train the DGA model");
             }
+            // The fleet's baseline law of DGA candidates per judged host-day, each baseline day
+            // judged against its own history (days with fewer than `min_history_days` of lake
+            // before them left out: with less history every name is new). The model is today's;
+            // the baseline's own names trained it, so its candidates are, if anything, too few.
+            let mut base_counts = Vec::new();
+            for h in hist.clone().filter(|&h| h >= job.min_history_days as usize) {
+                let before = cx.history(h);
+                let seen_at = |reg: &str| reg_days.get(reg).is_some_and(|ds| ds.range(before.clone()).next().is_some());
+                for k in &srcs {
+                    if judged_on(k, h) {
+                        base_counts.push(dga_candidates(&hosts[*k][h], seen_at, &model, job).len() as f64);
+                    }
+                }
+            }
+            let dga_law = RareCountLaw::fit(&base_counts);
+            let dga_line = (job.false_findings_per_1000 / 1000.0).ln();
             let users_before = |reg: &str| -> usize {
                 reg_users
                     .get(reg)
@@ -257,19 +307,11 @@ impl Hunt for DnsHunt {
                 let inst = instance.get(*k).cloned().unwrap_or_default();
                 let keys = serde_json::json!({"accountid": acct, "src_ip": src, "src_instance": inst});
                 let daily = |g: &dyn Fn(&HostDay) -> f64| -> Vec<f64> { hosts[*k].iter().map(g).collect() };
-                // DGA.
-                let random: Vec<(&String, f64, f64)> = hd
-                    .regs
-                    .iter()
-                    .filter(|(reg, _)| !seen.contains(reg.as_str()))
-                    .map(|(reg, (_, _, nx))| (reg, registrable_label(reg), *nx))
-                    .filter(|(_, l, _)| l.len() >= job.min_label_len && entropy(l) >= job.min_entropy)
-                    .filter_map(|(reg, l, nx)| {
-                        let (random, letters, _) = model.judge(l);
-                        (random || nx > 0.0).then_some((reg, letters, nx))
-                    })
-                    .collect();
-                if random.len() >= job.min_dga_domains {
+                // DGA: at least `min_dga_domains` candidates, improbable under the fleet's law.
+                let random = dga_candidates(hd, |reg| seen.contains(reg), &model, job);
+                let dga_tail = dga_law.ln_tail(random.len() as f64);
+                let dga = random.len() >= job.min_dga_domains && dga_tail < dga_line;
+                if dga {
                     let nx_share = random.iter().filter(|r| r.2 > 0.0).count() as f64 / random.len() as f64;
                     let score = (0.5 + 0.3 * (1.0 - (job.min_dga_domains as f64 / random.len() as f64)) + 0.2 * nx_share).clamp(0.0, 1.0);
                     let mut examples: Vec<&String> = random.iter().map(|r| r.0).collect();
@@ -285,7 +327,7 @@ impl Hunt for DnsHunt {
                         day_ms,
                         score,
                         observed: random.len() as f64,
-                        expected: 0.0,
+                        expected: dga_law.mean,
                         upper: job.min_dga_domains as f64 - 1.0,
                         title: format!(
                             "{src}{} resolved {} random-looking domains new to the fleet on {dt}",
@@ -295,20 +337,25 @@ impl Hunt for DnsHunt {
                         description: format!(
                             "On {dt}, {src} resolved {} registrable domains no host resolved in the {} baseline days whose names score \
                              below the lake's own {:.0}th-percentile name (letter-pair and vowel/consonant models trained on the \
-                             baseline's names); {:.0}% of them returned NXDOMAIN. Examples: {}. Domain-generation malware tries many \
-                             such names to find its server.",
+                             baseline's names); {:.0}% of them returned NXDOMAIN. A host of the fleet resolves {:.3} such domains on a \
+                             baseline day (P of {} or more: {:.1e}). Examples: {}. Domain-generation malware tries many such names to \
+                             find its server.",
                             random.len(),
                             hist.len(),
                             100.0 * job.random_quantile,
                             100.0 * nx_share,
+                            dga_law.mean,
+                            random.len(),
+                            dga_tail.exp(),
                             examples.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
                         ),
                         evidence: serde_json::json!({
                             "domains": random.iter().map(|(r, s, nx)| serde_json::json!({"domain": r, "letter_score": s, "nxdomain": nx})).collect::<Vec<_>>(),
                             "cuts": model.cuts(), "nxdomain_share": nx_share, "values_in_window": [random.len()],
+                            "fleet_law": {"mean": dga_law.mean, "dispersion": dga_law.dispersion, "host_days": base_counts.len(), "tail_p": dga_tail.exp()},
                         }),
                         top: vec![
-                            serde_json::json!({"name": "random_new_domains", "value": random.len(), "baseline": 0}),
+                            serde_json::json!({"name": "random_new_domains", "value": random.len(), "baseline": dga_law.mean}),
                             serde_json::json!({"name": "nxdomain_share", "value": nx_share, "baseline": 0}),
                         ],
                         techniques: vec!["T1568.002"],
@@ -380,7 +427,7 @@ impl Hunt for DnsHunt {
                 // NXDOMAIN burst.
                 let nx_hist: Vec<f64> = hist.clone().filter(|&h| h >= f).map(|h| hosts[*k][h].nx).collect();
                 let z = robust_z(&nx_hist, hd.nx, 0.25);
-                if hd.nx >= job.min_nx && z >= job.min_nx_z && random.len() < job.min_dga_domains {
+                if hd.nx >= job.min_nx && z >= job.min_nx_z && !dga {
                     let usual = crate::detect::net::median(&nx_hist);
                     let hit = Hit {
                         detector: DETECTOR,
@@ -529,6 +576,62 @@ mod tests {
             ],
         )
         .unwrap()
+    }
+
+    fn random_label(rng: &mut rand_chacha::ChaCha8Rng) -> String {
+        (0..rng.random_range(12..17))
+            .map(|_| (b'a' + rng.random_range(0..26u8)) as char)
+            .collect()
+    }
+
+    /// Proves that the DGA decision is the fleet's own law beyond `min_dga_domains`: ten hosts
+    /// resolve SaaS names daily; on day 17 one resolves three random-looking new domains that
+    /// answer NXDOMAIN. In a fleet that never resolves such names it is a finding (the law's
+    /// mean is the half-event pseudo-count); in one where a host resolves three such names every
+    /// other day (a noisy tool), three is ordinary and not found, while twenty still are.
+    #[test]
+    fn a_few_random_new_domains_are_judged_by_the_fleets_own_law() {
+        let run = |noisy: bool, n: usize| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+            let mut rows: Vec<(usize, String, String, f64)> = Vec::new();
+            for d in 0..21usize {
+                for h in 0..10 {
+                    for k in 0..12 {
+                        let w = WORDS[(h * 7 + k * 3 + d) % WORDS.len()];
+                        rows.push((d, format!("10.0.4.{h}"), format!("api.{w}.com."), 0.0));
+                    }
+                    if noisy && h == 9 && d % 2 == 0 {
+                        for _ in 0..3 {
+                            rows.push((d, format!("10.0.4.{h}"), format!("{}.top.", random_label(&mut rng)), 1.0));
+                        }
+                    }
+                }
+            }
+            for _ in 0..n {
+                rows.push((17, "10.0.4.1".into(), format!("{}.xyz.", random_label(&mut rng)), 1.0));
+            }
+            let w = window();
+            let hj = HuntsJob::default();
+            let cx = HuntContext {
+                run_id: "t",
+                window: &w,
+                job: &hj,
+                nets: hj.nets(),
+            };
+            let o = DnsHunt(DnsJob::default()).judge(&[batch(&rows)], &cx).unwrap();
+            o.findings
+                .iter()
+                .filter(|f| f.0.kind == "dga")
+                .map(|f| (f.0.entity.clone(), f.0.dt.clone(), f.0.observed))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(false, 3), vec![("10.0.4.1".to_string(), "2025-03-18".to_string(), 3.0)]);
+        // One host-day in twenty with three: P(X ≥ 3) is far above 1 in 1,000.
+        let noisy = run(true, 3);
+        assert!(noisy.iter().all(|f| f.0 != "10.0.4.1"), "{noisy:?}");
+        assert!(run(true, 20).contains(&("10.0.4.1".to_string(), "2025-03-18".to_string(), 20.0)));
+        // Below `min_dga_domains` nothing is judged, however quiet the fleet.
+        assert!(run(false, 2).is_empty());
     }
 
     /// Ten hosts resolve the organisation's SaaS names and hashed CloudFront names every day. On

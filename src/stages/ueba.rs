@@ -84,7 +84,7 @@ use serde::{Deserialize, Serialize};
 use super::{PlannedQuery, Stage, StageContext, StageError, StageOutput, Window};
 use crate::detect::iforest::{IforestConfig, IsolationForest, Matrix};
 use crate::detect::net::{parse_cidrs, AddrClass, Nets};
-use crate::detect::stats::{np_percentile_sorted, tail_probability_sorted, tail_quantile_sorted};
+use crate::detect::stats::{np_percentile_sorted, tail_probability_sorted, tail_quantile_sorted, RareCountLaw, RARE_DAYS_SHARE};
 use crate::detect::Overlay;
 use crate::findings::plot::PlotSpec;
 use crate::findings::{mitre, Finding};
@@ -919,39 +919,15 @@ pub struct PrivilegedLaw {
     pub ln_cut: f64,
 }
 
-/// Fewest baseline principal-days that must reach a count of first privileged operations for it
-/// to count at its size in [`PrivilegedLaw`]'s fit (see there).
-const TAIL_SUPPORT_DAYS: usize = 5;
-
-/// Share of the baseline's principal-days under which a decision's own extreme days do not set
-/// how rare such days are: the privileged law's winsorising and the outside rule's rate both
-/// leave out what fewer days than this reach (earlier attacks in the window among them).
-const RARE_DAYS_SHARE: f64 = 0.005;
-
 impl PrivilegedLaw {
+    /// The baseline's law of the count ([`RareCountLaw`]: winsorised at the largest count five
+    /// baseline days reach, so earlier attacks in the window do not make the next one ordinary).
     fn fit(train: &[&Row], budget_per_day: f64) -> Self {
-        let n = train.len().max(1) as f64;
-        let mut xs: Vec<f64> = train.iter().map(|r| r.x[PRIVILEGED]).collect();
-        xs.sort_by(f64::total_cmp);
-        // Mean and spread from values winsorised at the largest value that at least
-        // `TAIL_SUPPORT_DAYS` baseline days (and 0.5% of them) reach: the rare days the law is
-        // there to judge — earlier attacks in the window among them — must not set their own
-        // rarity. One earlier day of two first IAM writes among a thousand made a second one
-        // ordinary (NB dispersion 13 instead of 0 in the unit test); three among the 530 days a
-        // demo-job night trains on made a fourth one so (dispersion 20, P 0.002 against a line
-        // of 4.5 × 10⁻⁴) while a 99.5th percentile still let them through. A value that fewer
-        // days reach counts as that largest supported value.
-        let support = TAIL_SUPPORT_DAYS.max((RARE_DAYS_SHARE * n).ceil() as usize).min(xs.len().max(1));
-        let cap = xs.get(xs.len().saturating_sub(support)).copied().unwrap_or(0.0);
-        let w: Vec<f64> = xs.iter().map(|x| x.min(cap)).collect();
-        let sum: f64 = w.iter().sum();
-        let mean = (sum + 0.5) / n;
-        let wm = sum / n;
-        let var = w.iter().map(|x| (x - wm).powi(2)).sum::<f64>() / n;
-        let dispersion = if wm > 0.0 { ((var - wm) / (wm * wm)).max(0.0) } else { 0.0 };
+        let xs: Vec<f64> = train.iter().map(|r| r.x[PRIVILEGED]).collect();
+        let law = RareCountLaw::fit(&xs);
         PrivilegedLaw {
-            mean,
-            dispersion: if dispersion.is_finite() { dispersion } else { 0.0 },
+            mean: law.mean,
+            dispersion: law.dispersion,
             ln_cut: budget_per_day.max(f64::MIN_POSITIVE).ln(),
         }
     }
