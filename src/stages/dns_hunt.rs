@@ -7,7 +7,12 @@
 //!   labels are left out, as hashed CDN names would teach it randomness), each cut at the
 //!   `random_quantile` of those labels scored held out, plus a character-entropy floor — or that
 //!   answered NXDOMAIN (most generated names are not registered; on a small lake's few dozen
-//!   names the models alone called only a quarter to two thirds of generated names random). A host with at least `min_dga_domains` of them is flagged. CDN and
+//!   names the models alone called only a quarter to two thirds of generated names random). A host-day
+//!   with at least `min_dga_domains` (3) of them is flagged when that count is improbable under the
+//!   fleet's own baseline law of such domains per judged host-day ([`RareCountLaw`], at
+//!   `false_findings_per_1000`): a fleet that resolves random-looking new names every day (ad and
+//!   tracking domains) raises its own line, and with no baseline host-day yet the law's
+//!   pseudo-count alone asks for five (at one per 1,000). CDN and
 //!   load-balancer names (`d1a2b3.cloudfront.net`) are random in their *subdomain* under a
 //!   well-known registrable domain, so they never count.
 //! * **Tunnelling** (T1071.004): many distinct long, high-entropy subdomains of one registrable
@@ -578,6 +583,19 @@ mod tests {
         .unwrap()
     }
 
+    /// The hunt with its defaults over `rows`, judged on the test window.
+    fn judge_rows(rows: &[(usize, String, String, f64)]) -> HuntOutcome {
+        let w = window();
+        let hj = HuntsJob::default();
+        let cx = HuntContext {
+            run_id: "t",
+            window: &w,
+            job: &hj,
+            nets: hj.nets(),
+        };
+        DnsHunt(DnsJob::default()).judge(&[batch(rows)], &cx).unwrap()
+    }
+
     fn random_label(rng: &mut rand_chacha::ChaCha8Rng) -> String {
         (0..rng.random_range(12..17))
             .map(|_| (b'a' + rng.random_range(0..26u8)) as char)
@@ -610,16 +628,8 @@ mod tests {
             for _ in 0..n {
                 rows.push((17, "10.0.4.1".into(), format!("{}.xyz.", random_label(&mut rng)), 1.0));
             }
-            let w = window();
-            let hj = HuntsJob::default();
-            let cx = HuntContext {
-                run_id: "t",
-                window: &w,
-                job: &hj,
-                nets: hj.nets(),
-            };
-            let o = DnsHunt(DnsJob::default()).judge(&[batch(&rows)], &cx).unwrap();
-            o.findings
+            judge_rows(&rows)
+                .findings
                 .iter()
                 .filter(|f| f.0.kind == "dga")
                 .map(|f| (f.0.entity.clone(), f.0.dt.clone(), f.0.observed))
@@ -666,15 +676,7 @@ mod tests {
         }
         rows.push((17, "10.0.4.3".into(), "www.xn--bcher-kva.example.".into(), 0.0));
         rows.push((17, "10.0.4.3".into(), format!("{}.com.", "a".repeat(70)), 0.0));
-        let w = window();
-        let hj = HuntsJob::default();
-        let cx = HuntContext {
-            run_id: "t",
-            window: &w,
-            job: &hj,
-            nets: hj.nets(),
-        };
-        let o = DnsHunt(DnsJob::default()).judge(&[batch(&rows)], &cx).unwrap();
+        let o = judge_rows(&rows);
         let mut got: Vec<(&str, &str, &str)> = o
             .findings
             .iter()
