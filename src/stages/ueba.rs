@@ -615,8 +615,9 @@ fn features(ps: &[Principal], days: usize, first_day: usize, job: &UebaJob) -> V
             let g = (p.account.clone(), p.ptype.clone());
             let active: Vec<&DayItems> = p.days[from..d].iter().flatten().collect();
             let is_new = d - first_active[i] < min_hist;
-            let peer_seen = peers.get(&g).cloned().unwrap_or_default();
-            let seen = if is_new { &peer_seen } else { &own[i] };
+            let no_peers = Seen::default();
+            let peer_seen = peers.get(&g).unwrap_or(&no_peers);
+            let seen = if is_new { peer_seen } else { &own[i] };
             let services: BTreeSet<String> = it.ops.keys().map(|o| service_of(o).to_string()).collect();
             let empty = Habits::default();
             let habit = habits.get(&g).unwrap_or(&empty);
