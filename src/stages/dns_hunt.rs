@@ -299,14 +299,11 @@ impl Hunt for DnsHunt {
             let mut judged = 0;
             let mut found = 0;
             for k in &srcs {
+                if !judged_on(k, d) {
+                    continue;
+                }
                 let f = first[*k];
-                if d < f + job.min_history_days as usize {
-                    continue;
-                }
                 let hd = &hosts[*k][d];
-                if hd.queries <= 0.0 {
-                    continue;
-                }
                 judged += 1;
                 let (acct, src) = (*k).clone();
                 let inst = instance.get(*k).cloned().unwrap_or_default();

@@ -544,12 +544,8 @@ fn new_to_group<'a>(
     group: &HashMap<String, LastUses>,
     from: usize,
 ) -> Vec<String> {
-    let mut v: Vec<String> = items
-        .filter(|i| own.get(*i).is_none_or(|&d| d < from) && !Habits::habit(group, i, from))
-        .cloned()
-        .collect();
-    v.sort();
-    v.dedup();
+    let mut v = new_in(items, own, from);
+    v.retain(|i| !Habits::habit(group, i, from));
     v
 }
 
