@@ -164,6 +164,10 @@ pub async fn execute(plan: &RunPlan, clock: &dyn Clock, cancel: &Cancel) -> Resu
     tracing::info!(run_id = %plan.run_id, from = %plan.range.from, to = %plan.range.to, baseline_from = %plan.baseline_from, lake = %plan.lake, "run starting");
     // One output handle for the whole run (on S3 each opening loads the SDK's configuration).
     let out = Output::open(&plan.output, &plan.s3).await?.published_as(plan.publish.clone());
+    // Held from before the claim until the keeper holds its own guard: a stop that lands between
+    // the two (seen in CI, right after "day leases taken") would otherwise find no work in flight
+    // and exit at once, leaving the days held until their time to live runs out.
+    let claiming = cancel.guard();
     let leases = Leases::acquire(
         &out.location,
         &plan.range.days(),
@@ -175,6 +179,7 @@ pub async fn execute(plan: &RunPlan, clock: &dyn Clock, cancel: &Cancel) -> Resu
     .await?;
     let phase = Arc::new(Mutex::new(Phase::Working));
     let mut keeper = Keeper(Some(keeper(leases.clone(), clock.now_ms(), cancel.clone(), phase.clone())));
+    drop(claiming);
     let r = execute_held(plan, &out, &leases, &phase, clock, cancel, t_all).await;
     // Held until the days are let go: the binary waits for work in flight before it exits.
     let _releasing = cancel.guard();
