@@ -127,7 +127,13 @@ impl GenCtx<'_> {
 
     /// Expected flows from host `h` to its most-contacted external address on `day`.
     pub fn host_top_external_flows_mean(&self, account: usize, region: usize, day: i64, h: usize) -> f64 {
-        self.host_flows_mean(account, region, day, h) * EXTERNAL_SHARE * zipf_p(0, self.world.external_ips.len(), 1.05)
+        // The realistic world sends a share of the external flows to fresh addresses instead.
+        let kept = if self.world.real.is_some() {
+            1.0 - super::realistic::FRESH_SHARE
+        } else {
+            1.0
+        };
+        self.host_flows_mean(account, region, day, h) * EXTERNAL_SHARE * zipf_p(0, self.world.external_ips.len(), 1.05) * kept
     }
 
     /// Expected distinct internal hosts host `h` connects to in `hours` of `day`.

@@ -42,6 +42,13 @@
 //!   on the day its fleet is replaced. So a first-seen user agent is an ordinary event too.
 //! - **Joiners.** Each account gets new people and new service roles during the window, new
 //!   hosts appear, and new SaaS domains come into use (each from its own first day).
+//! - **External addresses that rotate.** One external flow in twenty goes to an address the
+//!   fleet never used before (CDN and SaaS rotation: each such flow gets a fresh one), and about
+//!   three host-days in a thousand carry a first upload to a new endpoint (a vendor's support
+//!   portal, a partner's SFTP, a new integration's first sync): the host's usual daily external
+//!   bytes × a log-normal factor (σ 1: median one usual day, one in a hundred above ten) in one
+//!   to four flows within an hour. So bytes to a never-seen destination are an ordinary event,
+//!   and a large sum to one is rare but not unheard of — what an exfiltration hunt must judge.
 //! - **Noisy third-party source.** The identity provider's feed is bursty (shape 1.5), loses whole
 //!   hours on about one day in five, delivers 2% of its events twice, and carries a misconfigured
 //!   sync account that fails logins in bursts every weekday.
@@ -712,6 +719,8 @@ pub fn background<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: 
                 let mean = ctx.host_flows_mean(a, t.region, day, hi);
                 let noise = ctx.day_noise("vpc", &host.instance, day, 6.0);
                 let mut crng = rng_for(seed, &["vpc-count", &host.instance, &ds, &rs]);
+                // Their own stream, so the rest of the day's flows are the same with or without them.
+                let mut frng = rng_for(seed, &["vpc-fresh", &host.instance, &ds, &rs, &t.part.to_string()]);
                 let n = part_share(poisson(&mut crng, mean * noise), t);
                 for _ in 0..n {
                     let time = profile_time(rng, day_ms, &hh.hours);
@@ -732,6 +741,11 @@ pub fn background<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: 
                     } else if x < 0.93 {
                         let d = &w.external_ips[(zipf(rng, n_ext, 1.05) + hh.offset) % n_ext];
                         let bytes = (rng.random::<f64>() * 11.0).exp() as i64 + 300;
+                        let d: super::events::Str = if frng.random::<f64>() < FRESH_SHARE {
+                            fresh_ip(&mut frng).into()
+                        } else {
+                            d.as_str().into()
+                        };
                         vpc_flow(
                             time,
                             (&host.ip, 32768 + rng.random_range(0..28000), Some(host)),
@@ -761,6 +775,30 @@ pub fn background<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: 
                         )
                     };
                     out.push((time, ev));
+                }
+                // A first upload to a new endpoint (a vendor's support portal, a partner's
+                // SFTP, a new SaaS integration's first sync): a few host-days in a thousand.
+                if t.part == 0 && frng.random::<f64>() < UPLOAD_RATE {
+                    let total = ctx.host_external_bytes_mean(a, t.region, day, hi) * (UPLOAD_SIGMA * normal(&mut frng)).exp();
+                    let dst = fresh_ip(&mut frng);
+                    let flows = frng.random_range(1..=4);
+                    let start = profile_time(&mut frng, day_ms, &hh.hours).min(day_ms + DAY - HOUR_MS);
+                    for k in 0..flows {
+                        let time = start + frng.random_range(0..HOUR_MS);
+                        let bytes = (total / flows as f64) as i64 + 300;
+                        out.push((
+                            time,
+                            vpc_flow(
+                                time,
+                                (&host.ip, 32768 + k as u16 * 7 + frng.random_range(0..7), Some(host)),
+                                (dst.clone(), 443, None),
+                                bytes,
+                                bytes / 1400 + 1,
+                                true,
+                                true,
+                            ),
+                        ));
+                    }
                 }
                 // Bastions: a few benign SSH sessions to internal hosts every day.
                 if host.role == "bastion" && t.part == 0 {
@@ -887,6 +925,27 @@ pub fn background<'a>(ctx: &GenCtx<'a>, t: &Task, rng: &mut ChaCha8Rng, day_ms: 
         }
     }
     out
+}
+
+/// Share of a host's external flows that go to an address the fleet has not used before (CDN
+/// and SaaS address rotation): each such flow gets a fresh address.
+pub const FRESH_SHARE: f64 = 0.05;
+/// Host-days with a first upload to a new endpoint, per host-day.
+pub const UPLOAD_RATE: f64 = 0.003;
+/// The upload's size is the host's usual daily external bytes × exp(σ N(0, 1)): median one
+/// usual day, one in twenty above 5.2 days, one in a hundred above 10.
+pub const UPLOAD_SIGMA: f64 = 1.0;
+
+/// A public address no other part of the world uses (CDN, cloud and SaaS ranges; never RFC 1918,
+/// never S3's 52.216.0.0/15 that the demo job allow-lists).
+fn fresh_ip<R: Rng>(rng: &mut R) -> String {
+    format!(
+        "{}.{}.{}.{}",
+        [13, 18, 23, 34, 35, 99, 104, 151][rng.random_range(0..8)],
+        rng.random_range(0..255),
+        rng.random_range(0..255),
+        rng.random_range(1..255)
+    )
 }
 
 /// The benign look-alikes of the network and DNS hunts (realistic world, primary region): traffic
