@@ -907,6 +907,93 @@ impl RareCountLaw {
     }
 }
 
+/// Largest values the Pareto tail of a [`TailLaw`] is fitted to: at least this many, or 2% of
+/// the baseline's entity-days when that is more.
+pub const TAIL_FIT_MIN: usize = 10;
+
+/// The upper tail of a continuous, heavy-tailed statistic that is usually 0 on an entity-day
+/// (bytes to a never-seen destination, in usual days): P(X ≥ x) over the baseline's entity-days,
+/// zeros included.
+///
+/// Within the baseline's range it is the empirical, conformal tail (#{X ≥ x} + 1)/(n + 1), exact
+/// for an exchangeable day whatever the law. Beyond its `k` largest values (`TAIL_FIT_MIN`, or 2%
+/// of n) it is a Pareto tail fitted by Hill's estimator to them — peaks over a threshold, the
+/// textbook way to extrapolate a heavy tail past the data: (k/n)·(x/u)^−α with u the (k+1)-th
+/// largest value and α = k / Σ ln(xᵢ/u). Fewer than `k + 1` positive values (a small or quiet
+/// fleet): a tail of index 1 from the largest positive value (or 1), the slowest decay a
+/// finite-mean statistic has, so a law fitted on too little evidence is slow to call anything
+/// rare. Hand-written: no crate of the field offers a Hill or peaks-over-threshold fit.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TailLaw {
+    /// Entity-days in the baseline.
+    pub n: usize,
+    /// The positive values, largest first.
+    pub top: Vec<f64>,
+    /// Where the Pareto tail starts.
+    pub threshold: f64,
+    /// Its share of the entity-days (k/n).
+    pub threshold_share: f64,
+    /// Tail index α.
+    pub alpha: f64,
+}
+
+impl TailLaw {
+    /// Fits the law to the baseline's values, one per entity-day (non-finite values count as 0).
+    pub fn fit(values: &[f64]) -> Self {
+        let n = values.len();
+        let mut top: Vec<f64> = values.iter().copied().filter(|x| x.is_finite() && *x > 0.0).collect();
+        top.sort_by(|a, b| b.total_cmp(a));
+        let k = TAIL_FIT_MIN.max((0.02 * n as f64).ceil() as usize);
+        let hill = (top.len() > k).then(|| {
+            let u = top[k];
+            let s: f64 = top[..k].iter().map(|x| (x / u).ln()).sum();
+            (u, k as f64 / s)
+        });
+        let (threshold, threshold_share, alpha) = match hill {
+            Some((u, a)) if a.is_finite() && a > 0.0 => (u, k as f64 / n.max(1) as f64, a),
+            // Ties at the threshold (s = 0) or too few values: index 1 from the largest.
+            _ => (
+                top.first().copied().unwrap_or(0.0).max(1.0),
+                (top.len() as f64 + 1.0) / (n as f64 + 1.0),
+                1.0,
+            ),
+        };
+        TailLaw {
+            n,
+            top,
+            threshold,
+            threshold_share: threshold_share.min(1.0),
+            alpha,
+        }
+    }
+
+    /// P(X ≥ x) of an entity-day with value `x`.
+    pub fn tail(&self, x: f64) -> f64 {
+        if !(x > 0.0) {
+            return 1.0;
+        }
+        if x >= self.threshold {
+            return (self.threshold_share * (x / self.threshold).powf(-self.alpha)).min(1.0);
+        }
+        let reach = self.top.partition_point(|v| *v >= x);
+        ((reach as f64 + 1.0) / (self.n as f64 + 1.0)).min(1.0)
+    }
+
+    /// The value whose tail P is `q` (the edge of normal drawn in a plot): the smallest the law
+    /// calls at most that probable.
+    pub fn quantile(&self, q: f64) -> f64 {
+        if !(q > 0.0) {
+            return f64::INFINITY;
+        }
+        if q <= self.threshold_share {
+            return self.threshold * (self.threshold_share / q).powf(1.0 / self.alpha);
+        }
+        // (j + 1)/(n + 1) ≤ q for the (j + 1)-th largest value.
+        let j = (q * (self.n as f64 + 1.0)).floor() as usize;
+        self.top.get(j.saturating_sub(1)).copied().unwrap_or(0.0)
+    }
+}
+
 /// The NB2 dispersion α (Var = μ + α μ²) of counts `y` around their expected values by the
 /// method of moments over `idx`: Σ((y − μ)² − μ) / Σ μ², floored at 0 (not overdispersed →
 /// Poisson). The expected values are clamped at `floor` (a count series' expectation of 0 would
@@ -1349,5 +1436,59 @@ mod tail_tests {
         let v = super::neg_log10_normal_sf(-6.0);
         assert!((v / 4.284_695_703_651_561e-10 - 1.0).abs() < 1e-12, "{v}");
         assert_eq!(super::neg_log10_normal_sf(0.0), std::f64::consts::LOG10_2);
+    }
+}
+
+#[cfg(test)]
+mod tail_law_tests {
+    use super::TailLaw;
+    use rand::{Rng, SeedableRng};
+
+    /// Proves the law is calibrated where it extrapolates: fitted on 1,200 baseline days of a
+    /// statistic that is 0 on 60% of days, a log-uniform small value on most others and a
+    /// log-normal large one on 0.3% (the realistic world's bytes to new destinations), the share
+    /// of 400,000 fresh days from the same law whose tail P is under 10⁻³ stays within 0.2–2.5 ×
+    /// 10⁻³ for each of five seeds — the budget a hunt sets holds within a factor of 2.5 — and a
+    /// plain Pareto sample's fitted index is within 20% of the true 2.
+    #[test]
+    fn the_tail_is_calibrated_beyond_the_baseline() {
+        let draw = |r: &mut rand_chacha::ChaCha8Rng| -> f64 {
+            let u: f64 = r.random();
+            if u < 0.6 {
+                0.0
+            } else if u < 0.997 {
+                (r.random::<f64>() * 7.0).exp() / 1000.0
+            } else {
+                let z: f64 = (-2.0 * r.random::<f64>().ln()).sqrt() * (std::f64::consts::TAU * r.random::<f64>()).cos();
+                z.exp()
+            }
+        };
+        for seed in 0..5u64 {
+            let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let base: Vec<f64> = (0..1200).map(|_| draw(&mut r)).collect();
+            let law = TailLaw::fit(&base);
+            let fresh = 400_000;
+            let hits = (0..fresh).filter(|_| law.tail(draw(&mut r)) < 1e-3).count();
+            let rate = hits as f64 / fresh as f64;
+            assert!((0.2e-3..2.5e-3).contains(&rate), "seed {seed}: {rate:e} with {law:?}");
+        }
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let pareto: Vec<f64> = (0..20_000).map(|_| r.random::<f64>().powf(-0.5)).collect();
+        let law = TailLaw::fit(&pareto);
+        assert!((law.alpha - 2.0).abs() < 0.4, "{law:?}");
+    }
+
+    /// Proves the edges: inside the baseline the tail is the conformal count; a quiet fleet (no
+    /// positive day) calls 10 usual days P ≈ 1/(10(n + 1)), not 0; zero and NaN are never rare.
+    #[test]
+    fn inside_the_data_it_counts_and_without_data_it_is_slow() {
+        let mut v = vec![0.0; 99];
+        v.push(5.0);
+        let law = TailLaw::fit(&v);
+        assert!((law.tail(0.5) - 2.0 / 101.0).abs() < 1e-12, "{law:?}");
+        assert_eq!(law.tail(0.0), 1.0);
+        assert_eq!(law.tail(f64::NAN), 1.0);
+        let quiet = TailLaw::fit(&[0.0; 1000]);
+        assert!((quiet.tail(10.0) - 0.1 / 1001.0).abs() < 1e-9, "{quiet:?}");
     }
 }
