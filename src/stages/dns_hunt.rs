@@ -12,7 +12,8 @@
 //!   fleet's own baseline law of such domains per judged host-day ([`RareCountLaw`], at
 //!   `false_findings_per_1000`): a fleet that resolves random-looking new names every day (ad and
 //!   tracking domains) raises its own line, and with no baseline host-day yet the law's
-//!   pseudo-count alone asks for five (at one per 1,000). CDN and
+//!   pseudo-count alone asks for five (at one per 1,000). The finding's score is −log10 of that
+//!   tail, so more names, or names in a quieter fleet, rank higher. CDN and
 //!   load-balancer names (`d1a2b3.cloudfront.net`) are random in their *subdomain* under a
 //!   well-known registrable domain, so they never count.
 //! * **Tunnelling** (T1071.004): many distinct long, high-entropy subdomains of one registrable
@@ -315,7 +316,8 @@ impl Hunt for DnsHunt {
                 let dga = random.len() >= job.min_dga_domains && dga_tail < dga_line;
                 if dga {
                     let nx_share = random.iter().filter(|r| r.2 > 0.0).count() as f64 / random.len() as f64;
-                    let score = (0.5 + 0.3 * (1.0 - (job.min_dga_domains as f64 / random.len() as f64)) + 0.2 * nx_share).clamp(0.0, 1.0);
+                    // −log10 of the fleet's tail (the finding's score is ten times this field).
+                    let score = -dga_tail / std::f64::consts::LN_10 / 10.0;
                     let mut examples: Vec<&String> = random.iter().map(|r| r.0).collect();
                     examples.truncate(20);
                     let hit = Hit {
@@ -629,7 +631,13 @@ mod tests {
                 .findings
                 .iter()
                 .filter(|f| f.0.kind == "dga")
-                .map(|f| (f.0.entity.clone(), f.0.dt.clone(), f.0.observed))
+                .map(|f| {
+                    // The score is −log10 of the law's tail (graded: more names, higher).
+                    let ev: serde_json::Value = serde_json::from_str(&f.0.evidence).unwrap();
+                    let p = ev["fleet_law"]["tail_p"].as_f64().unwrap();
+                    assert!(p < 1e-3 && (f.0.score + p.log10()).abs() < 1e-9, "score {} for P {p}", f.0.score);
+                    (f.0.entity.clone(), f.0.dt.clone(), f.0.observed)
+                })
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(false, 3), vec![("10.0.4.1".to_string(), "2025-03-18".to_string(), 3.0)]);

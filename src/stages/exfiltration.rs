@@ -1,13 +1,14 @@
 //! Exfiltration hunt (`[hunts.exfiltration]`, T1048/T1041): bytes from private sources to
 //! external, non-allow-listed destinations, judged two ways against the source's own history.
 //!
-//! * **Daily**: the source's external bytes of the day against its usual day (robust z of
+//! * **Daily**: the source's external bytes of the day to addresses already in use (bytes to a
+//!   new address are the second rule's) against its usual day (robust z of
 //!   ln(1 + bytes) over the baseline days, at least `min_ratio` × its 90th-percentile day — daily bytes are heavy-tailed,
 //!   one large download makes a small host's day — and above the absolute floor `min_bytes` so a
 //!   host that usually sends nothing does not raise a finding for a few kilobytes).
 //! * **To a new destination**: the bytes a source sent over the trailing `slow_days` to one
 //!   address no host used before them (and at most `max_sources` since), in usual days (its
-//!   median external day over its history, bytes to that address left out). Sums to never-seen addresses are everyday traffic — CDN and SaaS
+//!   median day of the daily rule's bytes, counted as at least the floor `min_bytes`). Sums to never-seen addresses are everyday traffic — CDN and SaaS
 //!   addresses rotate, vendors get first uploads — so the line is the fleet's own: each night
 //!   takes the largest such sum of every judged baseline host-day, fits [`TailLaw`] (empirical
 //!   within the data, a Hill-fitted Pareto tail beyond it) and calls a sum a finding when the
@@ -189,29 +190,40 @@ impl Hunt for Exfiltration {
         let mut srcs: Vec<&Src> = first.keys().collect();
         srcs.sort();
         let zero = vec![0.0; days];
-        // Source k's usual external day without destination `s`, as of day `h`: the median over
-        // its history days (at least `min_history_days` of them: a young host's days before the
-        // sum began may be none) of its external bytes less those to `s` — the sum's own days
-        // do not make themselves usual.
-        let usual = |k: &Src, f: usize, h: usize, s: &[f64]| -> f64 {
-            let series = ext.get(k).unwrap_or(&zero);
-            median(
-                &cx.history(h)
-                    .filter(|&x| x >= f)
-                    .map(|x| (series[x] - s[x]).max(0.0))
-                    .collect::<Vec<_>>(),
-            )
-        };
         // The fleet's first day with each external destination.
         let first_use: HashMap<&Name, usize> = users
             .iter()
             .filter_map(|(dst, u)| u.iter().map(|(_, d)| *d).min().map(|d| (dst, d)))
             .collect();
-        // Every host-day's sums to new destinations: an address the source sends to that day,
-        // which no source used before the trailing `slow_days` (and at most `max_sources` use
-        // since), summed over them and at least the floor. Judged from the third day of the
-        // window on (two days of fleet history before the sum), on the source's judged days.
+        // Bytes to an address new to the fleet are the new-destination rule's: an address the
+        // source sends to on day h (from the window's `slow_days + 1`-th day on, two days of fleet
+        // history before any sum), which no source used before the trailing `slow_days` and at
+        // most `max_sources` use since. The rest of a source's external bytes are its daily
+        // series, which the daily rule judges and whose median is the source's usual day.
         let slow = job.slow_days as usize;
+        let is_new = |dst: &Name, h: usize| -> bool {
+            h > slow && first_use.get(dst).is_none_or(|&u| u + slow > h) && sources_by(dst, h) <= job.max_sources
+        };
+        let mut daily_ext: HashMap<&Src, Vec<f64>> = HashMap::new();
+        for k in &srcs {
+            let mut v = ext.get(*k).cloned().unwrap_or_else(|| zero.clone());
+            for (dst, s) in to.get(*k).into_iter().flatten() {
+                for (h, b) in s.iter().enumerate() {
+                    if *b > 0.0 && is_new(dst, h) {
+                        v[h] = (v[h] - b).max(0.0);
+                    }
+                }
+            }
+            daily_ext.insert(*k, v);
+        }
+        // Source k's usual day as of day h: the median of its daily series over its history days.
+        let usual = |k: &Src, f: usize, h: usize| -> f64 {
+            let series = &daily_ext[k];
+            median(&cx.history(h).filter(|&x| x >= f).map(|x| series[x]).collect::<Vec<_>>())
+        };
+        // Every judged host-day's sums to new destinations over the trailing `slow_days`, at
+        // least the floor, in usual days (a usual day counted as at least the floor: a host that
+        // rarely sends anything out is judged in floor-sized days, not in bytes).
         let mut new_dsts: HashMap<(Src, usize), Vec<NewDst>> = HashMap::new();
         for k in &srcs {
             let f = first[*k];
@@ -220,14 +232,14 @@ impl Hunt for Exfiltration {
                 let from = h + 1 - slow;
                 let mut v = Vec::new();
                 for (dst, s) in dests {
-                    if s[h] <= 0.0 || first_use.get(dst).is_some_and(|&u| u < from) || sources_by(dst, h) > job.max_sources {
+                    if s[h] <= 0.0 || !is_new(dst, h) {
                         continue;
                     }
                     let sum: f64 = s[from..=h].iter().sum();
                     if sum < job.min_bytes {
                         continue;
                     }
-                    let usual = usual(k, f, h, s);
+                    let usual = usual(k, f, h);
                     if !(usual >= 0.0) {
                         continue; // no history day (min_history_days = 0 on a host's first day)
                     }
@@ -236,7 +248,7 @@ impl Hunt for Exfiltration {
                         from,
                         sum,
                         usual,
-                        ratio: sum / usual.max(1.0),
+                        ratio: sum / usual.max(job.min_bytes).max(1.0),
                     });
                 }
                 if !v.is_empty() {
@@ -274,7 +286,7 @@ impl Hunt for Exfiltration {
                     continue;
                 }
                 judged += 1;
-                let series = ext.get(*k).unwrap_or(&zero);
+                let series = &daily_ext[*k];
                 let usual = |d: usize| -> (f64, Vec<f64>) {
                     let hist: Vec<f64> = cx.history(d).filter(|&h| h >= f).map(|h| series[h]).collect();
                     (median(&hist), hist)

@@ -383,7 +383,8 @@ pub struct Hit {
     pub id_extra: String,
     /// Midnight of the day.
     pub day_ms: i64,
-    /// 0..1.
+    /// 0..1: a heuristic, or −log10 of a fleet law's tail / 10 where a law decides (the
+    /// finding's score is ten times this; its severity is High from 0.9, Medium from 0.7).
     pub score: f64,
     /// Observed value.
     pub observed: f64,
