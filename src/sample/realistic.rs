@@ -992,6 +992,17 @@ pub fn lookalike_labels(w: &World) -> Vec<serde_json::Value> {
     v
 }
 
+/// Whether host `i` of the task's account exists on the task's day.
+fn host_exists<'a>(ctx: &'a GenCtx<'_>, t: &'a Task) -> impl Fn(usize) -> bool + 'a {
+    move |i| {
+        ctx.world
+            .real
+            .as_deref()
+            .and_then(|r| r.accounts[t.account].hosts.get(i))
+            .is_none_or(|h| h.first_day <= t.day)
+    }
+}
+
 /// The look-alikes' flows of one task's day (primary region, first file of the partition).
 fn lookalike_flows<'a>(ctx: &GenCtx<'a>, t: &Task, day_ms: i64, out: &mut Vec<Ev<'a>>) {
     if t.region != 0 || t.part != 0 {
@@ -1000,7 +1011,13 @@ fn lookalike_flows<'a>(ctx: &GenCtx<'a>, t: &Task, day_ms: i64, out: &mut Vec<Ev
     let w = ctx.world;
     let acct = &w.accounts[t.account];
     let mut rng = rng_for(ctx.cfg.seed, &["lookalike-vpc", &acct.id, &t.day.to_string()]);
+    let exists = host_exists(ctx, t);
     for (i, h) in acct.hosts.iter().enumerate() {
+        // A host's pollers and clocks start with the host (before, it had no traffic at all and
+        // looked, to a hunt, like a host that never talks to the outside).
+        if !exists(i) {
+            continue;
+        }
         if i % 5 == 1 {
             let phase = (i as i64 * 37_000) % 900_000;
             let mut at = day_ms + phase;
@@ -1029,7 +1046,7 @@ fn lookalike_flows<'a>(ctx: &GenCtx<'a>, t: &Task, day_ms: i64, out: &mut Vec<Ev
             }
         }
     }
-    if let Some(h) = acct.hosts.get(2) {
+    if let Some(h) = acct.hosts.get(2).filter(|_| exists(2)) {
         // 40× a usual day's external bytes, in 20 flows from 02:00.
         let usual = ctx.host_external_bytes_mean(t.account, 0, t.day, 2).max(1e5);
         for k in 0..20 {
@@ -1077,7 +1094,8 @@ fn lookalike_dns<'a>(ctx: &GenCtx<'a>, t: &Task, day_ms: i64, out: &mut Vec<Ev<'
     }
     let acct = &ctx.world.accounts[t.account];
     let mut rng = rng_for(ctx.cfg.seed, &["lookalike-dns", &acct.id, &t.day.to_string()]);
-    for (_, h) in acct.hosts.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+    let exists = host_exists(ctx, t);
+    for (_, h) in acct.hosts.iter().enumerate().filter(|(i, _)| i % 3 == 0 && exists(*i)) {
         for _ in 0..4 {
             let name = format!("d{}.cloudfront.net.", hexish(&mut rng, 13).to_ascii_lowercase());
             let time = day_ms + rng.random_range(0..DAY);
