@@ -935,6 +935,9 @@ pub struct TailLaw {
     pub threshold_share: f64,
     /// Tail index α.
     pub alpha: f64,
+    /// Whether the Pareto tail was fitted to the data (more than `k` positive values) rather
+    /// than assumed: a caller may want its own fixed rule where the fleet gave too little.
+    pub fitted: bool,
 }
 
 impl TailLaw {
@@ -949,6 +952,7 @@ impl TailLaw {
             let s: f64 = top[..k].iter().map(|x| (x / u).ln()).sum();
             (u, k as f64 / s)
         });
+        let fitted = matches!(hill, Some((_, a)) if a.is_finite() && a > 0.0);
         let (threshold, threshold_share, alpha) = match hill {
             Some((u, a)) if a.is_finite() && a > 0.0 => (u, k as f64 / n.max(1) as f64, a),
             // Ties at the threshold (s = 0) or too few values: index 1 from the largest.
@@ -964,6 +968,7 @@ impl TailLaw {
             threshold,
             threshold_share: threshold_share.min(1.0),
             alpha,
+            fitted,
         }
     }
 
@@ -1475,7 +1480,7 @@ mod tail_law_tests {
         let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(9);
         let pareto: Vec<f64> = (0..20_000).map(|_| r.random::<f64>().powf(-0.5)).collect();
         let law = TailLaw::fit(&pareto);
-        assert!((law.alpha - 2.0).abs() < 0.4, "{law:?}");
+        assert!(law.fitted && (law.alpha - 2.0).abs() < 0.4, "{law:?}");
     }
 
     /// Proves the edges: inside the baseline the tail is the conformal count; a quiet fleet (no
@@ -1488,6 +1493,7 @@ mod tail_law_tests {
         assert!((law.tail(0.5) - 2.0 / 101.0).abs() < 1e-12, "{law:?}");
         assert_eq!(law.tail(0.0), 1.0);
         assert_eq!(law.tail(f64::NAN), 1.0);
+        assert!(!law.fitted);
         let quiet = TailLaw::fit(&[0.0; 1000]);
         assert!((quiet.tail(10.0) - 0.1 / 1001.0).abs() < 1e-9, "{quiet:?}");
     }

@@ -8,14 +8,19 @@
 //!   host that usually sends nothing does not raise a finding for a few kilobytes).
 //! * **To a new destination**: the bytes a source sent over the trailing `slow_days` to one
 //!   address no host used before them (and at most `max_sources` since), in usual days (its
-//!   median day of the daily rule's bytes, counted as at least the floor `min_bytes`). Sums to never-seen addresses are everyday traffic — CDN and SaaS
-//!   addresses rotate, vendors get first uploads — so the line is the fleet's own: each night
-//!   takes the largest such sum of every judged baseline host-day, fits [`TailLaw`] (empirical
-//!   within the data, a Hill-fitted Pareto tail beyond it) and calls a sum a finding when the
-//!   fleet reaches it with probability under `false_findings_per_1000`/1000, at least
-//!   `slow_ratio` usual days and the floor. One large transfer in an hour and a low-and-slow one
-//!   over several days (each day unremarkable) are the same question; a sum is reported on the
-//!   first day it is rare, not again while it grows. The score is −log10 of the tail.
+//!   median day of the daily rule's bytes). Sums to never-seen addresses are everyday traffic —
+//!   CDN and SaaS addresses rotate, vendors get first uploads — so the line is the fleet's own:
+//!   each night takes the largest such sum of every judged baseline host-day, fits [`TailLaw`]
+//!   (empirical within the data, a Hill-fitted Pareto tail beyond it) and calls a sum a finding
+//!   when the fleet reaches it with probability under `false_findings_per_1000`/1000, at least
+//!   `slow_ratio` usual days and the floor. Where the baseline holds too few such sums to fit a
+//!   tail (more than `TAIL_FIT_MIN`, or 2% of its host-days, are needed — a floor most hosts'
+//!   days never reach, as the demo job's on the sample world), the fixed rule alone decides: at
+//!   least `slow_ratio` usual days and the floor; an empirical tail from a handful of values,
+//!   one of them an earlier attack, would hide every later one smaller than it. One large
+//!   transfer in an hour and a low-and-slow one over several days (each day unremarkable) are
+//!   the same question; a sum is reported on the first day it is a finding, not again while it
+//!   grows. The score is −log10 of the tail either way.
 //!
 //! Nightly backups to S3 or a partner are not flagged: list their ranges in `hunts.allow_cidrs`,
 //! and even unlisted they are the source's usual days and an old destination.
@@ -222,8 +227,7 @@ impl Hunt for Exfiltration {
             median(&cx.history(h).filter(|&x| x >= f).map(|x| series[x]).collect::<Vec<_>>())
         };
         // Every judged host-day's sums to new destinations over the trailing `slow_days`, at
-        // least the floor, in usual days (a usual day counted as at least the floor: a host that
-        // rarely sends anything out is judged in floor-sized days, not in bytes).
+        // least the floor, in usual days.
         let mut new_dsts: HashMap<(Src, usize), Vec<NewDst>> = HashMap::new();
         for k in &srcs {
             let f = first[*k];
@@ -248,7 +252,7 @@ impl Hunt for Exfiltration {
                         from,
                         sum,
                         usual,
-                        ratio: sum / usual.max(job.min_bytes).max(1.0),
+                        ratio: sum / usual.max(1.0),
                     });
                 }
                 if !v.is_empty() {
@@ -257,7 +261,9 @@ impl Hunt for Exfiltration {
             }
         }
         let line = job.false_findings_per_1000 / 1000.0;
-        let fires = |nd: &NewDst, p: f64| nd.ratio >= job.slow_ratio && p < line;
+        // Where the fleet's baseline holds too few such sums to fit a tail (a floor that most
+        // hosts' days never reach), the fixed rule alone: at least `slow_ratio` usual days.
+        let fires = |nd: &NewDst, law: &TailLaw| nd.ratio >= job.slow_ratio && (!law.fitted || law.tail(nd.ratio) < line);
         for d in cx.first_eval()..days {
             // The night's law: the largest such sum, in usual days, of every judged host-day of
             // its baseline (0 on a day without one).
@@ -398,16 +404,12 @@ impl Hunt for Exfiltration {
                 // never used before them, judged by the fleet's own law of such sums.
                 for nd in new_dsts.get(&((*k).clone(), d)).into_iter().flatten() {
                     let p = law.tail(nd.ratio);
-                    if !fires(nd, p) {
+                    if !fires(nd, &law) {
                         continue;
                     }
                     // Reported once: not again while the same sum keeps growing.
                     let yesterday = d.checked_sub(1).and_then(|y| new_dsts.get(&((*k).clone(), y)));
-                    if yesterday
-                        .into_iter()
-                        .flatten()
-                        .any(|y| y.dst == nd.dst && fires(y, law.tail(y.ratio)))
-                    {
+                    if yesterday.into_iter().flatten().any(|y| y.dst == nd.dst && fires(y, &law)) {
                         continue;
                     }
                     let dst: &str = &nd.dst;
@@ -589,14 +591,14 @@ pub(crate) mod tests {
     /// sums are 3–5 usual days instead (from day 0: every host's history has such days, so its
     /// daily rule does not fire on them either). Host 10.0.1.5 sends 2 MB a day to one new address on days
     /// 15–19 (0.4 usual days each) and 10.0.1.6 the same to the shared one; 10.0.1.99 appears
-    /// on day 12.
-    fn fleet(big_from: usize) -> Vec<(usize, Option<String>, Option<String>, Option<i32>, f64)> {
+    /// on day 12. Without `fresh`, no host sends a new address anything.
+    fn fleet(big_from: usize, fresh: bool) -> Vec<(usize, Option<String>, Option<String>, Option<i32>, f64)> {
         let mut rows = Vec::new();
         for d in 0..21 {
             for i in 0..40usize {
                 let ip = format!("10.0.1.{}", i + 5);
                 rows.push((d, Some(ip.clone()), Some("198.51.100.1".to_string()), Some(443), 5e6));
-                if (i + d) % 5 == 0 {
+                if fresh && (i + d) % 5 == 0 {
                     let usual_days = if d >= big_from {
                         3.0 + 0.2 * (i % 10) as f64
                     } else {
@@ -638,10 +640,11 @@ pub(crate) mod tests {
     /// (its tail P under 10⁻³; the sum at least one usual day), not again while it grows, and
     /// nothing else is (the same bytes to the shared address, the fleet's fresh sums, a young
     /// host's small first sum: judged against its days so far, not an empty history). Where the
-    /// fleet's new addresses get 3–5 usual days, the same two usual days are ordinary.
+    /// fleet's new addresses get 3–5 usual days, the same two usual days are ordinary; where no
+    /// host sends a new address anything, the fixed rule of one usual day decides.
     #[test]
     fn a_sum_to_a_new_destination_is_judged_by_the_fleets_own_law() {
-        let o = judge_fleet(&fleet(usize::MAX));
+        let o = judge_fleet(&fleet(usize::MAX, true));
         let got: Vec<(&str, &str)> = o.findings.iter().map(|f| (f.0.entity.as_str(), f.0.kind.as_str())).collect();
         assert_eq!(got, vec![("10.0.1.5", "exfiltration_new_destination")], "{got:?}");
         let f = &o.findings[0].0;
@@ -650,11 +653,16 @@ pub(crate) mod tests {
         assert!(p < 1e-3 && ratio >= 1.0 && ratio <= 2.0 + 1e-9, "{ev}");
         assert!((f.score - -p.log10()).abs() < 1e-9, "score {} vs P {p}", f.score);
         assert!(f.investigation_sql.contains("dst_ip IN ('192.0.2.66')"));
-        let o = judge_fleet(&fleet(0));
+        let o = judge_fleet(&fleet(0, true));
         assert!(
             o.findings.is_empty(),
             "{:?}",
             o.findings.iter().map(|f| &f.0.title).collect::<Vec<_>>()
         );
+        // A fleet that never sends a new address anything gives the law no tail to fit: the fixed
+        // rule decides, and the sum is found the day it reaches one usual day (the third).
+        let o = judge_fleet(&fleet(usize::MAX, false));
+        let got: Vec<(&str, &str)> = o.findings.iter().map(|f| (f.0.entity.as_str(), f.0.dt.as_str())).collect();
+        assert_eq!(got, vec![("10.0.1.5", "2025-03-18")], "{got:?}");
     }
 }
