@@ -226,13 +226,16 @@ impl Hunt for Exfiltration {
             let series = &daily_ext[k];
             median(&cx.history(h).filter(|&x| x >= f).map(|x| series[x]).collect::<Vec<_>>())
         };
+        // The first day of a source the rule judges (its history, and the fleet's before a sum),
+        // for its sums and for the law's baseline alike.
+        let judged_from = |k: &Src| (first[k] + job.min_history_days as usize).max(slow + 1);
         // Every judged host-day's sums to new destinations over the trailing `slow_days`, at
         // least the floor, in usual days.
         let mut new_dsts: HashMap<(Src, usize), Vec<NewDst>> = HashMap::new();
         for k in &srcs {
             let f = first[*k];
             let Some(dests) = to.get(*k) else { continue };
-            for h in (f + job.min_history_days as usize).max(slow + 1)..days {
+            for h in judged_from(k)..days {
                 let from = h + 1 - slow;
                 let mut v = Vec::new();
                 for (dst, s) in dests {
@@ -270,10 +273,7 @@ impl Hunt for Exfiltration {
             let law = {
                 let mut base = Vec::new();
                 for k in &srcs {
-                    for h in cx
-                        .history(d)
-                        .filter(|&h| h >= first[*k] + job.min_history_days as usize && h > slow)
-                    {
+                    for h in cx.history(d).filter(|&h| h >= judged_from(k)) {
                         let r = new_dsts
                             .get(&((*k).clone(), h))
                             .map(|v| v.iter().map(|n| n.ratio).fold(0.0, f64::max));
